@@ -1,0 +1,134 @@
+/**
+ * The one typed configuration of a Berth server: defaults(), validation, and loading from the
+ * layers a user can set, lowest first: defaults < config file (JSON) < environment < command-line flags.
+ * Loopback by default: a registry is reachable from other machines only when asked for.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface BerthConfig {
+  /** Address to bind: 127.0.0.1 (loopback, the default), ::1, 0.0.0.0, or a host name. */
+  host: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Where blobs, manifests, uploads and the index live (layout: storage/paths.ts). */
+  dataDir: string;
+  logLevel: LogLevel;
+  /** Seconds in-flight requests (uploads) get to finish when the server stops. */
+  shutdownGraceSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_PORT = 5000;
+
+/** The per-user data directory: XDG on Linux, Application Support on macOS, %APPDATA% on Windows. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = os.homedir()): string {
+  if (platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'Berth');
+  if (platform === 'win32') return path.join(env.APPDATA || path.join(home, 'AppData', 'Roaming'), 'Berth');
+  const xdg = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(home, '.local', 'share');
+  return path.join(xdg, 'berth');
+}
+
+export function defaults(): BerthConfig {
+  return { host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10 };
+}
+
+/** The settings a config file, the environment or flags may carry, by their external names. */
+export interface ConfigInput {
+  host?: unknown;
+  port?: unknown;
+  data?: unknown;
+  logLevel?: unknown;
+  shutdownGraceSeconds?: unknown;
+}
+
+const INPUT_KEYS = ['host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds'] as const;
+
+/** Validates one layer of settings; `source` names it in error messages ("--port", "BERTH_PORT", a file). */
+export function validate(input: ConfigInput, source: (key: string) => string): Partial<BerthConfig> {
+  const out: Partial<BerthConfig> = {};
+  if (input.host !== undefined) {
+    if (typeof input.host !== 'string' || !/^[A-Za-z0-9.:%[\]-]{1,253}$/.test(input.host)) {
+      throw new ConfigError(`${source('host')}: "${String(input.host)}" is not a host name or IP address`);
+    }
+    out.host = input.host.replace(/^\[(.*)\]$/, '$1');
+  }
+  if (input.port !== undefined) {
+    const port = typeof input.port === 'string' && /^\d+$/.test(input.port) ? Number(input.port) : input.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new ConfigError(`${source('port')}: "${String(input.port)}" is not a port number (0-65535)`);
+    }
+    out.port = port;
+  }
+  if (input.data !== undefined) {
+    if (typeof input.data !== 'string' || input.data.trim() === '') throw new ConfigError(`${source('data')}: needs a directory path`);
+    out.dataDir = path.resolve(input.data);
+  }
+  if (input.logLevel !== undefined) {
+    if (typeof input.logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(input.logLevel)) {
+      throw new ConfigError(`${source('logLevel')}: "${String(input.logLevel)}" is not one of ${LOG_LEVELS.join(', ')}`);
+    }
+    out.logLevel = input.logLevel as LogLevel;
+  }
+  if (input.shutdownGraceSeconds !== undefined) {
+    const value = Number(input.shutdownGraceSeconds);
+    if (!Number.isFinite(value) || value < 0 || value > 3600) {
+      throw new ConfigError(`${source('shutdownGraceSeconds')}: must be a number of seconds from 0 to 3600`);
+    }
+    out.shutdownGraceSeconds = value;
+  }
+  return out;
+}
+
+export async function readConfigFile(file: string): Promise<Partial<BerthConfig>> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file}: must be a JSON object`);
+  }
+  const unknown = Object.keys(parsed).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')})`);
+  }
+  const relative = parsed as ConfigInput;
+  // A relative data path in a config file is relative to the file, not to the working directory.
+  if (typeof relative.data === 'string') relative.data = path.resolve(path.dirname(file), relative.data);
+  return validate(relative, (key) => `config file ${file}: "${key}"`);
+}
+
+export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
+  const names: Record<string, string> = { host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL' };
+  return validate(
+    { host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined },
+    (key) => names[key] ?? key,
+  );
+}
+
+export async function loadConfig(options: { flags?: ConfigInput; configFile?: string; env?: NodeJS.ProcessEnv }): Promise<BerthConfig> {
+  const env = options.env ?? process.env;
+  const file = options.configFile ?? (env.BERTH_CONFIG || undefined);
+  const fromFile = file ? await readConfigFile(path.resolve(file)) : {};
+  const flagNames: Record<string, string> = { host: '--host', port: '--port', data: '--data', logLevel: '--log-level' };
+  const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
+  return { ...defaults(), ...fromFile, ...fromEnv(env), ...fromFlags };
+}

@@ -1,0 +1,59 @@
+/**
+ * The Koa application: the middleware order is the whole request pipeline.
+ *   1. requestLog         one structured line per request
+ *   2. errorResponder     the only writer of error bodies
+ *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
+ *   4. router             the route table (routes.ts)
+ *   5. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
+ */
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import { RegistryError } from '../registry/errors.ts';
+import type { Ctx, RegistryServices } from './context.ts';
+import { errorResponder } from './errors.ts';
+import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
+import { requestLog } from './request-log.ts';
+import { bindParams, registryRoutes, type Route } from './routes.ts';
+
+export function createApp(services: RegistryServices, log: Logger): Koa {
+  const app = new Koa();
+  // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
+  app.silent = true;
+  const routes = registryRoutes(services);
+
+  app.use(requestLog(log));
+  app.use(errorResponder(log));
+  app.use(async function apiVersion(ctx, next) {
+    ctx.set(API_VERSION_HEADER, API_VERSION);
+    await next();
+  });
+  app.use(routerFor(routes).routes());
+  app.use(async function unmatched(ctx) {
+    const path = ctx.path;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      if (allowed.includes('GET') && !allowed.includes('HEAD')) allowed.push('HEAD');
+      throw new RegistryError('UNSUPPORTED', {
+        message: `${ctx.method} is not supported on ${path.slice(0, 200)}; use ${allowed.join(', ')}`,
+        headers: { Allow: allowed.join(', ') },
+      });
+    }
+    throw new RegistryError('NOT_FOUND', { message: `no such endpoint: ${ctx.method} ${path.slice(0, 200)}` });
+  });
+  return app;
+}
+
+function routerFor(routes: Route[]): Router {
+  const router = new Router();
+  for (const route of routes) {
+    router.register(route.pattern, [route.method], [
+      async (ctx, next) => {
+        bindParams(ctx as unknown as Ctx, route, (ctx as unknown as { captures: string[] }).captures ?? []);
+        await next();
+      },
+      async (ctx) => route.handler(ctx as unknown as Ctx),
+    ], { pathAsRegExp: true });
+  }
+  return router;
+}

@@ -1,0 +1,65 @@
+/** GET, HEAD and DELETE /v2/<name>/blobs/<digest>. */
+import { parseDigest } from '../registry/reference.ts';
+import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
+import { CONTENT_DIGEST_HEADER, parseRange } from './headers.ts';
+
+/** Blobs are immutable: a client may cache one for as long as it likes (a year, RFC 9111 practice). */
+const IMMUTABLE_CACHE = 'max-age=31536000, immutable';
+
+export function blobHandlers({ blobs }: RegistryServices) {
+  function setBlobHeaders(ctx: Ctx, digest: string): void {
+    ctx.set(CONTENT_DIGEST_HEADER, digest);
+    ctx.set('ETag', `"${digest}"`);
+    ctx.set('Cache-Control', IMMUTABLE_CACHE);
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.set('Content-Type', 'application/octet-stream');
+  }
+
+  return {
+    async headBlob(ctx: Ctx): Promise<void> {
+      const repo = repositoryName(ctx);
+      const digest = parseDigest(ctx.params.digest!);
+      const size = await blobs.stat(repo, digest);
+      setBlobHeaders(ctx, digest.value);
+      ctx.status = 200;
+      if (ctx.fresh) {
+        ctx.status = 304;
+        return;
+      }
+      ctx.length = size;
+    },
+
+    async getBlob(ctx: Ctx): Promise<void> {
+      const repo = repositoryName(ctx);
+      const digest = parseDigest(ctx.params.digest!);
+      const blob = await blobs.open(repo, digest);
+      try {
+        setBlobHeaders(ctx, digest.value);
+        ctx.status = 200;
+        // If-None-Match against our ETag (Koa's fresh() only answers for 2xx responses).
+        if (ctx.fresh) {
+          ctx.status = 304;
+          await blob.close();
+          return;
+        }
+        const range = parseRange(ctx.get('Range') || undefined, blob.size);
+        if (range) {
+          ctx.status = 206;
+          ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
+        }
+        ctx.body = blob.stream(range ?? undefined);
+        ctx.length = range ? range.end - range.start + 1 : blob.size;
+      } catch (err) {
+        await blob.close();
+        throw err;
+      }
+    },
+
+    async deleteBlob(ctx: Ctx): Promise<void> {
+      const repo = repositoryName(ctx);
+      const digest = parseDigest(ctx.params.digest!);
+      await blobs.delete(repo, digest);
+      sendEmpty(ctx, 202);
+    },
+  };
+}

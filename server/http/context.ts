@@ -1,0 +1,43 @@
+/** The Koa context every handler receives, and the services the handlers call. */
+import type { ParameterizedContext } from 'koa';
+import type { BlobService } from '../registry/blobs.ts';
+import type { ListingService } from '../registry/listings.ts';
+import type { ManifestService } from '../registry/manifests.ts';
+import { RegistryError } from '../registry/errors.ts';
+import { parseName } from '../registry/reference.ts';
+import type { UploadService } from '../registry/uploads.ts';
+
+export interface RegistryServices {
+  blobs: BlobService;
+  uploads: UploadService;
+  manifests: ManifestService;
+  listings: ListingService;
+}
+
+export type Ctx = ParameterizedContext & { params: Record<string, string> };
+export type Handler = (ctx: Ctx) => Promise<void>;
+
+/** The repository name of the route, validated against the spec grammar (NAME_INVALID otherwise). */
+export function repositoryName(ctx: Ctx): string {
+  return parseName(ctx.params.name ?? '');
+}
+
+/** Writes a JSON body with an exact Content-Type (Koa would otherwise add "; charset=utf-8"). */
+export function sendJson(ctx: Ctx, body: unknown, contentType = 'application/json'): void {
+  ctx.set('Content-Type', contentType);
+  ctx.body = Buffer.from(JSON.stringify(body));
+}
+
+/** A query parameter that may appear at most once. */
+export function singleQuery(ctx: Ctx, key: string): string | undefined {
+  const value = ctx.query[key];
+  if (Array.isArray(value)) throw new RegistryError('BAD_REQUEST', { message: `query parameter "${key}" must be given once` });
+  return value;
+}
+
+/** A response with no body (Koa would otherwise write the status text as one). */
+export function sendEmpty(ctx: Ctx, status: number): void {
+  ctx.status = status;
+  ctx.body = '';
+  ctx.remove('Content-Type');
+}

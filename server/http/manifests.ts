@@ -1,0 +1,71 @@
+/** GET, HEAD, PUT and DELETE /v2/<name>/manifests/<reference>. */
+import getRawBody from 'raw-body';
+import { RegistryError } from '../registry/errors.ts';
+import { MAX_MANIFEST_BYTES } from '../registry/manifests.ts';
+import { parseAccept } from '../registry/media-types.ts';
+import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
+import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength } from './headers.ts';
+
+export function manifestHandlers({ manifests }: RegistryServices) {
+  async function respond(ctx: Ctx, withBody: boolean): Promise<void> {
+    const repo = repositoryName(ctx);
+    const manifest = await manifests.get(repo, ctx.params.reference!, parseAccept(ctx.get('Accept') || undefined));
+    ctx.set('Content-Type', manifest.mediaType);
+    ctx.set(CONTENT_DIGEST_HEADER, manifest.digest.value);
+    ctx.set('ETag', `"${manifest.digest.value}"`);
+    ctx.status = 200;
+    if (ctx.fresh) {
+      ctx.status = 304;
+      return;
+    }
+    if (withBody) ctx.body = manifest.bytes;
+    ctx.length = manifest.bytes.length;
+  }
+
+  return {
+    async headManifest(ctx: Ctx): Promise<void> {
+      await respond(ctx, false);
+    },
+
+    async getManifest(ctx: Ctx): Promise<void> {
+      await respond(ctx, true);
+    },
+
+    async putManifest(ctx: Ctx): Promise<void> {
+      const repo = repositoryName(ctx);
+      const bytes = await readManifestBody(ctx);
+      const pushed = await manifests.put(repo, ctx.params.reference!, ctx.get('Content-Type') || undefined, bytes);
+      ctx.set('Location', `/v2/${repo}/manifests/${pushed.digest.value}`);
+      ctx.set(CONTENT_DIGEST_HEADER, pushed.digest.value);
+      if (pushed.subject) ctx.set(OCI_SUBJECT_HEADER, pushed.subject.value);
+      sendEmpty(ctx, 201);
+    },
+
+    async deleteManifest(ctx: Ctx): Promise<void> {
+      const repo = repositoryName(ctx);
+      await manifests.delete(repo, ctx.params.reference!);
+      sendEmpty(ctx, 202);
+    },
+  };
+}
+
+/** The manifest body, at most MAX_MANIFEST_BYTES (413 beyond, before reading it when announced). */
+async function readManifestBody(ctx: Ctx): Promise<Buffer> {
+  const length = contentLength(ctx.req);
+  const tooLarge = () =>
+    new RegistryError('TOO_LARGE', {
+      message: `manifests may be at most ${MAX_MANIFEST_BYTES} bytes`,
+      detail: { limit: MAX_MANIFEST_BYTES },
+    });
+  if (length !== undefined && length > MAX_MANIFEST_BYTES) throw tooLarge();
+  try {
+    return await getRawBody(ctx.req, { limit: MAX_MANIFEST_BYTES, ...(length !== undefined ? { length } : {}) });
+  } catch (err) {
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') throw tooLarge();
+    if (type === 'request.size.invalid') {
+      throw new RegistryError('SIZE_INVALID', { message: 'the manifest body is shorter or longer than its Content-Length' });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * createRegistry(config): the only door into the server. It composes storage, the metadata index,
+ * the registry services and the HTTP app, and owns their lifecycle (listen, graceful close).
+ */
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { BerthConfig } from './config.ts';
+import { createApp } from './http/app.ts';
+import type { RegistryServices } from './http/context.ts';
+import { createLogger } from './log.ts';
+import { MetadataIndex } from './metadata/index-db.ts';
+import { BlobService } from './registry/blobs.ts';
+import { RegistryEvents } from './registry/events.ts';
+import { ListingService } from './registry/listings.ts';
+import { ManifestService } from './registry/manifests.ts';
+import { rebuildIndex } from './registry/reindex.ts';
+import { UploadService } from './registry/uploads.ts';
+import { FsBlobStore } from './storage/blob-store.ts';
+import { DataDirLock } from './storage/lock.ts';
+import { StoragePaths } from './storage/paths.ts';
+import { FsRepositoryStore } from './storage/repository-store.ts';
+import { FsUploadStore } from './storage/upload-store.ts';
+
+/** A start-up failure with a message meant for the user, one line. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export interface Registry {
+  readonly config: BerthConfig;
+  readonly services: RegistryServices;
+  readonly events: RegistryEvents;
+  readonly log: Logger;
+  /** The Node request listener (for embedding or tests with their own server). */
+  callback(): http.RequestListener;
+  /** Prepares the data directory, takes its lock and starts listening. */
+  listen(): Promise<{ url: string; host: string; port: number }>;
+  /** Resolves when the metadata index is loaded (or rebuilt). */
+  indexReady(): Promise<void>;
+  /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the index. */
+  close(): Promise<void>;
+}
+
+export interface RegistryDeps {
+  log?: Logger;
+}
+
+export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Registry {
+  const log = deps.log ?? createLogger(config.logLevel);
+  const paths = new StoragePaths(config.dataDir);
+  const events = new RegistryEvents();
+  const blobStore = new FsBlobStore(paths);
+  const repositoryStore = new FsRepositoryStore(paths);
+  const uploadStore = new FsUploadStore(paths);
+  const index = new MetadataIndex(paths.indexDir, paths.tmpDir);
+
+  const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events });
+  const services: RegistryServices = {
+    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events }),
+    uploads: new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events }),
+    manifests,
+    listings: new ListingService({ index }),
+  };
+  const app = createApp(services, log);
+  let server: http.Server | null = null;
+  let lock: DataDirLock | null = null;
+  let indexOpened: Promise<void> | null = null;
+
+  async function openIndex(): Promise<void> {
+    const { rebuildReason } = await index.open();
+    if (!rebuildReason) return;
+    log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
+    const stats = await rebuildIndex({ repositories: repositoryStore, manifests, index, log });
+    log.info(stats, 'metadata index rebuilt');
+  }
+
+  async function prepareDataDir(): Promise<void> {
+    try {
+      for (const dir of [paths.root, paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir]) {
+        await fs.mkdir(dir, { recursive: true });
+      }
+      await fs.access(paths.root, fs.constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new StartupError(
+        `cannot use data directory ${paths.root}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (err as Error).message}`,
+      );
+    }
+    try {
+      lock = await DataDirLock.acquire(paths.lockFile);
+    } catch (err) {
+      throw new StartupError(`cannot use data directory ${paths.root}: ${(err as Error).message}`);
+    }
+    // Temp files left by a crash were never renamed into place: nothing refers to them.
+    for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
+  }
+
+  function listenOn(s: http.Server): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        s.off('listening', onListening);
+        reject(listenError(err, config));
+      };
+      const onListening = () => {
+        s.off('error', onError);
+        resolve(s.address() as AddressInfo);
+      };
+      s.once('error', onError);
+      s.once('listening', onListening);
+      s.listen(config.port, config.host);
+    });
+  }
+
+  return {
+    config,
+    services,
+    events,
+    log,
+    callback: () => app.callback(),
+
+    async listen() {
+      await prepareDataDir();
+      indexOpened = openIndex();
+      index.holdUntil(indexOpened);
+      indexOpened.catch((err) => log.error({ err }, 'the metadata index could not be opened'));
+      // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
+      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
+      server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 }, app.callback());
+      let address: AddressInfo;
+      try {
+        address = await listenOn(server);
+      } catch (err) {
+        await indexOpened.catch(() => undefined);
+        await lock?.release();
+        throw err;
+      }
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      const url = `http://${host}:${address.port}`;
+      await lock?.update({ url });
+      log.info({ url, dataDir: paths.root }, 'Berth registry listening');
+      return { url, host: address.address, port: address.port };
+    },
+
+    indexReady: () => index.ready(),
+
+    async close() {
+      if (server) {
+        const s = server;
+        server = null;
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeIdleConnections();
+        const timer = setTimeout(() => s.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+        await closed;
+        clearTimeout(timer);
+      }
+      if (indexOpened) {
+        await indexOpened.catch(() => undefined);
+        await index.close().catch((err) => log.error({ err }, 'closing the metadata index failed'));
+        indexOpened = null;
+      }
+      await lock?.release();
+      lock = null;
+    },
+  };
+}
+
+function listenError(err: NodeJS.ErrnoException, config: BerthConfig): Error {
+  const where = `${config.host}:${config.port}`;
+  if (err.code === 'EADDRINUSE') {
+    const airplay = config.port === 5000 && process.platform === 'darwin'
+      ? ' (on macOS the AirPlay Receiver listens on 5000: turn it off in System Settings > General > AirDrop & Handoff, or use --port 5001)'
+      : '';
+    return new StartupError(`port ${config.port} on ${config.host} is already in use${airplay}; choose another with --port`);
+  }
+  if (err.code === 'EACCES') return new StartupError(`not allowed to listen on ${where}: ports below 1024 need privileges; use --port 5000`);
+  if (err.code === 'EADDRNOTAVAIL') return new StartupError(`cannot listen on ${where}: ${config.host} is not an address of this machine`);
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return new StartupError(`cannot listen on ${where}: host name ${config.host} does not resolve`);
+  return new StartupError(`cannot listen on ${where}: ${err.message}`);
+}

@@ -1,0 +1,52 @@
+/** Blobs of a repository (OCI Distribution Spec v1.1, "Pulling blobs", "Deleting blobs"). */
+import type { BlobStore, OpenBlob } from '../storage/blob-store.ts';
+import type { RepositoryStore } from '../storage/repository-store.ts';
+import { RegistryError } from './errors.ts';
+import type { RegistryEvents } from './events.ts';
+import type { Digest } from './reference.ts';
+
+export interface BlobServiceDeps {
+  blobs: BlobStore;
+  repositories: RepositoryStore;
+  events: RegistryEvents;
+}
+
+export class BlobService {
+  private readonly deps: BlobServiceDeps;
+
+  constructor(deps: BlobServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** Size of a blob the repository holds. Manifests are blobs too, and can be fetched as such. */
+  async stat(repo: string, digest: Digest): Promise<number> {
+    await this.ensureLinked(repo, digest);
+    const size = await this.deps.blobs.stat(digest);
+    if (size === null) throw unknownBlob(repo, digest);
+    return size;
+  }
+
+  async open(repo: string, digest: Digest): Promise<OpenBlob> {
+    await this.ensureLinked(repo, digest);
+    const blob = await this.deps.blobs.open(digest);
+    if (!blob) throw unknownBlob(repo, digest);
+    return blob;
+  }
+
+  /** Unlinks the blob from the repository; its bytes go with the next garbage collection. */
+  async delete(repo: string, digest: Digest): Promise<void> {
+    if (!(await this.deps.repositories.unlinkLayer(repo, digest))) throw unknownBlob(repo, digest);
+    this.deps.events.emit('blob-deleted', { repository: repo, digest: digest.value });
+  }
+
+  private async ensureLinked(repo: string, digest: Digest): Promise<void> {
+    const { repositories } = this.deps;
+    if (await repositories.hasLayer(repo, digest)) return;
+    if ((await repositories.manifestMediaType(repo, digest)) !== null) return;
+    throw unknownBlob(repo, digest);
+  }
+}
+
+function unknownBlob(repo: string, digest: Digest): RegistryError {
+  return new RegistryError('BLOB_UNKNOWN', { message: `blob ${digest.value} is not in repository ${repo}`, detail: { digest: digest.value } });
+}

@@ -1,0 +1,65 @@
+/**
+ * The one table of registry error codes and their HTTP status.
+ *
+ * Codes and meanings follow the OCI Distribution Spec v1.1 ("Error Codes" table) and
+ * CNCF Distribution's registry/api/errcode + registry/api/v2/errors.go for the codes the spec
+ * leaves out (RANGE_INVALID, PAGINATION_NUMBER_INVALID, TAG_INVALID, UNAVAILABLE, UNKNOWN).
+ * Call sites throw `new RegistryError(code, detail)` and never choose a status.
+ */
+
+export const ERROR_CODES = {
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
+  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
+  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
+  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
+  TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
+  RANGE_INVALID: { status: 416, message: 'invalid content range' },
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
+  // Not an OCI code: a request whose headers or query are malformed in a way no code above names.
+  BAD_REQUEST: { status: 400, message: 'malformed request' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  NOT_FOUND: { status: 404, message: 'no such endpoint' },
+  UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
+  // RFC 9110 §15.5.14: the manifest body cap (see MAX_MANIFEST_BYTES) is answered with 413.
+  TOO_LARGE: { status: 413, message: 'request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported media type' },
+  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  UNKNOWN: { status: 500, message: 'unknown error' },
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class RegistryError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: unknown;
+  /** Extra response headers the error needs (Range on 416, WWW-Authenticate on 401, Allow on 405). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, options: { message?: string; detail?: unknown; headers?: Record<string, string> } = {}) {
+    super(options.message ?? ERROR_CODES[code].message);
+    this.name = 'RegistryError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.detail = options.detail;
+    this.headers = options.headers ?? {};
+  }
+
+  toJSON(): { code: ErrorCode; message: string; detail?: unknown } {
+    return this.detail === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, detail: this.detail };
+  }
+}
+
+export function isRegistryError(err: unknown): err is RegistryError {
+  return err instanceof RegistryError;
+}

@@ -1,0 +1,32 @@
+/** What happened in the registry, for the activity feed, live UI updates and webhooks. */
+import { EventEmitter } from 'node:events';
+
+export interface RegistryEventMap {
+  'blob-pushed': { repository: string; digest: string; size: number };
+  'blob-mounted': { repository: string; from: string; digest: string };
+  'blob-deleted': { repository: string; digest: string };
+  'manifest-pushed': { repository: string; digest: string; tag?: string; mediaType: string; size: number };
+  'manifest-pulled': { repository: string; digest: string; reference: string };
+  'manifest-deleted': { repository: string; digest: string };
+  'tag-deleted': { repository: string; tag: string; digest: string };
+}
+
+export type RegistryEventName = keyof RegistryEventMap;
+
+/** A typed EventEmitter; listeners must not throw (they are observers, not participants). */
+export class RegistryEvents {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(100);
+  }
+
+  on<K extends RegistryEventName>(name: K, listener: (event: RegistryEventMap[K]) => void): () => void {
+    this.emitter.on(name, listener);
+    return () => this.emitter.off(name, listener);
+  }
+
+  emit<K extends RegistryEventName>(name: K, event: RegistryEventMap[K]): void {
+    if (this.emitter.listenerCount(name) > 0) this.emitter.emit(name, event);
+  }
+}

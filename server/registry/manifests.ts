@@ -1,0 +1,266 @@
+/**
+ * Manifests (OCI Distribution Spec v1.1, "Pulling manifests", "Pushing manifests", "Deleting
+ * manifests"): validation against what the repository holds, exact-bytes storage, tags, content
+ * negotiation, and the summaries the metadata index keeps.
+ */
+import AsyncLock from 'async-lock';
+import { LRUCache } from 'lru-cache';
+import type { ManifestSummary, MetadataIndex } from '../metadata/index-db.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { RepositoryStore } from '../storage/repository-store.ts';
+import { digestOf } from './digester.ts';
+import { RegistryError } from './errors.ts';
+import type { RegistryEvents } from './events.ts';
+import { isImageConfigMediaType } from './media-types.ts';
+import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type ParsedManifest } from './manifest.ts';
+import { parseReference, truncate, type Digest, type Reference } from './reference.ts';
+
+/**
+ * The largest manifest we accept. The spec asks registries to accept at least 4 MiB
+ * ("Pushing Manifests": SHOULD support 4 megabytes) and to answer 413 beyond their limit;
+ * Distribution and zot use the same 4 MiB cap. It also bounds what a request can make us buffer.
+ */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Image configs are read for the summary (platform, created) only up to this size. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export interface StoredManifest {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+export interface PushedManifest {
+  digest: Digest;
+  subject?: Digest;
+}
+
+export interface ManifestServiceDeps {
+  blobs: BlobStore;
+  repositories: RepositoryStore;
+  index: MetadataIndex;
+  events: RegistryEvents;
+}
+
+export class ManifestService {
+  private readonly deps: ManifestServiceDeps;
+  /** Manifest bodies by digest: immutable, so always valid; 64 MiB keeps hot tags off the disk. */
+  private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
+  /** Serialises writes to one tag so the disk and the index see them in the same order. */
+  private readonly tagLocks = new AsyncLock({ maxPending: Infinity });
+
+  constructor(deps: ManifestServiceDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * GET/HEAD. A reference that cannot name a manifest (bad tag or digest grammar) is simply unknown:
+   * 404, as the conformance suite expects for ".INVALID_MANIFEST_NAME".
+   * `accept`: the media types the client listed (null: anything). A manifest asked for by tag whose
+   * type is not listed is not offered (Distribution's behaviour; never converted); by digest the
+   * client named exact bytes and gets them.
+   */
+  async get(repo: string, reference: string, accept: Set<string> | null): Promise<StoredManifest> {
+    const ref = this.readableReference(reference);
+    const { digest, mediaType } = await this.resolve(repo, ref);
+    if (ref.kind === 'tag' && accept && !accept.has(mediaType)) {
+      throw new RegistryError('MANIFEST_UNKNOWN', {
+        message: `${repo}:${ref.tag} is a ${mediaType}, which the request's Accept header does not list`,
+        detail: { mediaType, accept: [...accept] },
+      });
+    }
+    const bytes = await this.body(repo, digest);
+    return { digest, mediaType, bytes };
+  }
+
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer): Promise<PushedManifest> {
+    const ref = parseReference(reference);
+    const manifest = parseManifest(bytes, contentType);
+    const digest = digestOf(bytes, ref.kind === 'digest' ? ref.digest.algorithm : 'sha256');
+    if (ref.kind === 'digest' && ref.digest.value !== digest.value) {
+      throw new RegistryError('DIGEST_INVALID', {
+        message: `the manifest body has digest ${digest.value}, not ${ref.digest.value}`,
+        detail: { expected: ref.digest.value, actual: digest.value },
+      });
+    }
+    await this.checkReferences(repo, manifest);
+
+    const { blobs, repositories, index } = this.deps;
+    await blobs.putBytes(digest, bytes);
+    this.bodies.set(digest.value, bytes);
+    const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+    let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
+    await index.recordManifest(repo, digest.value, summary, pushedAt);
+    if (ref.kind === 'tag') {
+      await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
+        pushedAt = await repositories.putTag(repo, ref.tag, digest);
+        await index.setTag(repo, ref.tag, digest.value, pushedAt);
+      });
+    }
+    await index.touchRepository(repo, pushedAt);
+    this.deps.events.emit('manifest-pushed', {
+      repository: repo,
+      digest: digest.value,
+      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+      mediaType: manifest.mediaType,
+      size: bytes.length,
+    });
+    return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
+  }
+
+  /** By tag: untags. By digest: removes the manifest from the repository, and every tag pointing to it. */
+  async delete(repo: string, reference: string): Promise<void> {
+    const ref = this.readableReference(reference);
+    const { repositories, index, events } = this.deps;
+    if (ref.kind === 'tag') {
+      await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
+        const digest = await repositories.resolveTag(repo, ref.tag);
+        if (!digest || !(await repositories.deleteTag(repo, ref.tag))) throw await this.unknown(repo, ref);
+        await index.removeTag(repo, ref.tag);
+        events.emit('tag-deleted', { repository: repo, tag: ref.tag, digest: digest.value });
+      });
+      return;
+    }
+    const { digest } = ref;
+    if ((await repositories.manifestMediaType(repo, digest)) === null) throw await this.unknown(repo, ref);
+    // Tags first: a crash in between leaves an untagged manifest, never a tag to nothing.
+    for (const tag of await repositories.listTags(repo)) {
+      if (tag.digest.value !== digest.value) continue;
+      await this.tagLocks.acquire(`${repo}:${tag.tag}`, async () => {
+        if ((await repositories.resolveTag(repo, tag.tag))?.value !== digest.value) return;
+        await repositories.deleteTag(repo, tag.tag);
+        await index.removeTag(repo, tag.tag);
+        events.emit('tag-deleted', { repository: repo, tag: tag.tag, digest: digest.value });
+      });
+    }
+    await repositories.unlinkManifest(repo, digest);
+    await index.removeManifest(repo, digest.value);
+    events.emit('manifest-deleted', { repository: repo, digest: digest.value });
+  }
+
+  /** Tag or digest -> the manifest's digest and stored media type, or MANIFEST_UNKNOWN / NAME_UNKNOWN. */
+  async resolve(repo: string, ref: Reference): Promise<{ digest: Digest; mediaType: string }> {
+    const { repositories } = this.deps;
+    const digest = ref.kind === 'tag' ? await repositories.resolveTag(repo, ref.tag) : ref.digest;
+    const mediaType = digest ? await repositories.manifestMediaType(repo, digest) : null;
+    if (!digest || mediaType === null) throw await this.unknown(repo, ref);
+    return { digest, mediaType };
+  }
+
+  /** Parses the manifest stored under `digest` (for the UI and the index rebuild). */
+  async parseStored(repo: string, digest: Digest, mediaType: string): Promise<{ manifest: ParsedManifest; bytes: Buffer }> {
+    const bytes = await this.body(repo, digest);
+    return { manifest: parseManifest(bytes, mediaType), bytes };
+  }
+
+  /**
+   * The summary the metadata index keeps of a manifest. `childTotal` gives the total size of an
+   * index's child manifest when known (the index itself during a push, the docs being built during a
+   * rebuild).
+   */
+  async summarize(
+    m: ParsedManifest,
+    size: number,
+    childTotal: (digest: string) => Promise<number | undefined>,
+  ): Promise<ManifestSummary> {
+    const summary: ManifestSummary = { mediaType: m.mediaType, size, totalSize: 0, layers: [], children: [] };
+    if (m.artifactType) summary.artifactType = m.artifactType;
+    if (m.subject) summary.subject = m.subject.digest.value;
+    if (m.annotations) summary.annotations = JSON.stringify(m.annotations);
+    if (m.isIndex) {
+      summary.children = m.manifests.map((d) => ({
+        digest: d.digest.value,
+        size: d.size,
+        mediaType: d.mediaType,
+        ...(d.platform ? { platform: platformLabel(d.platform) } : {}),
+      }));
+      for (const child of m.manifests) summary.totalSize += (await childTotal(child.digest.value)) ?? child.size;
+      return summary;
+    }
+    const config = m.config!;
+    summary.config = { digest: config.digest.value, size: config.size, mediaType: config.mediaType };
+    summary.layers = m.layers.map((d) => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType }));
+    summary.totalSize = config.size + m.layers.reduce((sum, d) => sum + d.size, 0);
+    if (isImageConfigMediaType(config.mediaType)) {
+      const bytes = await this.deps.blobs.read(config.digest, MAX_CONFIG_BYTES);
+      const image = bytes ? safeJson(bytes) : null;
+      if (image) {
+        try {
+          summary.platform = platformLabel(parsePlatform(image, 'config'));
+        } catch {
+          // A config without os/architecture is still an image; it just has no platform to show.
+        }
+        if (typeof image.created === 'string') summary.created = image.created;
+      }
+    }
+    return summary;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private readableReference(reference: string): Reference {
+    try {
+      return parseReference(reference);
+    } catch (err) {
+      throw new RegistryError('MANIFEST_UNKNOWN', {
+        message: `no manifest can exist under "${truncate(reference, 150)}": ${(err as Error).message}`,
+      });
+    }
+  }
+
+  private async body(repo: string, digest: Digest): Promise<Buffer> {
+    const cached = this.bodies.get(digest.value);
+    if (cached) return cached;
+    const bytes = await this.deps.blobs.read(digest, MAX_MANIFEST_BYTES);
+    if (!bytes) {
+      throw new RegistryError('MANIFEST_UNKNOWN', {
+        message: `manifest ${digest.value} of ${repo} is recorded but its content is missing`,
+      });
+    }
+    this.bodies.set(digest.value, bytes);
+    return bytes;
+  }
+
+  private async unknown(repo: string, ref: Reference): Promise<RegistryError> {
+    if (!(await this.deps.repositories.repositoryExists(repo))) {
+      return new RegistryError('NAME_UNKNOWN', { message: `repository ${repo} is not known to this registry`, detail: { name: repo } });
+    }
+    const what = ref.kind === 'tag' ? `${repo}:${ref.tag}` : `${repo}@${ref.digest.value}`;
+    return new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${what} is not known to this registry` });
+  }
+
+  /** Everything a manifest points to must be in this repository (subject excepted, by the spec). */
+  private async checkReferences(repo: string, m: ParsedManifest): Promise<void> {
+    const { blobs, repositories } = this.deps;
+    const missing: string[] = [];
+    for (const d of requiredBlobs(m)) {
+      const size = (await repositories.hasLayer(repo, d.digest)) ? await blobs.stat(d.digest) : null;
+      if (size === null) {
+        missing.push(d.digest.value);
+      } else if (size !== d.size) {
+        throw new RegistryError('MANIFEST_INVALID', {
+          message: `descriptor of ${d.digest.value} says ${d.size} bytes, but the blob has ${size}`,
+          detail: { digest: d.digest.value, declared: d.size, actual: size },
+        });
+      }
+    }
+    for (const d of m.manifests) {
+      if ((await repositories.manifestMediaType(repo, d.digest)) === null) missing.push(d.digest.value);
+    }
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
+        message: `push these to ${repo} before the manifest that references them: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+        detail: { missing },
+      });
+    }
+  }
+}
+
+function safeJson(bytes: Buffer): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}

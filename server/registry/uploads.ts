@@ -1,0 +1,249 @@
+/**
+ * Blob uploads (OCI Distribution Spec v1.1, "Pushing blobs"): sessions, streamed and chunked PATCHes,
+ * the closing PUT, monolithic POST and cross-repository mounts. Bytes are hashed while they stream to
+ * disk, so completing an upload costs no second read; a blob becomes visible only after its digest
+ * has been verified (storage adopts the file by rename).
+ */
+import type { Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { RepositoryStore } from '../storage/repository-store.ts';
+import type { UploadStore } from '../storage/upload-store.ts';
+import { digestFromHash, newHash } from './digester.ts';
+import { RegistryError } from './errors.ts';
+import type { RegistryEvents } from './events.ts';
+import type { Digest } from './reference.ts';
+
+export interface UploadState {
+  id: string;
+  repository: string;
+  /** Bytes received so far. */
+  size: number;
+}
+
+export interface ChunkOptions {
+  /** Content-Range of a chunk (inclusive); absent for a streamed PATCH. */
+  range?: { start: number; end: number };
+  /** Content-Length, when the client sent one. */
+  length?: number;
+}
+
+export interface ActiveUpload {
+  id: string;
+  repository: string;
+  size: number;
+  startedAt: Date;
+  receiving: boolean;
+}
+
+interface LiveSession {
+  repository: string;
+  startedAt: Date;
+  size: number;
+  /** sha256 of exactly the bytes on disk, or null when unknown (after a restart or a failed write). */
+  hash: Hash | null;
+  busy: boolean;
+}
+
+export interface UploadServiceDeps {
+  uploads: UploadStore;
+  blobs: BlobStore;
+  repositories: RepositoryStore;
+  index: MetadataIndex;
+  events: RegistryEvents;
+}
+
+export class UploadService {
+  private readonly deps: UploadServiceDeps;
+  private readonly live = new Map<string, LiveSession>();
+
+  constructor(deps: UploadServiceDeps) {
+    this.deps = deps;
+  }
+
+  async start(repository: string): Promise<UploadState> {
+    const info = await this.deps.uploads.create(repository);
+    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false });
+    return { id: info.id, repository, size: 0 };
+  }
+
+  async status(repository: string, id: string): Promise<UploadState> {
+    const session = await this.session(repository, id);
+    return { id, repository, size: session.size };
+  }
+
+  async append(repository: string, id: string, body: Readable, options: ChunkOptions): Promise<UploadState> {
+    const session = await this.session(repository, id);
+    await this.exclusive(session, () => this.write(id, session, body, options));
+    return { id, repository, size: session.size };
+  }
+
+  /** The closing PUT: an optional last chunk, then verification and commit. */
+  async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions): Promise<void> {
+    const session = await this.session(repository, id);
+    await this.exclusive(session, async () => {
+      if (body) await this.write(id, session, body, options);
+      const actual = await this.digestOf(id, session, digest.algorithm);
+      if (actual.value !== digest.value) {
+        throw new RegistryError('DIGEST_INVALID', {
+          message: `the uploaded ${session.size} bytes have digest ${actual.value}, not ${digest.value}`,
+          detail: { expected: digest.value, actual: actual.value, size: session.size },
+        });
+      }
+      await this.deps.blobs.adoptFile(digest, this.deps.uploads.dataFile(id));
+      await this.deps.repositories.linkLayer(repository, digest);
+      // A repository exists from its first pushed blob on (it shows in the catalog).
+      await this.deps.index.touchRepository(repository, null);
+      await this.deps.uploads.remove(id);
+      this.live.delete(id);
+    });
+    this.deps.events.emit('blob-pushed', { repository, digest: digest.value, size: session.size });
+  }
+
+  /** POST with ?digest= and the whole blob as body. */
+  async uploadWhole(repository: string, digest: Digest, body: Readable, options: ChunkOptions): Promise<void> {
+    const { id } = await this.start(repository);
+    try {
+      await this.complete(repository, id, digest, body, options);
+    } catch (err) {
+      await this.cancel(repository, id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async cancel(repository: string, id: string): Promise<void> {
+    const session = await this.session(repository, id);
+    if (session.busy) throw busy();
+    this.live.delete(id);
+    await this.deps.uploads.remove(id);
+  }
+
+  /** Links a blob of `from` into `repository`; false when `from` does not hold it. */
+  async mount(repository: string, from: string, digest: Digest): Promise<boolean> {
+    if (!(await this.deps.repositories.hasLayer(from, digest))) return false;
+    if ((await this.deps.blobs.stat(digest)) === null) return false;
+    await this.deps.repositories.linkLayer(repository, digest);
+    await this.deps.index.touchRepository(repository, null);
+    this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value });
+    return true;
+  }
+
+  /** Sessions this process knows of, with progress, for the activity view. */
+  activeUploads(): ActiveUpload[] {
+    return [...this.live.entries()].map(([id, s]) => ({
+      id,
+      repository: s.repository,
+      size: s.size,
+      startedAt: s.startedAt,
+      receiving: s.busy,
+    }));
+  }
+
+  /** Forgets a session removed from disk by purging. */
+  forget(id: string): void {
+    this.live.delete(id);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private async session(repository: string, id: string): Promise<LiveSession> {
+    const live = this.live.get(id);
+    if (live && live.repository === repository) return live;
+    if (!live) {
+      // A session from before a restart: its bytes are on disk, its hash state is not.
+      const stored = await this.deps.uploads.get(id);
+      if (stored && stored.repository === repository) {
+        const session: LiveSession = { repository, startedAt: stored.startedAt, size: stored.size, hash: null, busy: false };
+        this.live.set(id, session);
+        return session;
+      }
+    }
+    throw new RegistryError('BLOB_UPLOAD_UNKNOWN', {
+      message: `upload ${id} is unknown to repository ${repository}: it completed, was cancelled or expired`,
+      detail: { id },
+    });
+  }
+
+  private async exclusive(session: LiveSession, work: () => Promise<void>): Promise<void> {
+    if (session.busy) throw busy();
+    session.busy = true;
+    try {
+      await work();
+    } finally {
+      session.busy = false;
+    }
+  }
+
+  private async write(id: string, session: LiveSession, body: Readable, options: ChunkOptions): Promise<void> {
+    const { range, length } = options;
+    const start = session.size;
+    if (range) {
+      if (range.start !== start) {
+        throw new RegistryError('RANGE_INVALID', {
+          message: `chunk starts at byte ${range.start} but the upload has ${start} bytes: send the chunk that starts at ${start}`,
+          detail: { expectedStart: start, received: `${range.start}-${range.end}` },
+          headers: { Range: rangeHeader(start) },
+        });
+      }
+      if (length !== undefined && length !== range.end - range.start + 1) {
+        throw new RegistryError('RANGE_INVALID', {
+          message: `Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes but Content-Length is ${length}`,
+          headers: { Range: rangeHeader(start) },
+        });
+      }
+    }
+    const out = await this.deps.uploads.appendStream(id, start);
+    const hash = session.hash;
+    let received = 0;
+    try {
+      await pipeline(
+        body,
+        async function* tap(source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            hash?.update(chunk);
+            received += chunk.length;
+            yield chunk;
+          }
+        },
+        out,
+      );
+    } catch (err) {
+      // The client hung up or the disk failed: the session keeps exactly what reached the disk,
+      // and the hash is recomputed from the file when the upload completes.
+      session.hash = null;
+      session.size = (await this.deps.uploads.get(id))?.size ?? start;
+      throw err;
+    }
+    session.size = start + received;
+    if (range && received !== range.end - range.start + 1) {
+      // Roll the chunk back: the session stays where it was before this request.
+      session.hash = null;
+      session.size = start;
+      await this.deps.uploads.truncate(id, start);
+      throw new RegistryError('RANGE_INVALID', {
+        message: `Content-Range announced ${range.end - range.start + 1} bytes but ${received} arrived`,
+        headers: { Range: rangeHeader(start) },
+      });
+    }
+  }
+
+  private async digestOf(id: string, session: LiveSession, algorithm: Digest['algorithm']): Promise<Digest> {
+    if (algorithm === 'sha256' && session.hash) return digestFromHash('sha256', session.hash.copy());
+    const hash = newHash(algorithm);
+    await this.deps.uploads.hashData(id, hash);
+    return digestFromHash(algorithm, hash);
+  }
+}
+
+/** The spec's Range response header: "0-<last byte>", no "bytes=" prefix; "0-0" for an empty upload. */
+export function rangeHeader(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+function busy(): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_INVALID', {
+    message: 'another request is writing to this upload; wait for it to finish, then query the upload status',
+  });
+}

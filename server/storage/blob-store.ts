@@ -1,0 +1,159 @@
+/**
+ * Content-addressed blob storage on the local file system (layout: paths.ts). Blobs and manifest
+ * bodies are immutable files named by digest; they appear only by rename of a complete, verified,
+ * fsynced file, so a reader never sees a partial blob.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import type { Digest } from '../registry/reference.ts';
+import { fsyncDir, isNotFound, removeFile, writeFileAtomic } from './files.ts';
+import type { StoragePaths } from './paths.ts';
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface OpenBlob {
+  readonly size: number;
+  /** Streams the blob (or a range of it) and closes the file when done or destroyed. */
+  stream(range?: ByteRange): Readable;
+  close(): Promise<void>;
+}
+
+export interface BlobStatter {
+  /** Size in bytes, or null when the blob is not stored. */
+  stat(digest: Digest): Promise<number | null>;
+}
+
+export interface BlobReader {
+  open(digest: Digest): Promise<OpenBlob | null>;
+  /** Whole blob in memory, for manifests and configs only: null when absent or larger than maxBytes. */
+  read(digest: Digest, maxBytes: number): Promise<Buffer | null>;
+}
+
+export interface BlobWriter {
+  /** Stores bytes already verified to have this digest (manifests). */
+  putBytes(digest: Digest, bytes: Uint8Array): Promise<void>;
+  /** Moves a complete, verified file into the store; the file is consumed either way. */
+  adoptFile(digest: Digest, file: string): Promise<void>;
+}
+
+export interface BlobRemover {
+  remove(digest: Digest): Promise<boolean>;
+}
+
+export type BlobStore = BlobStatter & BlobReader & BlobWriter & BlobRemover;
+
+/** Read-ahead for blob streams: large enough that a 1 GB pull is a few thousand reads, not 16k. */
+const READ_CHUNK = 512 * 1024;
+
+export class FsBlobStore implements BlobStore {
+  private readonly paths: StoragePaths;
+  /**
+   * Sizes of blobs known to exist. This server is the only writer of the data directory (berth.lock),
+   * so entries stay true until remove() drops them; HEAD requests are answered from here.
+   */
+  private readonly sizes = new LRUCache<string, number>({ max: 200_000 });
+
+  constructor(paths: StoragePaths) {
+    this.paths = paths;
+  }
+
+  async stat(digest: Digest): Promise<number | null> {
+    const cached = this.sizes.get(digest.value);
+    if (cached !== undefined) return cached;
+    try {
+      const st = await fs.stat(this.paths.blob(digest));
+      this.sizes.set(digest.value, st.size);
+      return st.size;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async open(digest: Digest): Promise<OpenBlob | null> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.paths.blob(digest), 'r');
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    // The size comes from the open file: a concurrent garbage collection can unlink the name, never
+    // the bytes this handle reads.
+    let size = this.sizes.get(digest.value);
+    if (size === undefined) {
+      try {
+        size = (await handle.stat()).size;
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+      this.sizes.set(digest.value, size);
+    }
+    let streamed = false;
+    return {
+      size,
+      stream(range?: ByteRange): Readable {
+        streamed = true;
+        return handle.createReadStream({
+          start: range?.start ?? 0,
+          end: range?.end ?? Math.max(0, size! - 1),
+          highWaterMark: READ_CHUNK,
+          autoClose: true,
+        });
+      },
+      async close(): Promise<void> {
+        if (!streamed) await handle.close();
+      },
+    };
+  }
+
+  async read(digest: Digest, maxBytes: number): Promise<Buffer | null> {
+    const size = await this.stat(digest);
+    if (size === null || size > maxBytes) return null;
+    try {
+      return await fs.readFile(this.paths.blob(digest));
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
+    if ((await this.stat(digest)) !== null) return;
+    await writeFileAtomic(this.paths.tmpDir, this.paths.blob(digest), bytes);
+    this.sizes.set(digest.value, bytes.byteLength);
+  }
+
+  async adoptFile(digest: Digest, file: string): Promise<void> {
+    const target = this.paths.blob(digest);
+    if ((await this.stat(digest)) !== null) {
+      // Stored once: a second upload of the same content is dropped.
+      await removeFile(file);
+      return;
+    }
+    const handle = await fs.open(file, 'r+');
+    let size: number;
+    try {
+      await handle.sync();
+      size = (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(file, target);
+    await fsyncDir(path.dirname(target));
+    this.sizes.set(digest.value, size);
+  }
+
+  async remove(digest: Digest): Promise<boolean> {
+    this.sizes.delete(digest.value);
+    return removeFile(this.paths.blob(digest));
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The on-disk layout, in one place. Everything Berth stores lives under one data directory:
+ *
+ *   <data>/
+ *     berth.lock                              pid lock: one server (one nedb owner) per directory
+ *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
+ *                                             repositories and named by its digest; written to tmp/ (or an
+ *                                             upload's data file), verified, fsynced, then renamed here
+ *     repositories/<name>/                    one folder per repository; <name> may contain '/', and its
+ *                                             components never start with '_' (spec grammar), so the
+ *                                             '_'-folders below cannot collide with nested repositories
+ *       _layers/<alg>/<hex>                   empty file: blob <alg>:<hex> belongs to this repository
+ *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: holds the media type it was
+ *                                             pushed as (mtime: push time)
+ *       _manifests/tags/<tag file>            "<digest>\n<tag>\n": a tag and the manifest it points to (mtime:
+ *                                             push time); file name from tagFileName() below
+ *     uploads/<uuid>/data                     the bytes of an upload session received so far
+ *     uploads/<uuid>/info.json                {"repository", "startedAt"}
+ *     tmp/                                    temp files, renamed into place once complete and fsynced
+ *     index/                                  the nedb metadata index (metadata/): rebuilt from the above
+ *                                             whenever it is missing, corrupt or was not closed cleanly
+ *
+ * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
+ * the index only summarises them for listings and the UI, and is never consulted to decide whether a
+ * blob or manifest exists.
+ *
+ * Every path is built from values that passed registry/reference.ts (names, tags, digests) or are
+ * UUIDs we generated and re-validate, so no request can address a file outside this tree.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { Digest } from '../registry/reference.ts';
+
+/** Most file systems cap a file name at 255 bytes. */
+const MAX_FILE_NAME = 255;
+
+export class StoragePaths {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  get lockFile(): string { return path.join(this.root, 'berth.lock'); }
+  get blobsDir(): string { return path.join(this.root, 'blobs'); }
+  get repositoriesDir(): string { return path.join(this.root, 'repositories'); }
+  get uploadsDir(): string { return path.join(this.root, 'uploads'); }
+  get tmpDir(): string { return path.join(this.root, 'tmp'); }
+  get indexDir(): string { return path.join(this.root, 'index'); }
+
+  blob(d: Digest): string {
+    return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);
+  }
+
+  repository(name: string): string {
+    return path.join(this.root, 'repositories', ...name.split('/'));
+  }
+
+  layerLink(name: string, d: Digest): string {
+    return path.join(this.repository(name), '_layers', d.algorithm, d.hex);
+  }
+
+  manifestsDir(name: string): string {
+    return path.join(this.repository(name), '_manifests');
+  }
+
+  revisionLink(name: string, d: Digest): string {
+    return path.join(this.manifestsDir(name), 'revisions', d.algorithm, d.hex);
+  }
+
+  tagsDir(name: string): string {
+    return path.join(this.manifestsDir(name), 'tags');
+  }
+
+  tag(name: string, tag: string): string {
+    return path.join(this.tagsDir(name), tagFileName(tag));
+  }
+
+  upload(id: string): string {
+    return path.join(this.root, 'uploads', id);
+  }
+
+  uploadData(id: string): string {
+    return path.join(this.upload(id), 'data');
+  }
+
+  uploadInfo(id: string): string {
+    return path.join(this.upload(id), 'info.json');
+  }
+}
+
+/**
+ * Tags are case-sensitive, but the default file systems of macOS and Windows are not: "Latest" and
+ * "latest" would share a file. Each upper-case letter is written as '^' + its lower-case form ('^' is
+ * not in the tag grammar). The one tag shape that then exceeds 255 bytes (128 characters, all upper
+ * case) is named by its hash instead; the tag itself is always the second line of the file.
+ */
+export function tagFileName(tag: string): string {
+  const escaped = tag.replace(/[A-Z]/g, (c) => `^${c.toLowerCase()}`);
+  if (escaped.length <= MAX_FILE_NAME) return escaped;
+  return `#${createHash('sha256').update(tag).digest('hex')}`;
+}

@@ -1,0 +1,118 @@
+/**
+ * Upload sessions on disk (layout: paths.ts): uploads/<uuid>/data holds the bytes received so far,
+ * info.json the repository and start time. A session survives a restart and a client that hangs up:
+ * its data file is exactly the bytes that reached the disk, and the session can be resumed from there.
+ */
+import { randomUUID, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { isNotFound, readDirOrEmpty, writeFileAtomic } from './files.ts';
+import type { StoragePaths } from './paths.ts';
+
+/** We only hand out lower-case v4 UUIDs; anything else in a URL is not one of our sessions. */
+const UPLOAD_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function isUploadId(value: string): boolean {
+  return UPLOAD_ID_RE.test(value);
+}
+
+export interface UploadInfo {
+  id: string;
+  repository: string;
+  startedAt: Date;
+}
+
+export interface StoredUpload extends UploadInfo {
+  /** Bytes on disk. */
+  size: number;
+  /** Last time bytes were written (for purging idle sessions). */
+  updatedAt: Date;
+}
+
+export interface UploadStore {
+  create(repository: string): Promise<UploadInfo>;
+  get(id: string): Promise<StoredUpload | null>;
+  /** A stream that writes at `offset` of the session's data file (truncating anything beyond it). */
+  appendStream(id: string, offset: number): Promise<Writable>;
+  /** Drops bytes past `size` (rolls a failed chunk back). */
+  truncate(id: string, size: number): Promise<void>;
+  /** Path of the data file, for adoption into the blob store. */
+  dataFile(id: string): string;
+  /** Feeds the session's bytes on disk through `hash` (when no incremental hash state is at hand). */
+  hashData(id: string, hash: Hash): Promise<void>;
+  remove(id: string): Promise<void>;
+  list(): Promise<StoredUpload[]>;
+}
+
+export class FsUploadStore implements UploadStore {
+  private readonly paths: StoragePaths;
+
+  constructor(paths: StoragePaths) {
+    this.paths = paths;
+  }
+
+  async create(repository: string): Promise<UploadInfo> {
+    const id = randomUUID();
+    const startedAt = new Date();
+    await fs.mkdir(this.paths.upload(id), { recursive: true });
+    await (await fs.open(this.paths.uploadData(id), 'wx')).close();
+    await writeFileAtomic(
+      this.paths.tmpDir,
+      this.paths.uploadInfo(id),
+      JSON.stringify({ repository, startedAt: startedAt.toISOString() }),
+    );
+    return { id, repository, startedAt };
+  }
+
+  async get(id: string): Promise<StoredUpload | null> {
+    if (!isUploadId(id)) return null;
+    try {
+      const [info, st] = await Promise.all([
+        fs.readFile(this.paths.uploadInfo(id), 'utf8'),
+        fs.stat(this.paths.uploadData(id)),
+      ]);
+      const parsed = JSON.parse(info) as { repository?: unknown; startedAt?: unknown };
+      if (typeof parsed.repository !== 'string' || typeof parsed.startedAt !== 'string') return null;
+      return { id, repository: parsed.repository, startedAt: new Date(parsed.startedAt), size: st.size, updatedAt: st.mtime };
+    } catch (err) {
+      if (isNotFound(err) || err instanceof SyntaxError) return null;
+      throw err;
+    }
+  }
+
+  async appendStream(id: string, offset: number): Promise<Writable> {
+    const file = this.paths.uploadData(id);
+    // A client that hung up mid-chunk may have left bytes past the offset it will resume from.
+    await fs.truncate(file, offset);
+    return createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 });
+  }
+
+  async truncate(id: string, size: number): Promise<void> {
+    await fs.truncate(this.paths.uploadData(id), size);
+  }
+
+  dataFile(id: string): string {
+    return this.paths.uploadData(id);
+  }
+
+  async hashData(id: string, hash: Hash): Promise<void> {
+    for await (const chunk of createReadStream(this.paths.uploadData(id), { highWaterMark: 1024 * 1024 })) {
+      hash.update(chunk as Buffer);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!isUploadId(id)) return;
+    await fs.rm(this.paths.upload(id), { recursive: true, force: true });
+  }
+
+  async list(): Promise<StoredUpload[]> {
+    const sessions: StoredUpload[] = [];
+    for (const id of await readDirOrEmpty(this.paths.uploadsDir)) {
+      const session = await this.get(id);
+      if (session) sessions.push(session);
+    }
+    return sessions;
+  }
+}
