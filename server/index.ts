@@ -38,6 +38,8 @@ export interface Registry {
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
+  /** The HTTP server while listening. */
+  readonly server: http.Server | null;
   /** Prepares the data directory, takes its lock and starts listening. */
   listen(): Promise<{ url: string; host: string; port: number }>;
   /** Resolves when the metadata index is loaded (or rebuilt). */
@@ -122,6 +124,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     events,
     log,
     callback: () => app.callback(),
+    get server() {
+      return server;
+    },
 
     async listen() {
       await prepareDataDir();

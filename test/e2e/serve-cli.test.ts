@@ -1,0 +1,149 @@
+/** `berth serve` as users run it: configuration layers, and one clear line for every start-up failure. */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { tempDir } from '../helpers/server.ts';
+
+/** The failure is one line on stderr, prefixed "berth:", with no stack trace. */
+function assertOneLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line, got: ${stderr}`);
+  assert.match(lines[0]!, /^berth: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+}
+
+describe('berth serve', { timeout: 120_000 }, () => {
+  let work: string;
+  before(async () => {
+    work = await tempDir('berth-cli-');
+  });
+  after(async () => {
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('starts with flags, answers /v2/, and stops cleanly on SIGTERM', async () => {
+    const dataDir = path.join(work, 'flags');
+    const berth = await startBerth({ dataDir });
+    assert.equal((await fetch(`${berth.url}/v2/`)).status, 200);
+    assert.equal(await berth.stop(), 0);
+    const state = JSON.parse(await fs.readFile(path.join(dataDir, 'index', 'state.json'), 'utf8')) as { clean: boolean };
+    assert.equal(state.clean, true, 'the index is closed cleanly');
+    await assert.rejects(fs.access(path.join(dataDir, 'berth.lock')), 'the lock is released');
+  });
+
+  /** Runs `berth serve` with only these arguments and environment; resolves once it answers on `port`. */
+  async function serveWith(args: string[], env: NodeJS.ProcessEnv, port: number): Promise<() => Promise<void>> {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BERTH_BIN, 'serve', ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    let ok = false;
+    for (let i = 0; i < 200 && !ok && child.exitCode === null; i++) {
+      ok = await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.status === 200, () => false);
+      if (!ok) await new Promise((r) => setTimeout(r, 50));
+    }
+    const stop = async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    };
+    if (!ok) {
+      await stop();
+      assert.fail(`berth serve ${args.join(' ')} did not answer on port ${port}`);
+    }
+    return stop;
+  }
+
+  it('takes host, port and data directory from the environment', async () => {
+    const port = await freePort();
+    const stop = await serveWith(['--log-level', 'warn'], { BERTH_HOST: '127.0.0.1', BERTH_PORT: String(port), BERTH_DATA: path.join(work, 'from-env') }, port);
+    await stop();
+    await fs.access(path.join(work, 'from-env', 'blobs'));
+  });
+
+  it('takes settings from a config file, with flags and environment over it', async () => {
+    const config = path.join(work, 'berth.json');
+    const filePort = await freePort();
+    await fs.writeFile(config, JSON.stringify({ host: '127.0.0.1', port: 1, data: 'from-file', logLevel: 'warn' }));
+    // The file says port 1; BERTH_PORT overrides it.
+    const stop = await serveWith(['--config', config], { BERTH_PORT: String(filePort) }, filePort);
+    await stop();
+    await fs.access(path.join(work, 'from-file', 'blobs'), undefined);
+  });
+
+  it('exits 1 with one line when the port is in use', async () => {
+    const blocker = net.createServer();
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as net.AddressInfo).port)));
+    try {
+      const result = await runBerth(['serve', '--port', String(port), '--data', path.join(work, 'busy')]);
+      assert.equal(result.code, 1);
+      assertOneLine(result.stderr, new RegExp(`port ${port} on 127.0.0.1 is already in use.*--port`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('exits 1 with one line when the data directory cannot be used', async () => {
+    const file = path.join(work, 'a-file');
+    await fs.writeFile(file, 'not a directory');
+    const result = await runBerth(['serve', '--port', '0', '--data', path.join(file, 'data')]);
+    assert.equal(result.code, 1);
+    assertOneLine(result.stderr, /cannot use data directory .*a-file\/data/);
+  });
+
+  it('exits 1 with one line when another Berth holds the data directory', async () => {
+    const dataDir = path.join(work, 'shared');
+    const first = await startBerth({ dataDir });
+    try {
+      const result = await runBerth(['serve', '--port', '0', '--data', dataDir]);
+      assert.equal(result.code, 1);
+      assertOneLine(result.stderr, new RegExp(`in use by another Berth \\(pid ${first.pid}, ${first.url.replace(/[/.]/g, '\\$&')}\\)`));
+    } finally {
+      await first.stop();
+    }
+  });
+
+  it('takes over the lock of a server that was killed', async () => {
+    const dataDir = path.join(work, 'stale');
+    const first = await startBerth({ dataDir });
+    await first.kill9();
+    const second = await startBerth({ dataDir });
+    assert.equal(await second.stop(), 0);
+  });
+
+  it('exits 2 with one line for bad configuration', async () => {
+    const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [['serve', '--port', 'abc'], {}, /--port: "abc" is not a port number/],
+      [['serve', '--port', '70000'], {}, /--port: "70000" is not a port number/],
+      [['serve', '--log-level', 'loud'], {}, /--log-level: "loud" is not one of/],
+      [['serve', '--bogus'], {}, /Unknown option '--bogus'/],
+      [['serve'], { BERTH_PORT: 'x' }, /BERTH_PORT: "x" is not a port number/],
+      [['frobnicate'], {}, /unknown command "frobnicate"/],
+    ];
+    for (const [args, env, pattern] of cases) {
+      const result = await runBerth(args, { BERTH_DATA: path.join(work, 'unused'), ...env });
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, pattern);
+    }
+    const bad = path.join(work, 'bad.json');
+    await fs.writeFile(bad, '{ "port": 5000, ');
+    const invalid = await runBerth(['serve', '--config', bad]);
+    assert.equal(invalid.code, 2);
+    assertOneLine(invalid.stderr, /config file .*bad\.json: not valid JSON/);
+    await fs.writeFile(bad, JSON.stringify({ prot: 5000 }));
+    const typo = await runBerth(['serve', '--config', bad]);
+    assert.equal(typo.code, 2);
+    assertOneLine(typo.stderr, /unknown setting "prot"/);
+    const missing = await runBerth(['serve', '--config', path.join(work, 'nope.json')]);
+    assert.equal(missing.code, 2);
+    assertOneLine(missing.stderr, /config file .*nope\.json: not found/);
+  });
+
+  it('prints help', async () => {
+    const result = await runBerth(['help']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /berth <command>/);
+    assert.match(result.stdout, /--data DIR/);
+  });
+});
