@@ -6,9 +6,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import type { Digest } from '../registry/reference.ts';
 import { fsyncDir, isNotFound, removeFile, writeFileAtomic } from './files.ts';
+import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
 export interface ByteRange {
@@ -57,7 +57,7 @@ export class FsBlobStore implements BlobStore {
    * Sizes of blobs known to exist. This server is the only writer of the data directory (berth.lock),
    * so entries stay true until remove() drops them; HEAD requests are answered from here.
    */
-  private readonly sizes = new LRUCache<string, number>({ max: 200_000 });
+  private readonly sizes = entryCache<number>(200_000);
 
   constructor(paths: StoragePaths) {
     this.paths = paths;

@@ -6,9 +6,9 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { LRUCache } from 'lru-cache';
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
 import { isNotFound, readDirOrEmpty, removeFile, touchDurable, writeFileAtomic, fsyncDir } from './files.ts';
+import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
 export interface TagRecord {
@@ -56,11 +56,11 @@ export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & Repository
 export class FsRepositoryStore implements RepositoryStore {
   private readonly paths: StoragePaths;
   /** "repo\0digest" of layer links known to exist. */
-  private readonly links = new LRUCache<string, true>({ max: 500_000 });
+  private readonly links = entryCache<true>(500_000);
   /** "repo\0digest" -> media type, for manifest links known to exist. */
-  private readonly revisions = new LRUCache<string, string>({ max: 200_000 });
+  private readonly revisions = entryCache<string>(200_000);
   /** "repo\0tag" -> digest, for tags known to exist. */
-  private readonly tags = new LRUCache<string, Digest>({ max: 200_000 });
+  private readonly tags = entryCache<Digest>(200_000);
 
   constructor(paths: StoragePaths) {
     this.paths = paths;
