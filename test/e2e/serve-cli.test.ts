@@ -144,6 +144,8 @@ describe('berth serve', { timeout: 120_000 }, () => {
     const result = await runBerth(['help']);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /berth <command>/);
-    assert.match(result.stdout, /--data DIR/);
+    assert.match(result.stdout, /serve +Run the registry/);
+    const serve = await runBerth(['help', 'serve']);
+    assert.match(serve.stdout, /--data DIR/);
   });
 });
