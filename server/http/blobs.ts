@@ -1,7 +1,7 @@
 /** GET, HEAD and DELETE /v2/<name>/blobs/<digest>. */
 import { parseDigest } from '../registry/reference.ts';
 import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
-import { CONTENT_DIGEST_HEADER, parseRange } from './headers.ts';
+import { CONTENT_DIGEST_HEADER, ifNoneMatchHolds, parseRange } from './headers.ts';
 
 /** Blobs are immutable: a client may cache one for as long as it likes (a year, RFC 9111 practice). */
 const IMMUTABLE_CACHE = 'max-age=31536000, immutable';
@@ -21,11 +21,11 @@ export function blobHandlers({ blobs }: RegistryServices) {
       const digest = parseDigest(ctx.params.digest!);
       const size = await blobs.stat(repo, digest);
       setBlobHeaders(ctx, digest.value);
-      ctx.status = 200;
-      if (ctx.fresh) {
-        ctx.status = 304;
+      if (ifNoneMatchHolds(ctx.get('If-None-Match') || undefined, `"${digest.value}"`)) {
+        sendEmpty(ctx, 304);
         return;
       }
+      ctx.status = 200;
       ctx.length = size;
     },
 
@@ -35,13 +35,12 @@ export function blobHandlers({ blobs }: RegistryServices) {
       const blob = await blobs.open(repo, digest);
       try {
         setBlobHeaders(ctx, digest.value);
-        ctx.status = 200;
-        // If-None-Match against our ETag (Koa's fresh() only answers for 2xx responses).
-        if (ctx.fresh) {
-          ctx.status = 304;
+        if (ifNoneMatchHolds(ctx.get('If-None-Match') || undefined, `"${digest.value}"`)) {
+          sendEmpty(ctx, 304);
           await blob.close();
           return;
         }
+        ctx.status = 200;
         const range = parseRange(ctx.get('Range') || undefined, blob.size);
         if (range) {
           ctx.status = 206;

@@ -50,9 +50,27 @@ export function chunkOptions(req: IncomingMessage, currentSize: () => number | u
 }
 
 /**
+ * If-None-Match against the ETag of the response (RFC 9110 §13.1.2): true when the client already
+ * has this representation and a GET or HEAD must be answered 304. "*" matches anything; entity tags
+ * are compared weakly (a W/ prefix is ignored), as the RFC requires for If-None-Match.
+ * Koa's ctx.fresh is not used: it never answers 304 to a request carrying Cache-Control: no-cache
+ * (which fetch() adds to every conditional request), but the RFC makes the origin evaluate the
+ * precondition regardless; no-cache only tells caches to revalidate with us.
+ */
+export function ifNoneMatchHolds(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  const wanted = opaque(etag);
+  return header.split(',').some((tag) => tag.trim() === '*' || opaque(tag) === wanted);
+}
+
+/**
  * The Range header of a blob GET (RFC 9110 §14.1.2): "bytes=a-b", "bytes=a-" or "bytes=-n", one range.
- * Returns null for no Range header; throws RANGE_INVALID (416, with Content-Range: bytes * /size)
- * for a range that is malformed or cannot be satisfied.
+ * Returns null for no Range header, and for one the RFC lets or makes us ignore (then the whole blob
+ * is served with 200): a range unit other than bytes (§14.2: MUST ignore) and a well-formed set of
+ * several ranges (§14.2: MAY ignore; we do not build multipart/byteranges bodies).
+ * Throws RANGE_INVALID (416, with Content-Range: bytes * /size) for a byte range that is malformed or
+ * cannot be satisfied.
  */
 export function parseRange(header: string | undefined, size: number): ByteRange | null {
   if (header === undefined) return null;
@@ -62,10 +80,19 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
       detail: { size },
       headers: { 'Content-Range': `bytes */${size}` },
     });
-  const match = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) {
+  const unit = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)=/.exec(header);
+  if (unit && unit[1]!.toLowerCase() !== 'bytes') return null;
+  const specs = unit ? header.slice(unit[0].length).split(',').map((spec) => spec.trim()) : [];
+  const byteSpec = /^(\d{0,15})-(\d{0,15})$/;
+  const wellFormed = specs.length > 0 && specs.every((spec) => {
+    const m = byteSpec.exec(spec);
+    return m !== null && (m[1] !== '' || m[2] !== '');
+  });
+  if (!wellFormed) {
     throw unsatisfiable('is not one range of the form bytes=start-end, bytes=start- or bytes=-suffix');
   }
+  if (specs.length > 1) return null;
+  const match = byteSpec.exec(specs[0]!)!;
   if (match[1] === '') {
     const suffix = Number(match[2]);
     if (suffix === 0 || size === 0) throw unsatisfiable('selects no bytes');

@@ -4,7 +4,7 @@ import { RegistryError } from '../registry/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../registry/manifests.ts';
 import { parseAccept } from '../registry/media-types.ts';
 import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
-import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength } from './headers.ts';
+import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength, ifNoneMatchHolds } from './headers.ts';
 
 export function manifestHandlers({ manifests }: RegistryServices) {
   async function respond(ctx: Ctx, withBody: boolean): Promise<void> {
@@ -13,11 +13,11 @@ export function manifestHandlers({ manifests }: RegistryServices) {
     ctx.set('Content-Type', manifest.mediaType);
     ctx.set(CONTENT_DIGEST_HEADER, manifest.digest.value);
     ctx.set('ETag', `"${manifest.digest.value}"`);
-    ctx.status = 200;
-    if (ctx.fresh) {
-      ctx.status = 304;
+    if (ifNoneMatchHolds(ctx.get('If-None-Match') || undefined, `"${manifest.digest.value}"`)) {
+      sendEmpty(ctx, 304);
       return;
     }
+    ctx.status = 200;
     if (withBody) ctx.body = manifest.bytes;
     ctx.length = manifest.bytes.length;
   }

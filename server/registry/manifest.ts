@@ -180,8 +180,11 @@ export function platformLabel(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 }
 
-/** Descriptors this manifest needs in the registry before it may be stored. */
+/**
+ * Descriptors this manifest needs in the registry before it may be stored: the config, and every
+ * layer except non-distributable ones, which carry `urls` to fetch them from elsewhere.
+ */
 export function requiredBlobs(m: ParsedManifest): Descriptor[] {
   if (m.isIndex) return [];
-  return [m.config!, ...m.layers].filter((d) => !d.urls);
+  return [m.config!, ...m.layers.filter((d) => !d.urls)];
 }

@@ -30,18 +30,24 @@ export function isImageConfigMediaType(value: string): boolean {
 
 /**
  * Media types of an `Accept` header value. Node joins repeated header lines with ", ", and clients
- * send several lines (Docker one per type), so this splits on commas and drops parameters (q=...).
- * Returns null when any listed type is a wildcard that matches manifests.
+ * send several lines (Docker one per type), so this splits on commas and drops parameters, except that
+ * a type weighted q=0 is left out: RFC 9110 §12.4.2 makes weight 0 mean "not acceptable".
+ * Returns null when the header lists no type at all, or a wildcard that matches manifests.
  */
 export function parseAccept(header: string | undefined): Set<string> | null {
   if (!header) return null;
   const types = new Set<string>();
+  let listed = false;
   for (const part of header.split(',')) {
-    const type = part.split(';', 1)[0]!.trim().toLowerCase();
+    const [range = '', ...params] = part.split(';');
+    const type = range.trim().toLowerCase();
+    if (!type) continue;
+    listed = true;
+    if (params.some((p) => /^\s*q\s*=\s*0(?:\.0{0,3})?\s*$/i.test(p))) continue;
     if (type === '*/*' || type === 'application/*') return null;
-    if (type) types.add(type);
+    types.add(type);
   }
-  return types.size > 0 ? types : null;
+  return listed ? types : null;
 }
 
 /** The bare media type of a Content-Type header (parameters dropped), or '' when absent. */

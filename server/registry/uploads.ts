@@ -84,12 +84,21 @@ export class UploadService {
   async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions): Promise<void> {
     const session = await this.session(repository, id);
     await this.exclusive(session, async () => {
+      const before = session.size;
       if (body) await this.write(id, session, body, options);
       const actual = await this.digestOf(id, session, digest.algorithm);
       if (actual.value !== digest.value) {
+        if (session.size !== before) {
+          // Nothing is lost: the session goes back to what it held before this PUT, so the client can
+          // check its data and complete again.
+          await this.deps.uploads.truncate(id, before);
+          session.size = before;
+          session.hash = null;
+        }
         throw new RegistryError('DIGEST_INVALID', {
-          message: `the uploaded ${session.size} bytes have digest ${actual.value}, not ${digest.value}`,
+          message: `the uploaded bytes have digest ${actual.value}, not ${digest.value}; the upload keeps the ${session.size} bytes it had before this request`,
           detail: { expected: digest.value, actual: actual.value, size: session.size },
+          headers: { Range: rangeHeader(session.size) },
         });
       }
       await this.deps.blobs.adoptFile(digest, this.deps.uploads.dataFile(id));
