@@ -1,5 +1,8 @@
 // Builds what ships: the server CLI bundle (dist/server/cli.js). Dependencies stay external.
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 await build({
   entryPoints: { 'server/cli': 'server/cli.ts' },
@@ -11,4 +14,5 @@ await build({
   packages: 'external',
   sourcemap: true,
   logLevel: 'warning',
+  define: { BERTH_VERSION: JSON.stringify(version) },
 });

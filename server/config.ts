@@ -20,6 +20,11 @@ export interface BerthConfig {
   logLevel: LogLevel;
   /** Seconds in-flight requests (uploads) get to finish when the server stops. */
   shutdownGraceSeconds: number;
+  /**
+   * Secret every management API request must carry (the desktop app's per-launch token); null in
+   * headless mode. Set by the program that embeds the server, never read from files or the environment.
+   */
+  managementToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -40,7 +45,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
 }
 
 export function defaults(): BerthConfig {
-  return { host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10 };
+  return { host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null };
 }
 
 /** The settings a config file, the environment or flags may carry, by their external names. */

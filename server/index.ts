@@ -68,7 +68,14 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     manifests,
     listings: new ListingService({ index }),
   };
-  const app = createApp(services, log);
+  let url: string | null = null;
+  const app = createApp({
+    services,
+    events,
+    log,
+    info: { config, startedAt: new Date(), url: () => url },
+    management: { token: config.managementToken },
+  });
   let server: http.Server | null = null;
   let lock: DataDirLock | null = null;
   let indexOpened: Promise<void> | null = null;
@@ -145,7 +152,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         throw err;
       }
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      const url = `http://${host}:${address.port}`;
+      url = `http://${host}:${address.port}`;
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root }, 'Berth registry listening');
       return { url, host: address.address, port: address.port };

@@ -3,30 +3,48 @@
  *   1. requestLog         one structured line per request
  *   2. errorResponder     the only writer of error bodies
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
- *   4. router             the route table (routes.ts)
- *   5. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
+ *   4. managementGuard    who may use /api/ (api/guard.ts)
+ *   5. router             the registry route table (routes.ts) and the management one (api/routes.ts)
+ *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
+import type { RegistryEvents } from '../registry/events.ts';
+import { managementGuard, type ManagementAccess } from './api/guard.ts';
+import { apiRoutes } from './api/routes.ts';
+import type { ServerInfo } from './api/status.ts';
 import type { Ctx, RegistryServices } from './context.ts';
 import { errorResponder } from './errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
 
-export function createApp(services: RegistryServices, log: Logger): Koa {
+export interface AppDeps {
+  services: RegistryServices;
+  events: RegistryEvents;
+  log: Logger;
+  info: ServerInfo;
+  management: ManagementAccess;
+}
+
+export function createApp({ services, events, log, info, management }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
-  const routes = registryRoutes(services);
+  const routes = [...registryRoutes(services), ...apiRoutes({ services, events, info })];
+  const guard = managementGuard(management);
 
   app.use(requestLog(log));
   app.use(errorResponder(log));
   app.use(async function apiVersion(ctx, next) {
     ctx.set(API_VERSION_HEADER, API_VERSION);
     await next();
+  });
+  app.use(async function guardApi(ctx, next) {
+    if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
+    else await next();
   });
   app.use(routerFor(routes).routes());
   app.use(async function unmatched(ctx) {

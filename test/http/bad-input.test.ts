@@ -3,6 +3,8 @@
  * "<name>" grammar), path traversal in any spelling, malformed Content-Range, repeated query
  * parameters; and the one error shape every refusal has (spec "Error Codes"; STYLE.md example 4).
  */
+import { defaults } from '../../server/config.ts';
+import { RegistryEvents } from '../../server/registry/events.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -268,7 +270,13 @@ describe('bad input', () => {
       const services = { blobs: failing, uploads: failing, manifests: failing, listings: failing } as unknown as RegistryServices;
       const logged: string[] = [];
       const sink = new Writable({ write(chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done(); } });
-      const app = createApp(services, pino({ level: 'error' }, sink));
+      const app = createApp({
+        services,
+        events: new RegistryEvents(),
+        log: pino({ level: 'error' }, sink),
+        info: { config: defaults(), startedAt: new Date(), url: () => null },
+        management: { token: null },
+      });
       const httpServer = http.createServer(app.callback());
       await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
       try {

@@ -1,0 +1,36 @@
+/**
+ * GET /api/events: server-sent events (HTML Living Standard, "Server-sent events") carrying every
+ * registry event as it happens, so the UI updates without reloading. A comment line every 15 s
+ * keeps proxies and idle timeouts from closing the stream.
+ */
+import { PassThrough } from 'node:stream';
+import type { RegistryEventName, RegistryEvents } from '../../registry/events.ts';
+import type { Ctx } from '../context.ts';
+
+const EVENT_NAMES: RegistryEventName[] = [
+  'blob-pushed', 'blob-mounted', 'blob-deleted', 'manifest-pushed', 'manifest-pulled', 'manifest-deleted', 'tag-deleted',
+];
+const HEARTBEAT_MS = 15_000;
+
+export function eventHandlers(events: RegistryEvents) {
+  return {
+    async streamEvents(ctx: Ctx): Promise<void> {
+      const stream = new PassThrough();
+      const send = (name: string, data: unknown) => stream.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+      const unsubscribe = EVENT_NAMES.map((name) => events.on(name, (event) => send(name, event)));
+      const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      const stop = () => {
+        clearInterval(heartbeat);
+        for (const off of unsubscribe) off();
+      };
+      ctx.req.once('close', stop);
+      stream.once('close', stop);
+      ctx.set('Content-Type', 'text/event-stream');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('X-Accel-Buffering', 'no');
+      ctx.status = 200;
+      ctx.body = stream;
+      stream.write(': connected\n\n');
+    },
+  };
+}
