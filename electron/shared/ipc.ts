@@ -1,0 +1,49 @@
+/**
+ * The one typed contract between the renderer and the Electron main process. The preload exposes
+ * exactly this object as `window.berth` (contextBridge); in a plain browser against `berth serve`
+ * `window.berth` is undefined and the UI falls back to web equivalents or hides the feature.
+ * Every channel is handled in electron/main with a check that the sender is one of our windows.
+ */
+
+/** Settings the desktop app persists and validates (server/config.ts rules apply to each field). */
+export interface DesktopSettings {
+  /** TCP port of the registry (1-65535). */
+  port: number;
+  /** 'loopback' binds 127.0.0.1; 'all' binds 0.0.0.0 (requires registry auth once it exists). */
+  bindAddress: 'loopback' | 'all';
+  /** Absolute path of the data directory. */
+  dataDir: string;
+  /** Serve HTTPS with Berth's own CA and certificate. */
+  tls: boolean;
+  /** Start Berth when the user logs in. */
+  startAtLogin: boolean;
+}
+
+export type SettingsErrors = Partial<Record<keyof DesktopSettings, string>>;
+
+export type SaveSettingsResult =
+  | { ok: true; /** The registry was restarted to apply the change. */ restarted: boolean; /** Where the UI now lives. */ url: string }
+  | { ok: false; errors: SettingsErrors };
+
+export interface BerthDesktopApi {
+  /** Per-launch secret for the management API: send it as `Authorization: Bearer <apiToken>`. */
+  readonly apiToken: string;
+  openDataFolder(): Promise<void>;
+  /** Shows the CA certificate file in the system file manager (TLS on). */
+  revealCaCertificate(): Promise<void>;
+  copyToClipboard(text: string): Promise<void>;
+  /** A directory chosen in the system dialog, or null when cancelled. */
+  pickDirectory(): Promise<string | null>;
+  getSettings(): Promise<DesktopSettings>;
+  saveSettings(settings: DesktopSettings): Promise<SaveSettingsResult>;
+}
+
+/** IPC channel names, one per method. */
+export const IPC = {
+  openDataFolder: 'berth:open-data-folder',
+  revealCaCertificate: 'berth:reveal-ca-certificate',
+  copyToClipboard: 'berth:copy-to-clipboard',
+  pickDirectory: 'berth:pick-directory',
+  getSettings: 'berth:get-settings',
+  saveSettings: 'berth:save-settings',
+} as const;
