@@ -23,7 +23,7 @@ import {
 } from './port-conflict.ts';
 import type { Prompt, ShowPrompt } from './prompt.ts';
 import { createRegistryHost, type HostStatus, type RegistryHost } from './registry-host.ts';
-import { loadSettings, restartNeeded, saveSettings, validateSettings } from './settings.ts';
+import { bindHost, loadSettings, restartNeeded, saveSettings, validateSettings } from './settings.ts';
 import { setupTray, type TrayHandle, type TrayLike } from './tray.ts';
 import { guardContents, originOf, type GuardedContents } from './window.ts';
 
@@ -77,7 +77,8 @@ export interface DesktopDeps {
   setStartAtLogin(enabled: boolean): Promise<void>;
   /** Tells the dock (macOS) whether a window is open; absent elsewhere. */
   setDockVisible?(visible: boolean): void;
-  isPortFree?: PortCheck;
+  /** Whether a port is free for a bind address (default: try to listen there). */
+  isPortFree?: (port: number, bindAddress: DesktopSettings['bindAddress']) => Promise<boolean>;
   lookupPortHolder?: ProcessLookup;
 }
 
@@ -114,7 +115,9 @@ export function fieldOfStartError(message: string): keyof DesktopSettings {
 }
 
 export function createDesktop(deps: DesktopDeps): Desktop {
-  const isFree = deps.isPortFree ?? isPortFree;
+  const portFree = deps.isPortFree ?? ((port, bindAddress) => isPortFree(port, bindHost(bindAddress)));
+  /** Checks ports for the bind address of the settings in use. */
+  const isFree: PortCheck = (port) => portFree(port, settings.bindAddress);
   const lookup = deps.lookupPortHolder ?? lookupListeners;
   const host = createRegistryHost({ createRegistry: deps.createRegistry, token: deps.token, log: deps.log });
   let settings: DesktopSettings;
@@ -235,7 +238,7 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     const before = settings;
     const dirProblem = await dataDirProblem(next.dataDir);
     if (dirProblem) return { ok: false, errors: { dataDir: dirProblem } };
-    if (restartNeeded(before, next) && (next.port !== before.port || next.bindAddress !== before.bindAddress) && !(await isFree(next.port))) {
+    if ((next.port !== before.port || next.bindAddress !== before.bindAddress) && !(await portFree(next.port, next.bindAddress))) {
       const holder = await describePortHolder(next.port, deps.platform, lookup);
       return { ok: false, errors: { port: `port ${next.port} is already in use by ${holder.description}` } };
     }

@@ -3,8 +3,8 @@
  * (5001 first, then the next free one), and the dialog that says so. Plain functions; the desktop
  * lifecycle shows the dialog with Electron's dialog module.
  */
+import net from 'node:net';
 import findProcessModule from 'find-process';
-import getPort, { portNumbers } from 'get-port';
 import type { Prompt } from './prompt.ts';
 
 /** The first port offered instead of a busy one. */
@@ -49,7 +49,7 @@ export const lookupListeners: ProcessLookup = async (port) => {
 /** Names whoever holds `port`; never throws (a failed lookup means "another program"). */
 export async function describePortHolder(port: number, platform: NodeJS.Platform, lookup: ProcessLookup = lookupListeners): Promise<PortHolder> {
   const found = await lookup(port).catch(() => []);
-  const other = found.find((p) => p.pid !== process.pid && p.name && p.name !== AIRPLAY_PROCESS);
+  const other = found.find((p) => p.name && p.name !== AIRPLAY_PROCESS);
   if (platform === 'darwin' && AIRPLAY_PORTS.has(port) && (!other || found.some((p) => p.name === AIRPLAY_PROCESS))) {
     return { description: 'the AirPlay Receiver', airplay: true };
   }
@@ -57,14 +57,27 @@ export async function describePortHolder(port: number, platform: NodeJS.Platform
   return { description: 'another program', airplay: false };
 }
 
-/** Whether a port can be bound on every interface (what a registry bound to "all" needs). */
+/** Whether the registry could listen on a port now. */
 export type PortCheck = (port: number) => Promise<boolean>;
 
-export const isPortFree: PortCheck = async (port) => (await getPort({ port })) === port;
+/**
+ * Tries to listen on `port` at `host` (the address the registry binds, so the answer matches what
+ * its own listen would meet) and closes at once. get-port is not used: it remembers every port it
+ * returned for 15 s and then calls it taken, but the same port is checked again when the user
+ * picks the offered one.
+ */
+export function isPortFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
 
 /** The first free port from 5001 upwards, skipping `busy`; null if none is left. */
-export async function findFreePort(busy: number, isFree: PortCheck = isPortFree): Promise<number | null> {
-  for (const port of portNumbers(FIRST_ALTERNATIVE_PORT, 65535)) {
+export async function findFreePort(busy: number, isFree: PortCheck): Promise<number | null> {
+  for (let port = FIRST_ALTERNATIVE_PORT; port <= 65535; port++) {
     if (port !== busy && (await isFree(port))) return port;
   }
   return null;

@@ -14,6 +14,11 @@ export const SETTINGS_FILE = 'settings.json';
 export const DESKTOP_SHUTDOWN_GRACE_SECONDS = 5;
 
 const BIND_HOSTS: Record<DesktopSettings['bindAddress'], string> = { loopback: '127.0.0.1', all: '0.0.0.0' };
+
+/** The address the registry listens on for a bind-address setting. */
+export function bindHost(bindAddress: DesktopSettings['bindAddress']): string {
+  return BIND_HOSTS[bindAddress];
+}
 const FIELDS = ['port', 'bindAddress', 'dataDir', 'tls', 'startAtLogin'] as const satisfies readonly (keyof DesktopSettings)[];
 
 /** Desktop and `berth serve` share the data directory by default, so both see the same images. */
