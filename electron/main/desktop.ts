@@ -103,7 +103,11 @@ export async function dataDirProblem(dir: string): Promise<string | null> {
     const stat = await fs.stat(dir);
     return stat.isDirectory() ? null : `${dir} is a file, not a folder`;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : `cannot use ${dir}: ${(err as Error).message}`;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ENOTDIR') return `${dir} is inside a file, not a folder`;
+    if (code === 'EACCES' || code === 'EPERM') return `${dir} cannot be read: permission denied`;
+    return `cannot use ${dir}: ${(err as Error).message}`;
   }
 }
 

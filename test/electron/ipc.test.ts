@@ -7,42 +7,13 @@ import {
   setupIpc,
   UntrustedSenderError,
   type DesktopHandlers,
-  type IpcMainLike,
   type SenderEvent,
 } from '../../electron/main/ipc.ts';
 import { IPC, PRELOAD_IPC, type DesktopSettings } from '../../electron/shared/ipc.ts';
+import { FakeIpcMain } from './ipc-fake.ts';
 
 const ORIGIN = 'http://127.0.0.1:5000';
 const OUR_WINDOW = 7;
-
-type InvokeListener = (event: SenderEvent, ...args: unknown[]) => Promise<unknown>;
-type SyncListener = (event: SenderEvent & { returnValue: unknown }) => void;
-
-/** ipcMain as Electron's: handle() for invoke channels, on() for sendSync ones. */
-class FakeIpcMain implements IpcMainLike {
-  readonly handlers = new Map<string, InvokeListener>();
-  readonly listeners = new Map<string, SyncListener>();
-  handle(channel: string, listener: InvokeListener): void {
-    assert.ok(!this.handlers.has(channel), `${channel} registered twice`);
-    this.handlers.set(channel, listener);
-  }
-  on(channel: string, listener: SyncListener): this {
-    this.listeners.set(channel, listener);
-    return this;
-  }
-  invoke(channel: string, event: SenderEvent, ...args: unknown[]): Promise<unknown> {
-    const handler = this.handlers.get(channel);
-    assert.ok(handler, `no handler for ${channel}`);
-    return handler(event, ...args);
-  }
-  sendSync(channel: string, event: SenderEvent): unknown {
-    const listener = this.listeners.get(channel);
-    assert.ok(listener, `no listener for ${channel}`);
-    const e = { ...event, returnValue: undefined as unknown };
-    listener(e);
-    return e.returnValue;
-  }
-}
 
 function sender(overrides: { id?: number; url?: string; parent?: unknown; frame?: null } = {}): SenderEvent {
   return {
