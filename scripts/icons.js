@@ -3,11 +3,14 @@
 // icon.ico (Windows), icons/NxN.png (Linux), and the tray images in build/tray/: tray.png for
 // Windows and Linux (the full-colour icon reads on light and dark panels) and trayTemplate.png for
 // the macOS menu bar (black + alpha; macOS tints template images to match the bar).
+// Usage: node scripts/icons.js [output folder, default build/]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Resvg } from '@resvg/resvg-js';
 import png2icons from 'png2icons';
 
 const build = new URL('../build/', import.meta.url);
+const out = process.argv[2] ? pathToFileURL(`${process.argv[2].replace(/\/$/, '')}/`) : build;
 const icon = readFileSync(new URL('icon.svg', build), 'utf8');
 const glyph = readFileSync(new URL('tray.svg', build), 'utf8');
 
@@ -16,10 +19,10 @@ function render(svg, size) {
 }
 
 function write(name, data) {
-  const url = new URL(name, build);
+  const url = new URL(name, out);
   mkdirSync(new URL('.', url), { recursive: true });
   writeFileSync(url, data);
-  console.log(`build/${name} (${data.length} bytes)`);
+  console.log(`${name} (${data.length} bytes)`);
 }
 
 const master = render(icon, 1024);

@@ -388,6 +388,7 @@ export function createDesktop(deps: DesktopDeps): Desktop {
       }
       // Without a tray (some Linux desktops) the window is the only way in: always show it.
       if (!deps.startHidden || !tray) openWindow();
+      else deps.setDockVisible?.(false);
       return true;
     },
   };

@@ -29,12 +29,14 @@ export function autostartFile(env: NodeJS.ProcessEnv = process.env, home = os.ho
 /**
  * One Exec argument quoted per the Desktop Entry Specification ("The Exec key"): arguments with
  * reserved characters are double-quoted, and inside quotes ", `, $ and \ are escaped with \.
- * A literal % is written %%, since % starts a field code.
+ * The file's string escaping applies on top (a backslash is written \\), and a literal % is
+ * written %%, since % starts a field code.
  */
 export function quoteExecArg(arg: string): string {
   const escapedPercent = arg.replace(/%/g, '%%');
   if (!/[\s"'\\><~|&;$*?#()`=]/.test(arg)) return escapedPercent;
-  return `"${escapedPercent.replace(/(["`$\\])/g, '\\$1')}"`;
+  const quoted = `"${escapedPercent.replace(/(["`$\\])/g, '\\$1')}"`;
+  return quoted.replace(/\\/g, '\\\\');
 }
 
 export function autostartEntry(command: string[]): string {
