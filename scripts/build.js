@@ -1,31 +1,18 @@
-// Builds what ships: the server CLI bundle (dist/server/cli.js). Dependencies stay external.
+// Builds what ships: the server CLI bundle (dist/server/cli.js), the desktop app's main bundle
+// (dist/electron/main.js, ESM: Electron >= 28 loads ESM main scripts) and its preload. Dependencies
+// stay external (electron-builder packs the production ones).
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 await build({
-  entryPoints: { 'server/cli': 'server/cli.ts' },
+  entryPoints: { 'server/cli': 'server/cli.ts', 'electron/main': 'electron/main/index.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
-  define: { BERTH_VERSION: JSON.stringify(version) },
-});
-
-// The desktop app (electron/): main as ESM (Electron >= 28 loads ESM main scripts; server/ is ESM),
-// dependencies and electron itself external (electron-builder packs the production dependencies).
-await build({
-  entryPoints: { 'electron/main': 'electron/main/index.ts' },
-  outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node22',
   packages: 'external',
   sourcemap: true,
   logLevel: 'warning',

@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createRegistry } from '../../server/index.ts';
 import { createDesktop, type DesktopDeps } from '../../electron/main/desktop.ts';
 import type { Prompt } from '../../electron/main/prompt.ts';
@@ -14,28 +13,10 @@ import { claimSingleInstance } from '../../electron/main/single-instance.ts';
 import { saveSettings } from '../../electron/main/settings.ts';
 import { IPC, PRELOAD_IPC, type DesktopSettings } from '../../electron/shared/ipc.ts';
 import { freePort, startBerth } from '../helpers/berth-process.ts';
-import { tempDir } from '../helpers/server.ts';
-import { FakeApp, FakeTray, FakeWindow, silentLog, until } from './helpers.ts';
+import { FakeApp, FakeTray, FakeWindow, occupy, scratchDirs, silentLog, until } from './helpers.ts';
 import { FakeIpcMain } from './ipc-fake.ts';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
-});
-async function dir(prefix: string): Promise<string> {
-  const d = await tempDir(prefix);
-  dirs.push(d);
-  return d;
-}
-
-async function occupy(port = 0): Promise<{ port: number; close(): Promise<void> }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
-}
+const dir = scratchDirs();
 
 /** A desktop app over fakes, with its settings file written first. */
 async function desktopWith(settings: Partial<DesktopSettings>, answers: string[] = [], overrides: Partial<DesktopDeps> = {}) {
@@ -92,6 +73,16 @@ async function desktopWith(settings: Partial<DesktopSettings>, answers: string[]
   return { desktop, app, ipcMain, windows, trays, prompts, clipboard, loginItems, userDataDir, settings: full };
 }
 
+/** Starts the app, runs the test body, and quits whatever happened. */
+async function running(t: { desktop: { start(): Promise<boolean>; stopped(): Promise<void> }; app: FakeApp }, body: () => Promise<void>): Promise<void> {
+  assert.equal(await t.desktop.start(), true);
+  try {
+    await body();
+  } finally {
+    await quit(t.app, t.desktop);
+  }
+}
+
 /** Quits the way Electron does (before-quit, prevented until the registry stopped, then quit again). */
 async function quit(app: FakeApp, desktop: { stopped(): Promise<void> }): Promise<void> {
   app.quit();
@@ -135,17 +126,14 @@ describe('the desktop app', () => {
 
   it('closing the window keeps Berth running in the tray; "Open Berth" brings a window back', async () => {
     const t = await desktopWith({});
-    await t.desktop.start();
-    try {
+    await running(t, async () => {
       t.windows[0]!.close();
       t.app.emit('window-all-closed');
       assert.equal(t.app.quitCalls, 0);
       assert.equal(t.desktop.host.status().state, 'running');
       t.desktop.openWindow();
       assert.equal(t.windows.length, 2);
-    } finally {
-      await quit(t.app, t.desktop);
-    }
+    });
   });
 
   it('a second launch focuses the existing window instead of opening another', async () => {
@@ -174,27 +162,21 @@ describe('the desktop app', () => {
 
   it('launched at login it stays in the tray until opened', async () => {
     const t = await desktopWith({}, [], { startHidden: true });
-    await t.desktop.start();
-    try {
+    await running(t, async () => {
       assert.equal(t.windows.length, 0);
       assert.equal(t.desktop.host.status().state, 'running');
-    } finally {
-      await quit(t.app, t.desktop);
-    }
+    });
   });
 
   it('the tray copies the registry address', async () => {
     const t = await desktopWith({});
-    await t.desktop.start();
-    try {
+    await running(t, async () => {
       const menu = t.trays[0]!.menu as { label?: string; click?: () => void }[];
       const copy = menu.find((item) => item.label?.startsWith('Copy Registry Address'));
       assert.equal(copy?.label, `Copy Registry Address (localhost:${t.settings.port})`);
       copy?.click?.();
       assert.deepEqual(t.clipboard, [`localhost:${t.settings.port}`]);
-    } finally {
-      await quit(t.app, t.desktop);
-    }
+    });
   });
 });
 
@@ -277,8 +259,7 @@ describe('a data directory held by `berth serve`', () => {
 describe('saving settings', () => {
   it('a new port restarts the registry there and reloads the window at the new URL', async () => {
     const t = await desktopWith({});
-    await t.desktop.start();
-    try {
+    await running(t, async () => {
       const window = t.windows[0]!;
       const oldUrl = `http://127.0.0.1:${t.settings.port}/`;
       const port = await freePort();
@@ -292,35 +273,27 @@ describe('saving settings', () => {
       assert.equal(saved.port, port);
       // The old page's origin is no longer ours.
       await assert.rejects(t.ipcMain.invoke(IPC.getSettings, window.event(oldUrl)), /not a Berth window/);
-    } finally {
-      await quit(t.app, t.desktop);
-    }
+    });
   });
 
   it('start at login changes without a restart', async () => {
     const t = await desktopWith({});
-    await t.desktop.start();
-    try {
+    await running(t, async () => {
       const result = await t.desktop.handlers.saveSettings({ ...t.settings, startAtLogin: true });
       assert.deepEqual(result, { ok: true, restarted: false, url: `http://127.0.0.1:${t.settings.port}/` });
       assert.deepEqual(t.loginItems, [true]);
       assert.equal(t.desktop.settings().startAtLogin, true);
-    } finally {
-      await quit(t.app, t.desktop);
-    }
+    });
   });
 
   it('bad settings come back with a message per field and change nothing', async () => {
     const t = await desktopWith({});
-    await t.desktop.start();
-    try {
+    await running(t, async () => {
       const result = await t.desktop.handlers.saveSettings({ ...t.settings, port: 70000, dataDir: 'relative' });
       assert.equal(result.ok, false);
       assert.deepEqual(Object.keys(result.ok ? {} : result.errors).sort(), ['dataDir', 'port']);
       assert.deepEqual(t.desktop.settings(), t.settings);
-    } finally {
-      await quit(t.app, t.desktop);
-    }
+    });
   });
 
   it('a port in use is refused before anything stops, naming who holds it', async () => {

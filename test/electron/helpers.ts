@@ -4,11 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
+import { after } from 'node:test';
 import { pino } from 'pino';
 import type { SenderEvent } from '../../electron/main/ipc.ts';
 import type { DesktopAppLike, WindowLike } from '../../electron/main/desktop.ts';
 import type { TrayLike } from '../../electron/main/tray.ts';
+import { tempDir } from '../helpers/server.ts';
 
 export const silentLog = pino({ level: 'silent' });
 
@@ -19,6 +23,29 @@ export async function until(check: () => boolean, what: string, ms = 30_000): Pr
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A maker of temporary directories, all removed when the calling test file ends. */
+export function scratchDirs(): (prefix: string) => Promise<string> {
+  const made: string[] = [];
+  after(async () => {
+    for (const dir of made) await fs.rm(dir, { recursive: true, force: true });
+  });
+  return async (prefix) => {
+    const dir = await tempDir(prefix);
+    made.push(dir);
+    return dir;
+  };
+}
+
+/** Listens on a loopback port (a free one by default) until closed: a port held by "another program". */
+export async function occupy(port = 0): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 type Listener = (...args: never[]) => void;

@@ -6,15 +6,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { afterElectronExit, electronBinary, electronProblem, findElectronDir } from '../../scripts/launch.js';
 import { freePort, ROOT } from '../helpers/berth-process.ts';
-import { tempDir } from '../helpers/server.ts';
+import { scratchDirs } from './helpers.ts';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+const scratch = scratchDirs();
 
 describe('whether Electron can start', () => {
   const electronDir = '/project/node_modules/electron';
@@ -45,8 +42,7 @@ describe('whether Electron can start', () => {
   });
 
   it('knows whether the binary was downloaded (path.txt naming an existing executable)', async () => {
-    const pkg = await tempDir('berth-electron-pkg-');
-    dirs.push(pkg);
+    const pkg = await scratch('berth-electron-pkg-');
     assert.equal(electronBinary(pkg, {}), null, 'no path.txt: never downloaded');
     await fs.writeFile(path.join(pkg, 'path.txt'), 'electron');
     assert.equal(electronBinary(pkg, {}), null, 'path.txt but no dist/');
@@ -101,8 +97,7 @@ describe('npm start where the desktop app cannot run', () => {
     ['binary not downloadable', { DISPLAY: ':0', ELECTRON_OVERRIDE_DIST_PATH: '/nonexistent/electron-dist', ELECTRON_MIRROR: 'http://127.0.0.1:9/', electron_config_cache: '/nonexistent/electron-cache' }],
   ] as const) {
     it(`${what}: says why in one line and serves the registry and its API headless`, { skip: process.platform !== 'linux' && what === 'no display' ? 'Linux only' : false }, async () => {
-      const data = await tempDir('berth-start-');
-      dirs.push(data);
+      const data = await scratch('berth-start-');
       const port = await freePort();
       const started = await startScript(env, ['--port', String(port), '--data', data, '--log-level', 'warn']);
       try {

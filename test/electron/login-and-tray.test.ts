@@ -2,13 +2,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { autostartEntry, autostartFile, quoteExecArg, setStartAtLogin } from '../../electron/main/login-items.ts';
 import { actionOf, messageBoxOptions, type Prompt } from '../../electron/main/prompt.ts';
 import type { HostStatus } from '../../electron/main/registry-host.ts';
 import { setupTray, trayMenu, trayText } from '../../electron/main/tray.ts';
-import { tempDir } from '../helpers/server.ts';
-import { FakeTray } from './helpers.ts';
+import { FakeTray, scratchDirs } from './helpers.ts';
 
 const running: HostStatus = {
   state: 'running',
@@ -20,14 +19,10 @@ const running: HostStatus = {
 };
 
 describe('start at login', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = scratchDirs();
 
   it('on Linux writes and removes an XDG autostart entry that starts Berth hidden', async () => {
-    const config = await tempDir('berth-xdg-');
-    dirs.push(config);
+    const config = await scratch('berth-xdg-');
     const deps = {
       platform: 'linux' as const,
       setLoginItemSettings: () => assert.fail('not on Linux'),

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CONTENT_SECURITY_POLICY } from '../../electron/main/window.ts';
 import { IPC, PRELOAD_IPC, type DesktopSettings } from '../../electron/shared/ipc.ts';
 import { READY_LINE } from '../../scripts/launch.js';
 import { freePort, ROOT } from '../helpers/berth-process.ts';
-import { tempDir } from '../helpers/server.ts';
+import { scratchDirs } from './helpers.ts';
 
 const MAIN = path.join(ROOT, 'dist', 'electron', 'main.js');
 const REGISTER = path.join(ROOT, 'test', 'electron', 'fake-electron', 'register.mjs');
@@ -23,14 +23,10 @@ interface Recorded {
   [key: string]: unknown;
 }
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+const scratch = scratchDirs();
 
 async function launch(env: NodeJS.ProcessEnv = {}) {
-  const work = await tempDir('berth-main-');
-  dirs.push(work);
+  const work = await scratch('berth-main-');
   const userData = path.join(work, 'userData');
   const settings: DesktopSettings = { port: await freePort(), bindAddress: 'loopback', dataDir: path.join(work, 'data'), tls: false, startAtLogin: false };
   await fs.mkdir(userData);

@@ -10,10 +10,10 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT } from '../helpers/berth-process.ts';
-import { tempDir } from '../helpers/server.ts';
+import { scratchDirs } from './helpers.ts';
 
 const require = createRequire(path.join(ROOT, 'package.json'));
 const execFileAsync = promisify(execFile);
@@ -46,10 +46,7 @@ async function pngSize(file: string): Promise<[number, number]> {
   return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
 }
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
-});
+const scratch = scratchDirs();
 
 describe('electron-builder configuration', () => {
   it('passes electron-builder’s schema and targets AppImage + deb, dmg and nsis', async () => {
@@ -97,8 +94,7 @@ describe('icons', () => {
   });
 
   it('the committed icons are what `npm run icons` makes from the SVGs', async () => {
-    const out = await tempDir('berth-icons-');
-    dirs.push(out);
+    const out = await scratch('berth-icons-');
     await execFileAsync(process.execPath, [path.join(ROOT, 'scripts', 'icons.js'), out]);
     const made = (await fs.readdir(out, { recursive: true })).filter((f) => f.endsWith('.png') || f.endsWith('.icns') || f.endsWith('.ico'));
     assert.ok(made.length >= 14);
@@ -111,8 +107,7 @@ describe('icons', () => {
 
 describe('the packaged app layout', { timeout: 300_000 }, () => {
   it('holds the bundles and production dependencies in app.asar, and the tray icons beside it', async () => {
-    const work = await tempDir('berth-pack-');
-    dirs.push(work);
+    const work = await scratch('berth-pack-');
     // Stands in for the Electron distribution electron-builder would download: an executable it
     // copies and renames, and the version file it reads.
     const electronDist = path.join(work, 'electron-dist');

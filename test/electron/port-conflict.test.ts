@@ -1,7 +1,6 @@
 /** A busy port: who holds it, which port to offer instead (5001 first), and what the dialog says. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import {
   describePortHolder,
@@ -12,16 +11,7 @@ import {
   type ProcessLookup,
 } from '../../electron/main/port-conflict.ts';
 import { skipUnless } from '../helpers/tools.ts';
-
-/** Listens on a free loopback port until closed. */
-async function occupy(port = 0): Promise<{ port: number; close(): Promise<void> }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
-}
+import { occupy } from './helpers.ts';
 
 describe('the free port offered instead', () => {
   it('is 5001 when 5001 is free', async () => {

@@ -5,29 +5,21 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createRegistry } from '../../server/index.ts';
 import { createRegistryHost } from '../../electron/main/registry-host.ts';
 import { trayText } from '../../electron/main/tray.ts';
 import type { DesktopSettings } from '../../electron/shared/ipc.ts';
 import { freePort } from '../helpers/berth-process.ts';
-import { tempDir } from '../helpers/server.ts';
-import { pausedPush, silentLog, until } from './helpers.ts';
+import { pausedPush, scratchDirs, silentLog, until } from './helpers.ts';
 
 async function settingsFor(dataDir: string): Promise<DesktopSettings> {
   return { port: await freePort(), bindAddress: 'loopback', dataDir, tls: false, startAtLogin: false };
 }
 
 describe('the registry host', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
-  });
-  const dataDir = async () => {
-    const d = await tempDir('berth-host-');
-    dirs.push(d);
-    return d;
-  };
+  const scratch = scratchDirs();
+  const dataDir = () => scratch('berth-host-');
 
   it('runs the registry on the configured port with the launch token guarding /api/', async () => {
     const host = createRegistryHost({ createRegistry, token: 'launch-secret', log: silentLog });

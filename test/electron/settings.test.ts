@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { defaultDataDir } from '../../server/config.ts';
 import {
   defaultSettings,
@@ -14,7 +14,7 @@ import {
   validateSettings,
 } from '../../electron/main/settings.ts';
 import type { DesktopSettings } from '../../electron/shared/ipc.ts';
-import { tempDir } from '../helpers/server.ts';
+import { scratchDirs } from './helpers.ts';
 
 const good: DesktopSettings = { port: 5001, bindAddress: 'loopback', dataDir: path.resolve('/tmp/berth-data'), tls: false, startAtLogin: true };
 
@@ -106,15 +106,8 @@ describe('settings that need a registry restart', () => {
 });
 
 describe('settings file', () => {
-  const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
-  });
-  const dir = async () => {
-    const d = await tempDir('berth-settings-');
-    dirs.push(d);
-    return d;
-  };
+  const scratch = scratchDirs();
+  const dir = () => scratch('berth-settings-');
 
   it('a missing file gives the defaults without complaint', async () => {
     assert.deepEqual(await loadSettings(await dir()), { settings: defaultSettings(), problems: [] });
