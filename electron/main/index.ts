@@ -12,12 +12,15 @@ import { createDesktopLogger } from './log.ts';
 import { HIDDEN_FLAG, setStartAtLogin } from './login-items.ts';
 import { appMenuTemplate } from './menu.ts';
 import { actionOf, messageBoxOptions, type ShowPrompt } from './prompt.ts';
+import { desktopUserDataDir } from './settings.ts';
 import { claimSingleInstance } from './single-instance.ts';
 import { isSafeExternalUrl, originOf, windowOptions, withCsp } from './window.ts';
 
 /** scripts/start.js waits for a line starting with this to know the app started (keep both in sync). */
 const READY_LINE = 'berth: the desktop app is running';
 
+// Before anything reads it (the single-instance lock lives there too).
+app.setPath('userData', desktopUserDataDir(app.getPath('appData'), process.platform));
 // The same id as electron-builder.yml appId: Windows groups the taskbar and notifications by it.
 app.setAppUserModelId('dev.berth.desktop');
 

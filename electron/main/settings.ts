@@ -26,6 +26,16 @@ export function defaultSettings(): DesktopSettings {
   return { port: DEFAULT_PORT, bindAddress: 'loopback', dataDir: defaultDataDir(), tls: false, startAtLogin: false };
 }
 
+/**
+ * Electron's userData folder (settings.json, Chromium's caches). By default it is <appData>/Berth,
+ * which on macOS and Windows is also the registry's default data directory (defaultDataDir(), shared
+ * with `berth serve`): give the app's own files a folder of their own so the images folder holds
+ * images only. On Linux they already differ (~/.config/Berth and ~/.local/share/berth).
+ */
+export function desktopUserDataDir(appData: string, platform: NodeJS.Platform): string {
+  return path.join(appData, platform === 'darwin' || platform === 'win32' ? 'Berth Desktop' : 'Berth');
+}
+
 export type Validation = { ok: true; settings: DesktopSettings } | { ok: false; errors: SettingsErrors };
 
 /** Runs one value through server/config.ts validate() and returns its message on failure. */

@@ -27,14 +27,15 @@ const scratch = scratchDirs();
 
 async function launch(env: NodeJS.ProcessEnv = {}) {
   const work = await scratch('berth-main-');
-  const userData = path.join(work, 'userData');
+  // On Linux, Electron's userData is <appData>/Berth (settings.ts desktopUserDataDir).
+  const userData = path.join(work, 'config', 'Berth');
   const settings: DesktopSettings = { port: await freePort(), bindAddress: 'loopback', dataDir: path.join(work, 'data'), tls: false, startAtLogin: false };
-  await fs.mkdir(userData);
+  await fs.mkdir(userData, { recursive: true });
   await fs.writeFile(path.join(userData, 'settings.json'), JSON.stringify(settings));
   const recordFile = path.join(work, 'record.jsonl');
   await fs.writeFile(recordFile, '');
   const child = spawn(process.execPath, ['--import', REGISTER, MAIN], {
-    env: { ...process.env, FAKE_ELECTRON_RECORD: recordFile, FAKE_USER_DATA: userData, FAKE_APP_PATH: ROOT, ...env },
+    env: { ...process.env, FAKE_ELECTRON_RECORD: recordFile, FAKE_APP_DATA: path.join(work, 'config'), FAKE_APP_PATH: ROOT, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -74,6 +75,7 @@ describe('the main bundle under a stand-in Electron', { timeout: 120_000 }, () =
       return found;
     };
 
+    assert.equal(one('setPath').name, 'userData', 'moved off the shared data directory before first use');
     assert.equal(one('setAppUserModelId').id, 'dev.berth.desktop');
     const window = one('BrowserWindow') as Recorded & { webPreferences: Record<string, unknown> };
     assert.equal(window.webPreferences.sandbox, true);

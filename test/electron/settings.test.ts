@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { defaultDataDir } from '../../server/config.ts';
 import {
   defaultSettings,
+  desktopUserDataDir,
   loadSettings,
   restartNeeded,
   saveSettings,
@@ -102,6 +103,23 @@ describe('settings that need a registry restart', () => {
     assert.equal(config.managementToken, 'secret');
     assert.ok(config.shutdownGraceSeconds > 0 && config.shutdownGraceSeconds <= 10);
     assert.equal(serverConfig(good, 't').host, '127.0.0.1');
+  });
+});
+
+describe('where the desktop app keeps its own files', () => {
+  it('never in the registry data directory shared with berth serve', () => {
+    const cases: [NodeJS.Platform, string, NodeJS.ProcessEnv, string][] = [
+      ['darwin', '/Users/ana/Library/Application Support', {}, '/Users/ana'],
+      ['win32', 'C:\\Users\\ana\\AppData\\Roaming', { APPDATA: 'C:\\Users\\ana\\AppData\\Roaming' }, 'C:\\Users\\ana'],
+      ['linux', '/home/ana/.config', {}, '/home/ana'],
+    ];
+    for (const [platform, appData, env, home] of cases) {
+      const userData = desktopUserDataDir(appData, platform);
+      assert.notEqual(path.resolve(userData), path.resolve(defaultDataDir(env, platform, home)), platform);
+      assert.ok(!path.resolve(defaultDataDir(env, platform, home)).startsWith(`${path.resolve(userData)}${path.sep}`), platform);
+    }
+    assert.equal(desktopUserDataDir('/Users/ana/Library/Application Support', 'darwin'), '/Users/ana/Library/Application Support/Berth Desktop');
+    assert.equal(desktopUserDataDir('/home/ana/.config', 'linux'), '/home/ana/.config/Berth');
   });
 });
 

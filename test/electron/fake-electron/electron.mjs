@@ -16,9 +16,14 @@ class FakeApp extends EventEmitter {
   getAppPath() {
     return process.env.FAKE_APP_PATH;
   }
+  #paths = { appData: process.env.FAKE_APP_DATA };
+  setPath(name, value) {
+    record('setPath', { name, value });
+    this.#paths[name] = value;
+  }
   getPath(name) {
-    if (name === 'userData') return process.env.FAKE_USER_DATA;
-    if (name === 'logs') return `${process.env.FAKE_USER_DATA}/logs`;
+    if (this.#paths[name]) return this.#paths[name];
+    if (name === 'logs') return `${this.#paths.userData}/logs`;
     throw new Error(`getPath(${name}) is not faked`);
   }
   getLoginItemSettings() {
