@@ -166,13 +166,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         server = null;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
         s.closeIdleConnections();
-        // A connection busy now turns idle (keep-alive) when its request ends; close it then rather
-        // than holding the shutdown until the grace period is over.
-        const sweep = setInterval(() => s.closeIdleConnections(), 100);
         const timer = setTimeout(() => s.closeAllConnections(), config.shutdownGraceSeconds * 1000);
         await closed;
         clearTimeout(timer);
-        clearInterval(sweep);
       }
       if (indexOpened) {
         await indexOpened.catch(() => undefined);

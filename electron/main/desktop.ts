@@ -23,7 +23,7 @@ import {
 } from './port-conflict.ts';
 import type { Prompt, ShowPrompt } from './prompt.ts';
 import { createRegistryHost, type HostStatus, type RegistryHost } from './registry-host.ts';
-import { bindHost, loadSettings, restartNeeded, saveSettings, validateSettings } from './settings.ts';
+import { bindHost, DESKTOP_SHUTDOWN_GRACE_SECONDS, loadSettings, restartNeeded, saveSettings, validateSettings } from './settings.ts';
 import { setupTray, type TrayHandle, type TrayLike } from './tray.ts';
 import { guardContents, originOf, type GuardedContents } from './window.ts';
 
@@ -80,7 +80,16 @@ export interface DesktopDeps {
   /** Whether a port is free for a bind address (default: try to listen there). */
   isPortFree?: (port: number, bindAddress: DesktopSettings['bindAddress']) => Promise<boolean>;
   lookupPortHolder?: ProcessLookup;
+  /** How long quitting waits for the registry to stop before quitting anyway (default QUIT_DEADLINE_MS). */
+  quitDeadlineMs?: number;
 }
+
+/**
+ * Quitting always ends: after the uploads' grace period (settings.ts) and time to close the index,
+ * Berth quits even if the registry has not finished stopping. Nothing is lost: the data-directory
+ * lock of a gone process is taken over, and an index not closed cleanly is rebuilt from disk.
+ */
+export const QUIT_DEADLINE_MS = (DESKTOP_SHUTDOWN_GRACE_SECONDS + 10) * 1000;
 
 export interface Desktop {
   /** Loads the settings, starts the registry (asking the user on trouble), sets up IPC, tray and window. False: the user chose to quit. */
@@ -304,8 +313,18 @@ export function createDesktop(deps: DesktopDeps): Desktop {
 
   async function shutdown(): Promise<void> {
     tray?.refresh();
-    await queue;
-    await host.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), deps.quitDeadlineMs ?? QUIT_DEADLINE_MS);
+    });
+    const stopped = (async () => {
+      await queue;
+      await host.stop();
+    })();
+    if ((await Promise.race([stopped, deadline])) === 'deadline') {
+      deps.log.warn('the registry did not stop in time; quitting anyway (the next start recovers)');
+    }
+    clearTimeout(timer);
     tray?.destroy();
     tray = null;
   }

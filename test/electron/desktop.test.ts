@@ -124,6 +124,27 @@ describe('the desktop app', () => {
     assert.equal(t.app.emitPreventable('before-quit'), false, 'the second quit goes through');
   });
 
+  it('quitting ends even when the registry does not finish stopping', async () => {
+    const stuck: { close(): Promise<void> }[] = [];
+    const t = await desktopWith({}, [], {
+      quitDeadlineMs: 200,
+      // A registry whose close never settles (a hung disk, a bug).
+      createRegistry: (config, deps) => {
+        const registry = createRegistry(config, deps);
+        stuck.push(registry);
+        return Object.assign(Object.create(registry) as typeof registry, { close: () => new Promise<void>(() => undefined) });
+      },
+    });
+    await t.desktop.start();
+    try {
+      await quit(t.app, t.desktop);
+      assert.equal(t.app.quitCalls, 2, 'quit again after the deadline');
+      assert.equal(t.trays[0]!.destroyed, true);
+    } finally {
+      for (const registry of stuck) await registry.close();
+    }
+  });
+
   it('closing the window keeps Berth running in the tray; "Open Berth" brings a window back', async () => {
     const t = await desktopWith({});
     await running(t, async () => {
