@@ -76,3 +76,26 @@ export async function readDirOrEmpty(dir: string): Promise<string[]> {
     throw err;
   }
 }
+
+/**
+ * Writes a secret (a private key, a password file) atomically, with mode 0600 from the moment the file
+ * exists, so it is never readable by others even briefly; its folder is made 0700.
+ */
+export async function writePrivateFile(target: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+  const tmp = `${target}.${randomUUID()}.tmp`;
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(path.dirname(target));
+}
