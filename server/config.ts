@@ -39,6 +39,11 @@ export interface BerthConfig {
   tlsKey: string | null;
   /** Serve without auth on a non-loopback address anyway (refused otherwise). */
   insecureNoAuth: boolean;
+  /**
+   * The password of the `admin` user created on the first start with auth on (else one is generated
+   * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
+   */
+  adminPassword: string | null;
 }
 
 export const AUTH_MODES = ['none', 'token'] as const;
@@ -64,7 +69,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
 export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
-    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false,
+    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
   };
 }
 
@@ -225,5 +230,5 @@ export async function loadConfig(options: { flags?: ConfigInput; configFile?: st
   const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
   const environment = fromEnv(env);
   const authGiven = [fromFile, environment, fromFlags].some((layer) => layer.auth !== undefined);
-  return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags }, authGiven);
+  return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags, adminPassword: env.BERTH_ADMIN_PASSWORD || null }, authGiven);
 }
