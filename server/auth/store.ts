@@ -62,8 +62,7 @@ export class AuthStore {
     }
     await users.ensureIndex({ fieldName: 'name', unique: true });
     await credentials.ensureIndex({ fieldName: 'user' });
-    // Password hashes and token hashes: readable by this user only.
-    await Promise.all(['users.db', 'credentials.db'].map((f) => fs.chmod(path.join(this.dir, f), 0o600).catch(() => undefined)));
+    await this.restrictFiles();
     this.usersDb = users;
     this.credentialsDb = credentials;
   }
@@ -72,8 +71,17 @@ export class AuthStore {
     for (const db of [this.usersDb, this.credentialsDb]) {
       if (db) await (db as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
     }
+    if (this.usersDb) await this.restrictFiles();
     this.usersDb = null;
     this.credentialsDb = null;
+  }
+
+  /**
+   * Password and token hashes: readable by this user only. nedb rewrites its files (compaction) with
+   * the default mode, so this runs after it; the 0700 folder already keeps others out in between.
+   */
+  private async restrictFiles(): Promise<void> {
+    await Promise.all(['users.db', 'credentials.db'].map((f) => fs.chmod(path.join(this.dir, f), 0o600).catch(() => undefined)));
   }
 
   private get users(): Datastore<UserDoc> {
