@@ -131,7 +131,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (created) log.info({ user: created.name }, 'created the first user; it may do everything (*:admin)');
       return created?.generated ? { name: created.name, password: created.password } : undefined;
     } catch (err) {
-      if (err instanceof AuthError) throw new StartupError(`BERTH_ADMIN_PASSWORD: ${err.message}`);
+      if (err instanceof AuthError) throw new StartupError(err.kind === 'invalid-input' ? `BERTH_ADMIN_PASSWORD: ${err.message}` : err.message);
       throw new StartupError(`cannot open the users in ${paths.authDir}: ${(err as Error).message}`);
     }
   }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { AuthError } from './errors.ts';
 import { parseHtpasswd } from './htpasswd.ts';
 import { TokenSigner, type AccessClaims, type IssuedToken } from './jwt.ts';
-import { intersect, type Grant } from './permissions.ts';
+import { intersect, isAdmin, type Grant } from './permissions.ts';
 import type { ResourceAccess } from './scope.ts';
 import {
   ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, generatePassword, hashPassword, newTokenSecret, parseTokenSecret, sameHash, sha256, verifyPassword,
@@ -197,11 +197,17 @@ export class AuthService {
   // ---- users --------------------------------------------------------------------------------
 
   /**
-   * On the first start with auth on (no users yet): the `admin` user, with BERTH_ADMIN_PASSWORD or a
-   * generated password that the caller shows once. Null when users exist already.
+   * On the first start with auth on: the `admin` user (`*:admin`), with BERTH_ADMIN_PASSWORD or a
+   * generated password that the caller shows once. "First" means no one can administer the registry
+   * yet (users imported or added with the CLI beforehand do not count unless one has `*:admin`), so
+   * there is always a way in. Null when an admin exists.
    */
   async ensureInitialAdmin(password: string | undefined): Promise<{ name: string; password: string; generated: boolean } | null> {
-    if ((await this.store.countUsers()) > 0) return null;
+    const users = await this.store.listUsers();
+    if (users.some((u) => isAdmin(u.permissions))) return null;
+    if (users.some((u) => u.name === INITIAL_ADMIN)) {
+      throw new AuthError('conflict', `no user has *:admin, and "${INITIAL_ADMIN}" exists without it; give someone admin: berth user remove ${INITIAL_ADMIN}, then start again`);
+    }
     const chosen = password ?? generatePassword();
     await this.addUser({ name: INITIAL_ADMIN, password: chosen, permissions: [{ repository: '*', actions: ['admin'] }] });
     return { name: INITIAL_ADMIN, password: chosen, generated: password === undefined };

@@ -102,10 +102,6 @@ export class AuthStore {
     return this.users.find({}).sort({ name: 1 });
   }
 
-  countUsers(): Promise<number> {
-    return this.users.count({});
-  }
-
   async insertUser(doc: UserDoc): Promise<void> {
     await this.users.insert(doc);
   }
