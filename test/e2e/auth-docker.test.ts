@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fixtures, type Fixture, type FixtureName } from '../fixtures/images.ts';
 import { runBerth, startBerth, type BerthProcess } from '../helpers/berth-process.ts';
-import { startDockerd, type Dockerd } from '../helpers/dockerd.ts';
+import { loadOciLayout, startDockerd, type Dockerd } from '../helpers/dockerd.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
@@ -57,12 +57,8 @@ describe('docker with token auth', { skip, timeout: 900_000 }, () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  async function load(name: FixtureName): Promise<string> {
-    const archive = path.join(work, `${name}.tar`);
-    const ref = `fixtures/${name}:latest`;
-    await run('skopeo', ['copy', `oci:${images[name].dir}:latest`, `docker-archive:${archive}:${ref}`]);
-    await dockerd.docker('load', '-i', archive);
-    return ref;
+  function load(name: FixtureName): Promise<string> {
+    return loadOciLayout(dockerd, images[name].dir, `fixtures/${name}:latest`, work);
   }
 
   async function pushRemovePull(source: string, target: string): Promise<void> {

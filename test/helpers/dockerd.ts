@@ -67,3 +67,11 @@ export async function startDockerd(root: string, options: { hosts?: string } = {
     },
   };
 }
+
+/** docker load of an OCI layout (skopeo turns it into a docker-archive in `scratchDir` first); returns `ref`. */
+export async function loadOciLayout(dockerd: Dockerd, layoutDir: string, ref: string, scratchDir: string): Promise<string> {
+  const archive = path.join(scratchDir, `${ref.replace(/[/:]/g, '_')}.tar`);
+  await run('skopeo', ['copy', `oci:${layoutDir}:latest`, `docker-archive:${archive}:${ref}`]);
+  await dockerd.docker('load', '-i', archive);
+  return ref;
+}
