@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { describeCertificate } from '../tls/certificates.ts';
 import { subjectNames } from '../tls/names.ts';
-import { ensureCertificates, TlsFiles } from '../tls/store.ts';
+import { ensureCa, TlsFiles } from '../tls/store.ts';
 import { ENGINES, trustHelp, type Engine } from '../tls/trust-help.ts';
 import { isLoopbackHost } from '../config.ts';
 import { StoragePaths } from '../storage/paths.ts';
@@ -39,13 +39,13 @@ export const tlsCommand: Command = {
     const config = await configFor(values);
     const files = new TlsFiles(new StoragePaths(config.dataDir).tlsDir);
     const names = subjectNames(config.host);
-    // Only the files under tls/ are touched, never the users: this is safe while a server runs.
-    const material = await ensureCertificates(files, names);
+    // Only the CA is made if missing; the server certificate is the server's business (it may be running).
+    const { ca } = await ensureCa(files);
     const wildcard = config.host === '0.0.0.0' || config.host === '::';
     const hosts = isLoopbackHost(config.host)
       ? ['localhost', '127.0.0.1', 'host.docker.internal']
       : wildcard ? [...names.dns.filter((n) => n !== 'localhost'), ...names.ips.filter((ip) => !isLoopbackHost(ip)), 'localhost'] : [config.host];
-    const { fingerprint } = await describeCertificate(material.ca!);
+    const { fingerprint } = await describeCertificate(ca.certPem);
     process.stdout.write(trustHelp({ caFile: files.caCert, fingerprint, addresses: hosts.map((h) => withPort(h, config.port)), engine: engine as Engine | null }));
     return 0;
   },

@@ -60,25 +60,26 @@ async function usable(pair: KeyPairPem | null, minValidUntil: number): Promise<b
   }
 }
 
+/** The local CA, made now when there is none or it nears its end; `made` says whether it is new. */
+export async function ensureCa(files: TlsFiles, now = new Date()): Promise<{ ca: KeyPairPem; made: boolean }> {
+  const existing = await readPair(files.caCert, files.caKey);
+  if (existing && (await usable(existing, now.getTime() + RENEW_BEFORE_DAYS * DAY_MS))) return { ca: existing, made: false };
+  const ca = await createCa(now);
+  await writePair(files.caCert, files.caKey, ca);
+  return { ca, made: true };
+}
+
 /** The CA and a server certificate for `names`, making or renewing whichever needs it. */
 export async function ensureCertificates(files: TlsFiles, names: SubjectNames, now = new Date()): Promise<TlsMaterial> {
-  const renewBefore = now.getTime() + RENEW_BEFORE_DAYS * DAY_MS;
-  let issued: TlsMaterial['issued'] = null;
-  let ca = await readPair(files.caCert, files.caKey);
-  if (!(await usable(ca, renewBefore))) {
-    ca = await createCa(now);
-    await writePair(files.caCert, files.caKey, ca);
-    issued = 'ca';
-  }
+  const { ca, made } = await ensureCa(files, now);
   let server = await readPair(files.serverCert, files.serverKey);
-  const current = issued === null && (await usable(server, renewBefore)) &&
-    (await signedBy(server!.certPem, ca!.certPem)) && sameNames((await describeCertificate(server!.certPem)).names, names);
+  const current = !made && (await usable(server, now.getTime() + RENEW_BEFORE_DAYS * DAY_MS)) &&
+    (await signedBy(server!.certPem, ca.certPem)) && sameNames((await describeCertificate(server!.certPem)).names, names);
   if (!current) {
-    server = await createServerCertificate(ca!, names, now);
+    server = await createServerCertificate(ca, names, now);
     await writePair(files.serverCert, files.serverKey, server);
-    issued ??= 'server';
   }
-  return { cert: server!.certPem, key: server!.keyPem, ca: ca!.certPem, issued };
+  return { cert: server!.certPem, key: server!.keyPem, ca: ca.certPem, issued: made ? 'ca' : current ? null : 'server' };
 }
 
 /** Reads and checks a bring-your-own certificate chain and key; the message says what is wrong. */
