@@ -5,11 +5,12 @@
  * registry and reload the window at the new URL; quitting lets in-flight uploads finish first.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { MenuItemConstructorOptions } from 'electron';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../../server/config.ts';
 import type { Registry, RegistryDeps } from '../../server/index.ts';
+import { StoragePaths } from '../../server/storage/paths.ts';
+import { TlsFiles } from '../../server/tls/store.ts';
 import type { DesktopSettings, SaveSettingsResult, SettingsErrors } from '../shared/ipc.ts';
 import { setupIpc, type DesktopHandlers, type IpcMainLike } from './ipc.ts';
 import {
@@ -22,10 +23,10 @@ import {
   type ProcessLookup,
 } from './port-conflict.ts';
 import type { Prompt, ShowPrompt } from './prompt.ts';
-import { createRegistryHost, type HostStatus, type RegistryHost } from './registry-host.ts';
+import { createRegistryHost, type HostStatus, type InitialAdmin, type RegistryHost } from './registry-host.ts';
 import { bindHost, DESKTOP_SHUTDOWN_GRACE_SECONDS, loadSettings, restartNeeded, saveSettings, validateSettings } from './settings.ts';
 import { setupTray, type TrayHandle, type TrayLike } from './tray.ts';
-import { guardContents, originOf, type GuardedContents } from './window.ts';
+import { guardContents, isOwnCertificate, originOf, type GuardedContents } from './window.ts';
 
 /** The parts of Electron's app the lifecycle uses. */
 export interface DesktopAppLike {
@@ -100,11 +101,19 @@ export interface Desktop {
   settings(): DesktopSettings;
   /** Resolves once quitting has stopped the registry. */
   stopped(): Promise<void>;
+  /**
+   * Whether the window may accept a certificate Chromium does not trust: only for our own origin
+   * with TLS on, and only a certificate issued by Berth's local CA in the data directory.
+   */
+  trustsCertificate(url: string, issuerPem: string | undefined): Promise<boolean>;
 }
 
 type StartAction = 'switch' | 'retry' | 'quit' | 'choose-folder';
 
-const CA_CERTIFICATE = path.join('tls', 'ca.crt');
+/** Where the registry keeps its local CA certificate (server/tls/store.ts). */
+function caCertificateFile(dataDir: string): string {
+  return new TlsFiles(new StoragePaths(dataDir).tlsDir).caCert;
+}
 
 /** Why a data directory cannot be used, found before stopping the running registry; null if none. */
 export async function dataDirProblem(dir: string): Promise<string | null> {
@@ -160,7 +169,8 @@ export function createDesktop(deps: DesktopDeps): Desktop {
   async function startRegistry(): Promise<boolean> {
     for (;;) {
       try {
-        await host.start(settings);
+        const { initialAdmin } = await host.start(settings);
+        await showInitialAdmin(initialAdmin);
         return true;
       } catch (err) {
         const message = (err as Error).message;
@@ -215,6 +225,25 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     };
   }
 
+  /** The generated admin password, shown once (never logged): the user copies it or writes it down. */
+  async function showInitialAdmin(admin: InitialAdmin | null): Promise<void> {
+    if (!admin) return;
+    const action = await deps.showPrompt({
+      type: 'info',
+      title: 'Registry login created',
+      message: `The registry now asks for a login: user "${admin.name}", password ${admin.password}`,
+      detail:
+        `Berth listens on every network interface, so pushing and pulling need \`docker login ${host.status().address ?? ''}\` first. ` +
+        'This password is shown only this once: copy it now and keep it in your password manager.',
+      buttons: [
+        { label: 'Copy Password', action: 'copy' },
+        { label: 'Done', action: 'done' },
+      ],
+      cancelAction: 'done',
+    });
+    if (action === 'copy') deps.writeClipboard(admin.password);
+  }
+
   function openWindow(): void {
     if (quitting) return;
     if (window && !window.isDestroyed()) {
@@ -251,7 +280,9 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     const before = settings;
     const dirProblem = await dataDirProblem(next.dataDir);
     if (dirProblem) return { ok: false, errors: { dataDir: dirProblem } };
-    if ((next.port !== before.port || next.bindAddress !== before.bindAddress) && !(await portFree(next.port, next.bindAddress))) {
+    // The same port is held by our own registry until it restarts: only a new port can be checked first
+    // (a clash on another interface still fails the restart, which then rolls back).
+    if (next.port !== before.port && !(await portFree(next.port, next.bindAddress))) {
       const holder = await describePortHolder(next.port, deps.platform, lookup);
       return { ok: false, errors: { port: `port ${next.port} is already in use by ${holder.description}` } };
     }
@@ -268,8 +299,9 @@ export function createDesktop(deps: DesktopDeps): Desktop {
       return { ok: true, restarted: false, url: host.status().uiUrl ?? '' };
     }
     await host.stop();
+    let initialAdmin: InitialAdmin | null;
     try {
-      await host.start(next);
+      ({ initialAdmin } = await host.start(next));
     } catch (err) {
       const message = (err as Error).message;
       deps.log.warn({ err: message }, 'the registry did not start with the new settings; restoring the previous ones');
@@ -281,6 +313,7 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     const url = host.status().uiUrl ?? '';
     // The reply goes out first; then the page moves to the new origin.
     setImmediate(() => reloadWindow(url));
+    void showInitialAdmin(initialAdmin);
     return { ok: true, restarted: true, url };
   }
 
@@ -289,7 +322,7 @@ export function createDesktop(deps: DesktopDeps): Desktop {
       await deps.openPath(settings.dataDir);
     },
     async revealCaCertificate() {
-      const file = path.join(settings.dataDir, CA_CERTIFICATE);
+      const file = caCertificateFile(settings.dataDir);
       try {
         await fs.access(file);
       } catch {
@@ -335,6 +368,13 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     settings: () => settings,
     openWindow,
     stopped: () => quitting ?? Promise.resolve(),
+
+    async trustsCertificate(url, issuerPem) {
+      const running = host.settings();
+      if (!running?.tls) return false;
+      const caPem = await fs.readFile(caCertificateFile(running.dataDir), 'utf8').catch(() => null);
+      return isOwnCertificate({ url, origin: origin(), issuerPem, caPem });
+    },
 
     async start() {
       const loaded = await loadSettings(deps.userDataDir);

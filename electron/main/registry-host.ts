@@ -37,8 +37,15 @@ export interface RegistryHostDeps {
   log: Logger;
 }
 
+/** The `admin` login created on the first start with auth, when Berth generated its password. */
+export interface InitialAdmin {
+  name: string;
+  password: string;
+}
+
 export interface RegistryHost {
-  start(settings: DesktopSettings): Promise<HostStatus>;
+  /** Starts the registry; `initialAdmin` must be shown to the user once and never logged. */
+  start(settings: DesktopSettings): Promise<{ status: HostStatus; initialAdmin: InitialAdmin | null }>;
   /** Stops accepting, lets in-flight uploads finish for the grace period, releases the data directory. */
   stop(): Promise<void>;
   status(): HostStatus;
@@ -51,7 +58,7 @@ export interface RegistryHost {
 }
 
 export function uiUrl(settings: DesktopSettings): string {
-  return `http://127.0.0.1:${settings.port}/`;
+  return `${settings.tls ? 'https' : 'http'}://127.0.0.1:${settings.port}/`;
 }
 
 export function registryAddress(settings: DesktopSettings): string {
@@ -96,9 +103,11 @@ export function createRegistryHost(deps: RegistryHostDeps): RegistryHost {
       if (current) throw new Error('the registry is already running; stop it first');
       setState('starting');
       error = null;
-      const registry = deps.createRegistry(serverConfig(settings, deps.token), { log: deps.log });
+      let initialAdmin: InitialAdmin | null = null;
+      let registry: Registry;
       try {
-        await registry.listen();
+        registry = deps.createRegistry(serverConfig(settings, deps.token), { log: deps.log });
+        initialAdmin = (await registry.listen()).initialAdmin ?? null;
       } catch (err) {
         error = (err as Error).message;
         setState('failed');
@@ -108,7 +117,7 @@ export function createRegistryHost(deps: RegistryHostDeps): RegistryHost {
       const offs = events.map((name) => registry.events.on(name, changed));
       current = { registry, settings, unsubscribe: () => offs.forEach((off) => off()) };
       setState('running');
-      return status();
+      return { status: status(), initialAdmin };
     },
 
     async stop() {

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, DEFAULT_PORT, defaultDataDir, defaults, validate, type BerthConfig } from '../../server/config.ts';
+import { ConfigError, DEFAULT_PORT, defaultDataDir, defaults, finish, validate, type BerthConfig } from '../../server/config.ts';
 import type { DesktopSettings, SettingsErrors } from '../shared/ipc.ts';
 
 export const SETTINGS_FILE = 'settings.json';
@@ -85,14 +85,13 @@ const CHECKS: { [K in keyof DesktopSettings]: (value: unknown) => { value: Deskt
 };
 
 /**
- * Binding to every interface exposes the registry to the network. Once registry auth exists
- * (issue 5: BerthConfig gains an auth mode), 'all' must require it: this is the one place to
- * refuse `bindAddress: 'all'` while auth is off. Until then the registry has no auth to require,
- * so nothing is refused (the management API stays behind its per-launch token either way).
+ * The one rule tying exposure to auth: a registry bound to every interface can be reached from the
+ * network, so it runs with registry auth (Docker token auth, issue 5) and the first start creates
+ * the `admin` user (its generated password is shown once); on loopback it stays open, like
+ * `berth serve` (server/config.ts finish()).
  */
-export function networkExposureError(settings: DesktopSettings): string | null {
-  void settings;
-  return null;
+export function registryAuthFor(bindAddress: DesktopSettings['bindAddress']): BerthConfig['auth'] {
+  return bindAddress === 'all' ? 'token' : 'none';
 }
 
 /** Validates a whole settings object, field by field; every bad field gets its own message. */
@@ -113,10 +112,7 @@ export function validateSettings(input: unknown): Validation {
     else out[field] = result.value;
   }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
-  const settings = out as DesktopSettings;
-  const exposure = networkExposureError(settings);
-  if (exposure) return { ok: false, errors: { bindAddress: exposure } };
-  return { ok: true, settings };
+  return { ok: true, settings: out as DesktopSettings };
 }
 
 /** Fields whose change needs the registry restarted (start at login does not). */
@@ -126,16 +122,20 @@ export function restartNeeded(before: DesktopSettings, after: DesktopSettings): 
 
 /** The server configuration for these settings and this launch's management token. */
 export function serverConfig(settings: DesktopSettings, managementToken: string): BerthConfig {
-  // settings.tls is persisted and validated, but BerthConfig has no TLS field yet (issue 5 builds
-  // it); pass it here once it does.
-  return {
-    ...defaults(),
-    host: BIND_HOSTS[settings.bindAddress],
-    port: settings.port,
-    dataDir: settings.dataDir,
-    shutdownGraceSeconds: DESKTOP_SHUTDOWN_GRACE_SECONDS,
-    managementToken,
-  };
+  // finish() applies the server's own cross-field rules (no open registry off loopback, TLS files).
+  return finish(
+    {
+      ...defaults(),
+      host: BIND_HOSTS[settings.bindAddress],
+      port: settings.port,
+      dataDir: settings.dataDir,
+      shutdownGraceSeconds: DESKTOP_SHUTDOWN_GRACE_SECONDS,
+      managementToken,
+      auth: registryAuthFor(settings.bindAddress),
+      tls: settings.tls,
+    },
+    true,
+  );
 }
 
 export interface LoadedSettings {

@@ -144,3 +144,21 @@ export function withCsp(url: string, ourOrigin: string | null, headers: Record<s
   out['Content-Security-Policy'] = [CONTENT_SECURITY_POLICY];
   return out;
 }
+
+/** A PEM certificate reduced to its base64 body, so line breaks and trailing newlines do not matter. */
+function pemBody(pem: string): string {
+  return pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+}
+
+/**
+ * With TLS on, the UI is served over HTTPS with a certificate from Berth's local CA, which Chromium
+ * does not know. The window accepts it for our own origin only, and only when the certificate's
+ * issuer is exactly that CA (the one in the data directory); anything else stays refused.
+ */
+export function isOwnCertificate(options: { url: string; origin: string | null; issuerPem: string | undefined; caPem: string | null }): boolean {
+  const { url, origin, issuerPem, caPem } = options;
+  if (origin === null || !origin.startsWith('https:') || originOf(url) !== origin) return false;
+  if (!issuerPem || !caPem) return false;
+  const ca = pemBody(caPem);
+  return ca.length > 0 && pemBody(issuerPem) === ca;
+}

@@ -13,6 +13,7 @@ import { claimSingleInstance } from '../../electron/main/single-instance.ts';
 import { saveSettings } from '../../electron/main/settings.ts';
 import { IPC, PRELOAD_IPC, type DesktopSettings } from '../../electron/shared/ipc.ts';
 import { freePort, startBerth } from '../helpers/berth-process.ts';
+import { pino } from 'pino';
 import { FakeApp, FakeTray, FakeWindow, occupy, scratchDirs, silentLog, until } from './helpers.ts';
 import { FakeIpcMain } from './ipc-fake.ts';
 
@@ -37,6 +38,7 @@ async function desktopWith(settings: Partial<DesktopSettings>, answers: string[]
   const prompts: Prompt<string>[] = [];
   const clipboard: string[] = [];
   const loginItems: boolean[] = [];
+  const shown: string[] = [];
   const desktop = createDesktop({
     app,
     platform: 'linux',
@@ -53,7 +55,7 @@ async function desktopWith(settings: Partial<DesktopSettings>, answers: string[]
     },
     pickDirectory: async () => null,
     openPath: async () => undefined,
-    showItemInFolder: () => undefined,
+    showItemInFolder: (target) => void shown.push(target),
     openExternal: () => undefined,
     writeClipboard: (text) => void clipboard.push(text),
     createWindow: () => {
@@ -70,7 +72,7 @@ async function desktopWith(settings: Partial<DesktopSettings>, answers: string[]
     setStartAtLogin: async (enabled) => void loginItems.push(enabled),
     ...overrides,
   });
-  return { desktop, app, ipcMain, windows, trays, prompts, clipboard, loginItems, userDataDir, settings: full };
+  return { desktop, app, ipcMain, windows, trays, prompts, clipboard, loginItems, shown, userDataDir, settings: full };
 }
 
 /** Starts the app, runs the test body, and quits whatever happened. */
@@ -294,6 +296,49 @@ describe('saving settings', () => {
       assert.equal(saved.port, port);
       // The old page's origin is no longer ours.
       await assert.rejects(t.ipcMain.invoke(IPC.getSettings, window.event(oldUrl)), /not a Berth window/);
+    });
+  });
+
+  it('every interface turns auth on: the generated admin password is shown once, copied, never logged', async () => {
+    const logged: string[] = [];
+    const log = pino({ level: 'trace' }, { write: (line: string) => void logged.push(line) });
+    const t = await desktopWith({}, ['copy'], { log });
+    await running(t, async () => {
+      const result = await t.desktop.handlers.saveSettings({ ...t.settings, bindAddress: 'all' });
+      assert.deepEqual(result, { ok: true, restarted: true, url: `http://127.0.0.1:${t.settings.port}/` });
+      await until(() => t.clipboard.length === 1, 'the password to be copied');
+      const prompt = t.prompts.at(-1)!;
+      assert.equal(prompt.title, 'Registry login created');
+      const password = /password (\S+)$/.exec(prompt.message)?.[1] ?? '';
+      assert.ok(password.length >= 12, prompt.message);
+      assert.deepEqual(t.clipboard, [password]);
+      assert.equal(t.desktop.host.registry()?.config.auth, 'token');
+      assert.equal((await fetch(`http://127.0.0.1:${t.settings.port}/v2/`)).status, 401, 'pushes and pulls need a login now');
+      assert.ok(!logged.join('').includes(password), 'the password is not in the log');
+      assert.ok(!logged.join('').includes('launch-secret'), 'nor the management token');
+    });
+  });
+
+  it('with TLS the window is served over HTTPS and trusts exactly Berth’s own CA', async () => {
+    const t = await desktopWith({ tls: true });
+    await running(t, async () => {
+      const url = `https://127.0.0.1:${t.settings.port}/`;
+      assert.deepEqual(t.windows[0]!.loaded, [url]);
+      const ca = await fs.readFile(path.join(t.settings.dataDir, 'tls', 'ca.crt'), 'utf8');
+      assert.equal(await t.desktop.trustsCertificate(url, ca), true);
+      assert.equal(await t.desktop.trustsCertificate('https://example.com/', ca), false);
+      const server = await fs.readFile(path.join(t.settings.dataDir, 'tls', 'server.crt'), 'utf8');
+      assert.equal(await t.desktop.trustsCertificate(url, server), false, 'not the server certificate itself');
+      await t.desktop.handlers.revealCaCertificate();
+      assert.deepEqual(t.shown, [path.join(t.settings.dataDir, 'tls', 'ca.crt')]);
+    });
+  });
+
+  it('revealing the CA certificate with TLS off says why there is none', async () => {
+    const t = await desktopWith({});
+    await running(t, async () => {
+      await assert.rejects(t.desktop.handlers.revealCaCertificate(), /no CA certificate yet: it is created when TLS is turned on/);
+      assert.deepEqual(t.shown, []);
     });
   });
 

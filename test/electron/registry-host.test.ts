@@ -24,7 +24,8 @@ describe('the registry host', () => {
   it('runs the registry on the configured port with the launch token guarding /api/', async () => {
     const host = createRegistryHost({ createRegistry, token: 'launch-secret', log: silentLog });
     const settings = await settingsFor(await dataDir());
-    const status = await host.start(settings);
+    const { status, initialAdmin } = await host.start(settings);
+    assert.equal(initialAdmin, null, 'no auth on loopback');
     try {
       assert.equal(status.state, 'running');
       assert.equal(status.uiUrl, `http://127.0.0.1:${settings.port}/`);

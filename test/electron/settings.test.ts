@@ -104,6 +104,17 @@ describe('settings that need a registry restart', () => {
     assert.ok(config.shutdownGraceSeconds > 0 && config.shutdownGraceSeconds <= 10);
     assert.equal(serverConfig(good, 't').host, '127.0.0.1');
   });
+
+  it('every interface turns registry auth on; loopback stays open like berth serve', () => {
+    assert.equal(serverConfig({ ...good, bindAddress: 'all' }, 't').auth, 'token');
+    assert.equal(serverConfig(good, 't').auth, 'none');
+    assert.equal(serverConfig({ ...good, bindAddress: 'all' }, 't').insecureNoAuth, false);
+  });
+
+  it('TLS is passed through to the server', () => {
+    assert.equal(serverConfig({ ...good, tls: true }, 't').tls, true);
+    assert.equal(serverConfig(good, 't').tls, false);
+  });
 });
 
 describe('where the desktop app keeps its own files', () => {

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import {
   CONTENT_SECURITY_POLICY,
   guardContents,
+  isOwnCertificate,
   isSafeExternalUrl,
   navigationDecision,
   windowOptions,
@@ -130,5 +131,24 @@ describe('Content-Security-Policy', () => {
   it('leaves responses from other origins unchanged', () => {
     const original = { 'Content-Type': ['text/html'] };
     assert.deepEqual(withCsp('https://example.com/', ORIGIN, original), original);
+  });
+});
+
+describe('the certificate of our own HTTPS origin', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake0CA\nbody==\n-----END CERTIFICATE-----\n';
+  const HTTPS = 'https://127.0.0.1:5000';
+
+  it('is accepted only when issued by the CA in the data directory', () => {
+    assert.equal(isOwnCertificate({ url: `${HTTPS}/`, origin: HTTPS, issuerPem: CA.replace(/\n/g, '\r\n'), caPem: CA }), true);
+    assert.equal(isOwnCertificate({ url: `${HTTPS}/`, origin: HTTPS, issuerPem: CA.replace('fake0', 'other'), caPem: CA }), false);
+    assert.equal(isOwnCertificate({ url: `${HTTPS}/`, origin: HTTPS, issuerPem: undefined, caPem: CA }), false);
+    assert.equal(isOwnCertificate({ url: `${HTTPS}/`, origin: HTTPS, issuerPem: CA, caPem: null }), false);
+  });
+
+  it('never for another origin, or over plain HTTP', () => {
+    assert.equal(isOwnCertificate({ url: 'https://example.com/', origin: HTTPS, issuerPem: CA, caPem: CA }), false);
+    assert.equal(isOwnCertificate({ url: 'https://127.0.0.1:5001/', origin: HTTPS, issuerPem: CA, caPem: CA }), false);
+    assert.equal(isOwnCertificate({ url: `${HTTPS}/`, origin: null, issuerPem: CA, caPem: CA }), false);
+    assert.equal(isOwnCertificate({ url: 'http://127.0.0.1:5000/', origin: 'http://127.0.0.1:5000', issuerPem: CA, caPem: CA }), false);
   });
 });
