@@ -175,12 +175,10 @@ export function createDesktop(deps: DesktopDeps): Desktop {
       } catch (err) {
         const message = (err as Error).message;
         deps.log.warn({ err: message }, 'the registry could not start');
-        const action = await deps.showPrompt(await startFailurePrompt(message));
+        const { prompt, offeredPort } = await startFailurePrompt(message);
+        const action = await deps.showPrompt(prompt);
         if (action === 'quit') return false;
-        if (action === 'switch') {
-          const port = await findFreePort(settings.port, isFree);
-          if (port !== null) await persist({ ...settings, port });
-        }
+        if (action === 'switch' && offeredPort !== null) await persist({ ...settings, port: offeredPort });
         if (action === 'choose-folder') {
           const dir = await deps.pickDirectory();
           if (dir) await persist({ ...settings, dataDir: dir });
@@ -189,15 +187,20 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     }
   }
 
-  async function startFailurePrompt(message: string): Promise<Prompt<StartAction>> {
+  /** The dialog for a failed start, and the port it offers to switch to (a busy port only). */
+  async function startFailurePrompt(message: string): Promise<{ prompt: Prompt<StartAction>; offeredPort: number | null }> {
     const field = fieldOfStartError(message);
     if (field !== 'dataDir' && !(await isFree(settings.port))) {
       const [holder, freePort] = await Promise.all([
         describePortHolder(settings.port, deps.platform, lookup),
         findFreePort(settings.port, isFree),
       ]);
-      return portConflictPrompt({ port: settings.port, holder, freePort });
+      return { prompt: portConflictPrompt({ port: settings.port, holder, freePort }), offeredPort: freePort };
     }
+    return { prompt: startErrorPrompt(message, field), offeredPort: null };
+  }
+
+  function startErrorPrompt(message: string, field: keyof DesktopSettings): Prompt<StartAction> {
     if (field === 'dataDir') {
       return {
         type: 'error',
@@ -305,7 +308,13 @@ export function createDesktop(deps: DesktopDeps): Desktop {
     } catch (err) {
       const message = (err as Error).message;
       deps.log.warn({ err: message }, 'the registry did not start with the new settings; restoring the previous ones');
-      await host.start(before).catch((e: Error) => deps.log.error({ err: e.message }, 'the previous settings did not start either'));
+      try {
+        await host.start(before);
+      } catch (e) {
+        // Neither starts (something took the old port meanwhile): the same dialogs as at launch.
+        deps.log.error({ err: (e as Error).message }, 'the previous settings did not start either');
+        void startRegistry().then((ok) => (ok ? reloadWindow(host.status().uiUrl ?? '') : deps.app.quit()));
+      }
       const errors: SettingsErrors = { [fieldOfStartError(message)]: message };
       return { ok: false, errors };
     }
