@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-/** electron/main/index.ts prints a line starting with this once the app runs (keep both in sync). */
+/** electron/main/index.ts (which imports it) prints a line starting with this once the app runs. */
 export const READY_LINE = 'berth: the desktop app is running';
 
 /** Why Electron cannot start here, decided without starting it; null when it may. */

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeImage, session, shell, Tray } from 'electron';
+// scripts/start.js waits for a line starting with READY_LINE to know the app started.
+import { READY_LINE } from '../../scripts/launch.js';
 import { createRegistry } from '../../server/index.ts';
 import { createDesktop, type WindowLike } from './desktop.ts';
 import { createDesktopLogger } from './log.ts';
@@ -15,9 +17,6 @@ import { actionOf, messageBoxOptions, type ShowPrompt } from './prompt.ts';
 import { desktopUserDataDir } from './settings.ts';
 import { claimSingleInstance } from './single-instance.ts';
 import { isSafeExternalUrl, originOf, windowOptions, withCsp } from './window.ts';
-
-/** scripts/start.js waits for a line starting with this to know the app started (keep both in sync). */
-const READY_LINE = 'berth: the desktop app is running';
 
 // Before anything reads it (the single-instance lock lives there too).
 app.setPath('userData', desktopUserDataDir(app.getPath('appData'), process.platform));
