@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import ms from 'ms';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,6 +26,18 @@ export interface BerthConfig {
    * headless mode. Set by the program that embeds the server, never read from files or the environment.
    */
   managementToken: string | null;
+  /** How often garbage collection runs by itself (ms); null: never, the default (run it from the UI or CLI). */
+  gcIntervalMs: number | null;
+  /** Blobs, links and manifests younger than this are never collected: pushes in progress (default 1 h). */
+  gcGraceMs: number;
+  /** Whether scheduled collections also remove untagged manifests (default false). */
+  gcUntagged: boolean;
+  /** Upload sessions idle for longer than this are purged (default 24 h). */
+  uploadPurgeAgeMs: number;
+  /** How often idle upload sessions are purged (ms); null: never (default 1 h: purging loses nothing a client can still use). */
+  uploadPurgeIntervalMs: number | null;
+  /** How often retention rules are applied by themselves (ms); null: never, the default. */
+  retentionIntervalMs: number | null;
 }
 
 export class ConfigError extends Error {
@@ -45,7 +58,45 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
 }
 
 export function defaults(): BerthConfig {
-  return { host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null };
+  return {
+    host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
+    ...lifecycleDefaults(),
+  };
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+
+export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGraceMs' | 'gcUntagged' | 'uploadPurgeAgeMs' | 'uploadPurgeIntervalMs' | 'retentionIntervalMs'> {
+  return { gcIntervalMs: null, gcGraceMs: HOUR_MS, gcUntagged: false, uploadPurgeAgeMs: 24 * HOUR_MS, uploadPurgeIntervalMs: HOUR_MS, retentionIntervalMs: null };
+}
+
+/** Schedules run at most once a minute: anything more often would only keep the disk busy. */
+const MIN_INTERVAL_MS = 60 * 1000;
+
+/**
+ * A duration such as "90s", "30m", "1h", "7d" or "1.5 hours" (parsed by the ms package), in ms. A bare
+ * number is refused: "3600" could mean seconds or milliseconds, and guessing wrong deletes too early.
+ */
+export function parseDuration(value: unknown, source: string, min = 0): number {
+  const text = typeof value === 'string' ? value.trim() : '';
+  const parsed = text && !/^[\d.]+$/.test(text) ? ms(text as ms.StringValue) : undefined;
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < min) {
+    const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
+    throw new ConfigError(`${source}: "${String(value)}" is not a duration${least}; use a number with a unit: 30s, 15m, 1h, 7d`);
+  }
+  return parsed;
+}
+
+/** A schedule: "off" (or false) for never, else a duration between runs. */
+function parseSchedule(value: unknown, source: string): number | null {
+  if (value === false || value === 'off' || value === 'never') return null;
+  return parseDuration(value, source, MIN_INTERVAL_MS);
+}
+
+function parseBoolean(value: unknown, source: string): boolean {
+  if (value === true || value === 'true' || value === '1' || value === 'yes') return true;
+  if (value === false || value === 'false' || value === '0' || value === 'no') return false;
+  throw new ConfigError(`${source}: "${String(value)}" is not true or false`);
 }
 
 /** The settings a config file, the environment or flags may carry, by their external names. */
@@ -55,9 +106,18 @@ export interface ConfigInput {
   data?: unknown;
   logLevel?: unknown;
   shutdownGraceSeconds?: unknown;
+  gcSchedule?: unknown;
+  gcGrace?: unknown;
+  gcUntagged?: unknown;
+  uploadPurgeAge?: unknown;
+  uploadPurgeSchedule?: unknown;
+  retentionSchedule?: unknown;
 }
 
-const INPUT_KEYS = ['host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds'] as const;
+const INPUT_KEYS = [
+  'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds',
+  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+] as const;
 
 /** Validates one layer of settings; `source` names it in error messages ("--port", "BERTH_PORT", a file). */
 export function validate(input: ConfigInput, source: (key: string) => string): Partial<BerthConfig> {
@@ -92,6 +152,12 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     }
     out.shutdownGraceSeconds = value;
   }
+  if (input.gcSchedule !== undefined) out.gcIntervalMs = parseSchedule(input.gcSchedule, source('gcSchedule'));
+  if (input.gcGrace !== undefined) out.gcGraceMs = parseDuration(input.gcGrace, source('gcGrace'));
+  if (input.gcUntagged !== undefined) out.gcUntagged = parseBoolean(input.gcUntagged, source('gcUntagged'));
+  if (input.uploadPurgeAge !== undefined) out.uploadPurgeAgeMs = parseDuration(input.uploadPurgeAge, source('uploadPurgeAge'));
+  if (input.uploadPurgeSchedule !== undefined) out.uploadPurgeIntervalMs = parseSchedule(input.uploadPurgeSchedule, source('uploadPurgeSchedule'));
+  if (input.retentionSchedule !== undefined) out.retentionIntervalMs = parseSchedule(input.retentionSchedule, source('retentionSchedule'));
   return out;
 }
 
@@ -121,10 +187,22 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   return validate(relative, (key) => `config file ${file}: "${key}"`);
 }
 
+/** The storage lifecycle's settings in the environment: BERTH_GC_SCHEDULE, BERTH_GC_GRACE, ... */
+const LIFECYCLE_ENV = {
+  gcSchedule: 'BERTH_GC_SCHEDULE',
+  gcGrace: 'BERTH_GC_GRACE',
+  gcUntagged: 'BERTH_GC_UNTAGGED',
+  uploadPurgeAge: 'BERTH_UPLOAD_PURGE_AGE',
+  uploadPurgeSchedule: 'BERTH_UPLOAD_PURGE_SCHEDULE',
+  retentionSchedule: 'BERTH_RETENTION_SCHEDULE',
+} as const;
+
 export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
-  const names: Record<string, string> = { host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL' };
+  const names: Record<string, string> = { host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', ...LIFECYCLE_ENV };
+  const lifecycle: ConfigInput = {};
+  for (const [key, name] of Object.entries(LIFECYCLE_ENV)) if (env[name]) lifecycle[key as keyof typeof LIFECYCLE_ENV] = env[name];
   return validate(
-    { host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined },
+    { host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined, ...lifecycle },
     (key) => names[key] ?? key,
   );
 }

@@ -111,10 +111,10 @@ export class MaintenanceStore {
     return this.runs.find<RunDoc>(query).sort({ queuedAt: -1 }).limit(filter.limit);
   }
 
-  /** When a run of this kind last finished (any outcome but interrupted), for the scheduler. */
+  /** When a real (not dry) run of this kind last finished, succeeded or failed: for the scheduler. */
   async lastFinished(kind: RunKind): Promise<Date | null> {
     const [last] = await this.runs
-      .find<RunDoc>({ kind, state: { $in: ['succeeded', 'failed'] } })
+      .find<RunDoc>({ kind, state: { $in: ['succeeded', 'failed'] }, 'options.dryRun': { $ne: true } })
       .sort({ finishedAt: -1 })
       .limit(1);
     return last?.finishedAt ?? null;

@@ -125,9 +125,12 @@ export class FsRepositoryStore implements RepositoryStore {
   }
 
   async unlinkLayer(repo: string, digest: Digest): Promise<boolean> {
-    const removed = await removeFile(this.paths.layerLink(repo, digest));
+    const file = this.paths.layerLink(repo, digest);
+    const removed = await removeFile(file);
     this.removals += 1;
     this.links.delete(`${repo}\0${digest.value}`);
+    // Durable before anything that relies on the link being gone (garbage collection deletes the blob next).
+    if (removed) await fsyncDir(path.dirname(file));
     return removed;
   }
 
