@@ -6,9 +6,17 @@ import { ConfigError } from './config.ts';
 import { StartupError } from './index.ts';
 import { UsageError, type Command } from './commands/common.ts';
 import { serveCommand } from './commands/serve.ts';
+import { gcCommand } from './commands/gc.ts';
+import { scrubCommand } from './commands/scrub.ts';
+import { reindexCommand } from './commands/reindex.ts';
+import { purgeUploadsCommand } from './commands/purge-uploads.ts';
 
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
+  gc: gcCommand,
+  scrub: scrubCommand,
+  reindex: reindexCommand,
+  'purge-uploads': purgeUploadsCommand,
 };
 
 function usage(): string {

@@ -109,7 +109,11 @@ export interface GarbageCollectorDeps {
   log: Logger;
 }
 
-export type ProgressListener = (progress: RunProgress) => void;
+/**
+ * Told the progress between steps. It may return a promise: the run then waits there, which is how a
+ * test steps in between the mark and a removal to play a push that races the collector.
+ */
+export type ProgressListener = (progress: RunProgress) => void | Promise<void>;
 
 export class GarbageCollector {
   private readonly deps: GarbageCollectorDeps;
@@ -124,9 +128,9 @@ export class GarbageCollector {
    */
   async collect(options: GcOptions, onProgress: ProgressListener = () => undefined, signal?: AbortSignal): Promise<GcReport> {
     const collection = this.deps.guard.beginCollection();
-    const progress: ProgressListener = (p) => {
+    const progress: ProgressListener = async (p) => {
       signal?.throwIfAborted();
-      onProgress(p);
+      await onProgress(p);
     };
     try {
       const plan = await this.plan(options, collection, progress);
@@ -152,13 +156,15 @@ export class GarbageCollector {
       protected: { blobs: 0, bytes: 0 },
       warnings: [],
     };
-    /** Digests something still refers to once the sweep is done: remaining links and kept manifests' blobs. */
+    /** Digests kept manifests use (as manifests, configs or layers): kept whatever their age. */
     const referenced = new Set<string>();
+    /** Digests whose only remaining links are younger than the grace window: pushes in progress. */
+    const recentlyLinked = new Set<string>();
 
     const names = await repositories.listRepositories();
     plan.scanned.repositories = names.length;
     for (const [i, repo] of names.entries()) {
-      onProgress({ phase: 'marking repositories', done: i, total: names.length });
+      await onProgress({ phase: 'marking repositories', done: i, total: names.length });
       const [tags, revisions, links] = await Promise.all([
         repositories.listTags(repo),
         repositories.listManifests(repo),
@@ -222,7 +228,7 @@ export class GarbageCollector {
       for (const link of links) {
         const inUse = link.linkedAt.getTime() >= cutoff || collection.inUse(link.digest.value, options.graceMs);
         if (keptBlobs.has(link.digest.value) || inUse) {
-          referenced.add(link.digest.value);
+          if (!keptBlobs.has(link.digest.value)) recentlyLinked.add(link.digest.value);
           remaining++;
         } else {
           plan.layerLinks.push({ repository: repo, digest: link.digest.value });
@@ -231,7 +237,7 @@ export class GarbageCollector {
       if (remaining === 0) plan.repositories.push(repo);
     }
 
-    onProgress({ phase: 'scanning blobs', done: 0, total: 0 });
+    await onProgress({ phase: 'scanning blobs', done: 0, total: 0 });
     const files = await blobs.list();
     plan.scanned.blobs = files.length;
     for (const file of files) {
@@ -239,7 +245,7 @@ export class GarbageCollector {
       if (referenced.has(file.digest.value)) {
         plan.kept.blobs++;
         plan.kept.bytes += file.size;
-      } else if (file.modifiedAt.getTime() >= cutoff || collection.inUse(file.digest.value, options.graceMs)) {
+      } else if (recentlyLinked.has(file.digest.value) || file.modifiedAt.getTime() >= cutoff || collection.inUse(file.digest.value, options.graceMs)) {
         plan.protected.blobs++;
         plan.protected.bytes += file.size;
       } else {
@@ -262,8 +268,7 @@ export class GarbageCollector {
 
     // 1. Untagged manifests: their links, then their index entries.
     for (const [i, ref] of plan.manifests.entries()) {
-      onProgress({ phase: 'removing untagged manifests', done: i, total: plan.manifests.length });
-      signal?.throwIfAborted();
+      await onProgress({ phase: 'removing untagged manifests', done: i, total: plan.manifests.length });
       await guard.removing(ref.digest, async () => {
         if (inUse(ref.digest)) {
           skipped.push({ what: 'manifest', ...ref, reason: 'pushed again during the collection' });
@@ -278,7 +283,7 @@ export class GarbageCollector {
 
     // 2. Layer links nothing kept uses (unlinkLayer makes each removal durable before step 3).
     for (const [i, ref] of plan.layerLinks.entries()) {
-      if (i % 100 === 0) onProgress({ phase: 'removing unused layer links', done: i, total: plan.layerLinks.length });
+      if (i % 100 === 0) await onProgress({ phase: 'removing unused layer links', done: i, total: plan.layerLinks.length });
       signal?.throwIfAborted();
       await guard.removing(ref.digest, async () => {
         if (inUse(ref.digest)) {
@@ -292,7 +297,7 @@ export class GarbageCollector {
 
     // 3. Blob files: re-checked under the digest's lock right before each deletion.
     for (const [i, ref] of plan.blobs.entries()) {
-      if (i % 100 === 0) onProgress({ phase: 'deleting blobs', done: i, total: plan.blobs.length });
+      if (i % 100 === 0) await onProgress({ phase: 'deleting blobs', done: i, total: plan.blobs.length });
       signal?.throwIfAborted();
       await guard.removing(ref.digest, async () => {
         const digest = digestOf(ref.digest);
@@ -320,7 +325,7 @@ export class GarbageCollector {
     // 4. Repositories with nothing left: checked again on disk under the repository's lock, which
     //    every push takes to write a link.
     for (const repo of plan.repositories) {
-      onProgress({ phase: 'removing empty repositories', done: done.repositories.length, total: plan.repositories.length });
+      await onProgress({ phase: 'removing empty repositories', done: done.repositories.length, total: plan.repositories.length });
       await guard.withRepository(repo, async () => {
         const [tags, revisions, links] = await Promise.all([
           repositories.listTags(repo),
@@ -335,7 +340,7 @@ export class GarbageCollector {
         done.repositories.push(repo);
       });
     }
-    onProgress({ phase: 'done', done: 1, total: 1 });
+    await onProgress({ phase: 'done', done: 1, total: 1 });
     if (skipped.length > 0) log.info({ skipped: skipped.length }, 'garbage collection: some removals were skipped because pushes used them');
     return report(options, plan, done, bytesFreed, skipped);
   }
