@@ -19,6 +19,9 @@
  * crash between any two steps leaves at worst garbage for the next run — never a reference to
  * something deleted. Every removal takes the digest's lock and re-checks it is not in use
  * (link-guard.ts): a push that links a blob between mark and sweep keeps it.
+ * Open upload sessions are never swept: their bytes live under uploads/ (upload purging's business,
+ * purge-uploads.ts), and completing one adopts the file into blobs/ and links it under the digest's
+ * lock, so the collector cannot fall between the two.
  *
  * The dry run computes the same plan and stops there: it reports exactly what the real run on the same
  * state removes, down to the byte.

@@ -104,7 +104,8 @@ export class MaintenanceService {
     };
     await this.deps.store.saveRun(doc);
     const finished = this.tail.then(() => this.execute(doc, request));
-    this.tail = finished;
+    // The queue goes on whatever happens to one run.
+    this.tail = finished.catch(() => undefined);
     this.live.set(doc._id, { doc, request, finished });
     this.announce(doc);
     return toJson(doc);
@@ -161,7 +162,6 @@ export class MaintenanceService {
     doc.state = 'running';
     doc.startedAt = this.now();
     doc.progress = { phase: 'starting', done: 0, total: 0 };
-    await store.saveRun(doc);
     this.announce(doc);
     let lastEvent = 0;
     const onProgress = (progress: RunProgress) => {
@@ -174,6 +174,7 @@ export class MaintenanceService {
       }
     };
     try {
+      await store.saveRun(doc);
       const result = await this.perform(request, onProgress);
       return await this.finish(doc, 'succeeded', result, null);
     } catch (err) {
