@@ -93,6 +93,11 @@ export class MetadataIndex {
   private manifests!: Datastore<ManifestDoc>;
   /** Reads and writes wait here while a rebuild runs (see holdUntil). */
   private gate: Promise<unknown> = Promise.resolve();
+  /**
+   * The sorted repository names, kept between changes: the catalog is read far more often than a
+   * repository is created, and sorting a thousand names per request is most of its cost.
+   */
+  private sortedNames: string[] | null = null;
 
   constructor(dir: string, tmpDir: string) {
     this.dir = dir;
@@ -158,6 +163,7 @@ export class MetadataIndex {
       docs.manifests.length ? this.manifests.insert(docs.manifests) : null,
     ]);
     await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
+    this.sortedNames = null;
   }
 
   /** Every manifest document, keyed by id: a rebuild reuses summaries of manifests it still finds. */
@@ -173,6 +179,7 @@ export class MetadataIndex {
     const existing = await this.repositories.findOne<RepositoryDoc>({ _id: name });
     if (!existing) {
       await this.repositories.insert<RepositoryDoc>({ _id: name, name, createdAt: pushedAt ?? new Date(), lastPushAt: pushedAt });
+      this.sortedNames = null;
     } else if (pushedAt && (!existing.lastPushAt || existing.lastPushAt < pushedAt)) {
       await this.repositories.update({ _id: name }, { $set: { lastPushAt: pushedAt } });
     }
@@ -213,14 +220,19 @@ export class MetadataIndex {
       this.manifests.remove({ repo: name }, { multi: true }),
       this.repositories.remove({ _id: name }, { multi: false }),
     ]);
+    this.sortedNames = null;
   }
 
   // ---- reads ----------------------------------------------------------------------------------
 
-  async repositoryNames(): Promise<string[]> {
+  /** Every repository name in lexical order (callers must not modify the array). */
+  async repositoryNames(): Promise<readonly string[]> {
     await this.gate;
-    const docs = await this.repositories.find<RepositoryDoc>({}).project({ name: 1, _id: 0 });
-    return docs.map((d: Pick<RepositoryDoc, 'name'>) => d.name).sort(compareCodeUnits);
+    if (!this.sortedNames) {
+      const docs = await this.repositories.find<RepositoryDoc>({}).project({ name: 1, _id: 0 });
+      this.sortedNames = docs.map((d: Pick<RepositoryDoc, 'name'>) => d.name).sort(compareCodeUnits);
+    }
+    return this.sortedNames;
   }
 
   async hasRepository(name: string): Promise<boolean> {

@@ -99,14 +99,8 @@ export class Scrubber {
 
   /** The digest of the file's bytes, or null when the file is gone. */
   private async hash(digest: Digest): Promise<string | null> {
-    const blob = await this.deps.blobs.open(digest);
-    if (!blob) return null;
     const hash = newHash(digest.algorithm);
-    if (blob.size === 0) {
-      await blob.close();
-    } else {
-      for await (const chunk of blob.stream()) hash.update(chunk as Buffer);
-    }
+    if (!(await this.deps.blobs.hashFile(digest, hash))) return null;
     return digestFromHash(digest.algorithm, hash).value;
   }
 

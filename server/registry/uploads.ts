@@ -236,28 +236,17 @@ export class UploadService {
         });
       }
     }
-    const out = await this.deps.uploads.appendStream(id, start);
     const hash = session.hash;
-    let received = 0;
+    const sink = await this.deps.uploads.appendStream(id, start, hash ? (bytes) => hash.update(bytes) : undefined);
     try {
-      await pipeline(
-        body,
-        async function* tap(source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            hash?.update(chunk);
-            received += chunk.length;
-            yield chunk;
-          }
-        },
-        out,
-      );
+      await pipeline(body, sink);
     } catch (err) {
-      // The client hung up or the disk failed: the session keeps exactly what reached the disk,
-      // and the hash is recomputed from the file when the upload completes.
-      session.hash = null;
-      session.size = (await this.deps.uploads.get(id))?.size ?? start;
+      // The client hung up or the disk failed: the session keeps exactly what reached the disk, and
+      // the hash covers exactly those bytes (the sink hashes only what it wrote).
+      session.size = start + (await sink.settled);
       throw err;
     }
+    const received = await sink.settled;
     session.size = start + received;
     if (range && received !== range.end - range.start + 1) {
       // Roll the chunk back: the session stays where it was before this request.
