@@ -8,7 +8,10 @@
  * directory itself, under the same lock, so no server can start on it meanwhile.
  */
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
+import tls from 'node:tls';
 import ms from 'ms';
 import { pino } from 'pino';
 import prettyBytes from 'pretty-bytes';
@@ -17,6 +20,7 @@ import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
 import { isAlive, readLock, type LockInfo } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
+import { TlsFiles } from '../tls/store.ts';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
 
 export const MAINTENANCE_OPTIONS = {
@@ -30,7 +34,8 @@ export const MAINTENANCE_OPTIONS_USAGE = `  --data DIR         data directory (d
   --json             print the run record as JSON instead of a summary`;
 
 export const WHERE_IT_RUNS = `When a Berth server holds the data directory, it does the work (through its management API);
-otherwise the command works on the directory directly and holds its lock until done.`;
+otherwise the command works on the directory directly and holds its lock until done. A server with
+registry auth on wants an admin: set BERTH_USERNAME and BERTH_PASSWORD (a password or access token).`;
 
 /** A maintenance run as the command sees it, and where it ran. */
 export interface Outcome {
@@ -54,7 +59,7 @@ export async function maintenanceConfig(values: { data?: string | undefined; con
 export async function runMaintenance(config: BerthConfig, request: RunRequest, endpoint: string, body: Record<string, unknown>): Promise<Outcome> {
   const paths = new StoragePaths(config.dataDir);
   const holder = await lockHolder(paths.lockFile);
-  if (holder?.url) return { run: await runOnServer(serverUrl(holder.url), endpoint, body), server: holder.url };
+  if (holder?.url) return { run: await runOnServer(serverUrl(holder.url), endpoint, body, paths), server: holder.url };
   if (holder) {
     throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
   }
@@ -85,41 +90,118 @@ function serverUrl(url: string): string {
   return parsed.origin;
 }
 
-async function runOnServer(base: string, endpoint: string, body: Record<string, unknown>): Promise<RunJson> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', [CLIENT_HEADER]: 'berth-cli' };
-  // The desktop app guards its management API with a per-launch token; it may be handed to the CLI.
-  if (process.env.BERTH_MANAGEMENT_TOKEN) headers.Authorization = `Bearer ${process.env.BERTH_MANAGEMENT_TOKEN}`;
-  let run = await request<RunJson>(base, endpoint, { method: 'POST', headers, body: JSON.stringify(body) });
+async function runOnServer(base: string, endpoint: string, body: Record<string, unknown>, paths: StoragePaths): Promise<RunJson> {
+  const server = new ManagementClient(base, await trustedCas(paths));
+  let run = await server.call<RunJson>('POST', endpoint, body);
   const progress = progressLine();
   while (run.state === 'queued' || run.state === 'running') {
     progress.show(run);
     await sleep(POLL_MS);
-    run = await request<RunJson>(base, `/api/runs/${run.id}`, { headers });
+    run = await server.call<RunJson>('GET', `/api/runs/${run.id}`);
   }
   progress.clear();
   return run;
 }
 
-async function request<T>(base: string, endpoint: string, init: RequestInit): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(`${base}${endpoint}`, init);
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new StartupError(`the Berth server holding the data directory (${base}) did not answer: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+/** With TLS on, the server's certificate is signed by Berth's own CA in the data directory. */
+async function trustedCas(paths: StoragePaths): Promise<string[]> {
+  const own = await fs.readFile(new TlsFiles(paths.tlsDir).caCert, 'utf8').catch(() => null);
+  return own ? [...tls.rootCertificates, own] : [...tls.rootCertificates];
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * Calls the management API of the server holding the data directory, with the credentials it asks
+ * for (api/guard.ts): the desktop app's per-launch token (BERTH_MANAGEMENT_TOKEN), or with registry
+ * auth on an admin's JWT from /token, got with BERTH_USERNAME and BERTH_PASSWORD (a password or an
+ * access token) and fetched again when it expires.
+ */
+class ManagementClient {
+  private bearer: string | null = process.env.BERTH_MANAGEMENT_TOKEN || null;
+  private readonly base: string;
+  private readonly ca: string[];
+
+  constructor(base: string, ca: string[]) {
+    this.base = base;
+    this.ca = ca;
   }
-  const text = await res.text();
-  if (!res.ok) {
-    let message = text.slice(0, 300);
-    try {
-      message = (JSON.parse(text) as { errors: { message: string }[] }).errors[0]!.message;
-    } catch {
-      // not our error envelope: show the start of what came back
+
+  async call<T>(method: 'GET' | 'POST', endpoint: string, body?: Record<string, unknown>): Promise<T> {
+    const headers: Record<string, string> = { [CLIENT_HEADER]: 'berth-cli' };
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
+    let answer = await this.send(method, `${this.base}${endpoint}`, headers, payload);
+    const challenge = String(answer.headers['www-authenticate'] ?? '');
+    if (answer.status === 401 && /^Bearer /i.test(challenge) && process.env.BERTH_USERNAME && process.env.BERTH_PASSWORD) {
+      this.bearer = await this.adminToken(challenge);
+      answer = await this.send(method, `${this.base}${endpoint}`, headers, payload);
     }
-    const hint = res.status === 401 ? ' (the desktop app guards its API with a token: set BERTH_MANAGEMENT_TOKEN, or use the app)' : '';
-    throw new StartupError(`the Berth server at ${base} refused: ${message}${hint}`);
+    if (answer.status >= 400) throw this.refusal(answer);
+    return JSON.parse(answer.text) as T;
   }
-  return JSON.parse(text) as T;
+
+  /** OAuth2 password grant at the challenge's realm (docs/spec/auth/oauth.md), for the admin scope. */
+  private async adminToken(challenge: string): Promise<string> {
+    const param = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(challenge)?.[1];
+    const realm = param('realm');
+    if (!realm) throw new StartupError(`the Berth server at ${this.base} asked for credentials without saying where to get a token`);
+    const form = new URLSearchParams({
+      grant_type: 'password',
+      username: process.env.BERTH_USERNAME!,
+      password: process.env.BERTH_PASSWORD!,
+      service: param('service') ?? 'berth',
+      client_id: 'berth-cli',
+      scope: 'registry:admin:*',
+    });
+    const answer = await this.send('POST', realm, { 'Content-Type': 'application/x-www-form-urlencoded' }, form.toString(), false);
+    if (answer.status >= 400) throw this.refusal(answer);
+    const token = JSON.parse(answer.text) as { access_token?: string; scope?: string };
+    if (!token.access_token || !(token.scope ?? '').split(' ').includes('registry:admin:*')) {
+      throw new StartupError(`user "${process.env.BERTH_USERNAME}" may not manage the registry at ${this.base} (needs *:admin)`);
+    }
+    return token.access_token;
+  }
+
+  private send(method: string, url: string, headers: Record<string, string>, body: string | undefined, authorize = true): Promise<Answer> {
+    const target = new URL(url);
+    const all = { ...headers, ...(authorize && this.bearer ? { Authorization: `Bearer ${this.bearer}` } : {}) };
+    const options = { method, headers: { ...all, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } };
+    return new Promise((resolve, reject) => {
+      const request = target.protocol === 'https:' ? https.request(target, { ...options, ca: this.ca }) : http.request(target, options);
+      request.on('error', (err: NodeJS.ErrnoException) => {
+        reject(new StartupError(`the Berth server holding the data directory (${this.base}) did not answer: ${err.code ?? err.message}`));
+      });
+      request.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        res.on('error', reject);
+      });
+      request.end(body);
+    });
+  }
+
+  private refusal(answer: Answer): StartupError {
+    let message = answer.text.slice(0, 300);
+    try {
+      const parsed = JSON.parse(answer.text) as { errors?: { message: string }[]; error_description?: string; error?: string };
+      message = parsed.errors?.[0]?.message ?? parsed.error_description ?? parsed.error ?? message;
+    } catch {
+      // not JSON: show the start of what came back
+    }
+    const hint = answer.status === 401
+      ? process.env.BERTH_USERNAME
+        ? ''
+        : ' (the server needs credentials: set BERTH_USERNAME and BERTH_PASSWORD of an admin, or BERTH_MANAGEMENT_TOKEN for the desktop app)'
+      : '';
+    return new StartupError(`the Berth server at ${this.base} refused: ${message}${hint}`);
+  }
 }
 
 async function runLocally(config: BerthConfig, request: RunRequest): Promise<RunJson> {

@@ -99,6 +99,23 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
     }
   });
 
+  it('reaches a server with HTTPS and registry auth on, with an admin\'s credentials', async () => {
+    const berth = await startBerth({ dataDir, tls: true, args: ['--tls', '--auth', 'token'], env: { BERTH_ADMIN_PASSWORD: 'lifecycle-admin-pw' } });
+    try {
+      const anonymous = await runBerth(['reindex', '--data', dataDir]);
+      assert.equal(anonymous.code, 1);
+      assert.match(anonymous.stderr, /^berth: the Berth server at https:\/\/127\.0\.0\.1:\d+ refused: .*set BERTH_USERNAME and BERTH_PASSWORD of an admin/);
+      const wrong = await runBerth(['reindex', '--data', dataDir], { BERTH_USERNAME: 'admin', BERTH_PASSWORD: 'not-it' });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /refused/);
+      const admin = await runBerth(['reindex', '--data', dataDir], { BERTH_USERNAME: 'admin', BERTH_PASSWORD: 'lifecycle-admin-pw' });
+      assert.equal(admin.code, 0, admin.stderr);
+      assert.match(admin.stdout, /^Index rebuilt: 2 repositories, .* \(done by the Berth server at https:\/\/127\.0\.0\.1:\d+\)\n$/);
+    } finally {
+      assert.equal(await berth.stop(), 0);
+    }
+  });
+
   it('exits 1 when the scrub finds a corrupt blob, and names it', async () => {
     const files = await blobFiles(dataDir);
     const victim = [...files.keys()].find((d) => files.get(d) === 'kept layer'.length)!;
