@@ -9,6 +9,10 @@ import { serveCommand } from './commands/serve.ts';
 import { tlsCommand } from './commands/tls.ts';
 import { tokenCommand } from './commands/token.ts';
 import { userCommand } from './commands/user.ts';
+import { gcCommand } from './commands/gc.ts';
+import { scrubCommand } from './commands/scrub.ts';
+import { reindexCommand } from './commands/reindex.ts';
+import { purgeUploadsCommand } from './commands/purge-uploads.ts';
 import { AuthError } from './auth/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -16,6 +20,10 @@ const COMMANDS: Record<string, Command> = {
   user: userCommand,
   token: tokenCommand,
   tls: tlsCommand,
+  gc: gcCommand,
+  scrub: scrubCommand,
+  reindex: reindexCommand,
+  'purge-uploads': purgeUploadsCommand,
 };
 
 function usage(): string {

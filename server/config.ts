@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import ms from 'ms';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,6 +26,18 @@ export interface BerthConfig {
    * headless mode. Set by the program that embeds the server, never read from files or the environment.
    */
   managementToken: string | null;
+  /** How often garbage collection runs by itself (ms); null: never, the default (run it from the UI or CLI). */
+  gcIntervalMs: number | null;
+  /** Blobs, links and manifests younger than this are never collected: pushes in progress (default 1 h). */
+  gcGraceMs: number;
+  /** Whether scheduled collections also remove untagged manifests (default false). */
+  gcUntagged: boolean;
+  /** Upload sessions idle for longer than this are purged (default 24 h). */
+  uploadPurgeAgeMs: number;
+  /** How often idle upload sessions are purged (ms); null: never (default 1 h: purging loses nothing a client can still use). */
+  uploadPurgeIntervalMs: number | null;
+  /** How often retention rules are applied by themselves (ms); null: never, the default. */
+  retentionIntervalMs: number | null;
   /**
    * Registry authentication (auth/, http/auth.ts): 'none', or 'token' for the Docker token flow with
    * Berth's own users. Left unset, it is 'none' on a loopback address and 'token' on any other.
@@ -70,7 +83,37 @@ export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
     auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
+    ...lifecycleDefaults(),
   };
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+
+export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGraceMs' | 'gcUntagged' | 'uploadPurgeAgeMs' | 'uploadPurgeIntervalMs' | 'retentionIntervalMs'> {
+  return { gcIntervalMs: null, gcGraceMs: HOUR_MS, gcUntagged: false, uploadPurgeAgeMs: 24 * HOUR_MS, uploadPurgeIntervalMs: HOUR_MS, retentionIntervalMs: null };
+}
+
+/** Schedules run at most once a minute: anything more often would only keep the disk busy. */
+const MIN_INTERVAL_MS = 60 * 1000;
+
+/**
+ * A duration such as "90s", "30m", "1h", "7d" or "1.5 hours" (parsed by the ms package), in ms. A bare
+ * number is refused: "3600" could mean seconds or milliseconds, and guessing wrong deletes too early.
+ */
+export function parseDuration(value: unknown, source: string, min = 0): number {
+  const text = typeof value === 'string' ? value.trim() : '';
+  const parsed = text && !/^[\d.]+$/.test(text) ? ms(text as ms.StringValue) : undefined;
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < min) {
+    const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
+    throw new ConfigError(`${source}: "${String(value)}" is not a duration${least}; use a number with a unit: 30s, 15m, 1h, 7d`);
+  }
+  return parsed;
+}
+
+/** A schedule: "off" (or false) for never, else a duration between runs. */
+function parseSchedule(value: unknown, source: string): number | null {
+  if (value === false || value === 'off' || value === 'never') return null;
+  return parseDuration(value, source, MIN_INTERVAL_MS);
 }
 
 /** The settings a config file, the environment or flags may carry, by their external names. */
@@ -80,6 +123,12 @@ export interface ConfigInput {
   data?: unknown;
   logLevel?: unknown;
   shutdownGraceSeconds?: unknown;
+  gcSchedule?: unknown;
+  gcGrace?: unknown;
+  gcUntagged?: unknown;
+  uploadPurgeAge?: unknown;
+  uploadPurgeSchedule?: unknown;
+  retentionSchedule?: unknown;
   auth?: unknown;
   anonymousPull?: unknown;
   tls?: unknown;
@@ -88,7 +137,10 @@ export interface ConfigInput {
   insecureNoAuth?: unknown;
 }
 
-const INPUT_KEYS = ['host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth'] as const;
+const INPUT_KEYS = [
+  'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
+  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
 function parseSwitch(value: unknown, name: string): boolean {
@@ -136,6 +188,12 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     }
     out.shutdownGraceSeconds = value;
   }
+  if (input.gcSchedule !== undefined) out.gcIntervalMs = parseSchedule(input.gcSchedule, source('gcSchedule'));
+  if (input.gcGrace !== undefined) out.gcGraceMs = parseDuration(input.gcGrace, source('gcGrace'));
+  if (input.gcUntagged !== undefined) out.gcUntagged = parseSwitch(input.gcUntagged, source('gcUntagged'));
+  if (input.uploadPurgeAge !== undefined) out.uploadPurgeAgeMs = parseDuration(input.uploadPurgeAge, source('uploadPurgeAge'));
+  if (input.uploadPurgeSchedule !== undefined) out.uploadPurgeIntervalMs = parseSchedule(input.uploadPurgeSchedule, source('uploadPurgeSchedule'));
+  if (input.retentionSchedule !== undefined) out.retentionIntervalMs = parseSchedule(input.retentionSchedule, source('retentionSchedule'));
   if (input.auth !== undefined) {
     if (typeof input.auth !== 'string' || !(AUTH_MODES as readonly string[]).includes(input.auth)) {
       throw new ConfigError(`${source('auth')}: "${String(input.auth)}" is not one of ${AUTH_MODES.join(', ')}`);
@@ -204,16 +262,30 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   return validate(relative, (key) => `config file ${file}: "${key}"`);
 }
 
+/** The storage lifecycle's settings in the environment: BERTH_GC_SCHEDULE, BERTH_GC_GRACE, ... */
+const LIFECYCLE_ENV = {
+  gcSchedule: 'BERTH_GC_SCHEDULE',
+  gcGrace: 'BERTH_GC_GRACE',
+  gcUntagged: 'BERTH_GC_UNTAGGED',
+  uploadPurgeAge: 'BERTH_UPLOAD_PURGE_AGE',
+  uploadPurgeSchedule: 'BERTH_UPLOAD_PURGE_SCHEDULE',
+  retentionSchedule: 'BERTH_RETENTION_SCHEDULE',
+} as const;
+
 export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
   const names: Record<string, string> = {
     host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', auth: 'BERTH_AUTH', anonymousPull: 'BERTH_ANONYMOUS_PULL',
     tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH',
+    ...LIFECYCLE_ENV,
   };
+  const lifecycle: ConfigInput = {};
+  for (const [key, name] of Object.entries(LIFECYCLE_ENV)) if (env[name]) lifecycle[key as keyof typeof LIFECYCLE_ENV] = env[name];
   return validate(
     {
       host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined,
       auth: env.BERTH_AUTH || undefined, anonymousPull: env.BERTH_ANONYMOUS_PULL || undefined, tls: env.BERTH_TLS || undefined,
       tlsCert: env.BERTH_TLS_CERT || undefined, tlsKey: env.BERTH_TLS_KEY || undefined, insecureNoAuth: env.BERTH_INSECURE_NO_AUTH || undefined,
+      ...lifecycle,
     },
     (key) => names[key] ?? key,
   );

@@ -12,12 +12,21 @@ import { createApp } from './http/app.ts';
 import type { RegistryServices } from './http/context.ts';
 import { createLogger } from './log.ts';
 import { MetadataIndex } from './metadata/index-db.ts';
+import { MaintenanceStore } from './metadata/maintenance-db.ts';
 import { BlobService } from './registry/blobs.ts';
 import { RegistryEvents } from './registry/events.ts';
+import { GarbageCollector } from './registry/gc.ts';
+import { LinkGuard } from './registry/link-guard.ts';
 import { ListingService } from './registry/listings.ts';
+import { MaintenanceService } from './registry/maintenance.ts';
 import { ManifestService } from './registry/manifests.ts';
+import { purgeUploads } from './registry/purge-uploads.ts';
 import { rebuildIndex } from './registry/reindex.ts';
+import { deleteRepository } from './registry/repository-delete.ts';
+import { RetentionService } from './registry/retention.ts';
+import { Scrubber } from './registry/scrub.ts';
 import { UploadService } from './registry/uploads.ts';
+import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { FsBlobStore } from './storage/blob-store.ts';
 import { DataDirLock } from './storage/lock.ts';
 import { StoragePaths } from './storage/paths.ts';
@@ -52,6 +61,11 @@ export interface Registry {
    * start with auth on when Berth generated the admin password: show it once, never log it.
    */
   listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { name: string; password: string } }>;
+  /**
+   * Prepares the data directory, takes its lock and opens the stores, without listening: for CLI
+   * commands that work on the directory directly. Resolves once the index is ready.
+   */
+  open(): Promise<void>;
   /** Resolves when the metadata index is loaded (or rebuilt). */
   indexReady(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the index. */
@@ -60,6 +74,8 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
+  /** The scheduler's clock (tests drive it). */
+  clock?: Clock;
 }
 
 export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Registry {
@@ -70,13 +86,77 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const repositoryStore = new FsRepositoryStore(paths);
   const uploadStore = new FsUploadStore(paths);
   const index = new MetadataIndex(paths.indexDir, paths.tmpDir);
+  const maintenanceStore = new MaintenanceStore(paths.maintenanceDir);
+  const guard = new LinkGuard();
 
-  const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events });
+  const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
+  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard });
+  const retention = new RetentionService({ store: maintenanceStore, repositories: repositoryStore, manifests });
+  const maintenance = new MaintenanceService({
+    store: maintenanceStore,
+    gc: new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log }),
+    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard }),
+    retention,
+    purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
+    async reindex() {
+      // Index writes wait at the gate while the rebuild runs, so none is lost under its replaceAll().
+      await index.ready();
+      const work = rebuildIndex({ repositories: repositoryStore, manifests, index, log });
+      index.holdUntil(work);
+      return work;
+    },
+    events,
+    log,
+  });
+  const scheduler = new Scheduler(
+    [
+      {
+        name: 'gc',
+        intervalMs: config.gcIntervalMs,
+        lastRunAt: async () => (await maintenanceStore.lastFinished('gc'))?.getTime() ?? null,
+        run: async () => {
+          await maintenance.run({ kind: 'gc', options: { dryRun: false, untagged: config.gcUntagged, graceSeconds: config.gcGraceMs / 1000 } }, 'schedule');
+        },
+      },
+      {
+        name: 'purge-uploads',
+        intervalMs: config.uploadPurgeIntervalMs,
+        lastRunAt: async () => (await maintenanceStore.lastFinished('purge-uploads'))?.getTime() ?? null,
+        run: async () => {
+          await maintenance.run({ kind: 'purge-uploads', options: { dryRun: false, olderThanSeconds: config.uploadPurgeAgeMs / 1000 } }, 'schedule');
+        },
+      },
+      {
+        name: 'retention',
+        intervalMs: config.retentionIntervalMs,
+        lastRunAt: async () => (await maintenanceStore.lastFinished('retention'))?.getTime() ?? null,
+        run: async () => {
+          await maintenance.run({ kind: 'retention', options: { dryRun: false } }, 'schedule');
+        },
+      },
+    ],
+    deps.clock ?? systemClock,
+    log,
+  );
   const services: RegistryServices = {
-    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events }),
-    uploads: new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events }),
+    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
+    uploads,
     manifests,
     listings: new ListingService({ index }),
+    lifecycle: {
+      maintenance,
+      retention,
+      deleteRepository: (name) => deleteRepository({ repositories: repositoryStore, index, guard, events }, name),
+      nextRuns: () => scheduler.nextRuns(),
+      settings: {
+        gcIntervalMs: config.gcIntervalMs,
+        gcGraceMs: config.gcGraceMs,
+        gcUntagged: config.gcUntagged,
+        uploadPurgeAgeMs: config.uploadPurgeAgeMs,
+        uploadPurgeIntervalMs: config.uploadPurgeIntervalMs,
+        retentionIntervalMs: config.retentionIntervalMs,
+      },
+    },
   };
   let url: string | null = null;
   const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
@@ -92,6 +172,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   let certificateCheck: NodeJS.Timeout | null = null;
   let lock: DataDirLock | null = null;
   let indexOpened: Promise<void> | null = null;
+  let storesOpened = false;
 
   async function openIndex(): Promise<void> {
     const { rebuildReason } = await index.open();
@@ -101,9 +182,26 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     log.info(stats, 'metadata index rebuilt');
   }
 
+  /** Data directory, lock, index (rebuilt in the background when needed) and the maintenance store. */
+  async function openStores(): Promise<void> {
+    await prepareDataDir();
+    indexOpened = openIndex();
+    index.holdUntil(indexOpened);
+    indexOpened.catch((err) => log.error({ err }, 'the metadata index could not be opened'));
+    try {
+      const { setAside } = await maintenanceStore.open();
+      for (const file of setAside) log.error({ file }, 'the maintenance history or retention rules could not be read; the file was set aside');
+    } catch (err) {
+      await indexOpened.catch(() => undefined);
+      await lock?.release();
+      throw new StartupError(`cannot open the maintenance store in ${paths.maintenanceDir}: ${(err as Error).message}`);
+    }
+    storesOpened = true;
+  }
+
   async function prepareDataDir(): Promise<void> {
     try {
-      for (const dir of [paths.root, paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir]) {
+      for (const dir of [paths.root, paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir, paths.maintenanceDir]) {
         await fs.mkdir(dir, { recursive: true });
       }
       await fs.access(paths.root, fs.constants.W_OK);
@@ -195,11 +293,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
     auth,
 
+    async open() {
+      await openStores();
+      await indexOpened;
+    },
+
     async listen() {
-      await prepareDataDir();
-      indexOpened = openIndex();
-      index.holdUntil(indexOpened);
-      indexOpened.catch((err) => log.error({ err }, 'the metadata index could not be opened'));
+      if (!storesOpened) await openStores();
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
       // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
       const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
@@ -219,7 +319,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         }
       } catch (err) {
         server = null;
-        await indexOpened.catch(() => undefined);
+        await indexOpened!.catch(() => undefined);
+        await maintenanceStore.close().catch(() => undefined);
+        storesOpened = false;
         await auth?.close().catch(() => undefined);
         await lock?.release();
         throw err;
@@ -228,6 +330,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
+      await scheduler.start();
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}) };
     },
 
@@ -236,6 +339,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     async close() {
       if (certificateCheck) clearInterval(certificateCheck);
       certificateCheck = null;
+      scheduler.stop();
+      // A run in progress stops at its next safe point; queued ones are recorded as interrupted.
+      await maintenance.close();
       if (server) {
         const s = server;
         server = null;
@@ -249,6 +355,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await indexOpened.catch(() => undefined);
         await index.close().catch((err) => log.error({ err }, 'closing the metadata index failed'));
         indexOpened = null;
+      }
+      if (storesOpened) {
+        storesOpened = false;
+        await maintenanceStore.close().catch((err) => log.error({ err }, 'closing the maintenance store failed'));
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       await lock?.release();

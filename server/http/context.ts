@@ -1,5 +1,9 @@
 /** The Koa context every handler receives, and the services the handlers call. */
 import type { ParameterizedContext } from 'koa';
+import type { BerthConfig } from '../config.ts';
+import type { MaintenanceService } from '../registry/maintenance.ts';
+import type { DeletedRepository } from '../registry/repository-delete.ts';
+import type { RetentionService } from '../registry/retention.ts';
 import type { BlobService } from '../registry/blobs.ts';
 import type { ListingService } from '../registry/listings.ts';
 import type { ManifestService } from '../registry/manifests.ts';
@@ -12,6 +16,18 @@ export interface RegistryServices {
   uploads: UploadService;
   manifests: ManifestService;
   listings: ListingService;
+  lifecycle: LifecycleServices;
+}
+
+/** The storage lifecycle behind the management API: maintenance runs, retention rules, repository delete. */
+export interface LifecycleServices {
+  maintenance: MaintenanceService;
+  retention: RetentionService;
+  deleteRepository(name: string): Promise<DeletedRepository>;
+  /** When each scheduled task runs next (ms since the epoch); tasks that are off are absent. */
+  nextRuns(): Record<string, number>;
+  /** The configured defaults the API applies when a request leaves an option out. */
+  settings: Pick<BerthConfig, 'gcIntervalMs' | 'gcGraceMs' | 'gcUntagged' | 'uploadPurgeAgeMs' | 'uploadPurgeIntervalMs' | 'retentionIntervalMs'>;
 }
 
 export type Ctx = ParameterizedContext & { params: Record<string, string> };

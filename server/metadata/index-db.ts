@@ -212,6 +212,17 @@ export class MetadataIndex {
     await this.tags.remove({ repo, digest }, { multi: true });
   }
 
+  /** Forgets a repository and everything indexed under it (deleted, or emptied by garbage collection). */
+  async removeRepository(name: string): Promise<void> {
+    await this.gate;
+    await Promise.all([
+      this.tags.remove({ repo: name }, { multi: true }),
+      this.manifests.remove({ repo: name }, { multi: true }),
+      this.repositories.remove({ _id: name }, { multi: false }),
+    ]);
+    this.sortedNames = null;
+  }
+
   // ---- reads ----------------------------------------------------------------------------------
 
   /** Every repository name in lexical order (callers must not modify the array). */
@@ -285,6 +296,6 @@ export function compareCodeUnits(a: string, b: string): number {
  * Rewrites a collection's file as one line per document (nedb's crash-safe write: temp file, fsync,
  * rename). nedb-promises forwards to @seald-io/nedb's compactDatafileAsync, which its typings omit.
  */
-function compact<T>(store: Datastore<T>): Promise<void> {
+export function compact<T>(store: Datastore<T>): Promise<void> {
   return (store as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
 }

@@ -5,12 +5,14 @@ export type { ByteRange } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
+import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
 
 export interface BlobServiceDeps {
   blobs: BlobStore;
   repositories: RepositoryStore;
   events: RegistryEvents;
+  guard: LinkGuard;
 }
 
 export class BlobService {
@@ -22,6 +24,9 @@ export class BlobService {
 
   /** Size of a blob the repository holds. Manifests are blobs too, and can be fetched as such. */
   async stat(repo: string, digest: Digest): Promise<number> {
+    // Clients HEAD a blob to decide whether to upload it, then reference it in a manifest: garbage
+    // collection spares a blob asked about recently (link-guard.ts).
+    this.deps.guard.touch(digest.value);
     await this.ensureLinked(repo, digest);
     const size = await this.deps.blobs.stat(digest);
     if (size === null) throw unknownBlob(repo, digest);

@@ -11,6 +11,7 @@ import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
+import type { LinkGuard } from './link-guard.ts';
 import { isImageConfigMediaType } from './media-types.ts';
 import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type ParsedManifest } from './manifest.ts';
 import { parseReference, truncate, type Digest, type Reference } from './reference.ts';
@@ -40,6 +41,7 @@ export interface ManifestServiceDeps {
   repositories: RepositoryStore;
   index: MetadataIndex;
   events: RegistryEvents;
+  guard: LinkGuard;
 }
 
 export class ManifestService {
@@ -83,21 +85,28 @@ export class ManifestService {
         detail: { expected: ref.digest.value, actual: digest.value },
       });
     }
-    await this.checkReferences(repo, manifest);
-
-    const { blobs, repositories, index } = this.deps;
-    await blobs.putBytes(digest, bytes);
-    this.bodies.set(digest.value, bytes);
-    const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
-    let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
-    await index.recordManifest(repo, digest.value, summary, pushedAt);
-    if (ref.kind === 'tag') {
-      await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
-        pushedAt = await repositories.putTag(repo, ref.tag, digest);
-        await index.setTag(repo, ref.tag, digest.value, pushedAt);
-      });
-    }
-    await index.touchRepository(repo, pushedAt);
+    const { blobs, repositories, index, guard } = this.deps;
+    // From the check that everything it references is here until its links and tag are written, the
+    // manifest holds the locks of all it references (link-guard.ts): garbage collection and repository
+    // deletion cannot take any of it away in between.
+    const referenced = [digest.value, ...requiredBlobs(manifest).map((d) => d.digest.value), ...manifest.manifests.map((d) => d.digest.value)];
+    await guard.withDigests(referenced, () =>
+      guard.withRepository(repo, async () => {
+        await this.checkReferences(repo, manifest);
+        await blobs.putBytes(digest, bytes);
+        this.bodies.set(digest.value, bytes);
+        const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+        let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
+        await index.recordManifest(repo, digest.value, summary, pushedAt);
+        if (ref.kind === 'tag') {
+          await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
+            pushedAt = await repositories.putTag(repo, ref.tag, digest);
+            await index.setTag(repo, ref.tag, digest.value, pushedAt);
+          });
+        }
+        await index.touchRepository(repo, pushedAt);
+      }),
+    );
     this.deps.events.emit('manifest-pushed', {
       repository: repo,
       digest: digest.value,
@@ -136,6 +145,26 @@ export class ManifestService {
     await repositories.unlinkManifest(repo, digest);
     await index.removeManifest(repo, digest.value);
     events.emit('manifest-deleted', { repository: repo, digest: digest.value });
+  }
+
+  /**
+   * Removes `tag` if it still points to `digest` (retention: a tag pushed again since the plan was
+   * made is not the tag the plan judged). Returns whether it was removed.
+   */
+  async untagIfAt(repo: string, tag: string, digest: string): Promise<boolean> {
+    const { repositories, index, events } = this.deps;
+    return this.tagLocks.acquire(`${repo}:${tag}`, async () => {
+      if ((await repositories.resolveTag(repo, tag))?.value !== digest) return false;
+      if (!(await repositories.deleteTag(repo, tag))) return false;
+      await index.removeTag(repo, tag);
+      events.emit('tag-deleted', { repository: repo, tag, digest });
+      return true;
+    });
+  }
+
+  /** Drops a manifest body from the cache once its blob is gone (garbage collection, quarantine). */
+  evict(digest: string): void {
+    this.bodies.delete(digest);
   }
 
   /** Tag or digest -> the manifest's digest and stored media type, or MANIFEST_UNKNOWN / NAME_UNKNOWN. */

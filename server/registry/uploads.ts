@@ -14,6 +14,7 @@ import type { UploadStore } from '../storage/upload-store.ts';
 import { digestFromHash, newHash } from './digester.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
+import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
 
 export interface UploadState {
@@ -53,6 +54,7 @@ export interface UploadServiceDeps {
   repositories: RepositoryStore;
   index: MetadataIndex;
   events: RegistryEvents;
+  guard: LinkGuard;
 }
 
 export class UploadService {
@@ -101,10 +103,17 @@ export class UploadService {
           headers: { Range: rangeHeader(session.size) },
         });
       }
-      await this.deps.blobs.adoptFile(digest, this.deps.uploads.dataFile(id));
-      await this.deps.repositories.linkLayer(repository, digest);
-      // A repository exists from its first pushed blob on (it shows in the catalog).
-      await this.deps.index.touchRepository(repository, null);
+      // Under the digest's lock (link-guard.ts): garbage collection cannot delete the blob between
+      // its adoption (or finding it already stored) and the link that makes it this repository's.
+      const { guard } = this.deps;
+      await guard.withDigests([digest.value], async () => {
+        await this.deps.blobs.adoptFile(digest, this.deps.uploads.dataFile(id));
+        await guard.withRepository(repository, async () => {
+          await this.deps.repositories.linkLayer(repository, digest);
+          // A repository exists from its first pushed blob on (it shows in the catalog).
+          await this.deps.index.touchRepository(repository, null);
+        });
+      });
       await this.deps.uploads.remove(id);
       this.live.delete(id);
     });
@@ -131,12 +140,19 @@ export class UploadService {
 
   /** Links a blob of `from` into `repository`; false when `from` does not hold it. */
   async mount(repository: string, from: string, digest: Digest): Promise<boolean> {
-    if (!(await this.deps.repositories.hasLayer(from, digest))) return false;
-    if ((await this.deps.blobs.stat(digest)) === null) return false;
-    await this.deps.repositories.linkLayer(repository, digest);
-    await this.deps.index.touchRepository(repository, null);
-    this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value });
-    return true;
+    const { guard, repositories, blobs, index } = this.deps;
+    // The check that the blob exists and the new link are one step for garbage collection (link-guard.ts).
+    const mounted = await guard.withDigests([digest.value], () =>
+      guard.withRepository(repository, async () => {
+        if (!(await repositories.hasLayer(from, digest))) return false;
+        if ((await blobs.stat(digest)) === null) return false;
+        await repositories.linkLayer(repository, digest);
+        await index.touchRepository(repository, null);
+        return true;
+      }),
+    );
+    if (mounted) this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value });
+    return mounted;
   }
 
   /** Sessions this process knows of, with progress, for the activity view. */
@@ -153,6 +169,23 @@ export class UploadService {
   /** Forgets a session removed from disk by purging. */
   forget(id: string): void {
     this.live.delete(id);
+  }
+
+  /**
+   * Removes an idle session (upload purging). A session a request is writing to right now is left
+   * alone (false); one a request has looked up but not started writing to is marked busy first, so
+   * that request is refused instead of writing into a removed folder.
+   */
+  async expire(id: string): Promise<boolean> {
+    const live = this.live.get(id);
+    if (live?.busy) return false;
+    if (live) live.busy = true;
+    try {
+      await this.deps.uploads.remove(id);
+    } finally {
+      this.live.delete(id);
+    }
+    return true;
   }
 
   // ---- internals ------------------------------------------------------------------------------

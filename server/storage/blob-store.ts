@@ -3,12 +3,14 @@
  * bodies are immutable files named by digest; they appear only by rename of a complete, verified,
  * fsynced file, so a reader never sees a partial blob.
  */
+import type { Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Digest } from '../registry/reference.ts';
+import { tryParseDigest, type Digest } from '../registry/reference.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { fsyncDir, isNotFound, removeFile, writeFileAtomic } from './files.ts';
+import { fsyncDir, isNotFound, readDirOrEmpty, removeFile, writeFileAtomic } from './files.ts';
 import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
@@ -51,7 +53,32 @@ export interface BlobRemover {
   remove(digest: Digest): Promise<boolean>;
 }
 
-export type BlobStore = BlobStatter & BlobReader & BlobWriter & BlobRemover;
+/** A blob file as it is on disk, for the storage lifecycle (garbage collection, scrub, disk usage). */
+export interface BlobFile {
+  digest: Digest;
+  size: number;
+  /** When the file was written (an upload's last byte, or a manifest's store): the GC grace window. */
+  modifiedAt: Date;
+}
+
+export interface BlobLister {
+  /** Every blob file in the store (files whose name is not a digest we store are not blobs, and left out). */
+  list(): Promise<BlobFile[]>;
+  /** The file of one blob, read from disk (never from a cache), or null when it is not stored. */
+  file(digest: Digest): Promise<BlobFile | null>;
+  /**
+   * Feeds the blob file's bytes, whatever they are now, through `hash` (the scrub); false when the file
+   * is gone. Unlike open(), it trusts no cached size: the file may have changed behind our back.
+   */
+  hashFile(digest: Digest, hash: Hash): Promise<boolean>;
+}
+
+export interface BlobQuarantine {
+  /** Moves a blob file out of the store into quarantine/; returns where it went, or null when it was not stored. */
+  quarantine(digest: Digest, at: Date): Promise<string | null>;
+}
+
+export type BlobStore = BlobStatter & BlobReader & BlobWriter & BlobRemover & BlobLister & BlobQuarantine;
 
 /**
  * Blobs are sent in 1 MiB reads, two in flight per response (one being read while the other is being
@@ -68,6 +95,12 @@ export class FsBlobStore implements BlobStore {
    * so entries stay true until remove() drops them; HEAD requests are answered from here.
    */
   private readonly sizes = entryCache<number>(200_000);
+  /**
+   * Bumped after every removal. A stat() that started before a removal may see the file and would
+   * otherwise cache its size after remove() dropped it, so HEAD would answer 200 for a deleted blob:
+   * a lookup caches only when no removal finished while it was on disk.
+   */
+  private removals = 0;
 
   constructor(paths: StoragePaths) {
     this.paths = paths;
@@ -76,9 +109,10 @@ export class FsBlobStore implements BlobStore {
   async stat(digest: Digest): Promise<number | null> {
     const cached = this.sizes.get(digest.value);
     if (cached !== undefined) return cached;
+    const generation = this.removals;
     try {
       const st = await fs.stat(this.paths.blob(digest));
-      this.sizes.set(digest.value, st.size);
+      if (generation === this.removals) this.sizes.set(digest.value, st.size);
       return st.size;
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -98,13 +132,14 @@ export class FsBlobStore implements BlobStore {
     // the bytes this handle reads.
     let size = this.sizes.get(digest.value);
     if (size === undefined) {
+      const generation = this.removals;
       try {
         size = (await handle.stat()).size;
       } catch (err) {
         await handle.close();
         throw err;
       }
-      this.sizes.set(digest.value, size);
+      if (generation === this.removals) this.sizes.set(digest.value, size);
     }
     const blobSize = size;
     let closed = false;
@@ -165,8 +200,66 @@ export class FsBlobStore implements BlobStore {
   }
 
   async remove(digest: Digest): Promise<boolean> {
+    const removed = await removeFile(this.paths.blob(digest));
+    this.forget(digest);
+    return removed;
+  }
+
+  async list(): Promise<BlobFile[]> {
+    const files: BlobFile[] = [];
+    for (const algorithm of await readDirOrEmpty(this.paths.blobsDir)) {
+      const algorithmDir = path.join(this.paths.blobsDir, algorithm);
+      for (const prefix of await readDirOrEmpty(algorithmDir)) {
+        for (const hex of await readDirOrEmpty(path.join(algorithmDir, prefix))) {
+          const digest = tryParseDigest(`${algorithm}:${hex}`);
+          if (!digest || digest.hex.slice(0, 2) !== prefix) continue;
+          const file = await this.file(digest);
+          if (file) files.push(file);
+        }
+      }
+    }
+    return files;
+  }
+
+  async file(digest: Digest): Promise<BlobFile | null> {
+    try {
+      const st = await fs.lstat(this.paths.blob(digest));
+      return st.isFile() ? { digest, size: st.size, modifiedAt: st.mtime } : null;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async hashFile(digest: Digest, hash: Hash): Promise<boolean> {
+    try {
+      for await (const chunk of createReadStream(this.paths.blob(digest), { highWaterMark: SEND_CHUNK })) hash.update(chunk as Buffer);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async quarantine(digest: Digest, at: Date): Promise<string | null> {
+    const target = this.paths.quarantined(digest, at);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.rename(this.paths.blob(digest), target);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    } finally {
+      this.forget(digest);
+    }
+    await fsyncDir(path.dirname(this.paths.blob(digest)));
+    return target;
+  }
+
+  /** Drops a removed blob from the cache, after its file is gone (see `removals`). */
+  private forget(digest: Digest): void {
+    this.removals += 1;
     this.sizes.delete(digest.value);
-    return removeFile(this.paths.blob(digest));
   }
 }
 

@@ -89,3 +89,46 @@ export async function writePrivateFile(target: string, data: string | Uint8Array
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
   await writeThenRename(`${target}.${randomUUID()}.tmp`, target, data, 0o600);
 }
+
+/** rmdir that reports whether the directory went: a directory that is not empty (or not there) stays. */
+async function removeDirIfEmpty(dir: string): Promise<boolean> {
+  try {
+    await fs.rmdir(dir);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Removes `dir` and then each parent, up to (not including) `stopAt`, as long as they are empty.
+ * Only rmdir is used, so a file written meanwhile is never lost: its folder is simply kept.
+ */
+export async function removeEmptyDirs(dir: string, stopAt: string): Promise<void> {
+  const stop = path.resolve(stopAt);
+  let current = path.resolve(dir);
+  while (current !== stop && current.startsWith(stop + path.sep)) {
+    if (!(await removeDirIfEmpty(current))) {
+      // A folder that is already gone may still have an empty parent left by an earlier, interrupted run.
+      try {
+        await fs.access(current);
+        return;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    current = path.dirname(current);
+  }
+}
+
+/** Removes every empty folder under `dir` (deepest first), and `dir` itself when it ends up empty. */
+export async function removeEmptyTree(dir: string): Promise<void> {
+  for (const entry of await readDirOrEmpty(dir)) {
+    const child = path.join(dir, entry);
+    const st = await fs.lstat(child).catch(() => null);
+    if (st?.isDirectory()) await removeEmptyTree(child);
+  }
+  await removeDirIfEmpty(dir);
+}

@@ -9,7 +9,8 @@
  *     repositories/<name>/                    one folder per repository; <name> may contain '/', and its
  *                                             components never start with '_' (spec grammar), so the
  *                                             '_'-folders below cannot collide with nested repositories
- *       _layers/<alg>/<hex>                   empty file: blob <alg>:<hex> belongs to this repository
+ *       _layers/<alg>/<hex>                   empty file: blob <alg>:<hex> belongs to this repository (mtime:
+ *                                             the last upload or mount that linked it: the GC grace window)
  *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: holds the media type it was
  *                                             pushed as (mtime: push time)
  *       _manifests/tags/<tag file>            "<digest>\n<tag>\n": a tag and the manifest it points to (mtime:
@@ -27,6 +28,14 @@
  *     tls/                                    certificates Berth makes itself (tls/)
  *       ca.crt, ca.key                        the local CA (ECDSA P-256, 10 years); the key (0600) never leaves here
  *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
+ *     quarantine/<alg>/<hex>.<time>           blob files whose bytes did not match their digest, moved out of
+ *                                             blobs/ by the integrity scrub (registry/scrub.ts) for inspection;
+ *                                             nothing refers to them and Berth never reads them again
+ *     maintenance/                            nedb store of the storage lifecycle (metadata/maintenance-db.ts):
+ *       runs.db                               history of garbage collections, scrubs, purges, reindexes (what
+ *                                             ran, progress, result); only a record, nothing depends on it
+ *       retention.db                          retention rules: user settings, NOT derived from the files above,
+ *                                             so a rebuild of index/ never touches this folder
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -56,9 +65,16 @@ export class StoragePaths {
   get indexDir(): string { return path.join(this.root, 'index'); }
   get authDir(): string { return path.join(this.root, 'auth'); }
   get tlsDir(): string { return path.join(this.root, 'tls'); }
+  get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
+  get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);
+  }
+
+  /** Where the scrub moves a corrupt blob; the time suffix keeps every corrupt copy found. */
+  quarantined(d: Digest, at: Date): string {
+    return path.join(this.quarantineDir, d.algorithm, `${d.hex}.${at.toISOString().replace(/[:.]/g, '-')}`);
   }
 
   repository(name: string): string {

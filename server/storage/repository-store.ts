@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
-import { isNotFound, readDirOrEmpty, removeFile, touchDurable, writeFileAtomic, fsyncDir } from './files.ts';
+import { isNotFound, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic, fsyncDir } from './files.ts';
 import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
@@ -23,11 +23,19 @@ export interface RevisionRecord {
   pushedAt: Date;
 }
 
+export interface LayerLinkRecord {
+  digest: Digest;
+  /** The last time an upload or a mount linked the blob here (the link file's mtime). */
+  linkedAt: Date;
+}
+
 export interface LayerLinks {
   hasLayer(repo: string, digest: Digest): Promise<boolean>;
+  /** Links the blob into the repository, or refreshes the link's time when it is there already. */
   linkLayer(repo: string, digest: Digest): Promise<void>;
   unlinkLayer(repo: string, digest: Digest): Promise<boolean>;
   listLayers(repo: string): Promise<Digest[]>;
+  listLayerLinks(repo: string): Promise<LayerLinkRecord[]>;
 }
 
 export interface ManifestLinks {
@@ -51,7 +59,20 @@ export interface RepositoryLister {
   listRepositories(): Promise<string[]>;
 }
 
-export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & RepositoryLister;
+export interface RepositoryRemover {
+  /**
+   * Removes the repository's folder: its tags, manifest links and layer links (never blobs, never the
+   * repositories nested under its name). Returns false when there was nothing to remove.
+   */
+  removeRepository(repo: string): Promise<boolean>;
+  /**
+   * Removes the repository's folder if it holds no link and no tag any more (empty folders only, so
+   * nothing can be lost); returns whether the repository is gone.
+   */
+  removeIfEmpty(repo: string): Promise<boolean>;
+}
+
+export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & RepositoryLister & RepositoryRemover;
 
 export class FsRepositoryStore implements RepositoryStore {
   private readonly paths: StoragePaths;
@@ -61,6 +82,11 @@ export class FsRepositoryStore implements RepositoryStore {
   private readonly revisions = entryCache<string>(200_000);
   /** "repo\0tag" -> digest, for tags known to exist. */
   private readonly tags = entryCache<Digest>(200_000);
+  /**
+   * Bumped after every removal: a lookup that was on disk while a removal finished does not cache what
+   * it saw, or a link deleted by garbage collection could live on in the cache (as in FsBlobStore).
+   */
+  private removals = 0;
 
   constructor(paths: StoragePaths) {
     this.paths = paths;
@@ -71,30 +97,57 @@ export class FsRepositoryStore implements RepositoryStore {
   async hasLayer(repo: string, digest: Digest): Promise<boolean> {
     const key = `${repo}\0${digest.value}`;
     if (this.links.has(key)) return true;
+    const generation = this.removals;
     try {
       await fs.access(this.paths.layerLink(repo, digest));
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
     }
-    this.links.set(key, true);
+    if (generation === this.removals) this.links.set(key, true);
     return true;
   }
 
   async linkLayer(repo: string, digest: Digest): Promise<void> {
     const key = `${repo}\0${digest.value}`;
-    if (this.links.has(key)) return;
-    await touchDurable(this.paths.layerLink(repo, digest));
+    const file = this.paths.layerLink(repo, digest);
+    if (!this.links.has(key)) await touchDurable(file);
+    // The link's mtime is when a push last needed this blob here: garbage collection spares links
+    // younger than its grace window, so a push whose manifest is still to come keeps its layers.
+    const now = new Date();
+    try {
+      await fs.utimes(file, now, now);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await touchDurable(file);
+    }
     this.links.set(key, true);
   }
 
   async unlinkLayer(repo: string, digest: Digest): Promise<boolean> {
+    const file = this.paths.layerLink(repo, digest);
+    const removed = await removeFile(file);
+    this.removals += 1;
     this.links.delete(`${repo}\0${digest.value}`);
-    return removeFile(this.paths.layerLink(repo, digest));
+    // Durable before anything that relies on the link being gone (garbage collection deletes the blob next).
+    if (removed) await fsyncDir(path.dirname(file));
+    return removed;
   }
 
   async listLayers(repo: string): Promise<Digest[]> {
     return this.listDigests(path.join(this.paths.repository(repo), '_layers'));
+  }
+
+  async listLayerLinks(repo: string): Promise<LayerLinkRecord[]> {
+    const records: LayerLinkRecord[] = [];
+    for (const digest of await this.listLayers(repo)) {
+      try {
+        records.push({ digest, linkedAt: (await fs.stat(this.paths.layerLink(repo, digest))).mtime });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return records;
   }
 
   // ---- manifests ------------------------------------------------------------------------------
@@ -103,6 +156,7 @@ export class FsRepositoryStore implements RepositoryStore {
     const key = `${repo}\0${digest.value}`;
     const cached = this.revisions.get(key);
     if (cached !== undefined) return cached;
+    const generation = this.removals;
     let mediaType: string;
     try {
       mediaType = (await fs.readFile(this.paths.revisionLink(repo, digest), 'utf8')).trim();
@@ -110,7 +164,7 @@ export class FsRepositoryStore implements RepositoryStore {
       if (isNotFound(err)) return null;
       throw err;
     }
-    this.revisions.set(key, mediaType);
+    if (generation === this.removals) this.revisions.set(key, mediaType);
     return mediaType;
   }
 
@@ -122,8 +176,9 @@ export class FsRepositoryStore implements RepositoryStore {
   }
 
   async unlinkManifest(repo: string, digest: Digest): Promise<boolean> {
-    this.revisions.delete(`${repo}\0${digest.value}`);
     const removed = await removeFile(this.paths.revisionLink(repo, digest));
+    this.removals += 1;
+    this.revisions.delete(`${repo}\0${digest.value}`);
     if (removed) await fsyncDir(path.dirname(this.paths.revisionLink(repo, digest)));
     return removed;
   }
@@ -150,9 +205,10 @@ export class FsRepositoryStore implements RepositoryStore {
     const key = `${repo}\0${tag}`;
     const cached = this.tags.get(key);
     if (cached) return cached;
+    const generation = this.removals;
     const record = await this.readTagFile(this.paths.tag(repo, tag));
     if (!record || record.tag !== tag) return null;
-    this.tags.set(key, record.digest);
+    if (generation === this.removals) this.tags.set(key, record.digest);
     return record.digest;
   }
 
@@ -164,9 +220,10 @@ export class FsRepositoryStore implements RepositoryStore {
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {
-    this.tags.delete(`${repo}\0${tag}`);
     const file = this.paths.tag(repo, tag);
     const removed = await removeFile(file);
+    this.removals += 1;
+    this.tags.delete(`${repo}\0${tag}`);
     if (removed) await fsyncDir(path.dirname(file));
     return removed;
   }
@@ -214,7 +271,49 @@ export class FsRepositoryStore implements RepositoryStore {
     return found.sort();
   }
 
+  async removeRepository(repo: string): Promise<boolean> {
+    const dir = this.paths.repository(repo);
+    let removed = false;
+    // Tags first, then manifest links, then layer links: a crash part way leaves fewer tags, never a
+    // tag to a manifest the repository no longer holds.
+    for (const sub of [path.join('_manifests', 'tags'), '_manifests', '_layers']) {
+      const target = path.join(dir, sub);
+      try {
+        await fs.access(target);
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      await fs.rm(target, { recursive: true, force: true });
+      removed = true;
+    }
+    this.forgetRepository(repo);
+    if (removed) await fsyncDir(dir);
+    await removeEmptyDirs(dir, this.paths.repositoriesDir);
+    return removed;
+  }
+
+  async removeIfEmpty(repo: string): Promise<boolean> {
+    const dir = this.paths.repository(repo);
+    for (const sub of ['_manifests', '_layers']) {
+      // Only empty folders go (rmdir refuses the others), so a link written meanwhile is never lost.
+      await removeEmptyTree(path.join(dir, sub));
+    }
+    this.forgetRepository(repo);
+    await removeEmptyDirs(dir, this.paths.repositoriesDir);
+    return !(await this.repositoryExists(repo));
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
+
+  /** Drops every cached link and tag of a removed repository. */
+  private forgetRepository(repo: string): void {
+    this.removals += 1;
+    const prefix = `${repo}\0`;
+    for (const cache of [this.links, this.revisions, this.tags] as { keys(): IterableIterator<string>; delete(k: string): boolean }[]) {
+      for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+    }
+  }
 
   private async listDigests(dir: string): Promise<Digest[]> {
     const digests: Digest[] = [];

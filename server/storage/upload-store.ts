@@ -30,6 +30,15 @@ export interface StoredUpload extends UploadInfo {
   updatedAt: Date;
 }
 
+/** A folder under uploads/, complete session or not (a crash can leave one without info.json). */
+export interface UploadEntry {
+  id: string;
+  /** Bytes of its data file (0 when it has none). */
+  size: number;
+  /** The latest change to the folder or its files: when the session last received bytes. */
+  updatedAt: Date;
+}
+
 export interface UploadStore {
   create(repository: string): Promise<UploadInfo>;
   get(id: string): Promise<StoredUpload | null>;
@@ -46,6 +55,8 @@ export interface UploadStore {
   hashData(id: string, hash: Hash): Promise<void>;
   remove(id: string): Promise<void>;
   list(): Promise<StoredUpload[]>;
+  /** Every folder under uploads/ named like a session, for purging idle and broken ones. */
+  entries(): Promise<UploadEntry[]>;
 }
 
 export class FsUploadStore implements UploadStore {
@@ -112,6 +123,26 @@ export class FsUploadStore implements UploadStore {
   async remove(id: string): Promise<void> {
     if (!isUploadId(id)) return;
     await fs.rm(this.paths.upload(id), { recursive: true, force: true });
+  }
+
+  async entries(): Promise<UploadEntry[]> {
+    const entries: UploadEntry[] = [];
+    for (const id of await readDirOrEmpty(this.paths.uploadsDir)) {
+      if (!isUploadId(id)) continue;
+      let size = 0;
+      let updatedAt = 0;
+      for (const file of [this.paths.upload(id), this.paths.uploadData(id), this.paths.uploadInfo(id)]) {
+        const st = await fs.stat(file).catch((err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        });
+        if (!st) continue;
+        updatedAt = Math.max(updatedAt, st.mtimeMs);
+        if (file === this.paths.uploadData(id)) size = st.size;
+      }
+      if (updatedAt > 0) entries.push({ id, size, updatedAt: new Date(updatedAt) });
+    }
+    return entries;
   }
 
   async list(): Promise<StoredUpload[]> {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { defaults, type BerthConfig } from '../../server/config.ts';
-import { createRegistry, type Registry } from '../../server/index.ts';
+import { createRegistry, type Registry, type RegistryDeps } from '../../server/index.ts';
 
 export interface TestServer {
   url: string;
@@ -17,10 +17,10 @@ export async function tempDir(prefix = 'berth-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-export async function startServer(overrides: Partial<BerthConfig> = {}): Promise<TestServer> {
+export async function startServer(overrides: Partial<BerthConfig> = {}, deps: RegistryDeps = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir());
   const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, ...overrides, dataDir };
-  const registry = createRegistry(config);
+  const registry = createRegistry(config, deps);
   const { url } = await registry.listen();
   await registry.indexReady();
   return {

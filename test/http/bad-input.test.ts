@@ -267,7 +267,7 @@ describe('bad input', () => {
           throw Object.assign(new Error(`EACCES: permission denied, open '${secret}'`), { code: 'EACCES', path: secret });
         },
       });
-      const services = { blobs: failing, uploads: failing, manifests: failing, listings: failing } as unknown as RegistryServices;
+      const services = { blobs: failing, uploads: failing, manifests: failing, listings: failing, lifecycle: failing } as unknown as RegistryServices;
       const logged: string[] = [];
       const sink = new Writable({ write(chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done(); } });
       const app = createApp({

@@ -9,6 +9,7 @@ import type { Ctx } from '../context.ts';
 
 const EVENT_NAMES: RegistryEventName[] = [
   'blob-pushed', 'blob-mounted', 'blob-deleted', 'manifest-pushed', 'manifest-pulled', 'manifest-deleted', 'tag-deleted',
+  'repository-deleted', 'maintenance',
 ];
 const HEARTBEAT_MS = 15_000;
 

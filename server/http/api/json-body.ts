@@ -1,0 +1,48 @@
+/** JSON request bodies of the management API: small objects, read whole. */
+import getRawBody from 'raw-body';
+import { RegistryError } from '../../registry/errors.ts';
+import type { Ctx } from '../context.ts';
+
+/** Management requests are a few settings; anything larger is a mistake or an attack. */
+const MAX_JSON_BYTES = 64 * 1024;
+
+/** The body as a JSON object; an empty body is {}. */
+export async function readJsonObject(ctx: Ctx): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await getRawBody(ctx.req, { limit: MAX_JSON_BYTES, encoding: 'utf8' });
+  } catch (err) {
+    if ((err as { type?: string }).type === 'entity.too.large') {
+      throw new RegistryError('TOO_LARGE', { message: `request bodies of the management API may be at most ${MAX_JSON_BYTES} bytes` });
+    }
+    throw err;
+  }
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new RegistryError('BAD_REQUEST', { message: `the request body is not valid JSON: ${(err as Error).message}` });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new RegistryError('BAD_REQUEST', { message: 'the request body must be a JSON object' });
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Refuses fields a request does not know, naming the ones it does. */
+export function onlyFields(body: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(body).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new RegistryError('BAD_REQUEST', {
+      message: `unknown field ${unknown.map((k) => `"${k.slice(0, 50)}"`).join(', ')}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+    });
+  }
+}
+
+export function optionalBoolean(body: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const value = body[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new RegistryError('BAD_REQUEST', { message: `"${key}" must be true or false` });
+  return value;
+}

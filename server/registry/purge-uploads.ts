@@ -1,0 +1,58 @@
+/**
+ * Upload purging: upload sessions idle for longer than the configured age (default 24 h) are removed
+ * with their bytes, like Distribution's upload purging. Idle means no byte arrived: the age is taken
+ * from the session's files on disk, so it survives restarts. A session receiving bytes right now is
+ * never removed, however old it is; folders a crash left without their session file go too.
+ */
+import type { UploadStore } from '../storage/upload-store.ts';
+import type { UploadService } from './uploads.ts';
+
+export interface PurgeOptions {
+  /** Sessions idle for longer than this are removed. */
+  olderThanMs: number;
+  dryRun: boolean;
+}
+
+export interface PurgedUpload {
+  id: string;
+  /** Null for a folder a crash left without its session file. */
+  repository: string | null;
+  size: number;
+  lastActivity: string;
+}
+
+export interface PurgeReport {
+  dryRun: boolean;
+  olderThanSeconds: number;
+  /** Sessions removed (a dry run: that would be). */
+  removed: PurgedUpload[];
+  bytesFreed: number;
+  /** Sessions younger than the age, or receiving bytes right now. */
+  kept: number;
+}
+
+export interface UploadPurgerDeps {
+  uploads: UploadStore;
+  service: UploadService;
+  now?: () => number;
+}
+
+export async function purgeUploads(deps: UploadPurgerDeps, options: PurgeOptions): Promise<PurgeReport> {
+  const now = (deps.now ?? Date.now)();
+  const report: PurgeReport = { dryRun: options.dryRun, olderThanSeconds: Math.round(options.olderThanMs / 1000), removed: [], bytesFreed: 0, kept: 0 };
+  const receiving = new Set(deps.service.activeUploads().filter((u) => u.receiving).map((u) => u.id));
+  for (const entry of await deps.uploads.entries()) {
+    if (now - entry.updatedAt.getTime() <= options.olderThanMs || receiving.has(entry.id)) {
+      report.kept++;
+      continue;
+    }
+    const session = await deps.uploads.get(entry.id);
+    if (!options.dryRun && !(await deps.service.expire(entry.id))) {
+      report.kept++;
+      continue;
+    }
+    report.removed.push({ id: entry.id, repository: session?.repository ?? null, size: entry.size, lastActivity: entry.updatedAt.toISOString() });
+    report.bytesFreed += entry.size;
+  }
+  return report;
+}

@@ -1,0 +1,150 @@
+/**
+ * The race the link guard exists for (registry/link-guard.ts): a push that links a blob between the
+ * collector's mark and its sweep. The collector's progress listener holds the run between the two
+ * steps while the test plays the push, through the real services over real files, so the
+ * interleaving is exact instead of left to timing.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { after, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { MetadataIndex } from '../../server/metadata/index-db.ts';
+import { digestOf } from '../../server/registry/digester.ts';
+import { RegistryEvents } from '../../server/registry/events.ts';
+import { GarbageCollector, type GcOptions } from '../../server/registry/gc.ts';
+import { LinkGuard } from '../../server/registry/link-guard.ts';
+import { ManifestService } from '../../server/registry/manifests.ts';
+import type { RunProgress } from '../../server/metadata/maintenance-db.ts';
+import { UploadService } from '../../server/registry/uploads.ts';
+import { FsBlobStore } from '../../server/storage/blob-store.ts';
+import { StoragePaths } from '../../server/storage/paths.ts';
+import { FsRepositoryStore } from '../../server/storage/repository-store.ts';
+import { FsUploadStore } from '../../server/storage/upload-store.ts';
+import { OCI_CONFIG, OCI_LAYER, descriptor, imageManifest } from '../helpers/registry-client.ts';
+import { HOUR_MS, age } from '../helpers/lifecycle.ts';
+import { tempDir } from '../helpers/server.ts';
+
+const COLLECT: GcOptions = { dryRun: false, untagged: false, graceMs: HOUR_MS };
+
+describe('collection racing pushes', () => {
+  const dirs: string[] = [];
+  let dataDir: string;
+  let clock: number;
+  let blobs: FsBlobStore;
+  let repositories: FsRepositoryStore;
+  let index: MetadataIndex;
+  let uploads: UploadService;
+  let manifests: ManifestService;
+  let gc: GarbageCollector;
+
+  beforeEach(async () => {
+    dataDir = await tempDir('berth-gc-race-');
+    dirs.push(dataDir);
+    const paths = new StoragePaths(dataDir);
+    for (const dir of [paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir]) await fs.mkdir(dir, { recursive: true });
+    clock = Date.now();
+    const guard = new LinkGuard(() => clock);
+    const events = new RegistryEvents();
+    blobs = new FsBlobStore(paths);
+    repositories = new FsRepositoryStore(paths);
+    index = new MetadataIndex(paths.indexDir, paths.tmpDir);
+    await index.open();
+    manifests = new ManifestService({ blobs, repositories, index, events, guard });
+    uploads = new UploadService({ uploads: new FsUploadStore(paths), blobs, repositories, index, events, guard });
+    gc = new GarbageCollector({ blobs, repositories, index, manifests, guard, events, log: pino({ level: 'silent' }) });
+  });
+  after(async () => {
+    for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function push(repo: string, content: string): Promise<string> {
+    const digest = digestOf(Buffer.from(content));
+    await uploads.uploadWhole(repo, digest, Readable.from([Buffer.from(content)]), {});
+    return digest.value;
+  }
+
+  /** Makes everything so far two hours old, on disk and for the guard's memory of recent pushes. */
+  async function twoHoursLater(): Promise<void> {
+    await age(dataDir, 2 * HOUR_MS);
+    clock += 2 * HOUR_MS;
+  }
+
+  /** Runs `race` once, when the collection reaches `phase`, and waits for it before the collection goes on. */
+  function at(phase: string, race: () => Promise<void>) {
+    let done = false;
+    return async (progress: RunProgress) => {
+      if (done || progress.phase !== phase) return;
+      done = true;
+      await race();
+    };
+  }
+
+  it('keeps a blob mounted into another repository between mark and sweep', async () => {
+    const orphan = await push('src', 'a blob no manifest uses');
+    await twoHoursLater();
+    const report = await gc.collect(COLLECT, at('removing unused layer links', async () => {
+      assert.equal(await uploads.mount('dst', 'src', digestOf(Buffer.from('a blob no manifest uses'))), true);
+    }));
+    assert.deepEqual(report.removed.blobs, [], 'the blob survives');
+    assert.ok(report.skipped.some((s) => s.what === 'blob' && s.digest === orphan));
+    assert.notEqual(await blobs.file(digestOf(Buffer.from('a blob no manifest uses'))), null);
+    assert.equal(await repositories.hasLayer('dst', digestOf(Buffer.from('a blob no manifest uses'))), true);
+  });
+
+  it('keeps the blobs of a manifest pushed after its links were removed but before the blobs went', async () => {
+    const config = JSON.stringify({ architecture: 'amd64', os: 'linux' });
+    const layer = 'layer pushed long ago, garbage until a new manifest uses it';
+    await push('old', config);
+    await push('old', layer);
+    await twoHoursLater();
+    let manifestDigest = '';
+    const report = await gc.collect(COLLECT, at('deleting blobs', async () => {
+      // The links in "old" are gone by now; a new push uploads the same content again (stored once,
+      // so the existing file is kept) and references it.
+      await push('new', config);
+      await push('new', layer);
+      const manifest = Buffer.from(imageManifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)]));
+      manifestDigest = (await manifests.put('new', 'v1', undefined, manifest)).digest.value;
+    }));
+    assert.equal(report.counts.layerLinks, 2, 'the old links went');
+    assert.deepEqual(report.removed.blobs, [], 'no blob went: the push used them all');
+    const pulled = await manifests.get('new', 'v1', null);
+    assert.equal(pulled.digest.value, manifestDigest);
+    for (const content of [config, layer]) assert.notEqual(await blobs.file(digestOf(Buffer.from(content))), null);
+  });
+
+  it('makes a push that lost the race fail cleanly instead of referencing a deleted blob', async () => {
+    const layer = 'layer that goes before the push references it';
+    const config = '{"architecture":"arm64","os":"linux"}';
+    await push('gone', layer);
+    await push('gone', config);
+    await twoHoursLater();
+    const report = await gc.collect(COLLECT);
+    assert.equal(report.counts.blobs, 2);
+    // A client that saw the blob before the collection now mounts from where it was, or pushes a
+    // manifest over it: both are refused, so it uploads again.
+    assert.equal(await uploads.mount('other', 'gone', digestOf(Buffer.from(layer))), false);
+    const manifest = Buffer.from(imageManifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)]));
+    await assert.rejects(manifests.put('gone', 'v1', undefined, manifest), { code: 'MANIFEST_BLOB_UNKNOWN' });
+  });
+
+  it('lets writers with overlapping digests through in any order, and the collector after them', async () => {
+    const guard = new LinkGuard();
+    const order: string[] = [];
+    const hold = (name: string, ms: number) => async () => {
+      await new Promise((r) => setTimeout(r, ms));
+      order.push(name);
+    };
+    const collection = guard.beginCollection();
+    await Promise.all([
+      guard.withDigests(['sha256:b', 'sha256:a'], hold('writer 1', 20)),
+      guard.withDigests(['sha256:a', 'sha256:b'], hold('writer 2', 0)),
+      guard.removing('sha256:a', async () => {
+        order.push(`collector sees in use: ${collection.inUse('sha256:a', 0)}`);
+      }),
+    ]);
+    collection.end();
+    assert.deepEqual(order, ['writer 1', 'writer 2', 'collector sees in use: true']);
+  });
+});
