@@ -28,7 +28,7 @@ export class LoginThrottle {
   constructor(policy: ThrottlePolicy, now: () => number = Date.now) {
     this.policy = policy;
     this.now = now;
-    this.failures = new LRUCache({ max: 50_000, ttl: policy.forgetAfterMs, ttlAutopurge: false });
+    this.failures = new LRUCache({ maxSize: 50_000, sizeCalculation: () => 1, ttl: policy.forgetAfterMs, ttlAutopurge: false });
   }
 
   /** Milliseconds `key` must still wait before its next attempt (0: may try now). */

@@ -44,7 +44,8 @@ export class LinkGuard {
   private readonly locks = new AsyncLock({ maxPending: Infinity });
   private readonly now: () => number;
   /** Digest -> last use time: best effort (bounded), protects uses from just before a collection. */
-  private readonly recent = new LRUCache<string, number>({ max: RECENT_USES });
+  // A size bound of one per entry: lru-cache preallocates for `max`, which would hold memory from the start.
+  private readonly recent = new LRUCache<string, number>({ maxSize: RECENT_USES, sizeCalculation: () => 1 });
   /** Every digest used while a collection runs: unbounded, so no use during one is ever forgotten. */
   private readonly usedDuring = new Set<string>();
   private collections = 0;
