@@ -25,6 +25,11 @@ export interface BerthConfig {
    * headless mode. Set by the program that embeds the server, never read from files or the environment.
    */
   managementToken: string | null;
+  /**
+   * The built web UI to serve at / (dist/renderer), or absent/null for none. Set by the program that
+   * starts the server (`berth serve` finds its own build), never read from files or the environment.
+   */
+  uiDir?: string | null;
 }
 
 export class ConfigError extends Error {

@@ -10,7 +10,14 @@ import type { BerthConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import type { RegistryServices } from './http/context.ts';
 import { createLogger } from './log.ts';
+import { ActivityLog } from './metadata/activity-db.ts';
 import { MetadataIndex } from './metadata/index-db.ts';
+import { ActivityService } from './registry/activity.ts';
+import { selfUrl } from './registry/addresses.ts';
+import { ImageService } from './registry/images.ts';
+import { RepositoryService } from './registry/repositories.ts';
+import { UploadMonitor } from './registry/upload-monitor.ts';
+import { DiskUsageService } from './registry/usage.ts';
 import { BlobService } from './registry/blobs.ts';
 import { RegistryEvents } from './registry/events.ts';
 import { ListingService } from './registry/listings.ts';
@@ -22,6 +29,8 @@ import { DataDirLock } from './storage/lock.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { FsRepositoryStore } from './storage/repository-store.ts';
 import { FsUploadStore } from './storage/upload-store.ts';
+import { volumeSpace } from './storage/volume.ts';
+import type { ManagementServices } from './http/api/routes.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
@@ -34,6 +43,8 @@ export class StartupError extends Error {
 export interface Registry {
   readonly config: BerthConfig;
   readonly services: RegistryServices;
+  /** The services behind the management API (/api/). */
+  readonly manage: ManagementServices;
   readonly events: RegistryEvents;
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
@@ -69,12 +80,26 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     listings: new ListingService({ index }),
   };
   let url: string | null = null;
+  const activityLog = new ActivityLog(paths.activityFile);
+  const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events });
+  const uploadMonitor = new UploadMonitor(services.uploads);
+  const manage: ManagementServices = {
+    repositories,
+    images: new ImageService({ manifests, blobs: blobStore, repositories: repositoryStore, index, listings: services.listings }),
+    usage: new DiskUsageService({ blobs: blobStore, index, dataDir: paths.root, volume: volumeSpace }),
+    activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
+    uploadMonitor,
+    selfTest: { baseUrl: () => (url ? selfUrl(url) : null), deleteRepository: (name) => repositories.delete(name) },
+  };
+  let activityOpened = false;
   const app = createApp({
     services,
     events,
     log,
     info: { config, startedAt: new Date(), url: () => url },
     management: { token: config.managementToken },
+    manage,
+    uiDir: config.uiDir ?? null,
   });
   let server: http.Server | null = null;
   let lock: DataDirLock | null = null;
@@ -128,6 +153,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   return {
     config,
     services,
+    manage,
     events,
     log,
     callback: () => app.callback(),
@@ -140,6 +166,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       indexOpened = openIndex();
       index.holdUntil(indexOpened);
       indexOpened.catch((err) => log.error({ err }, 'the metadata index could not be opened'));
+      const { reset } = await activityLog.open();
+      if (reset) log.warn({ reason: reset }, 'activity log started anew');
+      manage.activity.start();
+      activityOpened = true;
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
       // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
       server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 }, app.callback());
@@ -169,6 +199,11 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         const timer = setTimeout(() => s.closeAllConnections(), config.shutdownGraceSeconds * 1000);
         await closed;
         clearTimeout(timer);
+      }
+      if (activityOpened) {
+        activityOpened = false;
+        await manage.activity.stop();
+        await activityLog.close().catch((err) => log.error({ err }, 'closing the activity log failed'));
       }
       if (indexOpened) {
         await indexOpened.catch(() => undefined);

@@ -1,5 +1,7 @@
 /** `berth serve`: the registry, headless, until SIGINT/SIGTERM. */
 import { loadConfig, type BerthConfig } from '../config.ts';
+import { builtUiDir } from '../http/ui.ts';
+import { selfUrl } from '../registry/addresses.ts';
 import { createRegistry } from '../index.ts';
 import { parseOptions, type Command } from './common.ts';
 
@@ -31,10 +33,12 @@ export const serveCommand: Command = {
   summary: 'Run the registry (headless)',
   usage: `Usage: berth serve [options]\n\n${SERVER_OPTIONS_USAGE}\n`,
   async run(args) {
-    const config = await configFromArgs(args);
+    const config = { ...(await configFromArgs(args)), uiDir: builtUiDir() };
     const registry = createRegistry(config);
     const { url } = await registry.listen();
     process.stderr.write(`Berth registry at ${url} (data: ${config.dataDir}). Push with: docker push ${url.replace(/^https?:\/\//, '')}/<image>\n`);
+    // The management API answers loopback only (http/api/guard.ts): the UI is opened from this machine.
+    if (config.uiDir) process.stderr.write(`Web UI: ${selfUrl(url)}/\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {

@@ -5,6 +5,7 @@
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
  *   4. managementGuard    who may use /api/ (api/guard.ts)
  *   5. router             the registry route table (routes.ts) and the management one (api/routes.ts)
+ *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
 import Router from '@koa/router';
@@ -13,13 +14,14 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
 import type { RegistryEvents } from '../registry/events.ts';
 import { managementGuard, type ManagementAccess } from './api/guard.ts';
-import { apiRoutes } from './api/routes.ts';
+import { apiRoutes, type ManagementServices } from './api/routes.ts';
 import type { ServerInfo } from './api/status.ts';
 import type { Ctx, RegistryServices } from './context.ts';
 import { errorResponder } from './errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
+import { serveUi } from './ui.ts';
 
 export interface AppDeps {
   services: RegistryServices;
@@ -27,13 +29,16 @@ export interface AppDeps {
   log: Logger;
   info: ServerInfo;
   management: ManagementAccess;
+  manage: ManagementServices;
+  /** The built web UI to serve at /; absent or null for none. */
+  uiDir?: string | null;
 }
 
-export function createApp({ services, events, log, info, management }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, manage, uiDir }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
-  const routes = [...registryRoutes(services), ...apiRoutes({ services, events, info })];
+  const routes = [...registryRoutes(services), ...apiRoutes({ services, events, info, manage })];
   const guard = managementGuard(management);
 
   app.use(requestLog(log));
@@ -47,6 +52,7 @@ export function createApp({ services, events, log, info, management }: AppDeps):
     else await next();
   });
   app.use(routerFor(routes).routes());
+  if (uiDir) app.use(serveUi(uiDir));
   app.use(async function unmatched(ctx) {
     const path = ctx.path;
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];

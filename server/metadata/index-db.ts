@@ -205,6 +205,16 @@ export class MetadataIndex {
     await this.tags.remove({ repo, digest }, { multi: true });
   }
 
+  /** Forgets a repository with its tags and manifests (after they were removed from disk). */
+  async removeRepository(name: string): Promise<void> {
+    await this.gate;
+    await Promise.all([
+      this.tags.remove({ repo: name }, { multi: true }),
+      this.manifests.remove({ repo: name }, { multi: true }),
+    ]);
+    await this.repositories.remove({ _id: name }, { multi: false });
+  }
+
   // ---- reads ----------------------------------------------------------------------------------
 
   async repositoryNames(): Promise<string[]> {
@@ -232,6 +242,24 @@ export class MetadataIndex {
   async manifest(repo: string, digest: string): Promise<ManifestDoc | null> {
     await this.gate;
     return this.manifests.findOne<ManifestDoc>({ _id: manifestId(repo, digest) });
+  }
+
+  /** Repository documents: all of them, or the one named. */
+  async repositoryDocs(name?: string): Promise<RepositoryDoc[]> {
+    await this.gate;
+    return this.repositories.find<RepositoryDoc>(name === undefined ? {} : { _id: name });
+  }
+
+  /** Tag documents: all, of one repository, or of one repository pointing to one digest. */
+  async tagDocs(repo?: string, digest?: string): Promise<TagDoc[]> {
+    await this.gate;
+    return this.tags.find<TagDoc>({ ...(repo !== undefined ? { repo } : {}), ...(digest !== undefined ? { digest } : {}) });
+  }
+
+  /** Manifest documents: all, or of one repository. */
+  async manifestDocs(repo?: string): Promise<ManifestDoc[]> {
+    await this.gate;
+    return this.manifests.find<ManifestDoc>(repo === undefined ? {} : { repo });
   }
 
   // ---- files ----------------------------------------------------------------------------------
@@ -274,6 +302,6 @@ export function compareCodeUnits(a: string, b: string): number {
  * Rewrites a collection's file as one line per document (nedb's crash-safe write: temp file, fsync,
  * rename). nedb-promises forwards to @seald-io/nedb's compactDatafileAsync, which its typings omit.
  */
-function compact<T>(store: Datastore<T>): Promise<void> {
+export function compact<T>(store: Datastore<T>): Promise<void> {
   return (store as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
 }

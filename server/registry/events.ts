@@ -9,6 +9,8 @@ export interface RegistryEventMap {
   'manifest-pulled': { repository: string; digest: string; reference: string };
   'manifest-deleted': { repository: string; digest: string };
   'tag-deleted': { repository: string; tag: string; digest: string };
+  /** Every tag and manifest of the repository is gone (its blobs wait for garbage collection). */
+  'repository-deleted': { repository: string; tags: number; manifests: number };
 }
 
 export type RegistryEventName = keyof RegistryEventMap;

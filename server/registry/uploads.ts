@@ -45,6 +45,8 @@ interface LiveSession {
   /** sha256 of exactly the bytes on disk, or null when unknown (after a restart or a failed write). */
   hash: Hash | null;
   busy: boolean;
+  /** Bytes of the request streaming now, not yet counted in size (upload progress). */
+  inFlight: number;
 }
 
 export interface UploadServiceDeps {
@@ -65,7 +67,7 @@ export class UploadService {
 
   async start(repository: string): Promise<UploadState> {
     const info = await this.deps.uploads.create(repository);
-    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false });
+    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false, inFlight: 0 });
     return { id: info.id, repository, size: 0 };
   }
 
@@ -144,7 +146,7 @@ export class UploadService {
     return [...this.live.entries()].map(([id, s]) => ({
       id,
       repository: s.repository,
-      size: s.size,
+      size: s.size + s.inFlight,
       startedAt: s.startedAt,
       receiving: s.busy,
     }));
@@ -164,7 +166,7 @@ export class UploadService {
       // A session from before a restart: its bytes are on disk, its hash state is not.
       const stored = await this.deps.uploads.get(id);
       if (stored && stored.repository === repository) {
-        const session: LiveSession = { repository, startedAt: stored.startedAt, size: stored.size, hash: null, busy: false };
+        const session: LiveSession = { repository, startedAt: stored.startedAt, size: stored.size, hash: null, busy: false, inFlight: 0 };
         this.live.set(id, session);
         return session;
       }
@@ -213,6 +215,7 @@ export class UploadService {
           for await (const chunk of source) {
             hash?.update(chunk);
             received += chunk.length;
+            session.inFlight = received;
             yield chunk;
           }
         },
@@ -222,9 +225,11 @@ export class UploadService {
       // The client hung up or the disk failed: the session keeps exactly what reached the disk,
       // and the hash is recomputed from the file when the upload completes.
       session.hash = null;
+      session.inFlight = 0;
       session.size = (await this.deps.uploads.get(id))?.size ?? start;
       throw err;
     }
+    session.inFlight = 0;
     session.size = start + received;
     if (range && received !== range.end - range.start + 1) {
       // Roll the chunk back: the session stays where it was before this request.

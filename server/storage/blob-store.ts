@@ -6,8 +6,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Digest } from '../registry/reference.ts';
-import { fsyncDir, isNotFound, removeFile, writeFileAtomic } from './files.ts';
+import { tryParseDigest, type Digest } from '../registry/reference.ts';
+import { fsyncDir, isNotFound, readDirOrEmpty, removeFile, writeFileAtomic } from './files.ts';
 import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
@@ -46,7 +46,18 @@ export interface BlobRemover {
   remove(digest: Digest): Promise<boolean>;
 }
 
-export type BlobStore = BlobStatter & BlobReader & BlobWriter & BlobRemover;
+export interface StoredBlob {
+  digest: string;
+  /** Bytes of the file. */
+  size: number;
+}
+
+export interface BlobLister {
+  /** Every blob file in the store with its size (for disk usage; walks the whole tree). */
+  list(): AsyncIterable<StoredBlob>;
+}
+
+export type BlobStore = BlobStatter & BlobReader & BlobWriter & BlobRemover & BlobLister;
 
 /** Read-ahead for blob streams: large enough that a 1 GB pull is a few thousand reads, not 16k. */
 const READ_CHUNK = 512 * 1024;
@@ -155,5 +166,23 @@ export class FsBlobStore implements BlobStore {
   async remove(digest: Digest): Promise<boolean> {
     this.sizes.delete(digest.value);
     return removeFile(this.paths.blob(digest));
+  }
+
+  async *list(): AsyncIterable<StoredBlob> {
+    const root = this.paths.blobsDir;
+    for (const algorithm of await readDirOrEmpty(root)) {
+      for (const prefix of await readDirOrEmpty(path.join(root, algorithm))) {
+        const dir = path.join(root, algorithm, prefix);
+        for (const hex of await readDirOrEmpty(dir)) {
+          const digest = tryParseDigest(`${algorithm}:${hex}`);
+          if (!digest) continue;
+          const st = await fs.stat(path.join(dir, hex)).catch((err: unknown) => {
+            if (isNotFound(err)) return null; // removed since the listing (garbage collection)
+            throw err;
+          });
+          if (st?.isFile()) yield { digest: digest.value, size: st.size };
+        }
+      }
+    }
   }
 }

@@ -19,6 +19,8 @@
  *     tmp/                                    temp files, renamed into place once complete and fsynced
  *     index/                                  the nedb metadata index (metadata/): rebuilt from the above
  *                                             whenever it is missing, corrupt or was not closed cleanly
+ *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
+ *                                             history, not derived from the above; losing it loses only the feed
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -46,6 +48,7 @@ export class StoragePaths {
   get uploadsDir(): string { return path.join(this.root, 'uploads'); }
   get tmpDir(): string { return path.join(this.root, 'tmp'); }
   get indexDir(): string { return path.join(this.root, 'index'); }
+  get activityFile(): string { return path.join(this.root, 'activity.db'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);

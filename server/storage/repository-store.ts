@@ -51,7 +51,16 @@ export interface RepositoryLister {
   listRepositories(): Promise<string[]>;
 }
 
-export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & RepositoryLister;
+export interface RepositoryRemover {
+  /**
+   * Removes what is left of a repository (its _layers and _manifests folders, and parent folders left
+   * empty) once its tags and links are gone. Nested repositories ("a" and "a/b") are left alone. The
+   * blobs stay: they may be shared, and garbage collection frees the unreferenced ones.
+   */
+  removeRepository(repo: string): Promise<void>;
+}
+
+export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & RepositoryLister & RepositoryRemover;
 
 export class FsRepositoryStore implements RepositoryStore {
   private readonly paths: StoragePaths;
@@ -212,6 +221,24 @@ export class FsRepositoryStore implements RepositoryStore {
     };
     await walk(this.paths.repositoriesDir, '');
     return found.sort();
+  }
+
+  async removeRepository(repo: string): Promise<void> {
+    const prefix = `${repo}\0`;
+    for (const cache of [this.links, this.revisions, this.tags] as { keys(): Iterable<string>; delete(key: string): boolean }[]) {
+      for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+    }
+    const dir = this.paths.repository(repo);
+    for (const sub of ['_manifests', '_layers']) await fs.rm(path.join(dir, sub), { recursive: true, force: true });
+    // Parent folders that now hold nothing (no nested repository) go too, up to repositories/.
+    for (let current = dir; current.startsWith(this.paths.repositoriesDir + path.sep); current = path.dirname(current)) {
+      try {
+        await fs.rmdir(current);
+      } catch {
+        break; // not empty (a nested repository lives below) or already gone
+      }
+    }
+    await fsyncDir(this.paths.repositoriesDir);
   }
 
   // ---- helpers --------------------------------------------------------------------------------

@@ -1,24 +1,73 @@
 /**
  * The management API's route table (/api/), used by the UI in the desktop app and in a browser
  * against `berth serve`. Guarded by guard.ts; errors use the same envelope as the registry API.
+ *
+ * Repository names contain '/', and "tags" or "manifests" are valid name components, so what follows
+ * a name is introduced by "/-/", which no name can contain (a component starts with a letter or digit).
  */
+import type { ActivityService } from '../../registry/activity.ts';
 import type { RegistryEvents } from '../../registry/events.ts';
+import type { ImageService } from '../../registry/images.ts';
+import type { RepositoryService } from '../../registry/repositories.ts';
+import type { SelfTestDeps } from '../../registry/self-test.ts';
+import type { UploadMonitor } from '../../registry/upload-monitor.ts';
+import type { DiskUsageService } from '../../registry/usage.ts';
 import type { RegistryServices } from '../context.ts';
 import type { Route } from '../routes.ts';
+import { activityHandlers } from './activity.ts';
+import { diskUsageHandlers } from './disk-usage.ts';
 import { eventHandlers } from './events.ts';
+import { imageHandlers } from './images.ts';
+import { repositoryHandlers } from './repositories.ts';
+import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
+import { tagHandlers } from './tags.ts';
+
+/** The services behind the management API (composed in server/index.ts). */
+export interface ManagementServices {
+  repositories: RepositoryService;
+  images: ImageService;
+  usage: DiskUsageService;
+  activity: ActivityService;
+  uploadMonitor: UploadMonitor;
+  selfTest: SelfTestDeps;
+}
 
 export interface ApiDeps {
   services: RegistryServices;
   events: RegistryEvents;
   info: ServerInfo;
+  manage: ManagementServices;
 }
 
-export function apiRoutes({ events, info }: ApiDeps): Route[] {
+/** A repository name: anything up to a "/-/" (names are validated by the handlers). */
+const NAME = '((?:(?!/-/).)+)';
+const SEGMENT = '([^/]+)';
+
+export function apiRoutes({ events, info, manage }: ApiDeps): Route[] {
   const status = statusHandlers(info);
-  const live = eventHandlers(events);
+  const live = eventHandlers(events, manage.uploadMonitor);
+  const repositories = repositoryHandlers(manage.repositories);
+  const tags = tagHandlers(manage.repositories);
+  const images = imageHandlers(manage.images, manage.repositories);
+  const usage = diskUsageHandlers(manage.usage);
+  const activity = activityHandlers(manage.activity);
+  const selfTest = selfTestHandlers(manage.selfTest);
+
+  const repository = new RegExp(`^/api/repositories/${NAME}$`);
+  const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
+  const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
+    { method: 'GET', pattern: /^\/api\/repositories$/, params: [], handler: repositories.listRepositories },
+    { method: 'GET', pattern: repository, params: ['name'], handler: repositories.getRepository },
+    { method: 'DELETE', pattern: repository, params: ['name'], handler: repositories.deleteRepository },
+    { method: 'GET', pattern: manifest, params: ['name', 'reference'], handler: images.getImage },
+    { method: 'DELETE', pattern: manifest, params: ['name', 'reference'], handler: images.deleteManifest },
+    { method: 'DELETE', pattern: tag, params: ['name', 'tag'], handler: tags.deleteTag },
+    { method: 'GET', pattern: /^\/api\/disk-usage$/, params: [], handler: usage.getDiskUsage },
+    { method: 'GET', pattern: /^\/api\/activity$/, params: [], handler: activity.getActivity },
+    { method: 'POST', pattern: /^\/api\/self-test$/, params: [], handler: selfTest.runSelfTest },
   ];
 }

@@ -1,0 +1,204 @@
+/**
+ * The self-test: pushes a tiny image to this registry and pulls it back through its own /v2 API over
+ * HTTP, as a client would (OCI Distribution Spec v1.1: "Pushing blobs", "Pushing manifests", "Pulling
+ * manifests", "Pulling blobs", "Listing tags"), verifying every digest, then deletes what it pushed.
+ * It yields each step as it starts and as it ends, so the UI can show progress.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import type { SelfTestStep, SelfTestSummary } from './api-types.ts';
+import { RegistryError } from './errors.ts';
+import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
+
+const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+/** A tar archive with no entries is its end-of-archive marker: two 512-byte zero blocks (POSIX ustar). */
+const EMPTY_TAR = Buffer.alloc(1024);
+
+export interface SelfTestDeps {
+  /** Where this registry answers (http://127.0.0.1:PORT), or null while it does not listen. */
+  baseUrl(): string | null;
+  /** Removes the test repository afterwards. */
+  deleteRepository(name: string): Promise<unknown>;
+}
+
+interface StepDef {
+  id: string;
+  title: string;
+  run(): Promise<string>;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+class StepFailure extends Error {}
+
+function expect(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new StepFailure(message);
+}
+
+async function describeFailure(res: Response): Promise<string> {
+  const body = await res.text().catch(() => '');
+  const message = /"message":"([^"]{1,300})"/.exec(body)?.[1];
+  return `HTTP ${res.status}${message ? `: ${message}` : ''}`;
+}
+
+export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestStep | SelfTestSummary> {
+  const started = Date.now();
+  const repository = `berth-self-test/${randomBytes(4).toString('hex')}`;
+  const tag = 'probe';
+  const base = deps.baseUrl();
+  const at = (path: string) => `${base}/v2/${repository}${path}`;
+
+  const layer = gzipSync(EMPTY_TAR);
+  const config = Buffer.from(JSON.stringify({
+    created: new Date().toISOString(),
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Labels: { 'org.opencontainers.image.title': 'Berth self-test' } },
+    rootfs: { type: 'layers', diff_ids: [sha256(EMPTY_TAR)] },
+  }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length }],
+  }));
+  const manifestDigest = sha256(manifest);
+
+  const steps: StepDef[] = [
+    {
+      id: 'ping',
+      title: 'Registry answers on /v2/',
+      async run() {
+        expect(base !== null, 'the registry is not listening');
+        const res = await fetch(`${base}/v2/`);
+        expect(res.status === 200, `GET /v2/ answered ${await describeFailure(res)}`);
+        expect(res.headers.get('docker-distribution-api-version') === 'registry/2.0', 'the Docker-Distribution-API-Version header is missing');
+        return `${base}/v2/ answered 200`;
+      },
+    },
+    {
+      id: 'push-layer',
+      title: 'Upload a layer (POST, PATCH, PUT)',
+      async run() {
+        const start = await fetch(at('/blobs/uploads/'), { method: 'POST' });
+        expect(start.status === 202, `starting the upload answered ${await describeFailure(start)}`);
+        const location = new URL(start.headers.get('location') ?? '', base!);
+        const patch = await fetch(location, { method: 'PATCH', body: layer, headers: { 'Content-Type': 'application/octet-stream' } });
+        expect(patch.status === 202, `sending the bytes answered ${await describeFailure(patch)}`);
+        const done = new URL(patch.headers.get('location') ?? location.href, base!);
+        done.searchParams.set('digest', sha256(layer));
+        const put = await fetch(done, { method: 'PUT' });
+        expect(put.status === 201, `completing the upload answered ${await describeFailure(put)}`);
+        return `${layer.length} bytes, ${sha256(layer).slice(0, 19)}…`;
+      },
+    },
+    {
+      id: 'push-config',
+      title: 'Upload the image config (monolithic POST)',
+      async run() {
+        const res = await fetch(`${at('/blobs/uploads/')}?digest=${sha256(config)}`, {
+          method: 'POST',
+          body: config,
+          headers: { 'Content-Type': 'application/octet-stream' },
+        });
+        expect(res.status === 201, `the upload answered ${await describeFailure(res)}`);
+        return `${config.length} bytes`;
+      },
+    },
+    {
+      id: 'push-manifest',
+      title: `Push the manifest as ${repository}:${tag}`,
+      async run() {
+        const res = await fetch(at(`/manifests/${tag}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+        expect(res.status === 201, `PUT manifest answered ${await describeFailure(res)}`);
+        expect(res.headers.get('docker-content-digest') === manifestDigest, 'the registry reported another digest than the manifest has');
+        return manifestDigest;
+      },
+    },
+    {
+      id: 'resolve-tag',
+      title: 'Resolve the tag (HEAD)',
+      async run() {
+        const res = await fetch(at(`/manifests/${tag}`), { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
+        expect(res.status === 200, `HEAD manifest answered HTTP ${res.status}`);
+        expect(res.headers.get('docker-content-digest') === manifestDigest, 'the tag resolves to another digest');
+        return `${tag} → ${manifestDigest.slice(0, 19)}…`;
+      },
+    },
+    {
+      id: 'pull-manifest',
+      title: 'Pull the manifest by digest',
+      async run() {
+        const res = await fetch(at(`/manifests/${manifestDigest}`), { headers: { Accept: OCI_MANIFEST } });
+        expect(res.status === 200, `GET manifest answered ${await describeFailure(res)}`);
+        const bytes = Buffer.from(await res.arrayBuffer());
+        expect(bytes.equals(manifest), 'the manifest came back with different bytes');
+        return `${bytes.length} bytes, identical`;
+      },
+    },
+    {
+      id: 'pull-blobs',
+      title: 'Pull the config and layer, verifying digests',
+      async run() {
+        for (const blob of [config, layer]) {
+          const res = await fetch(at(`/blobs/${sha256(blob)}`));
+          expect(res.status === 200, `GET blob answered ${await describeFailure(res)}`);
+          const digest = sha256(Buffer.from(await res.arrayBuffer()));
+          expect(digest === sha256(blob), `blob ${sha256(blob)} came back as ${digest}`);
+        }
+        return '2 blobs, digests verified';
+      },
+    },
+    {
+      id: 'list-tags',
+      title: 'List the repository’s tags',
+      async run() {
+        const res = await fetch(at('/tags/list'));
+        expect(res.status === 200, `GET tags/list answered ${await describeFailure(res)}`);
+        const body = (await res.json()) as { tags?: unknown };
+        expect(Array.isArray(body.tags) && body.tags.includes(tag), `tags/list does not list "${tag}"`);
+        return `[${(body.tags as string[]).join(', ')}]`;
+      },
+    },
+  ];
+  const cleanup: StepDef = {
+    id: 'clean-up',
+    title: 'Delete the test repository',
+    async run() {
+      try {
+        await deps.deleteRepository(repository);
+      } catch (err) {
+        if (err instanceof RegistryError && err.code === 'NAME_UNKNOWN') return 'nothing was pushed';
+        throw err;
+      }
+      return `${repository} deleted (its blobs, under 1 KB, wait for garbage collection)`;
+    },
+  };
+
+  const of = steps.length + 1;
+  let ok = true;
+  let pushedAnything = false;
+  for (const [i, step] of [...steps, cleanup].entries()) {
+    const head = { step: i + 1, of, id: step.id, title: step.title };
+    const mustRun = ok || (step === cleanup && pushedAnything);
+    if (!mustRun) {
+      yield { ...head, status: 'skipped', detail: 'not run: an earlier step failed' };
+      continue;
+    }
+    yield { ...head, status: 'running' };
+    const t0 = Date.now();
+    try {
+      const detail = await step.run();
+      if (step.id !== 'ping') pushedAnything = true;
+      yield { ...head, status: 'passed', detail, ms: Date.now() - t0 };
+    } catch (err) {
+      ok = false;
+      if (step.id !== 'ping') pushedAnything = true;
+      const detail = err instanceof StepFailure ? err.message : `${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`;
+      yield { ...head, status: 'failed', detail, ms: Date.now() - t0 };
+    }
+  }
+  yield { done: true, ok, repository, ms: Date.now() - started };
+}
