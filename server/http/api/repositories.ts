@@ -11,7 +11,7 @@ export function repositoryHandlers(repositories: RepositoryService) {
       const sort = enumQuery(ctx, 'sort', REPOSITORY_SORTS, 'name');
       // Names read A to Z; sizes and push times read largest and newest first.
       const order = enumQuery(ctx, 'order', ['asc', 'desc'] as const, sort === 'name' ? 'asc' : 'desc');
-      const limit = intQuery(ctx, 'limit', { min: 1, max: 1000, fallback: 100 });
+      const limit = intQuery(ctx, 'limit', { min: 1, max: 10_000, fallback: 100 });
       const offset = intQuery(ctx, 'offset', { min: 0, max: 100_000_000, fallback: 0 });
       sendJson(ctx, await repositories.list({ ...(q !== undefined ? { q } : {}), sort, order, limit, offset }));
     },
