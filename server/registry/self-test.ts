@@ -37,10 +37,12 @@ function expect(condition: boolean, message: string): asserts condition {
   if (!condition) throw new StepFailure(message);
 }
 
-async function describeFailure(res: Response): Promise<string> {
+/** Fails the step unless the answer has `status`; the registry's error message says why. */
+async function expectStatus(res: Response, status: number, what: string): Promise<void> {
+  if (res.status === status) return;
   const body = await res.text().catch(() => '');
   const message = /"message":"([^"]{1,300})"/.exec(body)?.[1];
-  return `HTTP ${res.status}${message ? `: ${message}` : ''}`;
+  throw new StepFailure(`${what} answered HTTP ${res.status}${message ? `: ${message}` : ''}`);
 }
 
 export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestStep | SelfTestSummary> {
@@ -73,7 +75,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       async run() {
         expect(base !== null, 'the registry is not listening');
         const res = await fetch(`${base}/v2/`);
-        expect(res.status === 200, `GET /v2/ answered ${await describeFailure(res)}`);
+        await expectStatus(res, 200, 'GET /v2/');
         expect(res.headers.get('docker-distribution-api-version') === 'registry/2.0', 'the Docker-Distribution-API-Version header is missing');
         return `${base}/v2/ answered 200`;
       },
@@ -83,14 +85,14 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: 'Upload a layer (POST, PATCH, PUT)',
       async run() {
         const start = await fetch(at('/blobs/uploads/'), { method: 'POST' });
-        expect(start.status === 202, `starting the upload answered ${await describeFailure(start)}`);
+        await expectStatus(start, 202, 'starting the upload');
         const location = new URL(start.headers.get('location') ?? '', base!);
         const patch = await fetch(location, { method: 'PATCH', body: layer, headers: { 'Content-Type': 'application/octet-stream' } });
-        expect(patch.status === 202, `sending the bytes answered ${await describeFailure(patch)}`);
+        await expectStatus(patch, 202, 'sending the bytes');
         const done = new URL(patch.headers.get('location') ?? location.href, base!);
         done.searchParams.set('digest', sha256(layer));
         const put = await fetch(done, { method: 'PUT' });
-        expect(put.status === 201, `completing the upload answered ${await describeFailure(put)}`);
+        await expectStatus(put, 201, 'completing the upload');
         return `${layer.length} bytes, ${sha256(layer).slice(0, 19)}…`;
       },
     },
@@ -103,7 +105,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
           body: config,
           headers: { 'Content-Type': 'application/octet-stream' },
         });
-        expect(res.status === 201, `the upload answered ${await describeFailure(res)}`);
+        await expectStatus(res, 201, 'the upload');
         return `${config.length} bytes`;
       },
     },
@@ -112,7 +114,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: `Push the manifest as ${repository}:${tag}`,
       async run() {
         const res = await fetch(at(`/manifests/${tag}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
-        expect(res.status === 201, `PUT manifest answered ${await describeFailure(res)}`);
+        await expectStatus(res, 201, 'PUT manifest');
         expect(res.headers.get('docker-content-digest') === manifestDigest, 'the registry reported another digest than the manifest has');
         return manifestDigest;
       },
@@ -122,7 +124,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: 'Resolve the tag (HEAD)',
       async run() {
         const res = await fetch(at(`/manifests/${tag}`), { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
-        expect(res.status === 200, `HEAD manifest answered HTTP ${res.status}`);
+        await expectStatus(res, 200, 'HEAD manifest');
         expect(res.headers.get('docker-content-digest') === manifestDigest, 'the tag resolves to another digest');
         return `${tag} → ${manifestDigest.slice(0, 19)}…`;
       },
@@ -132,7 +134,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: 'Pull the manifest by digest',
       async run() {
         const res = await fetch(at(`/manifests/${manifestDigest}`), { headers: { Accept: OCI_MANIFEST } });
-        expect(res.status === 200, `GET manifest answered ${await describeFailure(res)}`);
+        await expectStatus(res, 200, 'GET manifest');
         const bytes = Buffer.from(await res.arrayBuffer());
         expect(bytes.equals(manifest), 'the manifest came back with different bytes');
         return `${bytes.length} bytes, identical`;
@@ -144,7 +146,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       async run() {
         for (const blob of [config, layer]) {
           const res = await fetch(at(`/blobs/${sha256(blob)}`));
-          expect(res.status === 200, `GET blob answered ${await describeFailure(res)}`);
+          await expectStatus(res, 200, 'GET blob');
           const digest = sha256(Buffer.from(await res.arrayBuffer()));
           expect(digest === sha256(blob), `blob ${sha256(blob)} came back as ${digest}`);
         }
@@ -156,7 +158,7 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: 'List the repository’s tags',
       async run() {
         const res = await fetch(at('/tags/list'));
-        expect(res.status === 200, `GET tags/list answered ${await describeFailure(res)}`);
+        await expectStatus(res, 200, 'GET tags/list');
         const body = (await res.json()) as { tags?: unknown };
         expect(Array.isArray(body.tags) && body.tags.includes(tag), `tags/list does not list "${tag}"`);
         return `[${(body.tags as string[]).join(', ')}]`;
