@@ -63,7 +63,7 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       runsOn: 'Linux, rootful (the usual install); Windows Server',
       address: local,
       nothingNeeded: true,
-      summary: `Nothing to configure: Docker Engine trusts localhost and 127.0.0.0/8 by default, so ${local} just works.`,
+      summary: `Docker Engine trusts localhost and 127.0.0.0/8 by default, so ${local} works as it is.`,
       steps: [
         { text: 'Tag and push with the localhost address:', code: `docker tag alpine:latest ${local}/alpine:latest\ndocker push ${local}/alpine:latest` },
         {
