@@ -3,10 +3,11 @@
  * reaches Berth under: localhost from this computer, host.docker.internal / host.containers.internal
  * from a daemon in a VM, a LAN address from other machines (only when Berth listens beyond loopback).
  */
-import { Fragment, useId, useState } from 'react';
+import { Fragment, useId, useState, type ReactNode } from 'react';
 import { Link } from 'react-router';
 import type { StatusView } from '../../server/registry/api-types.ts';
 import { CodeBlock } from './copy.tsx';
+import { Card } from './page.tsx';
 
 type Where = 'local' | 'desktop' | 'podman' | 'lan';
 
@@ -79,5 +80,13 @@ export function PullCommands({ status, image }: { status: StatusView; image: str
         </div>
       )}
     </div>
+  );
+}
+
+export function PullCard({ status, image, actions }: { status: StatusView; image: string; actions?: ReactNode }) {
+  return (
+    <Card title="Pull" hint="Pick where the client runs; each command is ready to paste." actions={actions}>
+      <PullCommands status={status} image={image} />
+    </Card>
   );
 }

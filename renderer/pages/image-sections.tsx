@@ -5,6 +5,7 @@ import type { DescriptorView, ImageConfigView, ImageDetail } from '../../server/
 import { Bytes } from '../components/bytes.tsx';
 import { Digest } from '../components/copy.tsx';
 import { Card } from '../components/page.tsx';
+import { Table } from '../components/table.tsx';
 import { Time } from '../components/time.tsx';
 import { mediaTypeName } from '../format.ts';
 import { imageLink } from '../links.ts';
@@ -22,45 +23,33 @@ function orNone(value: string | null, none = 'not set'): ReactNode {
 export function PlatformsCard({ image }: { image: ImageDetail }) {
   return (
     <Card title="Platforms" hint="This index points to one image per platform." flush>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th>Platform</th>
-              <th>Digest</th>
-              <th className="num">Size</th>
-              <th>Type</th>
-            </tr>
-          </thead>
-          <tbody>
-            {image.platforms.map((p) => (
-              <tr key={p.digest} data-platform={p.platform ?? ''}>
-                <td>
-                  {p.present ? (
-                    <Link to={imageLink(image.repository, p.digest)} style={{ fontWeight: 600 }}>
-                      {p.attestation ? 'attestation' : (p.platform ?? 'unknown')}
-                    </Link>
-                  ) : (
-                    <span>{p.platform ?? 'unknown'}</span>
-                  )}
-                  {!p.present && (
-                    <span className="chip warn" style={{ marginLeft: 8 }} title="The index names it but it was not pushed to this repository">
-                      not pushed
-                    </span>
-                  )}
-                </td>
-                <td>
-                  <Digest digest={p.digest} />
-                </td>
-                <td className="num">
-                  <Bytes value={p.totalSize ?? p.size} />
-                </td>
-                <td className="muted">{p.attestation ? 'provenance / SBOM' : mediaTypeName(p.mediaType)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table columns={['Platform', 'Digest', { label: 'Size', num: true }, 'Type']}>
+        {image.platforms.map((p) => (
+          <tr key={p.digest} data-platform={p.platform ?? ''}>
+            <td>
+              {p.present ? (
+                <Link to={imageLink(image.repository, p.digest)} style={{ fontWeight: 600 }}>
+                  {p.attestation ? 'attestation' : (p.platform ?? 'unknown')}
+                </Link>
+              ) : (
+                <span>{p.platform ?? 'unknown'}</span>
+              )}
+              {!p.present && (
+                <span className="chip warn" style={{ marginLeft: 8 }} title="The index names it, but this repository does not hold it (never pushed, or deleted since)">
+                  missing
+                </span>
+              )}
+            </td>
+            <td>
+              <Digest digest={p.digest} />
+            </td>
+            <td className="num">
+              <Bytes value={p.totalSize ?? p.size} />
+            </td>
+            <td className="muted">{p.attestation ? 'provenance / SBOM' : mediaTypeName(p.mediaType)}</td>
+          </tr>
+        ))}
+      </Table>
     </Card>
   );
 }
@@ -146,41 +135,28 @@ export function LayersCard({ image }: { image: ImageDetail }) {
   const aligned = steps.length === image.layers.length;
   return (
     <Card title="Layers" hint={`${image.layers.length} layer${image.layers.length === 1 ? '' : 's'}, bottom first`} flush>
-      <div className="table-wrap">
-        <table data-testid="layers">
-          <thead>
-            <tr>
-              <th className="num">#</th>
-              <th>Digest</th>
-              <th>Media type</th>
-              <th className="num">Size</th>
-              {aligned && <th>Created by</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {image.layers.map((layer, i) => (
-              <tr key={`${layer.digest}-${i}`} data-layer={layer.digest}>
-                <td className="num muted">{i + 1}</td>
-                <td>
-                  <Digest digest={layer.digest} />
-                </td>
-                <td className="muted" title={layer.mediaType}>
-                  {mediaTypeName(layer.mediaType)}
-                  {layer.urls && <span className="chip warn" style={{ marginLeft: 6 }}>foreign</span>}
-                </td>
-                <td className="num">
-                  <Bytes value={layer.size} />
-                </td>
-                {aligned && (
-                  <td className="mono" style={{ maxWidth: 420, overflowWrap: 'anywhere' }}>
-                    {steps[i]?.createdBy ?? ''}
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table testId="layers" columns={[{ label: '#', num: true }, 'Digest', 'Media type', { label: 'Size', num: true }, ...(aligned ? ['Created by'] : [])]}>
+        {image.layers.map((layer, i) => (
+          <tr key={`${layer.digest}-${i}`} data-layer={layer.digest}>
+            <td className="num muted">{i + 1}</td>
+            <td>
+              <Digest digest={layer.digest} />
+            </td>
+            <td className="muted" title={layer.mediaType}>
+              {mediaTypeName(layer.mediaType)}
+              {layer.urls && <span className="chip warn" style={{ marginLeft: 6 }}>foreign</span>}
+            </td>
+            <td className="num">
+              <Bytes value={layer.size} />
+            </td>
+            {aligned && (
+              <td className="mono" style={{ maxWidth: 420, overflowWrap: 'anywhere' }}>
+                {steps[i]?.createdBy ?? ''}
+              </td>
+            )}
+          </tr>
+        ))}
+      </Table>
     </Card>
   );
 }
@@ -212,32 +188,21 @@ export function ReferrersCard({ image }: { image: ImageDetail }) {
   if (image.referrers.length === 0) return null;
   return (
     <Card title="Referrers" hint="Signatures, SBOMs and attestations that refer to this manifest." flush>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th>Artifact type</th>
-              <th>Digest</th>
-              <th className="num">Size</th>
-            </tr>
-          </thead>
-          <tbody>
-            {image.referrers.map((r: DescriptorView) => (
-              <tr key={r.digest}>
-                <td>
-                  <Link to={imageLink(image.repository, r.digest)}>{r.artifactType ?? mediaTypeName(r.mediaType)}</Link>
-                </td>
-                <td>
-                  <Digest digest={r.digest} />
-                </td>
-                <td className="num">
-                  <Bytes value={r.size} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table columns={['Artifact type', 'Digest', { label: 'Size', num: true }]}>
+        {image.referrers.map((r: DescriptorView) => (
+          <tr key={r.digest}>
+            <td>
+              <Link to={imageLink(image.repository, r.digest)}>{r.artifactType ?? mediaTypeName(r.mediaType)}</Link>
+            </td>
+            <td>
+              <Digest digest={r.digest} />
+            </td>
+            <td className="num">
+              <Bytes value={r.size} />
+            </td>
+          </tr>
+        ))}
+      </Table>
     </Card>
   );
 }

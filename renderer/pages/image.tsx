@@ -5,7 +5,7 @@ import { ApiError, api } from '../api.ts';
 import { Bytes } from '../components/bytes.tsx';
 import { CodeBlock, Digest } from '../components/copy.tsx';
 import { Card, PageHeader, Stat } from '../components/page.tsx';
-import { PullCommands } from '../components/pull-commands.tsx';
+import { PullCard } from '../components/pull-commands.tsx';
 import { EmptyState, ErrorState, Skeleton } from '../components/states.tsx';
 import { Time } from '../components/time.tsx';
 import { mediaTypeName, shortDigest } from '../format.ts';
@@ -121,11 +121,7 @@ export function ImagePage({ name, reference }: { name: string; reference: string
               </p>
             </Card>
           )}
-          {status.data && data.kind !== 'artifact' && (
-            <Card title="Pull" hint="Pick where the client runs; each command is ready to paste.">
-              <PullCommands status={status.data} image={isDigest ? `${name}@${reference}` : `${name}:${reference}`} />
-            </Card>
-          )}
+          {status.data && data.kind !== 'artifact' && <PullCard status={status.data} image={isDigest ? `${name}@${reference}` : `${name}:${reference}`} />}
           {Object.keys(data.annotations).length > 0 && (
             <Card title="Annotations">
               <dl className="kv">

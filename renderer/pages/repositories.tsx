@@ -7,6 +7,7 @@ import { api } from '../api.ts';
 import { Bytes } from '../components/bytes.tsx';
 import { FirstPush } from '../components/first-push.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
+import { Table, type Column } from '../components/table.tsx';
 import { EmptyState, ErrorState, Skeleton } from '../components/states.tsx';
 import { Time } from '../components/time.tsx';
 import { formatCount } from '../format.ts';
@@ -46,16 +47,18 @@ export function RepositoriesPage() {
   const empty = data && data.total === 0;
   const subtitle = data && data.total > 0 ? `${formatCount(data.total, 'repository', 'repositories')} in this registry` : 'Images pushed to this registry';
 
-  function header(column: RepositorySort, className?: string) {
+  function header(column: RepositorySort, num = false): Column {
     const active = sort === column;
-    return (
-      <th className={className} aria-sort={active ? (order === 'asc' ? 'ascending' : 'descending') : 'none'}>
+    return {
+      num,
+      sort: active ? (order === 'asc' ? 'ascending' : 'descending') : 'none',
+      label: (
         <button type="button" className="sort" onClick={() => sortBy(column)}>
           {SORT_LABELS[column]}
           {active && (order === 'asc' ? <ArrowUp size={13} aria-hidden /> : <ArrowDown size={13} aria-hidden />)}
         </button>
-      </th>
-    );
+      ),
+    };
   }
 
   return (
@@ -112,39 +115,25 @@ export function RepositoriesPage() {
             </p>
           </EmptyState>
         ) : (
-          <div className="table-wrap">
-            <table>
-              <caption className="visually-hidden">Repositories, sorted by {SORT_LABELS[sort].toLowerCase()}</caption>
-              <thead>
-                <tr>
-                  {header('name')}
-                  <th className="num">Tags</th>
-                  {header('size', 'num')}
-                  <th className="num">Shared</th>
-                  {header('pushed')}
-                </tr>
-              </thead>
-              <tbody>
-                {data.repositories.map((r) => (
-                  <tr key={r.name} data-repository={r.name}>
-                    <td>
-                      <Link to={repositoryLink(r.name)} style={{ fontWeight: 600 }}>
-                        {r.name}
-                      </Link>
-                    </td>
-                    <td className="num">{r.tagCount.toLocaleString()}</td>
-                    <td className="num">
-                      <Bytes value={r.totalSize} />
-                    </td>
-                    <td className="num muted">{r.sharedSize > 0 ? <Bytes value={r.sharedSize} /> : '—'}</td>
-                    <td>
-                      <Time iso={r.lastPushAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table caption={`Repositories, sorted by ${SORT_LABELS[sort].toLowerCase()}`} columns={[header('name'), { label: 'Tags', num: true }, header('size', true), { label: 'Shared', num: true }, header('pushed')]}>
+            {data.repositories.map((r) => (
+              <tr key={r.name} data-repository={r.name}>
+                <td>
+                  <Link to={repositoryLink(r.name)} style={{ fontWeight: 600 }}>
+                    {r.name}
+                  </Link>
+                </td>
+                <td className="num">{r.tagCount.toLocaleString()}</td>
+                <td className="num">
+                  <Bytes value={r.totalSize} />
+                </td>
+                <td className="num muted">{r.sharedSize > 0 ? <Bytes value={r.sharedSize} /> : '—'}</td>
+                <td>
+                  <Time iso={r.lastPushAt} />
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </Card>
       {data && data.matched > data.repositories.length && (

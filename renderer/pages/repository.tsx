@@ -8,7 +8,9 @@ import { Bytes } from '../components/bytes.tsx';
 import { Digest } from '../components/copy.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
 import { Card, PageHeader, Stat } from '../components/page.tsx';
-import { PullCommands } from '../components/pull-commands.tsx';
+import { PullCard } from '../components/pull-commands.tsx';
+import { DeleteButton } from '../components/delete-button.tsx';
+import { Table } from '../components/table.tsx';
 import { EmptyState, ErrorState, Skeleton } from '../components/states.tsx';
 import { Time } from '../components/time.tsx';
 import { useToast } from '../components/toast.tsx';
@@ -139,59 +141,44 @@ export function RepositoryPage({ name }: { name: string }) {
                 </p>
               </EmptyState>
             ) : (
-              <div className="table-wrap">
-                <table>
-                  <caption className="visually-hidden">Tags of {name}</caption>
-                  <thead>
-                    <tr>
-                      <th>Tag</th>
-                      <th>Digest</th>
-                      <th>Platforms</th>
-                      <th className="num">Size</th>
-                      <th>Created</th>
-                      <th aria-sort={newestFirst ? 'descending' : 'ascending'}>Pushed</th>
-                      <th><span className="visually-hidden">Actions</span></th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {tags.map((t) => (
-                      <tr key={t.tag} data-tag={t.tag}>
-                        <td>
-                          <Link to={imageLink(name, t.tag)} style={{ fontWeight: 600 }}>
-                            {t.tag}
-                          </Link>
-                        </td>
-                        <td>
-                          <Digest digest={t.digest} />
-                        </td>
-                        <td>
-                          <Platforms row={t} />
-                        </td>
-                        <td className="num">
-                          <Bytes value={t.size} />
-                        </td>
-                        <td>
-                          <Time iso={t.created} fallback="unknown" />
-                        </td>
-                        <td>
-                          <Time iso={t.taggedAt} />
-                        </td>
-                        <td className="num">
-                          <button type="button" className="icon" onClick={() => setPending({ kind: 'tag', tag: t.tag })} aria-label={`Delete tag ${t.tag}`} title={`Delete tag ${t.tag}`}>
-                            <Trash2 size={16} aria-hidden />
-                          </button>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table
+                caption={`Tags of ${name}`}
+                columns={['Tag', 'Digest', 'Platforms', { label: 'Size', num: true }, 'Created', { label: 'Pushed', sort: newestFirst ? 'descending' : 'ascending' }, { label: 'Actions', hidden: true }]}
+              >
+                {tags.map((t) => (
+                  <tr key={t.tag} data-tag={t.tag}>
+                    <td>
+                      <Link to={imageLink(name, t.tag)} style={{ fontWeight: 600 }}>
+                        {t.tag}
+                      </Link>
+                    </td>
+                    <td>
+                      <Digest digest={t.digest} />
+                    </td>
+                    <td>
+                      <Platforms row={t} />
+                    </td>
+                    <td className="num">
+                      <Bytes value={t.size} />
+                    </td>
+                    <td>
+                      <Time iso={t.created} fallback="unknown" />
+                    </td>
+                    <td>
+                      <Time iso={t.taggedAt} />
+                    </td>
+                    <td className="num">
+                      <DeleteButton label={`Delete tag ${t.tag}`} onClick={() => setPending({ kind: 'tag', tag: t.tag })} />
+                    </td>
+                  </tr>
+                ))}
+              </Table>
             )}
           </Card>
           {status.data && data.tags.length > 0 && (
-            <Card
-              title="Pull"
-              hint="Pick where the client runs; each command is ready to paste."
+            <PullCard
+              status={status.data}
+              image={`${name}:${pullTag}`}
               actions={
                 data.tags.length > 1 && (
                   <label className="actions" style={{ fontWeight: 500 }}>
@@ -204,50 +191,33 @@ export function RepositoryPage({ name }: { name: string }) {
                   </label>
                 )
               }
-            >
-              <PullCommands status={status.data} image={`${name}:${pullTag}`} />
-            </Card>
+            />
           )}
           {data.untagged.length > 0 && (
             <Card title="Untagged manifests" hint="No tag points to these; they stay until deleted." flush>
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Digest</th>
-                      <th>Platforms</th>
-                      <th className="num">Size</th>
-                      <th>Pushed</th>
-                      <th><span className="visually-hidden">Actions</span></th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {data.untagged.map((m) => (
-                      <tr key={m.digest}>
-                        <td>
-                          <Link to={imageLink(name, m.digest)}>
-                            <code>{m.digest.slice(0, 19)}</code>
-                          </Link>
-                        </td>
-                        <td>
-                          <Platforms row={m} />
-                        </td>
-                        <td className="num">
-                          <Bytes value={m.size} />
-                        </td>
-                        <td>
-                          <Time iso={m.pushedAt} />
-                        </td>
-                        <td className="num">
-                          <button type="button" className="icon" onClick={() => setPending({ kind: 'manifest', digest: m.digest })} aria-label={`Delete manifest ${m.digest.slice(0, 19)}`}>
-                            <Trash2 size={16} aria-hidden />
-                          </button>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table columns={['Digest', 'Platforms', { label: 'Size', num: true }, 'Pushed', { label: 'Actions', hidden: true }]}>
+                {data.untagged.map((m) => (
+                  <tr key={m.digest}>
+                    <td>
+                      <Link to={imageLink(name, m.digest)}>
+                        <code>{m.digest.slice(0, 19)}</code>
+                      </Link>
+                    </td>
+                    <td>
+                      <Platforms row={m} />
+                    </td>
+                    <td className="num">
+                      <Bytes value={m.size} />
+                    </td>
+                    <td>
+                      <Time iso={m.pushedAt} />
+                    </td>
+                    <td className="num">
+                      <DeleteButton label={`Delete manifest ${m.digest.slice(0, 19)}`} onClick={() => setPending({ kind: 'manifest', digest: m.digest })} />
+                    </td>
+                  </tr>
+                ))}
+              </Table>
             </Card>
           )}
         </>

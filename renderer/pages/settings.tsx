@@ -7,7 +7,7 @@ import { isDesktop } from '../api.ts';
 import { CodeBlock } from '../components/copy.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
 import { SettingsForm } from '../components/settings-form.tsx';
-import { ErrorState, Skeleton } from '../components/states.tsx';
+import { Loaded } from '../components/loaded.tsx';
 import { useStatus } from '../status.tsx';
 
 /** Quotes a shell argument when it needs it. */
@@ -65,16 +65,10 @@ export function SettingsPage() {
         <Card>
           <SettingsForm shutdownGraceSeconds={status.data?.shutdownGraceSeconds ?? 10} />
         </Card>
-      ) : status.error && !status.data ? (
-        <Card>
-          <ErrorState error={status.error} onRetry={status.reload} title="Could not read the settings" />
-        </Card>
-      ) : !status.data ? (
-        <Card>
-          <Skeleton rows={6} label="Loading settings" />
-        </Card>
       ) : (
-        <HeadlessSettings status={status.data} />
+        <Loaded resource={status} errorTitle="Could not read the settings" loadingLabel="Loading settings">
+          {(s) => <HeadlessSettings status={s} />}
+        </Loaded>
       )}
     </>
   );

@@ -6,7 +6,7 @@ import { isDesktop, native } from '../api.ts';
 import { CodeBlock, CopyButton } from '../components/copy.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
 import { SelfTest } from '../components/self-test.tsx';
-import { ErrorState, Skeleton } from '../components/states.tsx';
+import { Loaded } from '../components/loaded.tsx';
 import { caSteps, engines, type Engine, type SetupStep } from '../setup/engines.ts';
 import { useStatus } from '../status.tsx';
 
@@ -128,7 +128,6 @@ function EngineTabs({ list }: { list: Engine[] }) {
 export function SetupPage() {
   const status = useStatus();
   const data = status.data;
-  const list = data ? engines({ addresses: data.addresses, tls: data.tls.enabled }) : [];
   return (
     <>
       <title>Docker setup · Berth</title>
@@ -139,20 +138,14 @@ export function SetupPage() {
       <Card title="Self-test" hint="Pushes a tiny image to this registry over its own HTTP API, pulls it back, checks every digest, then deletes it.">
         <SelfTest />
       </Card>
-      {status.error && !data ? (
-        <Card>
-          <ErrorState error={status.error} onRetry={status.reload} title="Could not read the registry’s address" />
-        </Card>
-      ) : !data ? (
-        <Card>
-          <Skeleton rows={6} label="Loading" />
-        </Card>
-      ) : (
-        <>
-          {data.tls.enabled && <TlsCard host={data.addresses.localhost} caUrl={data.tls.caCertificateUrl} />}
-          <EngineTabs list={list} />
-        </>
-      )}
+      <Loaded resource={status} errorTitle="Could not read the registry’s address" loadingLabel="Loading the registry’s address">
+        {(s) => (
+          <>
+            {s.tls.enabled && <TlsCard host={s.addresses.localhost} caUrl={s.tls.caCertificateUrl} />}
+            <EngineTabs list={engines({ addresses: s.addresses, tls: s.tls.enabled })} />
+          </>
+        )}
+      </Loaded>
     </>
   );
 }

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import Datastore from 'nedb-promises';
-import type { ActivityKind } from '../registry/api-types.ts';
+import type { ActivityEntry } from '../registry/api-types.ts';
 import { compact } from './index-db.ts';
 
 /** Enough for weeks of a busy laptop's history; nedb keeps every document in memory (~300 bytes each). */
@@ -14,18 +14,8 @@ export const MAX_ENTRIES = 10_000;
 /** Pruning runs on open and after this many inserts. */
 const PRUNE_EVERY = 500;
 
-export interface ActivityDoc {
-  _id: string;
-  kind: ActivityKind;
-  repository: string;
-  tags: string[];
-  digests: string[];
-  count: number;
-  bytes: number | null;
-  repositoryDeleted: boolean;
-  firstAt: Date;
-  at: Date;
-}
+/** An entry as the API shows it (registry/api-types.ts), stored with nedb's id and real dates. */
+export type ActivityDoc = Omit<ActivityEntry, 'id' | 'firstAt' | 'at'> & { _id: string; firstAt: Date; at: Date };
 
 export type NewActivity = Omit<ActivityDoc, '_id'>;
 

@@ -4,7 +4,9 @@
  * shows (env, cmd, entrypoint, labels, ports, user, history).
  */
 import assert from 'node:assert/strict';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, descriptor, sha256, type Client } from './registry-client.ts';
+import type { BerthConfig } from '../../server/config.ts';
+import { Client, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, descriptor, sha256 } from './registry-client.ts';
+import { startServer, type TestServer } from './server.ts';
 
 export class ApiClient {
   readonly base: string;
@@ -80,4 +82,18 @@ export async function pushImageWith(
   await client.pushManifest(repo, tag ?? digest, bytes);
   const size = Buffer.byteLength(config) + layers.reduce((sum, l) => sum + Buffer.byteLength(l), 0);
   return { digest, bytes, config, layers, size, manifestSize: Buffer.byteLength(bytes) };
+}
+
+export interface ApiTestServer {
+  server: TestServer;
+  /** The registry API (/v2/). */
+  registry: Client;
+  /** The management API (/api/). */
+  api: ApiClient;
+}
+
+/** A real server (test/helpers/server.ts) with clients for both of its APIs. */
+export async function startApiServer(overrides: Partial<BerthConfig> = {}): Promise<ApiTestServer> {
+  const server = await startServer(overrides);
+  return { server, registry: new Client(server.url), api: new ApiClient(server.url, overrides.managementToken ?? null) };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { ActivityFeed, UploadProgress } from '../../server/registry/api-types.ts';
-import { ApiClient, pushImageWith } from '../helpers/api-client.ts';
+import { ApiClient, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { Client, OCI_MANIFEST, expectError, sha256 } from '../helpers/registry-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
@@ -42,9 +42,7 @@ describe('management API: activity', () => {
   let api: ApiClient;
 
   before(async () => {
-    server = await startServer();
-    registry = new Client(server.url);
-    api = new ApiClient(server.url);
+    ({ server, registry, api } = await startApiServer());
   });
   after(() => server.close({ remove: true }));
 

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DiskUsage } from '../../server/registry/api-types.ts';
-import { ApiClient, pushImageWith } from '../helpers/api-client.ts';
+import { ApiClient, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { blobFiles, sum } from '../helpers/blob-files.ts';
 import { Client, expectError } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 describe('management API: disk usage', () => {
   let server: TestServer;
@@ -13,9 +13,7 @@ describe('management API: disk usage', () => {
   let api: ApiClient;
 
   before(async () => {
-    server = await startServer();
-    registry = new Client(server.url);
-    api = new ApiClient(server.url);
+    ({ server, registry, api } = await startApiServer());
   });
   after(() => server.close({ remove: true }));
 

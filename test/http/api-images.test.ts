@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ImageDetail } from '../../server/registry/api-types.ts';
-import { ApiClient, FIXTURE_CONFIG, pushImageWith } from '../helpers/api-client.ts';
+import { ApiClient, FIXTURE_CONFIG, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { Client, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, descriptor, expectError, imageIndex, imageManifest, sha256 } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 describe('management API: images', () => {
   let server: TestServer;
@@ -13,9 +13,7 @@ describe('management API: images', () => {
   let image: Awaited<ReturnType<typeof pushImageWith>>;
 
   before(async () => {
-    server = await startServer();
-    registry = new Client(server.url);
-    api = new ApiClient(server.url);
+    ({ server, registry, api } = await startApiServer());
     image = await pushImageWith(registry, 'shop/web', '1.0', { layers: ['first layer', 'second layer'] });
   });
   after(() => server.close({ remove: true }));

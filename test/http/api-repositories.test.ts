@@ -7,9 +7,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DeleteResult, RepositoryDetail, RepositoryList } from '../../server/registry/api-types.ts';
-import { ApiClient, pushImageWith } from '../helpers/api-client.ts';
+import { ApiClient, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { Client, OCI_INDEX, descriptor, expectError, imageIndex } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 describe('management API: repositories', () => {
   let server: TestServer;
@@ -18,9 +18,7 @@ describe('management API: repositories', () => {
   const shared = 'a layer both repositories use';
 
   before(async () => {
-    server = await startServer();
-    registry = new Client(server.url);
-    api = new ApiClient(server.url);
+    ({ server, registry, api } = await startApiServer());
     await pushImageWith(registry, 'alpha/one', 'v1', { layers: [shared, 'only in alpha/one'] });
     await pushImageWith(registry, 'beta', 'v1', { layers: [shared] });
     await pushImageWith(registry, 'beta', 'v2', { layers: ['beta v2 layer, a bit longer than the others'] });
