@@ -6,9 +6,16 @@ import { ConfigError } from './config.ts';
 import { StartupError } from './index.ts';
 import { UsageError, type Command } from './commands/common.ts';
 import { serveCommand } from './commands/serve.ts';
+import { tlsCommand } from './commands/tls.ts';
+import { tokenCommand } from './commands/token.ts';
+import { userCommand } from './commands/user.ts';
+import { AuthError } from './auth/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
+  user: userCommand,
+  token: tokenCommand,
+  tls: tlsCommand,
 };
 
 function usage(): string {
@@ -37,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`berth: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof StartupError) {
+    if (err instanceof StartupError || err instanceof AuthError) {
       process.stderr.write(`berth: ${err.message}\n`);
       return 1;
     }

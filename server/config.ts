@@ -30,7 +30,29 @@ export interface BerthConfig {
    * starts the server (`berth serve` finds its own build), never read from files or the environment.
    */
   uiDir?: string | null;
+  /**
+   * Registry authentication (auth/, http/auth.ts): 'none', or 'token' for the Docker token flow with
+   * Berth's own users. Left unset, it is 'none' on a loopback address and 'token' on any other.
+   */
+  auth: AuthMode;
+  /** With auth on: anyone may pull (and list) without logging in. */
+  anonymousPull: boolean;
+  /** Serve HTTPS (tls/): with tlsCert/tlsKey when given, else with certificates Berth makes itself. */
+  tls: boolean;
+  /** Bring-your-own certificate chain and key (PEM files); both or neither. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** Serve without auth on a non-loopback address anyway (refused otherwise). */
+  insecureNoAuth: boolean;
+  /**
+   * The password of the `admin` user created on the first start with auth on (else one is generated
+   * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
+   */
+  adminPassword: string | null;
 }
+
+export const AUTH_MODES = ['none', 'token'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -50,7 +72,10 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
 }
 
 export function defaults(): BerthConfig {
-  return { host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null };
+  return {
+    host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
+    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
+  };
 }
 
 /** The settings a config file, the environment or flags may carry, by their external names. */
@@ -60,9 +85,28 @@ export interface ConfigInput {
   data?: unknown;
   logLevel?: unknown;
   shutdownGraceSeconds?: unknown;
+  auth?: unknown;
+  anonymousPull?: unknown;
+  tls?: unknown;
+  tlsCert?: unknown;
+  tlsKey?: unknown;
+  insecureNoAuth?: unknown;
 }
 
-const INPUT_KEYS = ['host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds'] as const;
+const INPUT_KEYS = ['host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth'] as const;
+
+/** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
+function parseSwitch(value: unknown, name: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(1|true|yes|on)$/i.test(value)) return true;
+  if (typeof value === 'string' && /^(0|false|no|off)$/i.test(value)) return false;
+  throw new ConfigError(`${name}: "${String(value)}" is not true or false`);
+}
+
+/** Loopback hosts: only this machine can connect, so no credentials are needed by default. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
 
 /** Validates one layer of settings; `source` names it in error messages ("--port", "BERTH_PORT", a file). */
 export function validate(input: ConfigInput, source: (key: string) => string): Partial<BerthConfig> {
@@ -97,6 +141,41 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     }
     out.shutdownGraceSeconds = value;
   }
+  if (input.auth !== undefined) {
+    if (typeof input.auth !== 'string' || !(AUTH_MODES as readonly string[]).includes(input.auth)) {
+      throw new ConfigError(`${source('auth')}: "${String(input.auth)}" is not one of ${AUTH_MODES.join(', ')}`);
+    }
+    out.auth = input.auth as AuthMode;
+  }
+  if (input.anonymousPull !== undefined) out.anonymousPull = parseSwitch(input.anonymousPull, source('anonymousPull'));
+  if (input.tls !== undefined) out.tls = parseSwitch(input.tls, source('tls'));
+  if (input.insecureNoAuth !== undefined) out.insecureNoAuth = parseSwitch(input.insecureNoAuth, source('insecureNoAuth'));
+  for (const key of ['tlsCert', 'tlsKey'] as const) {
+    const value = input[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(`${source(key)}: needs a file path`);
+    out[key] = path.resolve(value);
+  }
+  return out;
+}
+
+/**
+ * Checks the settings together, once every layer is merged: the auth default that depends on the
+ * address, bring-your-own TLS files as a pair, and no open registry on the network unless forced.
+ */
+export function finish(config: BerthConfig, authGiven: boolean): BerthConfig {
+  const out = { ...config };
+  if (!authGiven && !isLoopbackHost(out.host) && !out.insecureNoAuth) out.auth = 'token';
+  if ((out.tlsCert === null) !== (out.tlsKey === null)) {
+    throw new ConfigError(`--tls-cert and --tls-key go together: give both (a PEM certificate chain and its private key) or neither`);
+  }
+  if (out.tlsCert !== null) out.tls = true;
+  if (out.auth === 'none' && !isLoopbackHost(out.host) && !out.insecureNoAuth) {
+    throw new ConfigError(
+      `refusing to serve on ${out.host} without authentication: anyone who can reach this machine could push and delete images. ` +
+        `Use --auth token (and "berth user add"), bind to 127.0.0.1, or pass --insecure-no-auth to accept the risk`,
+    );
+  }
   return out;
 }
 
@@ -123,13 +202,24 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   const relative = parsed as ConfigInput;
   // A relative data path in a config file is relative to the file, not to the working directory.
   if (typeof relative.data === 'string') relative.data = path.resolve(path.dirname(file), relative.data);
+  for (const key of ['tlsCert', 'tlsKey'] as const) {
+    const value = relative[key];
+    if (typeof value === 'string' && value.trim() !== '') relative[key] = path.resolve(path.dirname(file), value);
+  }
   return validate(relative, (key) => `config file ${file}: "${key}"`);
 }
 
 export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
-  const names: Record<string, string> = { host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL' };
+  const names: Record<string, string> = {
+    host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', auth: 'BERTH_AUTH', anonymousPull: 'BERTH_ANONYMOUS_PULL',
+    tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH',
+  };
   return validate(
-    { host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined },
+    {
+      host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined,
+      auth: env.BERTH_AUTH || undefined, anonymousPull: env.BERTH_ANONYMOUS_PULL || undefined, tls: env.BERTH_TLS || undefined,
+      tlsCert: env.BERTH_TLS_CERT || undefined, tlsKey: env.BERTH_TLS_KEY || undefined, insecureNoAuth: env.BERTH_INSECURE_NO_AUTH || undefined,
+    },
     (key) => names[key] ?? key,
   );
 }
@@ -138,7 +228,12 @@ export async function loadConfig(options: { flags?: ConfigInput; configFile?: st
   const env = options.env ?? process.env;
   const file = options.configFile ?? (env.BERTH_CONFIG || undefined);
   const fromFile = file ? await readConfigFile(path.resolve(file)) : {};
-  const flagNames: Record<string, string> = { host: '--host', port: '--port', data: '--data', logLevel: '--log-level' };
+  const flagNames: Record<string, string> = {
+    host: '--host', port: '--port', data: '--data', logLevel: '--log-level', anonymousPull: '--anonymous-pull',
+    tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth',
+  };
   const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
-  return { ...defaults(), ...fromFile, ...fromEnv(env), ...fromFlags };
+  const environment = fromEnv(env);
+  const authGiven = [fromFile, environment, fromFlags].some((layer) => layer.auth !== undefined);
+  return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags, adminPassword: env.BERTH_ADMIN_PASSWORD || null }, authGiven);
 }

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config.ts';
@@ -31,6 +32,10 @@ import { FsRepositoryStore } from './storage/repository-store.ts';
 import { FsUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
 import type { ManagementServices } from './http/api/routes.ts';
+import { AuthError } from './auth/errors.ts';
+import { AuthService } from './auth/service.ts';
+import { subjectNames } from './tls/names.ts';
+import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
@@ -49,10 +54,15 @@ export interface Registry {
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
-  /** The HTTP server while listening. */
-  readonly server: http.Server | null;
-  /** Prepares the data directory, takes its lock and starts listening. */
-  listen(): Promise<{ url: string; host: string; port: number }>;
+  /** The HTTP (or, with TLS, HTTPS) server while listening. */
+  readonly server: http.Server | https.Server | null;
+  /** Registry auth (users, tokens), or null when auth is off. */
+  readonly auth: AuthService | null;
+  /**
+   * Prepares the data directory, takes its lock and starts listening. `initialAdmin` is set on the first
+   * start with auth on when Berth generated the admin password: show it once, never log it.
+   */
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { name: string; password: string } }>;
   /** Resolves when the metadata index is loaded (or rebuilt). */
   indexReady(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the index. */
@@ -80,6 +90,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     listings: new ListingService({ index }),
   };
   let url: string | null = null;
+  const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
   const activityLog = new ActivityLog(paths.activityFile);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events });
   const uploadMonitor = new UploadMonitor(services.uploads);
@@ -92,16 +103,25 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     selfTest: { baseUrl: () => (url ? selfUrl(url) : null), deleteRepository: (name) => repositories.delete(name) },
   };
   let activityOpened = false;
+
+  async function closeActivity(): Promise<void> {
+    if (!activityOpened) return;
+    activityOpened = false;
+    await manage.activity.stop();
+    await activityLog.close().catch((err) => log.error({ err }, 'closing the activity log failed'));
+  }
   const app = createApp({
     services,
     events,
     log,
     info: { config, startedAt: new Date(), url: () => url },
     management: { token: config.managementToken },
+    auth,
     manage,
     uiDir: config.uiDir ?? null,
   });
-  let server: http.Server | null = null;
+  let server: http.Server | https.Server | null = null;
+  let certificateCheck: NodeJS.Timeout | null = null;
   let lock: DataDirLock | null = null;
   let indexOpened: Promise<void> | null = null;
 
@@ -134,7 +154,53 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
   }
 
-  function listenOn(s: http.Server): Promise<AddressInfo> {
+  /** Opens the user store; on the first start, creates `admin` (returned when its password was generated). */
+  async function openAuth(): Promise<{ name: string; password: string } | undefined> {
+    if (!auth) return undefined;
+    try {
+      await auth.open();
+      const created = await auth.ensureInitialAdmin(config.adminPassword ?? undefined);
+      if (created) log.info({ user: created.name }, 'created the first user; it may do everything (*:admin)');
+      return created?.generated ? { name: created.name, password: created.password } : undefined;
+    } catch (err) {
+      if (err instanceof AuthError) throw new StartupError(err.kind === 'invalid-input' ? `BERTH_ADMIN_PASSWORD: ${err.message}` : err.message);
+      throw new StartupError(`cannot open the users in ${paths.authDir}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The certificate to serve: bring-your-own, or Berth's own (made or renewed as needed). */
+  async function tlsMaterial(): Promise<TlsMaterial> {
+    try {
+      if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
+      const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
+      if (material.issued === 'ca') log.warn({ ca: new TlsFiles(paths.tlsDir).caCert }, 'made a new local CA: clients must trust it (berth tls trust-help)');
+      else if (material.issued) log.info('issued a new server certificate');
+      return material;
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
+  }
+
+  /**
+   * Berth's own certificate follows the machine: every 10 minutes the names (a laptop joins another
+   * network) and the expiry are checked, and a new certificate is swapped in without a restart.
+   */
+  function watchCertificate(s: https.Server): void {
+    if (config.tlsCert) return;
+    certificateCheck = setInterval(() => {
+      ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host)).then(
+        (m) => {
+          if (!m.issued) return;
+          s.setSecureContext({ cert: m.cert, key: m.key });
+          log.info({ issued: m.issued }, 're-issued the server certificate');
+        },
+        (err) => log.error({ err }, 'renewing the server certificate failed'),
+      );
+    }, 10 * 60_000);
+    certificateCheck.unref();
+  }
+
+  function listenOn(s: http.Server | https.Server): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         s.off('listening', onListening);
@@ -160,6 +226,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     get server() {
       return server;
     },
+    auth,
 
     async listen() {
       await prepareDataDir();
@@ -172,25 +239,41 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       activityOpened = true;
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
       // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
-      server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 }, app.callback());
+      const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
       let address: AddressInfo;
+      let initialAdmin: { name: string; password: string } | undefined;
       try {
-        address = await listenOn(server);
+        initialAdmin = await openAuth();
+        if (config.tls) {
+          const { cert, key } = await tlsMaterial();
+          const secure = https.createServer({ ...timeouts, cert, key }, app.callback());
+          server = secure;
+          address = await listenOn(secure);
+          watchCertificate(secure);
+        } else {
+          server = http.createServer(timeouts, app.callback());
+          address = await listenOn(server);
+        }
       } catch (err) {
+        server = null;
         await indexOpened.catch(() => undefined);
+        await closeActivity();
+        await auth?.close().catch(() => undefined);
         await lock?.release();
         throw err;
       }
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      url = `http://${host}:${address.port}`;
+      url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
       await lock?.update({ url });
-      log.info({ url, dataDir: paths.root }, 'Berth registry listening');
-      return { url, host: address.address, port: address.port };
+      log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
+      return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}) };
     },
 
     indexReady: () => index.ready(),
 
     async close() {
+      if (certificateCheck) clearInterval(certificateCheck);
+      certificateCheck = null;
       if (server) {
         const s = server;
         server = null;
@@ -200,16 +283,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await closed;
         clearTimeout(timer);
       }
-      if (activityOpened) {
-        activityOpened = false;
-        await manage.activity.stop();
-        await activityLog.close().catch((err) => log.error({ err }, 'closing the activity log failed'));
-      }
+      await closeActivity();
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         await index.close().catch((err) => log.error({ err }, 'closing the metadata index failed'));
         indexOpened = null;
       }
+      await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       await lock?.release();
       lock = null;
     },

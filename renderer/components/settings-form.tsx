@@ -102,7 +102,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
         {draft.bindAddress === 'all' && (
           <p className="callout warn">
             <TriangleAlert size={17} aria-hidden />
-            <span>Anyone who can reach this computer can then push and pull images. Use it on networks you trust.</span>
+            <span>Other computers on your network can then reach Berth, so registry authentication is switched on: clients log in with a Berth user or token.</span>
           </p>
         )}
         {fieldError('bindAddress', ids.bind)}

@@ -4,7 +4,9 @@
  *   2. errorResponder     the only writer of error bodies
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
  *   4. managementGuard    who may use /api/ (api/guard.ts)
- *   5. router             the registry route table (routes.ts) and the management one (api/routes.ts)
+ *   5. router             the registry route table (routes.ts), the token endpoint (token.ts) and the
+ *                         management one (api/routes.ts); with auth on, registry routes are authorized
+ *                         (auth.ts) after matching, before their handler
  *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
@@ -22,6 +24,9 @@ import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
 import { serveUi } from './ui.ts';
+import type { AuthService } from '../auth/service.ts';
+import { registryAuthorizer, type Authorize } from './auth.ts';
+import { tokenRoutes } from './token.ts';
 
 export interface AppDeps {
   services: RegistryServices;
@@ -29,17 +34,22 @@ export interface AppDeps {
   log: Logger;
   info: ServerInfo;
   management: ManagementAccess;
+  /** Registry auth, or null when it is off (then no request pays anything for it). */
+  auth?: AuthService | null;
   manage: ManagementServices;
   /** The built web UI to serve at /; absent or null for none. */
   uiDir?: string | null;
 }
 
-export function createApp({ services, events, log, info, management, manage, uiDir }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
-  const routes = [...registryRoutes(services), ...apiRoutes({ services, events, info, manage })];
-  const guard = managementGuard(management);
+  const registry = registryRoutes(services);
+  const others = [...(auth ? tokenRoutes(auth) : []), ...apiRoutes({ services, events, info, manage })];
+  const routes = [...registry, ...others];
+  const guard = managementGuard({ ...management, registryAuth: auth, url: info.url });
+  const authorize = auth ? registryAuthorizer(auth, info.url) : null;
 
   app.use(requestLog(log));
   app.use(errorResponder(log));
@@ -51,7 +61,8 @@ export function createApp({ services, events, log, info, management, manage, uiD
     if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
     else await next();
   });
-  app.use(routerFor(routes).routes());
+  app.use(routerFor(registry, authorize).routes());
+  app.use(routerFor(others, null).routes());
   if (uiDir) app.use(serveUi(uiDir));
   app.use(async function unmatched(ctx) {
     const path = ctx.path;
@@ -68,12 +79,13 @@ export function createApp({ services, events, log, info, management, manage, uiD
   return app;
 }
 
-function routerFor(routes: Route[]): Router {
+function routerFor(routes: Route[], authorize: Authorize | null): Router {
   const router = new Router();
   for (const route of routes) {
     router.register(route.pattern, [route.method], [
       async (ctx, next) => {
         bindParams(ctx as unknown as Ctx, route, (ctx as unknown as { captures: string[] }).captures ?? []);
+        if (authorize) await authorize(ctx as unknown as Ctx, route);
         await next();
       },
       async (ctx) => route.handler(ctx as unknown as Ctx),

@@ -1,5 +1,6 @@
 /** GET, HEAD and DELETE /v2/<name>/blobs/<digest>. */
 import { parseDigest } from '../registry/reference.ts';
+import type { ByteRange } from '../registry/blobs.ts';
 import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, ifNoneMatchHolds, parseRange } from './headers.ts';
 
@@ -33,6 +34,7 @@ export function blobHandlers({ blobs }: RegistryServices) {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
       const blob = await blobs.open(repo, digest);
+      let range: ByteRange | null;
       try {
         setBlobHeaders(ctx, digest.value);
         if (ifNoneMatchHolds(ctx.get('If-None-Match') || undefined, `"${digest.value}"`)) {
@@ -41,15 +43,26 @@ export function blobHandlers({ blobs }: RegistryServices) {
           return;
         }
         ctx.status = 200;
-        const range = parseRange(ctx.get('Range') || undefined, blob.size);
+        range = parseRange(ctx.get('Range') || undefined, blob.size);
         if (range) {
           ctx.status = 206;
           ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`);
         }
-        ctx.body = blob.stream(range ?? undefined);
         ctx.length = range ? range.end - range.start + 1 : blob.size;
       } catch (err) {
         await blob.close();
+        throw err;
+      }
+      // The body bypasses Koa: the blob store writes it to the socket with pooled buffers.
+      ctx.respond = false;
+      const res = ctx.res;
+      res.statusCode = ctx.status;
+      try {
+        await blob.sendTo(res, range ?? undefined);
+        res.end();
+      } catch (err) {
+        // Headers are out: the only honest signal left is to cut the connection.
+        res.destroy();
         throw err;
       }
     },

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../registry/errors.ts';
 import type { ChunkOptions } from '../registry/uploads.ts';
 import { rangeHeader } from '../registry/uploads.ts';
-import type { ByteRange } from '../storage/blob-store.ts';
+import type { ByteRange } from '../registry/blobs.ts';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 export const API_VERSION = 'registry/2.0';

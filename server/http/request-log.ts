@@ -1,4 +1,9 @@
-/** One structured log line per request, written when the response has finished (or the client left). */
+/**
+ * One structured log line per request, written when the response has finished (or the client left).
+ * It writes the path only: never the query string (GET /token carries the account, and the management
+ * API may carry ?access_token=) nor any header (Authorization), so credentials stay out of the logs.
+ * With auth on, `user` names who made the request ('' for anonymous).
+ */
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 
@@ -13,6 +18,7 @@ export function requestLog(log: Logger): Middleware {
         status: ctx.status,
         ms: Number(process.hrtime.bigint() - started) / 1e6,
         remote: ctx.ip,
+        ...(typeof ctx.state.user === 'string' ? { user: ctx.state.user } : {}),
         ...(ctx.state.clientGone || !ctx.res.writableFinished ? { aborted: true } : {}),
       };
       log.info(fields, 'request');

@@ -93,6 +93,11 @@ export class MetadataIndex {
   private manifests!: Datastore<ManifestDoc>;
   /** Reads and writes wait here while a rebuild runs (see holdUntil). */
   private gate: Promise<unknown> = Promise.resolve();
+  /**
+   * The sorted repository names, kept between changes: the catalog is read far more often than a
+   * repository is created, and sorting a thousand names per request is most of its cost.
+   */
+  private sortedNames: string[] | null = null;
 
   constructor(dir: string, tmpDir: string) {
     this.dir = dir;
@@ -109,10 +114,12 @@ export class MetadataIndex {
     else if (!state.clean) rebuildReason = 'the index was not closed cleanly';
 
     this.createStores();
-    try {
-      await Promise.all([this.repositories.load(), this.tags.load(), this.manifests.load()]);
-    } catch (err) {
-      rebuildReason = `the index is corrupt (${(err as Error).message})`;
+    // Every load must have finished (each rewrites its file) before a failed one makes us delete the
+    // files: Promise.all would reject on the first failure while the others still write.
+    const loads = await Promise.allSettled([this.repositories.load(), this.tags.load(), this.manifests.load()]);
+    const failed = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      rebuildReason = `the index is corrupt (${(failed.reason as Error).message})`;
       await this.clearFiles();
       this.createStores();
       await Promise.all([this.repositories.load(), this.tags.load(), this.manifests.load()]);
@@ -158,6 +165,7 @@ export class MetadataIndex {
       docs.manifests.length ? this.manifests.insert(docs.manifests) : null,
     ]);
     await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
+    this.sortedNames = null;
   }
 
   /** Every manifest document, keyed by id: a rebuild reuses summaries of manifests it still finds. */
@@ -173,6 +181,7 @@ export class MetadataIndex {
     const existing = await this.repositories.findOne<RepositoryDoc>({ _id: name });
     if (!existing) {
       await this.repositories.insert<RepositoryDoc>({ _id: name, name, createdAt: pushedAt ?? new Date(), lastPushAt: pushedAt });
+      this.sortedNames = null;
     } else if (pushedAt && (!existing.lastPushAt || existing.lastPushAt < pushedAt)) {
       await this.repositories.update({ _id: name }, { $set: { lastPushAt: pushedAt } });
     }
@@ -213,14 +222,19 @@ export class MetadataIndex {
       this.manifests.remove({ repo: name }, { multi: true }),
     ]);
     await this.repositories.remove({ _id: name }, { multi: false });
+    this.sortedNames = null;
   }
 
   // ---- reads ----------------------------------------------------------------------------------
 
-  async repositoryNames(): Promise<string[]> {
+  /** Every repository name in lexical order (callers must not modify the array). */
+  async repositoryNames(): Promise<readonly string[]> {
     await this.gate;
-    const docs = await this.repositories.find<RepositoryDoc>({}).project({ name: 1, _id: 0 });
-    return docs.map((d: Pick<RepositoryDoc, 'name'>) => d.name).sort(compareCodeUnits);
+    if (!this.sortedNames) {
+      const docs = await this.repositories.find<RepositoryDoc>({}).project({ name: 1, _id: 0 });
+      this.sortedNames = docs.map((d: Pick<RepositoryDoc, 'name'>) => d.name).sort(compareCodeUnits);
+    }
+    return this.sortedNames;
   }
 
   async hasRepository(name: string): Promise<boolean> {

@@ -1,5 +1,7 @@
 /** Blobs of a repository (OCI Distribution Spec v1.1, "Pulling blobs", "Deleting blobs"). */
 import type { BlobStore, OpenBlob } from '../storage/blob-store.ts';
+
+export type { ByteRange } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';

@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   // Not an OCI code: a request whose headers or query are malformed in a way no code above names.
   BAD_REQUEST: { status: 400, message: 'malformed request' },
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  // Not an OCI code: the token endpoint's answer to an OAuth2 POST with wrong credentials or a revoked
+  // refresh token (RFC 6749 §5.2 "invalid_grant", status 400).
+  INVALID_GRANT: { status: 400, message: 'the credentials or refresh token are not valid' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },

@@ -75,7 +75,7 @@ function referrerDescriptor(doc: ManifestDoc): ReferrerDescriptor {
 }
 
 /** Lexically sorted items after `last`, at most `n` of them. */
-export function paginate(sorted: string[], { n, last }: PageRequest): Page {
+export function paginate(sorted: readonly string[], { n, last }: PageRequest): Page {
   let start = 0;
   if (last !== undefined) {
     // First index whose item sorts after `last` (binary search: the list is sorted).

@@ -205,30 +205,22 @@ export class UploadService {
         });
       }
     }
-    const out = await this.deps.uploads.appendStream(id, start);
     const hash = session.hash;
-    let received = 0;
+    // Every byte that lands is hashed (when the hash state is at hand) and counted for upload progress.
+    const sink = await this.deps.uploads.appendStream(id, start, (bytes) => {
+      hash?.update(bytes);
+      session.inFlight += bytes.length;
+    });
     try {
-      await pipeline(
-        body,
-        async function* tap(source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            hash?.update(chunk);
-            received += chunk.length;
-            session.inFlight = received;
-            yield chunk;
-          }
-        },
-        out,
-      );
+      await pipeline(body, sink);
     } catch (err) {
-      // The client hung up or the disk failed: the session keeps exactly what reached the disk,
-      // and the hash is recomputed from the file when the upload completes.
-      session.hash = null;
+      // The client hung up or the disk failed: the session keeps exactly what reached the disk, and
+      // the hash covers exactly those bytes (the sink hashes only what it wrote).
+      session.size = start + (await sink.settled);
       session.inFlight = 0;
-      session.size = (await this.deps.uploads.get(id))?.size ?? start;
       throw err;
     }
+    const received = await sink.settled;
     session.inFlight = 0;
     session.size = start + received;
     if (range && received !== range.end - range.start + 1) {

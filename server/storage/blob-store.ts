@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { tryParseDigest, type Digest } from '../registry/reference.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { fsyncDir, isNotFound, readDirOrEmpty, removeFile, writeFileAtomic } from './files.ts';
 import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
@@ -19,8 +20,12 @@ export interface ByteRange {
 
 export interface OpenBlob {
   readonly size: number;
-  /** Streams the blob (or a range of it) and closes the file when done or destroyed. */
-  stream(range?: ByteRange): Readable;
+  /**
+   * Writes the blob (or a range of it) to `dest`, respecting its backpressure, and closes the file.
+   * Rejects when `dest` closes early (the client went away) or the file cannot be read.
+   */
+  sendTo(dest: Writable, range?: ByteRange): Promise<void>;
+  /** Closes the file without sending (HEAD, 304, errors before sending). */
   close(): Promise<void>;
 }
 
@@ -59,8 +64,13 @@ export interface BlobLister {
 
 export type BlobStore = BlobStatter & BlobReader & BlobWriter & BlobRemover & BlobLister;
 
-/** Read-ahead for blob streams: large enough that a 1 GB pull is a few thousand reads, not 16k. */
-const READ_CHUNK = 512 * 1024;
+/**
+ * Blobs are sent in 1 MiB reads, two in flight per response (one being read while the other is being
+ * written to the socket): a 1 GB pull is a thousand reads and writes. Measured on this project's
+ * 2-core machine: 1 MiB reads cost half the CPU per GB of 64 KiB ones.
+ */
+const SEND_CHUNK = 1024 * 1024;
+const sendBuffers = new BufferPool(SEND_CHUNK, 16);
 
 export class FsBlobStore implements BlobStore {
   private readonly paths: StoragePaths;
@@ -107,21 +117,23 @@ export class FsBlobStore implements BlobStore {
       }
       this.sizes.set(digest.value, size);
     }
-    let streamed = false;
+    const blobSize = size;
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    };
     return {
-      size,
-      stream(range?: ByteRange): Readable {
-        streamed = true;
-        return handle.createReadStream({
-          start: range?.start ?? 0,
-          end: range?.end ?? Math.max(0, size! - 1),
-          highWaterMark: READ_CHUNK,
-          autoClose: true,
-        });
+      size: blobSize,
+      async sendTo(dest: Writable, range?: ByteRange): Promise<void> {
+        try {
+          await sendFile(handle, dest, range?.start ?? 0, range ? range.end + 1 : blobSize);
+        } finally {
+          await close();
+        }
       },
-      async close(): Promise<void> {
-        if (!streamed) await handle.close();
-      },
+      close,
     };
   }
 
@@ -184,5 +196,37 @@ export class FsBlobStore implements BlobStore {
         }
       }
     }
+  }
+}
+
+/** Bytes [start, end) of the file to `dest`, double-buffered with pooled buffers (see SEND_CHUNK). */
+async function sendFile(handle: fs.FileHandle, dest: Writable, start: number, end: number): Promise<void> {
+  // A destination that closes early (the client hung up) may never call back pending writes.
+  let onClose!: () => void;
+  const closedEarly = new Promise<never>((_, reject) => {
+    onClose = () => reject(Object.assign(new Error('the client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
+  closedEarly.catch(() => undefined);
+  dest.once('close', onClose);
+  const held: Buffer[] = [];
+  const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  try {
+    let position = start;
+    for (let turn = 0; position < end; turn++) {
+      const slot = turn % 2;
+      await Promise.race([writes[slot], closedEarly]);
+      const buffer = held[slot] ?? (held[slot] = sendBuffers.acquire());
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) throw new Error(`blob file ended at byte ${position} of ${end}`);
+      position += bytesRead;
+      writes[slot] = new Promise<void>((resolve, reject) => {
+        dest.write(buffer.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve()));
+      });
+    }
+    await Promise.race([Promise.all(writes), closedEarly]);
+    for (const buffer of held) sendBuffers.release(buffer);
+  } finally {
+    // Buffers of a failed send may still be referenced by the socket: they are left to the GC.
+    dest.off('close', onClose);
   }
 }

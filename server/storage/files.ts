@@ -17,8 +17,12 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Writes `data` to `target` so that readers see either the old file or the complete new one. */
 export async function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(tmpDir, randomUUID());
-  const handle = await fs.open(tmp, 'wx');
+  await writeThenRename(path.join(tmpDir, randomUUID()), target, data);
+}
+
+/** temp file (created with `mode`), fsync, rename over `target`, fsync its folder. */
+async function writeThenRename(tmp: string, target: string, data: string | Uint8Array, mode?: number): Promise<void> {
+  const handle = await fs.open(tmp, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -75,4 +79,13 @@ export async function readDirOrEmpty(dir: string): Promise<string[]> {
     if (isNotFound(err)) return [];
     throw err;
   }
+}
+
+/**
+ * Writes a secret (a private key, a password file) atomically, with mode 0600 from the moment the file
+ * exists, so it is never readable by others even briefly; its folder is made 0700.
+ */
+export async function writePrivateFile(target: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+  await writeThenRename(`${target}.${randomUUID()}.tmp`, target, data, 0o600);
 }

@@ -19,6 +19,14 @@
  *     tmp/                                    temp files, renamed into place once complete and fsynced
  *     index/                                  the nedb metadata index (metadata/): rebuilt from the above
  *                                             whenever it is missing, corrupt or was not closed cleanly
+ *     auth/                                   registry users and credentials (auth/): PRIMARY data, never
+ *                                             rebuilt; back it up with the blobs
+ *       users.db                              nedb: users and robot accounts, bcrypt password hashes, permissions
+ *       credentials.db                        nedb: access tokens (personal/robot) and refresh tokens, SHA-256 hashed
+ *       signing-key.jwk                       the ES256 private key that signs registry JWTs (mode 0600)
+ *     tls/                                    certificates Berth makes itself (tls/)
+ *       ca.crt, ca.key                        the local CA (ECDSA P-256, 10 years); the key (0600) never leaves here
+ *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
  *
@@ -48,6 +56,8 @@ export class StoragePaths {
   get uploadsDir(): string { return path.join(this.root, 'uploads'); }
   get tmpDir(): string { return path.join(this.root, 'tmp'); }
   get indexDir(): string { return path.join(this.root, 'index'); }
+  get authDir(): string { return path.join(this.root, 'auth'); }
+  get tlsDir(): string { return path.join(this.root, 'tls'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
 
   blob(d: Digest): string {

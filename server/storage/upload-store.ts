@@ -4,9 +4,9 @@
  * its data file is exactly the bytes that reached the disk, and the session can be resumed from there.
  */
 import { randomUUID, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import type { Writable } from 'node:stream';
+import { AppendSink } from './append-sink.ts';
 import { isNotFound, readDirOrEmpty, writeFileAtomic } from './files.ts';
 import type { StoragePaths } from './paths.ts';
 
@@ -33,8 +33,11 @@ export interface StoredUpload extends UploadInfo {
 export interface UploadStore {
   create(repository: string): Promise<UploadInfo>;
   get(id: string): Promise<StoredUpload | null>;
-  /** A stream that writes at `offset` of the session's data file (truncating anything beyond it). */
-  appendStream(id: string, offset: number): Promise<Writable>;
+  /**
+   * A sink that writes at `offset` of the session's data file (dropping anything beyond it) and hands
+   * each byte to `onWritten` once it is on disk.
+   */
+  appendStream(id: string, offset: number, onWritten?: (bytes: Buffer) => void): Promise<AppendSink>;
   /** Drops bytes past `size` (rolls a failed chunk back). */
   truncate(id: string, size: number): Promise<void>;
   /** Path of the data file, for adoption into the blob store. */
@@ -81,11 +84,15 @@ export class FsUploadStore implements UploadStore {
     }
   }
 
-  async appendStream(id: string, offset: number): Promise<Writable> {
-    const file = this.paths.uploadData(id);
-    // A client that hung up mid-chunk may have left bytes past the offset it will resume from.
-    await fs.truncate(file, offset);
-    return createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 });
+  async appendStream(id: string, offset: number, onWritten?: (bytes: Buffer) => void): Promise<AppendSink> {
+    const handle = await fs.open(this.paths.uploadData(id), 'r+');
+    try {
+      await handle.truncate(offset);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return new AppendSink(handle, offset, onWritten);
   }
 
   async truncate(id: string, size: number): Promise<void> {

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fixtures, type Fixture, type FixtureName } from '../fixtures/images.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
-import { startDockerd, type Dockerd } from '../helpers/dockerd.ts';
+import { loadOciLayout, startDockerd, type Dockerd } from '../helpers/dockerd.ts';
 import { tempDir } from '../helpers/server.ts';
-import { run, skipUnless } from '../helpers/tools.ts';
+import { skipUnless } from '../helpers/tools.ts';
 
 const skip = skipUnless('dockerd', 'docker', 'skopeo');
 
@@ -30,12 +30,8 @@ describe('docker end to end', { skip, timeout: 600_000 }, () => {
   });
 
   /** docker load of a fixture: skopeo turns the OCI layout into a docker-archive first. */
-  async function load(name: FixtureName): Promise<string> {
-    const archive = path.join(work, `${name}.tar`);
-    const ref = `fixtures/${name}:latest`;
-    await run('skopeo', ['copy', `oci:${images[name].dir}:latest`, `docker-archive:${archive}:${ref}`]);
-    await dockerd.docker('load', '-i', archive);
-    return ref;
+  function load(name: FixtureName): Promise<string> {
+    return loadOciLayout(dockerd, images[name].dir, `fixtures/${name}:latest`, work);
   }
 
   for (const name of ['small', 'many'] as const) {

@@ -1,5 +1,7 @@
 /** `berth serve` as a child process (the shipped CLI in dist/), for end-to-end tests with real clients. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,26 +46,40 @@ export function runBerth(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{
   });
 }
 
-export async function startBerth(options: { dataDir: string; port?: number; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<BerthProcess> {
+/** The status of GET /v2/ (any certificate accepted: this only asks whether the server is up), or null. */
+function pingStatus(url: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const get = url.startsWith('https:') ? https.get : http.get;
+    const req = get(`${url}/v2/`, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? null);
+    });
+    req.on('error', () => resolve(null));
+  });
+}
+
+/**
+ * Starts `berth serve`. `host` is the bind address (default 127.0.0.1; the URL always uses 127.0.0.1,
+ * which a wildcard bind also serves); `tls` makes the URL https. Ready once /v2/ answers 200, or 401
+ * with auth on.
+ */
+export async function startBerth(options: { dataDir: string; port?: number; args?: string[]; env?: NodeJS.ProcessEnv; host?: string; tls?: boolean }): Promise<BerthProcess> {
   const port = options.port ?? (await freePort());
   const child = spawn(
     process.execPath,
-    [BERTH_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
+    [BERTH_BIN, 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
     { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`berth serve exited with ${child.exitCode}: ${output}`);
-    try {
-      if ((await fetch(`${url}/v2/`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
+    const status = await pingStatus(url);
+    if (status === 200 || status === 401) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`berth serve did not answer on ${url}: ${output}`);

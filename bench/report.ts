@@ -1,0 +1,82 @@
+/**
+ * The Berth/Distribution ratio table against issue 3's targets, from the kit's result.json and
+ * bench/extra.ts's extra.json. Medians throughout; ratios only between numbers of the same run.
+ * Usage: tsx bench/report.ts --kit result.json --extra extra.json   (prints Markdown)
+ */
+import fs from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({ options: { kit: { type: 'string' }, extra: { type: 'string' } } });
+
+type Series = Record<string, number[]>;
+interface Kit { registries: { label: string; results: Series }[] }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (x: number) => (!Number.isFinite(x) ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(3));
+
+async function readJson<T>(file: string | undefined): Promise<T | null> {
+  if (!file) return null;
+  return JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as T | null;
+}
+
+const kit = await readJson<Kit>(args.kit);
+const extra = await readJson<Record<string, any>>(args.extra);
+const rows: string[] = [];
+const row = (workload: string, dist: number, berth: number, ratio: number, target: string, ok: boolean | null) =>
+  rows.push(`| ${workload} | ${fmt(dist)} | ${fmt(berth)} | ${fmt(ratio)} | ${target} | ${ok === null ? 'info' : ok ? 'met' : '**missed**'} |`);
+
+if (kit) {
+  const find = (label: string, prefix: string): number => {
+    const results = kit.registries.find((r) => r.label === label)?.results ?? {};
+    const key = Object.keys(results).find((k) => k.startsWith(prefix));
+    return key ? median(results[key]!) : NaN;
+  };
+  const targets: [string, string, 'le' | 'ge', number][] = [
+    ['push 210 MB (skopeo): registry CPU s/GB', 'push big: reg CPU s/GB', 'le', 0.35],
+    ['push 210 MB: wall MB/s', 'push big: MB/s', 'ge', 1.2],
+    ['pull 210 MB: registry CPU s/GB', 'pull big: reg CPU s/GB', 'le', 0.5],
+    ['blob GET 40 MB, 4 connections: MB/s', 'blob GET 40MB wrk c4: MB/s', 'ge', 1.0],
+    ['manifest GET by tag: CPU us/request', 'manifest GET tag: reg CPU us/req', 'le', 0.1],
+    ['manifest GET by tag: requests/s at 32 connections', 'manifest GET tag: req/s', 'ge', 10],
+    ['HEAD blob: CPU us/request', 'HEAD blob (ab -k c32): reg CPU us/req', 'le', 0.1],
+    ['_catalog?n=1000 over ~1000 repos: p50 ms', 'GET _catalog?n=1000', 'le', 0.1],
+    ['peak RSS over the whole run: MB', 'peak RSS (process tree): MB', 'le', 1.5],
+  ];
+  for (const [workload, prefix, kind, target] of targets) {
+    const metric = prefix === 'GET _catalog?n=1000' ? (label: string) => {
+      const results = kit.registries.find((r) => r.label === label)?.results ?? {};
+      const key = Object.keys(results).find((k) => k.startsWith(prefix) && k.endsWith('p50 ms'));
+      return key ? median(results[key]!) : NaN;
+    } : (label: string) => find(label, prefix);
+    const d = metric('distribution');
+    const b = metric('berth');
+    const ratio = b / d;
+    row(workload, d, b, ratio, `${kind === 'le' ? '<=' : '>='} ${target}x`, kind === 'le' ? ratio <= target : ratio >= target);
+  }
+}
+if (extra?.startup) {
+  for (const s of extra.startup as { tags: number; firstV2Ms: number[]; indexReadyMs: number[]; rebuildMs: number }[]) {
+    const limit = s.tags >= 100_000 ? 3000 : 1000;
+    const v2 = median(s.firstV2Ms);
+    row(`start-up with ${s.tags / 1000}k tags: ms to first 200 on /v2/`, NaN, v2, NaN, `<= ${limit} ms`, v2 <= limit);
+    row(`start-up with ${s.tags / 1000}k tags: ms until listings answer from the index`, NaN, median(s.indexReadyMs), NaN, '—', null);
+  }
+}
+if (extra?.rss1g) {
+  const { berth, distribution } = extra.rss1g;
+  row('RSS growth during a 1 GiB push: MB', distribution?.growthMB ?? NaN, berth.growthMB, NaN, '<= 30 MB', berth.growthMB <= 30);
+  row('1 GiB chunked push: registry CPU s/GB', distribution?.cpuSecondsPerGB ?? NaN, berth.cpuSecondsPerGB, berth.cpuSecondsPerGB / (distribution?.cpuSecondsPerGB ?? NaN), '—', null);
+}
+if (extra?.push20) {
+  const { berth, distribution } = extra.push20;
+  row('20 concurrent pushes (240 MB): wall s', distribution?.wallSeconds ?? NaN, berth.wallSeconds, berth.wallSeconds / (distribution?.wallSeconds ?? NaN), '—', null);
+  row('20 concurrent pushes: registry CPU s/GB', distribution?.cpuSecondsPerGB ?? NaN, berth.cpuSecondsPerGB, berth.cpuSecondsPerGB / (distribution?.cpuSecondsPerGB ?? NaN), '—', null);
+}
+
+console.log(`Benchmark of ${extra?.date ?? new Date().toISOString()} (medians; ratio = Berth / Distribution)\n`);
+console.log('| workload | Distribution 2.8 | Berth | ratio | target | |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);

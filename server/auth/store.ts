@@ -1,0 +1,148 @@
+/**
+ * Users and credentials in nedb (files in <data>/auth/, see storage/paths.ts). Unlike the metadata
+ * index this is primary data: nothing can rebuild it, so it is never cleared, and a file nedb cannot
+ * read stops the start instead of being replaced. nedb allows one writer per file, so only the process
+ * holding the data directory lock opens it (the server, or a CLI command while no server runs).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Datastore from 'nedb-promises';
+import type { Grant } from './permissions.ts';
+
+export interface UserDoc {
+  _id?: string;
+  name: string;
+  /** A robot account has no password: it logs in only with its access tokens. */
+  kind: 'user' | 'robot';
+  /** bcrypt hash; null for robots. */
+  passwordHash: string | null;
+  permissions: Grant[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface CredentialDoc {
+  /** The public id, shown by `berth token list` and used to revoke. */
+  _id: string;
+  /** access: a personal/robot token used as a password; refresh: what a login with offline access returns. */
+  kind: 'access' | 'refresh';
+  /** The user (or robot) the credential acts for. */
+  user: string;
+  /** What the user called it (access), or the client it was issued to (refresh: "docker", "berth-ui"). */
+  label: string;
+  /** SHA-256 of the secret part (secrets.ts). */
+  secretHash: string;
+  /** Access tokens may be narrower than their user; null: the user's own permissions. */
+  permissions: Grant[] | null;
+  /** For a refresh token obtained by logging in with an access token: that token's id (revoked with it). */
+  parent: string | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+export class AuthStore {
+  readonly dir: string;
+  private usersDb: Datastore<UserDoc> | null = null;
+  private credentialsDb: Datastore<CredentialDoc> | null = null;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  async open(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const users = Datastore.create({ filename: path.join(this.dir, 'users.db'), autoload: false });
+    const credentials = Datastore.create({ filename: path.join(this.dir, 'credentials.db'), autoload: false });
+    try {
+      await users.load();
+      await credentials.load();
+    } catch (err) {
+      throw new Error(`cannot read the users in ${this.dir} (${(err as Error).message}); restore the folder from a backup`);
+    }
+    await users.ensureIndex({ fieldName: 'name', unique: true });
+    await credentials.ensureIndex({ fieldName: 'user' });
+    await this.restrictFiles();
+    this.usersDb = users;
+    this.credentialsDb = credentials;
+  }
+
+  async close(): Promise<void> {
+    for (const db of [this.usersDb, this.credentialsDb]) {
+      if (db) await (db as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
+    }
+    if (this.usersDb) await this.restrictFiles();
+    this.usersDb = null;
+    this.credentialsDb = null;
+  }
+
+  /**
+   * Password and token hashes: readable by this user only. nedb rewrites its files (compaction) with
+   * the default mode, so this runs after it; the 0700 folder already keeps others out in between.
+   */
+  private async restrictFiles(): Promise<void> {
+    await Promise.all(['users.db', 'credentials.db'].map((f) => fs.chmod(path.join(this.dir, f), 0o600).catch(() => undefined)));
+  }
+
+  private get users(): Datastore<UserDoc> {
+    if (!this.usersDb) throw new Error('the auth store is not open');
+    return this.usersDb;
+  }
+
+  private get credentials(): Datastore<CredentialDoc> {
+    if (!this.credentialsDb) throw new Error('the auth store is not open');
+    return this.credentialsDb;
+  }
+
+  findUser(name: string): Promise<UserDoc | null> {
+    return this.users.findOne({ name });
+  }
+
+  listUsers(): Promise<UserDoc[]> {
+    return this.users.find({}).sort({ name: 1 });
+  }
+
+  async insertUser(doc: UserDoc): Promise<void> {
+    await this.users.insert(doc);
+  }
+
+  async updateUser(name: string, fields: Partial<Pick<UserDoc, 'passwordHash' | 'permissions' | 'kind'>>): Promise<boolean> {
+    const n = await this.users.update({ name }, { $set: { ...fields, updatedAt: new Date() } }, {});
+    return n > 0;
+  }
+
+  /** Removes a user and every credential of theirs. */
+  async removeUser(name: string): Promise<boolean> {
+    const n = await this.users.remove({ name }, { multi: false });
+    await this.credentials.remove({ user: name }, { multi: true });
+    return n > 0;
+  }
+
+  findCredential(id: string): Promise<CredentialDoc | null> {
+    return this.credentials.findOne({ _id: id });
+  }
+
+  listCredentials(user?: string): Promise<CredentialDoc[]> {
+    return this.credentials.find(user === undefined ? {} : { user }).sort({ user: 1, createdAt: 1 });
+  }
+
+  async insertCredential(doc: CredentialDoc): Promise<void> {
+    await this.credentials.insert(doc);
+  }
+
+  async touchCredential(id: string, at: Date): Promise<void> {
+    await this.credentials.update({ _id: id }, { $set: { lastUsedAt: at } }, {});
+  }
+
+  /** Removes a credential and the refresh tokens obtained with it. */
+  async removeCredential(id: string): Promise<boolean> {
+    const n = await this.credentials.remove({ _id: id }, { multi: false });
+    await this.credentials.remove({ parent: id }, { multi: true });
+    return n > 0;
+  }
+
+  /** Removes a user's refresh tokens that came from a password login (after a password change). */
+  async removePasswordSessions(user: string): Promise<number> {
+    return this.credentials.remove({ user, kind: 'refresh', parent: null }, { multi: true });
+  }
+}

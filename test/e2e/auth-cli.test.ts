@@ -1,0 +1,276 @@
+/** The auth and TLS commands of the CLI, and `berth serve` with auth: what a user types and reads. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { tempDir } from '../helpers/server.ts';
+import { run, skipUnless } from '../helpers/tools.ts';
+
+/** `berth <args>` with `input` on stdin. */
+function berthWithInput(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BERTH_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end(input);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function token(url: string, user: string, password: string): Promise<number> {
+  const res = await fetch(`${url}/token?service=berth`, { headers: { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+describe('berth user and token', { timeout: 300_000 }, () => {
+  let work: string;
+  before(async () => {
+    work = await tempDir('berth-auth-cli-');
+  });
+  after(async () => {
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('adds, lists, changes and removes users, and the server honours them', async () => {
+    const data = path.join(work, 'users');
+    const add = await berthWithInput(['user', 'add', 'alice', '--password-stdin', '--permission', 'team/*:pull,push', '--data', data], 'alice-password\n');
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /Added user alice \(team\/\*:pull,push\)/);
+    const generated = await runBerth(['user', 'add', 'boss', '--admin', '--data', data]);
+    assert.equal(generated.code, 0, generated.stderr);
+    const bossPassword = /Password \(shown only this once\): (\S+)/.exec(generated.stdout)![1]!;
+    const list = await runBerth(['user', 'list', '--data', data]);
+    assert.match(list.stdout, /^NAME +KIND +PERMISSIONS +CREATED\nalice +user +team\/\*:pull,push +\d{4}-/);
+    assert.match(list.stdout, /\nboss +user +\*:admin /);
+    const json = JSON.parse((await runBerth(['user', 'list', '--json', '--data', data])).stdout) as { name: string }[];
+    assert.deepEqual(json.map((u) => u.name), ['alice', 'boss']);
+    for (const args of [['user', 'add', 'alice'], ['user', 'add', 'x'], ['user', 'remove', 'ghost']]) {
+      const result = await berthWithInput([...args, '--password-stdin', '--data', data], 'short\n');
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}`);
+      assert.match(result.stderr, /^berth: (user "alice" exists already|a password needs at least 8 characters|no user "ghost")\n$/);
+    }
+    const badPermission = await runBerth(['user', 'add', 'y', '--permission', 'Team:fly', '--data', data]);
+    assert.equal(badPermission.code, 1);
+    assert.match(badPermission.stderr, /permission "Team:fly"/);
+
+    // Berth serves them (boss has *:admin, so no admin user is made).
+    const berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
+    try {
+      assert.equal(await token(berth.url, 'alice', 'alice-password'), 200);
+      assert.equal(await token(berth.url, 'boss', bossPassword), 200);
+      assert.equal(await token(berth.url, 'admin', 'anything-at-all'), 401);
+      assert.doesNotMatch(berth.output(), /Created the user "admin"/);
+      // While it runs, the user commands refuse and say why.
+      const refused = await runBerth(['user', 'add', 'carol', '--data', data]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, new RegExp(`^berth: a Berth server is running on .*\\(pid ${berth.pid}, ${berth.url.replace(/[.]/g, '\\.')}\\); users and tokens can change only while it is stopped`));
+      assert.equal((await runBerth(['token', 'list', '--data', data])).code, 1);
+    } finally {
+      await berth.stop();
+    }
+
+    const passwd = await berthWithInput(['user', 'passwd', 'alice', '--password-stdin', '--data', data], 'alice-new-password\n');
+    assert.equal(passwd.code, 0, passwd.stderr);
+    const removed = await runBerth(['user', 'remove', 'boss', '--data', data]);
+    assert.equal(removed.code, 0, removed.stderr);
+    const after = await startBerth({ dataDir: data, args: ['--auth', 'token'], env: { BERTH_ADMIN_PASSWORD: 'the-admin-password' } });
+    try {
+      assert.equal(await token(after.url, 'alice', 'alice-password'), 401);
+      assert.equal(await token(after.url, 'alice', 'alice-new-password'), 200);
+      assert.equal(await token(after.url, 'boss', bossPassword), 401);
+      // No one had *:admin any more: admin was made, with BERTH_ADMIN_PASSWORD (so nothing printed).
+      assert.equal(await token(after.url, 'admin', 'the-admin-password'), 200);
+      assert.doesNotMatch(after.output(), /the-admin-password/);
+    } finally {
+      await after.stop();
+    }
+  });
+
+  it('creates, lists and revokes robot and personal tokens', async () => {
+    const data = path.join(work, 'tokens');
+    await berthWithInput(['user', 'add', 'dev', '--password-stdin', '--data', data], 'dev-password\n');
+    const robot = await runBerth(['token', 'create', '--robot', 'ci', '--permission', 'ci/*:pull,push', '--name', 'pipeline', '--expires', '30d', '--data', data]);
+    assert.equal(robot.code, 0, robot.stderr);
+    const robotToken = /^(berth_pat_[0-9a-f]{16}_\S+)$/m.exec(robot.stdout)![1]!;
+    const robotId = /Created token ([0-9a-f]{16}) for ci, valid until \d{4}-/.exec(robot.stdout)![1]!;
+    const personal = await runBerth(['token', 'create', '--user', 'dev', '--expires', 'never', '--data', data]);
+    assert.match(personal.stdout, /for dev, never expires/);
+    const personalToken = /^(berth_pat_\S+)$/m.exec(personal.stdout)![1]!;
+    const list = await runBerth(['token', 'list', '--data', data]);
+    assert.match(list.stdout, new RegExp(`^ID +KIND +USER +NAME +PERMISSIONS +EXPIRES +LAST USED\n${robotId} +token +ci +pipeline +\\(the user's\\) +\\d{4}-`));
+    assert.match(list.stdout, /token +dev +personal +\(the user's\) +never +-/);
+    assert.ok(!list.stdout.includes(robotToken.slice(-20)), 'list never shows secrets');
+    for (const [args, pattern] of [
+      [['token', 'create', '--data', data], /exactly one of --user NAME or --robot NAME/],
+      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /--expires "soon"/],
+      [['token', 'create', '--robot', 'new-bot', '--data', data], /needs its permissions/],
+    ] as const) {
+      const result = await runBerth([...args]);
+      assert.ok(result.code === 1 || result.code === 2, result.stderr);
+      assert.match(result.stderr, pattern);
+    }
+
+    let berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
+    try {
+      assert.equal(await token(berth.url, 'ci', robotToken), 200);
+      assert.equal(await token(berth.url, 'dev', personalToken), 200);
+      assert.equal(await token(berth.url, 'dev', robotToken), 401, 'a token works only with its own user name');
+      // The first start made admin with a generated password, printed once to the terminal.
+      assert.match(berth.output(), /Created the user "admin" with the password (\S+)\nIt is shown only this once/);
+    } finally {
+      await berth.stop();
+    }
+    const revoke = await runBerth(['token', 'revoke', robotId, '--data', data]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    assert.equal((await runBerth(['token', 'revoke', robotId, '--data', data])).code, 1);
+    berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
+    try {
+      assert.equal(await token(berth.url, 'ci', robotToken), 401);
+      assert.equal(await token(berth.url, 'dev', personalToken), 200);
+      assert.doesNotMatch(berth.output(), /Created the user/, 'the admin password is printed on the first start only');
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('imports bcrypt entries of an htpasswd file and refuses other hash kinds', { skip: skipUnless('htpasswd') }, async () => {
+    const data = path.join(work, 'htpasswd');
+    const file = path.join(work, 'registry.htpasswd');
+    await run('htpasswd', ['-B', '-b', '-c', file, 'olduser', 'old-password']);
+    await run('htpasswd', ['-B', '-b', file, 'other', 'other-password']);
+    assert.match(await fs.readFile(file, 'utf8'), /^olduser:\$2y\$/);
+    const imported = await runBerth(['user', 'import-htpasswd', file, '--permission', 'legacy/*:pull,push', '--data', data]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /Added 2 user\(s\) with legacy\/\*:pull,push: olduser, other/);
+    const again = await runBerth(['user', 'import-htpasswd', file, '--data', data]);
+    assert.match(again.stdout, /Skipped existing user\(s\) \(use --replace.*\): olduser, other/);
+
+    const weak = path.join(work, 'weak.htpasswd');
+    await run('htpasswd', ['-m', '-b', '-c', weak, 'md5user', 'md5-password']);
+    await fs.appendFile(weak, 'shauser:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n');
+    const refused = await runBerth(['user', 'import-htpasswd', weak, '--data', data]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^berth: nothing imported: line 1 \(md5user\): the password is hashed with Apache MD5 \(\$apr1\$\); only bcrypt is accepted; line 2 \(shauser\): the password is hashed with SHA-1 \(\{SHA\}\); only bcrypt is accepted\. Re-create those entries with bcrypt \("htpasswd -B FILE USER"\)/);
+    assert.doesNotMatch((await runBerth(['user', 'list', '--data', data])).stdout, /md5user/);
+    const missing = await runBerth(['user', 'import-htpasswd', path.join(work, 'nope'), '--data', data]);
+    assert.equal(missing.code, 2);
+
+    const berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
+    try {
+      assert.equal(await token(berth.url, 'olduser', 'old-password'), 200, 'the $2y$ hash from htpasswd verifies');
+      assert.equal(await token(berth.url, 'olduser', 'wrong-password'), 401);
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('keeps credentials out of the logs', async () => {
+    const data = path.join(work, 'logs');
+    const berth = await startBerth({ dataDir: data, args: ['--auth', 'token', '--log-level', 'info'], env: { BERTH_ADMIN_PASSWORD: 'secret-admin-pw' } });
+    let output: string;
+    try {
+      const res = await fetch(`${berth.url}/token?service=berth&account=admin&offline_token=true&scope=repository:x:pull`, {
+        headers: { Authorization: `Basic ${Buffer.from('admin:secret-admin-pw').toString('base64')}` },
+      });
+      const { token: jwt, refresh_token: refresh } = (await res.json()) as { token: string; refresh_token: string };
+      await fetch(`${berth.url}/v2/x/tags/list`, { headers: { Authorization: `Bearer ${jwt}` } });
+      await fetch(`${berth.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&refresh_token=${refresh}&service=berth` });
+      await fetch(`${berth.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password&username=admin&password=wrong-secret-pw' });
+      await fetch(`${berth.url}/api/status?access_token=${jwt}`);
+      output = berth.output();
+      assert.match(output, /"path":"\/token"/, 'requests are logged');
+      assert.match(output, /"user":"admin"/, 'with the user who made them');
+      for (const secret of ['secret-admin-pw', 'wrong-secret-pw', jwt.split('.')[2]!, refresh, Buffer.from('admin:secret-admin-pw').toString('base64')]) {
+        assert.ok(!output.includes(secret), `the log contains a secret: ${secret.slice(0, 12)}...`);
+      }
+    } finally {
+      await berth.stop();
+    }
+  });
+});
+
+describe('berth serve with auth and TLS settings', { timeout: 120_000 }, () => {
+  let work: string;
+  before(async () => {
+    work = await tempDir('berth-auth-serve-');
+  });
+  after(async () => {
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('refuses to serve a non-loopback address without auth unless forced', async () => {
+    const refused = await runBerth(['serve', '--host', '0.0.0.0', '--auth', 'none', '--port', '0', '--data', path.join(work, 'open')]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^berth: refusing to serve on 0\.0\.0\.0 without authentication: .* --insecure-no-auth to accept the risk\n$/);
+    const env = await runBerth(['serve', '--port', '0', '--data', path.join(work, 'open')], { BERTH_HOST: '0.0.0.0', BERTH_AUTH: 'none' });
+    assert.equal(env.code, 2);
+    const pair = await runBerth(['serve', '--tls-cert', '/x.pem', '--port', '0', '--data', path.join(work, 'open')]);
+    assert.equal(pair.code, 2);
+    assert.match(pair.stderr, /--tls-cert and --tls-key go together/);
+  });
+
+  it('turns auth on by itself on a non-loopback address, and serves without it when forced', async () => {
+    const secured = await startBerth({ dataDir: path.join(work, 'wide'), host: '0.0.0.0', env: { BERTH_ADMIN_PASSWORD: 'wide-admin-pw' } });
+    try {
+      assert.equal((await fetch(`${secured.url}/v2/`)).status, 401);
+    } finally {
+      await secured.stop();
+    }
+    const open = await startBerth({ dataDir: path.join(work, 'forced'), host: '0.0.0.0', args: ['--insecure-no-auth'] });
+    try {
+      assert.equal((await fetch(`${open.url}/v2/`)).status, 200);
+    } finally {
+      await open.stop();
+    }
+  });
+
+  it('serves a bring-your-own certificate, and says clearly when it is unusable', { skip: skipUnless('openssl') }, async () => {
+    const dir = path.join(work, 'byo');
+    await fs.mkdir(dir);
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=byo.test', '-addext', 'subjectAltName=DNS:byo.test']);
+    const berth = await startBerth({ dataDir: path.join(dir, 'data'), tls: true, args: ['--tls-cert', cert, '--tls-key', key] });
+    try {
+      const tls = await import('node:tls');
+      const subject = await new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: berth.port, rejectUnauthorized: false }, () => {
+          resolve(String(socket.getPeerCertificate().subject.CN));
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+      assert.equal(subject, 'byo.test');
+      await assert.rejects(fs.access(path.join(dir, 'data', 'tls', 'ca.crt')), 'no CA is made for a bring-your-own certificate');
+    } finally {
+      await berth.stop();
+    }
+    await fs.writeFile(path.join(dir, 'other-key.pem'), (await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout'])));
+    const mismatch = await runBerth(['serve', '--port', String(await freePort()), '--tls-cert', cert, '--tls-key', path.join(dir, 'other-key.pem'), '--data', path.join(dir, 'data')]);
+    assert.equal(mismatch.code, 1);
+    assert.match(mismatch.stderr, /^berth: the TLS certificate .*cert\.pem and key .*other-key\.pem cannot be used together: /);
+  });
+
+  it('prints trust help for this host and port, for one engine or all', async () => {
+    const data = path.join(work, 'trust');
+    const docker = await runBerth(['tls', 'trust-help', '--engine', 'docker', '--port', '5443', '--data', data]);
+    assert.equal(docker.code, 0, docker.stderr);
+    const ca = path.join(data, 'tls', 'ca.crt');
+    assert.ok(docker.stdout.includes(`sudo cp ${ca} /etc/docker/certs.d/localhost:5443/ca.crt`), docker.stdout);
+    assert.match(docker.stdout, /SHA-256 fingerprint: ([0-9A-F]{2}:){31}[0-9A-F]{2}\n/);
+    assert.doesNotMatch(docker.stdout, /containers\/certs\.d/);
+    const podman = await runBerth(['tls', 'trust-help', '--engine', 'podman', '--port', '5443', '--data', data]);
+    assert.ok(podman.stdout.includes(`/etc/containers/certs.d/127.0.0.1:5443/ca.crt`));
+    const all = await runBerth(['tls', 'trust-help', '--port', '5443', '--data', data]);
+    assert.match(all.stdout, /Docker Desktop.*\n.*security add-trusted-cert/);
+    assert.match(all.stdout, /update-ca-certificates/);
+    const bad = await runBerth(['tls', 'trust-help', '--engine', 'containerd', '--data', data]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--engine "containerd" is not one of docker, podman, desktop/);
+  });
+});

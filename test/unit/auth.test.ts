@@ -1,0 +1,131 @@
+/** Scopes (scope.md grammar), permissions and their intersection, login throttling, htpasswd parsing. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseHtpasswd } from '../../server/auth/htpasswd.ts';
+import { intersect, parseGrant, patternMatches } from '../../server/auth/permissions.ts';
+import { allows, parseScope, parseScopes } from '../../server/auth/scope.ts';
+import { userNameProblem } from '../../server/auth/service.ts';
+import { LoginThrottle } from '../../server/auth/throttle.ts';
+import { defaults, finish, loadConfig } from '../../server/config.ts';
+
+describe('scopes', () => {
+  it('parses type, name (with a host:port) and actions; ignores the resource class', () => {
+    assert.deepEqual(parseScope('repository:team/app:pull,push'), { type: 'repository', name: 'team/app', actions: ['pull', 'push'] });
+    assert.deepEqual(parseScope('repository:localhost:5000/app:pull'), { type: 'repository', name: 'localhost:5000/app', actions: ['pull'] });
+    assert.deepEqual(parseScope('repository(plugin):x/y:pull'), { type: 'repository', name: 'x/y', actions: ['pull'] });
+    assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
+    for (const bad of ['repository:x', 'repository::pull', 'Repo:x:pull', 'repository:UPPER:pull', 'repository:x:PULL']) {
+      assert.throws(() => parseScope(bad), /scope/, bad);
+    }
+  });
+
+  it('merges repeated resources', () => {
+    assert.deepEqual(parseScopes(['repository:a:pull repository:a:push', 'repository:b:pull']), [
+      { type: 'repository', name: 'a', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'b', actions: ['pull'] },
+    ]);
+  });
+
+  it('checks a token\'s access, with * allowing every action', () => {
+    const access = [{ type: 'repository', name: 'a', actions: ['pull'] }, { type: 'registry', name: 'catalog', actions: ['*'] }];
+    assert.ok(allows(access, { type: 'repository', name: 'a', actions: ['pull'] }));
+    assert.ok(!allows(access, { type: 'repository', name: 'a', actions: ['pull', 'push'] }));
+    assert.ok(!allows(access, { type: 'repository', name: 'b', actions: ['pull'] }));
+    assert.ok(allows(access, { type: 'registry', name: 'catalog', actions: ['*'] }));
+  });
+});
+
+describe('permissions', () => {
+  it('parses PATTERN:ACTIONS and refuses the rest', () => {
+    assert.deepEqual(parseGrant('team/*:pull,push'), { repository: 'team/*', actions: ['pull', 'push'] });
+    for (const bad of ['team', ':pull', 'Team:pull', 'x:fly', 'x:']) assert.throws(() => parseGrant(bad), /permission/, bad);
+  });
+
+  it('matches * across path components', () => {
+    assert.ok(patternMatches('*', 'a/b/c'));
+    assert.ok(patternMatches('team/*', 'team/a/b'));
+    assert.ok(!patternMatches('team/*', 'teams/a'));
+    assert.ok(patternMatches('app-*', 'app-x'));
+    assert.ok(!patternMatches('a.b', 'axb'), 'dots are literal');
+  });
+
+  it('grants the intersection; admin implies pull, push and delete; *:admin opens catalog and admin', () => {
+    const grants = [[parseGrant('team/*:pull'), parseGrant('mine/*:admin')]];
+    assert.deepEqual(intersect(grants, [
+      { type: 'repository', name: 'team/x', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'mine/x', actions: ['pull', 'push', 'delete', '*'] },
+      { type: 'repository', name: 'other', actions: ['pull'] },
+      { type: 'registry', name: 'catalog', actions: ['*'] },
+    ]), [
+      { type: 'repository', name: 'team/x', actions: ['pull'] },
+      { type: 'repository', name: 'mine/x', actions: ['pull', 'push', 'delete', '*'] },
+    ]);
+    const admin = [[parseGrant('*:admin')]];
+    assert.equal(intersect(admin, [{ type: 'registry', name: 'admin', actions: ['*'] }, { type: 'registry', name: 'catalog', actions: ['*'] }]).length, 2);
+    assert.equal(intersect([[parseGrant('*:pull')]], [{ type: 'registry', name: 'admin', actions: ['*'] }]).length, 0);
+  });
+
+  it('limits by every grant set (a personal token within its owner\'s rights)', () => {
+    const owner = [parseGrant('team/*:pull,push')];
+    const token = [parseGrant('*:pull')];
+    assert.deepEqual(intersect([owner, token], [{ type: 'repository', name: 'team/a', actions: ['pull', 'push'] }]), [{ type: 'repository', name: 'team/a', actions: ['pull'] }]);
+  });
+
+  it('accepts user names that work in Basic credentials only', () => {
+    assert.equal(userNameProblem('ci-bot.1@example'), null);
+    for (const bad of ['', 'a:b', 'with space', '-x', 'x'.repeat(65)]) assert.ok(userNameProblem(bad), bad);
+  });
+});
+
+describe('login throttle', () => {
+  it('lets a few failures pass, then doubles the wait, and forgets on success', () => {
+    let now = 1_000_000;
+    const throttle = new LoginThrottle({ freeFailures: 3, maxDelayMs: 8000, forgetAfterMs: 60_000 }, () => now);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(throttle.waitMs('u'), 0);
+      throttle.failed('u');
+    }
+    assert.equal(throttle.waitMs('u'), 1000);
+    throttle.failed('u');
+    assert.equal(throttle.waitMs('u'), 2000);
+    for (let i = 0; i < 5; i++) throttle.failed('u');
+    assert.equal(throttle.waitMs('u'), 8000, 'capped');
+    now += 8000;
+    assert.equal(throttle.waitMs('u'), 0);
+    assert.equal(throttle.waitMs('other'), 0);
+    throttle.succeeded('u');
+    throttle.failed('u');
+    assert.equal(throttle.waitMs('u'), 0);
+  });
+});
+
+describe('htpasswd', () => {
+  const bcrypt = '$2y$05$' + 'a'.repeat(53);
+  it('reads bcrypt entries, skipping comments and blank lines', () => {
+    assert.deepEqual(parseHtpasswd(`# users\n\nalice:${bcrypt}\r\nbob:${bcrypt.replace('2y', '2b')}\n`, () => null).map((e) => e.name), ['alice', 'bob']);
+  });
+  it('refuses the whole file when any entry is not bcrypt, naming each line', () => {
+    assert.throws(() => parseHtpasswd(`a:${bcrypt}\nb:$apr1$x$y\nc:{SHA}abc=\nd:plain\ne`, () => null),
+      /nothing imported: line 2 \(b\): .*Apache MD5.*; line 3 \(c\): .*SHA-1.*; line 4 \(d\): .*plain text.*; line 5: not "user:hash"/);
+    assert.throws(() => parseHtpasswd(`a:${bcrypt}\na:${bcrypt}`, () => null), /appears twice/);
+  });
+});
+
+describe('auth and TLS configuration', () => {
+  it('defaults to no auth on loopback and token auth elsewhere', async () => {
+    assert.equal((await loadConfig({ flags: {}, env: {} })).auth, 'none');
+    assert.equal((await loadConfig({ flags: { host: '0.0.0.0' }, env: {} })).auth, 'token');
+    assert.equal((await loadConfig({ flags: { host: '0.0.0.0', insecureNoAuth: true }, env: {} })).auth, 'none');
+    assert.equal((await loadConfig({ flags: {}, env: { BERTH_AUTH: 'token', BERTH_ANONYMOUS_PULL: 'true' } })).anonymousPull, true);
+  });
+  it('refuses a non-loopback address without auth, odd switches and half a certificate pair', async () => {
+    await assert.rejects(loadConfig({ flags: { host: '0.0.0.0', auth: 'none' }, env: {} }), /refusing to serve on 0\.0\.0\.0 without authentication/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_AUTH: 'basic' } }), /BERTH_AUTH: "basic" is not one of none, token/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_TLS: 'maybe' } }), /BERTH_TLS: "maybe" is not true or false/);
+    assert.throws(() => finish({ ...defaults(), tlsKey: '/k.pem' }, false), /--tls-cert and --tls-key go together/);
+    assert.equal(finish({ ...defaults(), tlsKey: '/k.pem', tlsCert: '/c.pem' }, false).tls, true);
+  });
+  it('takes the admin password from the environment only', async () => {
+    assert.equal((await loadConfig({ flags: {}, env: { BERTH_ADMIN_PASSWORD: 'from-env-123' } })).adminPassword, 'from-env-123');
+  });
+});
