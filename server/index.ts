@@ -100,9 +100,23 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     usage: new DiskUsageService({ blobs: blobStore, index, dataDir: paths.root, volume: volumeSpace }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
     uploadMonitor,
-    selfTest: { baseUrl: () => (url ? selfUrl(url) : null), deleteRepository: (name) => repositories.delete(name) },
+    selfTest: {
+      baseUrl: () => (url ? selfUrl(url) : null),
+      deleteRepository: (name) => repositories.delete(name),
+      // The registry vouches for its own test: a short-lived token for the test repository only.
+      authorization: async (repository) => {
+        if (!auth) return null;
+        const principal = { subject: 'berth-self-test', grantSets: [[{ repository, actions: ['pull' as const, 'push' as const, 'delete' as const] }]], viaCredential: null };
+        const { token } = await auth.issue(principal, [{ type: 'repository', name: repository, actions: ['pull', 'push', 'delete'] }]);
+        return `Bearer ${token}`;
+      },
+      ca: () => caCertificate,
+    },
+    tls: { caCertificate: () => caCertificate },
   };
   let activityOpened = false;
+  /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
+  let caCertificate: string | null = null;
 
   async function closeActivity(): Promise<void> {
     if (!activityOpened) return;
@@ -173,6 +187,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     try {
       if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
       const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
+      caCertificate = material.ca;
       if (material.issued === 'ca') log.warn({ ca: new TlsFiles(paths.tlsDir).caCert }, 'made a new local CA: clients must trust it (berth tls trust-help)');
       else if (material.issued) log.info('issued a new server certificate');
       return material;

@@ -28,7 +28,7 @@ export interface StatusView {
   shutdownGraceSeconds: number;
   startedAt: string;
   addresses: ClientAddresses;
-  /** HTTPS with Berth's own CA. The TLS work fills caCertificateUrl when it lands. */
+  /** HTTPS; caCertificateUrl serves the CA of Berth's own certificates (null with your own certificate). */
   tls: { enabled: boolean; caCertificateUrl: string | null };
   /** Registry authentication (token auth) is on. */
   auth: { enabled: boolean };

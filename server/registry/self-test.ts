@@ -9,16 +9,24 @@ import { gzipSync } from 'node:zlib';
 import type { SelfTestStep, SelfTestSummary } from './api-types.ts';
 import { RegistryError } from './errors.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from './media-types.ts';
+import { selfRequest, type SelfTestRequest, type SelfTestResponse } from './self-test-http.ts';
 
 const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 /** A tar archive with no entries is its end-of-archive marker: two 512-byte zero blocks (POSIX ustar). */
 const EMPTY_TAR = Buffer.alloc(1024);
 
 export interface SelfTestDeps {
-  /** Where this registry answers (http://127.0.0.1:PORT), or null while it does not listen. */
+  /** Where this registry answers (http(s)://127.0.0.1:PORT), or null while it does not listen. */
   baseUrl(): string | null;
   /** Removes the test repository afterwards. */
   deleteRepository(name: string): Promise<unknown>;
+  /**
+   * With registry auth on: an Authorization header value allowing push and pull of `repository`
+   * (a token the server issues itself), or null when auth is off.
+   */
+  authorization(repository: string): Promise<string | null>;
+  /** With TLS on Berth's own certificates: the CA to trust (PEM), else null. */
+  ca(): string | null;
 }
 
 interface StepDef {
@@ -38,10 +46,9 @@ function expect(condition: boolean, message: string): asserts condition {
 }
 
 /** Fails the step unless the answer has `status`; the registry's error message says why. */
-async function expectStatus(res: Response, status: number, what: string): Promise<void> {
+function expectStatus(res: SelfTestResponse, status: number, what: string): void {
   if (res.status === status) return;
-  const body = await res.text().catch(() => '');
-  const message = /"message":"([^"]{1,300})"/.exec(body)?.[1];
+  const message = /"message":"([^"]{1,300})"/.exec(res.body.toString('utf8'))?.[1];
   throw new StepFailure(`${what} answered HTTP ${res.status}${message ? `: ${message}` : ''}`);
 }
 
@@ -51,6 +58,9 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
   const tag = 'probe';
   const base = deps.baseUrl();
   const at = (path: string) => `${base}/v2/${repository}${path}`;
+  let authorization: string | null = null;
+  const call = (url: string | URL, init: SelfTestRequest = {}) =>
+    selfRequest(String(url), { ...init, headers: { ...init.headers, ...(authorization ? { Authorization: authorization } : {}) } }, deps.ca());
 
   const layer = gzipSync(EMPTY_TAR);
   const config = Buffer.from(JSON.stringify({
@@ -74,25 +84,26 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: 'Registry answers on /v2/',
       async run() {
         expect(base !== null, 'the registry is not listening');
-        const res = await fetch(`${base}/v2/`);
-        await expectStatus(res, 200, 'GET /v2/');
-        expect(res.headers.get('docker-distribution-api-version') === 'registry/2.0', 'the Docker-Distribution-API-Version header is missing');
-        return `${base}/v2/ answered 200`;
+        authorization = await deps.authorization(repository);
+        const res = await call(`${base}/v2/`);
+        expectStatus(res, 200, 'GET /v2/');
+        expect(res.header('docker-distribution-api-version') === 'registry/2.0', 'the Docker-Distribution-API-Version header is missing');
+        return `${base}/v2/ answered 200${authorization ? ' to a token Berth issued for this test' : ''}`;
       },
     },
     {
       id: 'push-layer',
       title: 'Upload a layer (POST, PATCH, PUT)',
       async run() {
-        const start = await fetch(at('/blobs/uploads/'), { method: 'POST' });
-        await expectStatus(start, 202, 'starting the upload');
-        const location = new URL(start.headers.get('location') ?? '', base!);
-        const patch = await fetch(location, { method: 'PATCH', body: layer, headers: { 'Content-Type': 'application/octet-stream' } });
-        await expectStatus(patch, 202, 'sending the bytes');
-        const done = new URL(patch.headers.get('location') ?? location.href, base!);
+        const start = await call(at('/blobs/uploads/'), { method: 'POST' });
+        expectStatus(start, 202, 'starting the upload');
+        const location = new URL(start.header('location') ?? '', base!);
+        const patch = await call(location, { method: 'PATCH', body: layer, headers: { 'Content-Type': 'application/octet-stream' } });
+        expectStatus(patch, 202, 'sending the bytes');
+        const done = new URL(patch.header('location') ?? location.href, base!);
         done.searchParams.set('digest', sha256(layer));
-        const put = await fetch(done, { method: 'PUT' });
-        await expectStatus(put, 201, 'completing the upload');
+        const put = await call(done, { method: 'PUT' });
+        expectStatus(put, 201, 'completing the upload');
         return `${layer.length} bytes, ${sha256(layer).slice(0, 19)}…`;
       },
     },
@@ -100,12 +111,12 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       id: 'push-config',
       title: 'Upload the image config (monolithic POST)',
       async run() {
-        const res = await fetch(`${at('/blobs/uploads/')}?digest=${sha256(config)}`, {
+        const res = await call(`${at('/blobs/uploads/')}?digest=${sha256(config)}`, {
           method: 'POST',
           body: config,
           headers: { 'Content-Type': 'application/octet-stream' },
         });
-        await expectStatus(res, 201, 'the upload');
+        expectStatus(res, 201, 'the upload');
         return `${config.length} bytes`;
       },
     },
@@ -113,9 +124,9 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       id: 'push-manifest',
       title: `Push the manifest as ${repository}:${tag}`,
       async run() {
-        const res = await fetch(at(`/manifests/${tag}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
-        await expectStatus(res, 201, 'PUT manifest');
-        expect(res.headers.get('docker-content-digest') === manifestDigest, 'the registry reported another digest than the manifest has');
+        const res = await call(at(`/manifests/${tag}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+        expectStatus(res, 201, 'PUT manifest');
+        expect(res.header('docker-content-digest') === manifestDigest, 'the registry reported another digest than the manifest has');
         return manifestDigest;
       },
     },
@@ -123,9 +134,9 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       id: 'resolve-tag',
       title: 'Resolve the tag (HEAD)',
       async run() {
-        const res = await fetch(at(`/manifests/${tag}`), { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
-        await expectStatus(res, 200, 'HEAD manifest');
-        expect(res.headers.get('docker-content-digest') === manifestDigest, 'the tag resolves to another digest');
+        const res = await call(at(`/manifests/${tag}`), { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
+        expectStatus(res, 200, 'HEAD manifest');
+        expect(res.header('docker-content-digest') === manifestDigest, 'the tag resolves to another digest');
         return `${tag} → ${manifestDigest.slice(0, 19)}…`;
       },
     },
@@ -133,9 +144,9 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       id: 'pull-manifest',
       title: 'Pull the manifest by digest',
       async run() {
-        const res = await fetch(at(`/manifests/${manifestDigest}`), { headers: { Accept: OCI_MANIFEST } });
-        await expectStatus(res, 200, 'GET manifest');
-        const bytes = Buffer.from(await res.arrayBuffer());
+        const res = await call(at(`/manifests/${manifestDigest}`), { headers: { Accept: OCI_MANIFEST } });
+        expectStatus(res, 200, 'GET manifest');
+        const bytes = res.body;
         expect(bytes.equals(manifest), 'the manifest came back with different bytes');
         return `${bytes.length} bytes, identical`;
       },
@@ -145,9 +156,9 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       title: 'Pull the config and layer, verifying digests',
       async run() {
         for (const blob of [config, layer]) {
-          const res = await fetch(at(`/blobs/${sha256(blob)}`));
-          await expectStatus(res, 200, 'GET blob');
-          const digest = sha256(Buffer.from(await res.arrayBuffer()));
+          const res = await call(at(`/blobs/${sha256(blob)}`));
+          expectStatus(res, 200, 'GET blob');
+          const digest = sha256(res.body);
           expect(digest === sha256(blob), `blob ${sha256(blob)} came back as ${digest}`);
         }
         return '2 blobs, digests verified';
@@ -157,9 +168,9 @@ export async function* runSelfTest(deps: SelfTestDeps): AsyncGenerator<SelfTestS
       id: 'list-tags',
       title: 'List the repository’s tags',
       async run() {
-        const res = await fetch(at('/tags/list'));
-        await expectStatus(res, 200, 'GET tags/list');
-        const body = (await res.json()) as { tags?: unknown };
+        const res = await call(at('/tags/list'));
+        expectStatus(res, 200, 'GET tags/list');
+        const body = JSON.parse(res.body.toString('utf8')) as { tags?: unknown };
         expect(Array.isArray(body.tags) && body.tags.includes(tag), `tags/list does not list "${tag}"`);
         return `[${(body.tags as string[]).join(', ')}]`;
       },

@@ -22,6 +22,7 @@ import { repositoryHandlers } from './repositories.ts';
 import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
 import { tagHandlers } from './tags.ts';
+import { tlsHandlers } from './tls.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -31,6 +32,7 @@ export interface ManagementServices {
   activity: ActivityService;
   uploadMonitor: UploadMonitor;
   selfTest: SelfTestDeps;
+  tls: { caCertificate(): string | null };
 }
 
 export interface ApiDeps {
@@ -53,6 +55,7 @@ export function apiRoutes({ events, info, manage }: ApiDeps): Route[] {
   const usage = diskUsageHandlers(manage.usage);
   const activity = activityHandlers(manage.activity);
   const selfTest = selfTestHandlers(manage.selfTest);
+  const tls = tlsHandlers(manage.tls);
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
@@ -69,5 +72,6 @@ export function apiRoutes({ events, info, manage }: ApiDeps): Route[] {
     { method: 'GET', pattern: /^\/api\/disk-usage$/, params: [], handler: usage.getDiskUsage },
     { method: 'GET', pattern: /^\/api\/activity$/, params: [], handler: activity.getActivity },
     { method: 'POST', pattern: /^\/api\/self-test$/, params: [], handler: selfTest.runSelfTest },
+    { method: 'GET', pattern: /^\/api\/tls\/ca\.crt$/, params: [], handler: tls.getCaCertificate },
   ];
 }

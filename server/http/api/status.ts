@@ -29,9 +29,9 @@ export function statusHandlers(info: ServerInfo) {
         shutdownGraceSeconds: config.shutdownGraceSeconds,
         startedAt: info.startedAt.toISOString(),
         addresses: clientAddresses(config.host, port),
-        // TLS and registry auth are not built yet; their work sets these.
-        tls: { enabled: false, caCertificateUrl: null },
-        auth: { enabled: false },
+        // Berth's own CA is offered for download; a bring-your-own certificate's CA is the user's.
+        tls: { enabled: config.tls, caCertificateUrl: config.tls && !config.tlsCert ? '/api/tls/ca.crt' : null },
+        auth: { enabled: config.auth === 'token' },
       };
       sendJson(ctx, status);
     },
