@@ -48,19 +48,24 @@ function desktop(): BerthDesktopApi | undefined {
 
 function headers(changes: boolean): Record<string, string> {
   const out: Record<string, string> = { Accept: 'application/json' };
-  const token = desktop()?.apiToken;
+  const token = desktop()?.apiToken ?? signedIn()?.accessToken;
   if (token) out.Authorization = `Bearer ${token}`;
   if (changes) out[CLIENT_HEADER] = 'berth-ui';
   return out;
 }
 
-async function send(method: string, path: string, signal?: AbortSignal): Promise<Response> {
+async function send(method: string, path: string, signal?: AbortSignal, retried = false): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(path, { method, headers: headers(method !== 'GET'), ...(signal ? { signal } : {}) });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'UNREACHABLE', 'Berth is not answering. Check that the registry is running, then try again.');
+  }
+  if (res.status === 401 && !desktop()) {
+    // Registry auth is on: an expired token is renewed once; without a session the user signs in.
+    if (!retried && (await renewSession())) return send(method, path, signal, true);
+    requireSignIn();
   }
   if (!res.ok) throw await errorOf(res);
   return res;
@@ -116,6 +121,9 @@ export const api = {
 
   diskUsage: (signal?: AbortSignal) => json<DiskUsage>('GET', '/api/disk-usage', signal),
 
+  /** The CA certificate at `url` (status.tls.caCertificateUrl), fetched with this page's credentials. */
+  caCertificate: async (url: string): Promise<Blob> => (await send('GET', url)).blob(),
+
   activity(options: { limit?: number; before?: string } = {}, signal?: AbortSignal): Promise<ActivityFeed> {
     const params = new URLSearchParams();
     if (options.limit) params.set('limit', String(options.limit));
@@ -145,6 +153,128 @@ export const api = {
     return summary;
   },
 };
+
+// ---- signing in (registry auth on, in a browser; server/http/api/guard.ts) -------------------------
+
+interface Session {
+  user: string;
+  accessToken: string;
+  refreshToken: string | null;
+  /** When the access token runs out (ms since the epoch). */
+  expiresAt: number;
+}
+
+/** The admin grant the management API needs (a JWT scope). */
+const ADMIN_SCOPE = 'registry:admin:*';
+/** Kept for the browser tab only: a reload stays signed in, closing the tab signs out. */
+const SESSION_KEY = 'berth.session';
+/** Tokens are renewed this long before they run out. */
+const RENEW_EARLY_MS = 30_000;
+
+let session: Session | null = readSession();
+let renewTimer: ReturnType<typeof setTimeout> | undefined;
+const signInListeners = new Set<(needed: boolean) => void>();
+let signInNeeded = false;
+
+function readSession(): Session | null {
+  try {
+    const stored = typeof sessionStorage === 'undefined' ? null : sessionStorage.getItem(SESSION_KEY);
+    return stored ? (JSON.parse(stored) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+function signedIn(): Session | null {
+  return session;
+}
+
+function setSession(next: Session | null): void {
+  session = next;
+  clearTimeout(renewTimer);
+  if (next) {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(next));
+    if (next.refreshToken) renewTimer = setTimeout(() => void renewSession(), Math.max(1000, next.expiresAt - Date.now() - RENEW_EARLY_MS));
+  } else {
+    sessionStorage.removeItem(SESSION_KEY);
+  }
+}
+
+function requireSignIn(): void {
+  setSession(null);
+  if (signInNeeded) return;
+  signInNeeded = true;
+  for (const listener of signInListeners) listener(true);
+}
+
+async function tokenRequest(form: Record<string, string>): Promise<{ access_token: string; expires_in: number; refresh_token?: string; scope?: string }> {
+  let res: Response;
+  try {
+    res = await fetch('/token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: new URLSearchParams({ service: 'berth', client_id: 'berth-ui', scope: ADMIN_SCOPE, ...form }),
+    });
+  } catch {
+    throw new ApiError(0, 'UNREACHABLE', 'Berth is not answering. Check that the registry is running, then try again.');
+  }
+  if (!res.ok) throw await errorOf(res);
+  return (await res.json()) as { access_token: string; expires_in: number; refresh_token?: string; scope?: string };
+}
+
+function sessionFrom(user: string, answer: Awaited<ReturnType<typeof tokenRequest>>, previousRefresh: string | null = null): Session {
+  return { user, accessToken: answer.access_token, refreshToken: answer.refresh_token ?? previousRefresh, expiresAt: Date.now() + answer.expires_in * 1000 };
+}
+
+/** A new access token from the refresh token; false when there is none or it was revoked. */
+async function renewSession(): Promise<boolean> {
+  const current = session;
+  if (!current?.refreshToken) return false;
+  try {
+    setSession(sessionFrom(current.user, await tokenRequest({ grant_type: 'refresh_token', refresh_token: current.refreshToken }), current.refreshToken));
+    return true;
+  } catch {
+    requireSignIn();
+    return false;
+  }
+}
+
+/** Signs in with a Berth user who may administer the registry (`*:admin`). */
+export async function signIn(user: string, password: string): Promise<void> {
+  let answer;
+  try {
+    answer = await tokenRequest({ grant_type: 'password', username: user, password, access_type: 'offline' });
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'INVALID_GRANT') throw new ApiError(400, err.code, 'The user name or password is wrong.');
+    throw err;
+  }
+  // The token endpoint grants what the user may do; without the admin grant the API would refuse.
+  if (!(answer.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
+    throw new ApiError(403, 'NOT_ADMIN', `${user} may push and pull, but not manage the registry. Sign in as an administrator.`);
+  }
+  setSession(sessionFrom(user, answer));
+  signInNeeded = false;
+  restartLive();
+  for (const listener of signInListeners) listener(false);
+}
+
+export function signOut(): void {
+  requireSignIn();
+}
+
+/** The signed-in user in a browser with registry auth on, or null. */
+export function currentUser(): string | null {
+  return session?.user ?? null;
+}
+
+/** Called with true when the user must sign in (a request was refused) and false once they did. */
+export function watchSignIn(listener: (needed: boolean) => void): () => void {
+  signInListeners.add(listener);
+  listener(signInNeeded);
+  return () => {
+    signInListeners.delete(listener);
+  };
+}
 
 // ---- the desktop app's native features -----------------------------------------------------------
 
@@ -215,6 +345,14 @@ function connect(): void {
       for (const listener of listeners) listener(name, data);
     });
   }
+}
+
+/** Opens the live connection again (after signing in: the old one was refused). */
+function restartLive(): void {
+  if (!source) return;
+  source.close();
+  setState('connecting');
+  connect();
 }
 
 /** Calls `listener` for every live event; one shared connection serves all subscribers. */

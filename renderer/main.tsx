@@ -3,6 +3,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, RouterProvider } from 'react-router';
 import { Layout } from './components/layout.tsx';
+import { SignInGate } from './components/sign-in.tsx';
 import { ToastProvider } from './components/toast.tsx';
 import { ActivityPage } from './pages/activity.tsx';
 import { DiskUsagePage } from './pages/disk-usage.tsx';
@@ -34,9 +35,11 @@ const router = createBrowserRouter([
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <ToastProvider>
-      <StatusProvider>
-        <RouterProvider router={router} />
-      </StatusProvider>
+      <SignInGate>
+        <StatusProvider>
+          <RouterProvider router={router} />
+        </StatusProvider>
+      </SignInGate>
     </ToastProvider>
   </StrictMode>,
 );

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'react';
 import { NavLink, Outlet, Link } from 'react-router';
 import { Activity, Anchor, Boxes, HardDrive, Settings, Wrench } from 'lucide-react';
-import { watchConnection, type ConnectionState } from '../api.ts';
+import { currentUser, signOut, watchConnection, type ConnectionState } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { CopyButton } from './copy.tsx';
 
@@ -65,6 +65,14 @@ export function Layout() {
             <span className="faint">{status.error ? 'Registry not reachable' : 'Loading…'}</span>
           )}
           {status.data && <span className="faint">Berth {status.data.version}</span>}
+          {currentUser() && (
+            <span className="actions" style={{ gap: 6 }}>
+              <span className="faint">Signed in as {currentUser()}</span>
+              <button type="button" className="small" onClick={signOut}>
+                Sign out
+              </button>
+            </span>
+          )}
         </div>
       </aside>
       <main className="main" id="main" tabIndex={-1}>

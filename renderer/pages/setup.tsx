@@ -2,7 +2,8 @@
 import { useRef, type KeyboardEvent } from 'react';
 import { useSearchParams } from 'react-router';
 import { CircleCheck, Download, Info, ShieldCheck, TriangleAlert } from 'lucide-react';
-import { isDesktop, native } from '../api.ts';
+import { api, isDesktop, native } from '../api.ts';
+import { useToast } from '../components/toast.tsx';
 import { CodeBlock, CopyButton } from '../components/copy.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
 import { SelfTest } from '../components/self-test.tsx';
@@ -56,13 +57,26 @@ function EngineCard({ engine }: { engine: Engine }) {
 }
 
 function TlsCard({ host, caUrl }: { host: string; caUrl: string | null }) {
+  const toast = useToast();
+  // Fetched with the page's credentials (a plain link would carry none), then saved as a file.
+  async function download(url: string) {
+    try {
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(await api.caCertificate(url));
+      link.download = 'berth-ca.crt';
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (err) {
+      toast('bad', `Could not download the certificate: ${(err as Error).message}`);
+    }
+  }
   return (
     <Card title="Trust Berth’s certificate" hint="TLS is on: engines that trust Berth’s CA need no insecure-registry entry.">
       <div className="actions" style={{ marginBottom: 12 }}>
         {caUrl && (
-          <a className="button primary" href={caUrl} download="berth-ca.crt">
+          <button type="button" className="primary" onClick={() => void download(caUrl)}>
             <Download size={15} aria-hidden /> Download CA certificate
-          </a>
+          </button>
         )}
         {isDesktop() && (
           <button type="button" onClick={() => native.revealCaCertificate()}>
