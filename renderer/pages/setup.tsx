@@ -8,7 +8,7 @@ import { CodeBlock, CopyButton } from '../components/copy.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
 import { SelfTest } from '../components/self-test.tsx';
 import { Loaded } from '../components/loaded.tsx';
-import { caSteps, engines, type Engine, type SetupStep } from '../setup/engines.ts';
+import { engines, type Engine, type SetupStep } from '../setup/engines.ts';
 import { useStatus } from '../status.tsx';
 
 function Step({ step, label }: { step: SetupStep; label: string }) {
@@ -71,7 +71,7 @@ function TlsCard({ host, caUrl }: { host: string; caUrl: string | null }) {
     }
   }
   return (
-    <Card title="Trust Berth’s certificate" hint="TLS is on: engines that trust Berth’s CA need no insecure-registry entry.">
+    <Card title="Trust Berth’s certificate" hint={`TLS is on: Berth serves HTTPS at ${host}. Engines that trust its CA need no insecure-registry entry; each engine below says where the file goes.`}>
       <div className="actions" style={{ marginBottom: 12 }}>
         {caUrl && (
           <button type="button" className="primary" onClick={() => void download(caUrl)}>
@@ -84,11 +84,6 @@ function TlsCard({ host, caUrl }: { host: string; caUrl: string | null }) {
           </button>
         )}
       </div>
-      <ol className="ordered">
-        {caSteps(host).map((step, i) => (
-          <Step key={i} step={step} label={`certificate step ${i + 1}`} />
-        ))}
-      </ol>
     </Card>
   );
 }

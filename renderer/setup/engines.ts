@@ -41,19 +41,9 @@ function lanAddress(a: ClientAddresses): string {
 
 const LOOPBACK_WARNING = 'Berth listens on this computer only (loopback). Let it listen on all interfaces in Settings so this engine can reach it.';
 
-/** With TLS on: where each engine looks for the CA certificate of a registry (no insecure entry needed). */
-export function caSteps(host: string): SetupStep[] {
-  return [
-    { text: 'Docker Engine on Linux: no restart needed.', code: `sudo mkdir -p /etc/docker/certs.d/${host}\nsudo cp berth-ca.crt /etc/docker/certs.d/${host}/ca.crt` },
-    { text: 'Rootless Docker:', code: `mkdir -p ~/.config/docker/certs.d/${host}\ncp berth-ca.crt ~/.config/docker/certs.d/${host}/ca.crt` },
-    { text: 'Docker Desktop: add berth-ca.crt to the system keychain (macOS) or certificate store (Windows), or copy it as below, then restart Docker Desktop.', path: `~/.docker/certs.d/${host}/ca.crt` },
-    { text: 'Podman:', code: `sudo mkdir -p /etc/containers/certs.d/${host}\nsudo cp berth-ca.crt /etc/containers/certs.d/${host}/ca.crt` },
-    { text: 'containerd and nerdctl: point hosts.toml at the certificate.', path: `/etc/containerd/certs.d/${host}/hosts.toml`, code: `server = "https://${host}"\n\n[host."https://${host}"]\n  ca = "/etc/containerd/certs.d/${host}/ca.crt"` },
-  ];
-}
-
 export function engines({ addresses, tls }: SetupContext): Engine[] {
   const local = addresses.localhost;
+  const port = local.split(':')[1]!;
   const lan = lanAddress(addresses);
   const scheme = tls ? 'https' : 'http';
   return [
@@ -66,19 +56,26 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       summary: `Docker Engine trusts localhost and 127.0.0.0/8 by default, so ${local} works as it is.`,
       steps: [
         { text: 'Tag and push with the localhost address:', code: `docker tag alpine:latest ${local}/alpine:latest\ndocker push ${local}/alpine:latest` },
-        {
-          text: `Use the literal name localhost (or 127.0.0.1): the containerd image store exempts only those, not this computer's host name. From another computer, list ${lan} as insecure there, then restart Docker (sudo systemctl restart docker):`,
-          path: '/etc/docker/daemon.json',
-          code: json({ 'insecure-registries': [lan] }),
-        },
-        { text: 'Docker Engine on Windows Server (Windows containers) reads the same setting from this file; restart the docker service after editing:', path: 'C:\\ProgramData\\docker\\config\\daemon.json', code: json({ 'insecure-registries': [lan] }) },
+        ...(tls
+          ? [
+              { text: `From another computer, trust Berth’s CA there (no restart needed):`, code: `sudo mkdir -p /etc/docker/certs.d/${lan}\nsudo cp berth-ca.crt /etc/docker/certs.d/${lan}/ca.crt` },
+              { text: 'Docker Engine on Windows Server (Windows containers) looks for it here:', path: `C:\\ProgramData\\docker\\certs.d\\${lan.replace(':', '')}\\ca.crt` },
+            ]
+          : [
+              {
+                text: `Use the literal name localhost (or 127.0.0.1): the containerd image store exempts only those, not this computer's host name. From another computer, list ${lan} as insecure there, then restart Docker (sudo systemctl restart docker):`,
+                path: '/etc/docker/daemon.json',
+                code: json({ 'insecure-registries': [lan] }),
+              },
+              { text: 'Docker Engine on Windows Server (Windows containers) reads the same setting from this file; restart the docker service after editing:', path: 'C:\\ProgramData\\docker\\config\\daemon.json', code: json({ 'insecure-registries': [lan] }) },
+            ]),
       ],
     },
     {
       id: 'docker-rootless',
       name: 'Docker Engine, rootless',
       runsOn: 'Linux, dockerd-rootless',
-      address: `10.0.2.2:${local.split(':')[1]}`,
+      address: `10.0.2.2:${port}`,
       nothingNeeded: false,
       summary: 'The rootless daemon lives in its own network namespace: its localhost is not this computer, and the host loopback is blocked by default.',
       steps: [
@@ -87,8 +84,10 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
           path: '~/.config/systemd/user/docker.service.d/override.conf',
           code: '[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false"',
         },
-        { text: 'List that address as an insecure registry:', path: '~/.config/docker/daemon.json', code: json({ 'insecure-registries': [`10.0.2.2:${local.split(':')[1]}`] }) },
-        { text: 'Restart the daemon and push:', code: `systemctl --user daemon-reload\nsystemctl --user restart docker\ndocker push 10.0.2.2:${local.split(':')[1]}/alpine:latest` },
+        tls
+          ? { text: 'Trust Berth’s CA for that address (the certificate names 10.0.2.2 only if Berth’s certificate lists it; otherwise keep TLS off for rootless Docker):', code: `mkdir -p ~/.config/docker/certs.d/10.0.2.2:${port}\ncp berth-ca.crt ~/.config/docker/certs.d/10.0.2.2:${port}/ca.crt` }
+          : { text: 'List that address as an insecure registry:', path: '~/.config/docker/daemon.json', code: json({ 'insecure-registries': [`10.0.2.2:${port}`] }) },
+        { text: 'Restart the daemon and push:', code: `systemctl --user daemon-reload\nsystemctl --user restart docker\ndocker push 10.0.2.2:${port}/alpine:latest` },
       ],
     },
     {
@@ -99,11 +98,16 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       nothingNeeded: false,
       summary: `The daemon runs in a VM, where localhost is the VM. It reaches this computer as ${addresses.dockerDesktop}.`,
       steps: [
-        {
-          text: 'Open Docker Desktop → Settings → Docker Engine, add this entry to the JSON (it is saved to the file below), then Apply & Restart:',
-          path: '~/.docker/daemon.json',
-          code: json({ 'insecure-registries': [addresses.dockerDesktop] }),
-        },
+        tls
+          ? {
+              text: 'Trust Berth’s CA: add berth-ca.crt to the system keychain (macOS) or certificate store (Windows), or copy it here; then restart Docker Desktop:',
+              code: `mkdir -p ~/.docker/certs.d/${addresses.dockerDesktop}\ncp berth-ca.crt ~/.docker/certs.d/${addresses.dockerDesktop}/ca.crt`,
+            }
+          : {
+              text: 'Open Docker Desktop → Settings → Docker Engine, add this entry to the JSON (it is saved to the file below), then Apply & Restart:',
+              path: '~/.docker/daemon.json',
+              code: json({ 'insecure-registries': [addresses.dockerDesktop] }),
+            },
         { text: 'Tag and push with that address:', code: `docker tag alpine:latest ${addresses.dockerDesktop}/alpine:latest\ndocker push ${addresses.dockerDesktop}/alpine:latest` },
       ],
     },
@@ -113,14 +117,21 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       runsOn: 'Linux',
       address: local,
       nothingNeeded: false,
-      summary: 'Podman never assumes localhost is safe for plain HTTP: mark Berth as insecure once, or pass --tls-verify=false.',
+      summary: tls ? 'Podman verifies Berth’s certificate: trust Berth’s CA once.' : 'Podman never assumes localhost is safe for plain HTTP: mark Berth as insecure once, or pass --tls-verify=false.',
       steps: [
-        {
-          text: 'For your user (rootless podman, buildah, skopeo). For everyone and rootful podman, the same entry goes in /etc/containers/registries.conf. No restart needed.',
-          path: '~/.config/containers/registries.conf',
-          code: `[[registry]]\nlocation = "${local}"\ninsecure = true`,
-        },
-        { text: 'Or per command:', code: `podman push --tls-verify=false alpine:latest ${local}/alpine:latest` },
+        ...(tls
+          ? [
+              { text: 'Trust Berth’s CA (for your user only: ~/.config/containers/certs.d/…). No restart needed.', code: `sudo mkdir -p /etc/containers/certs.d/${local}\nsudo cp berth-ca.crt /etc/containers/certs.d/${local}/ca.crt` },
+              { text: 'Push:', code: `podman push alpine:latest ${local}/alpine:latest` },
+            ]
+          : [
+              {
+                text: 'For your user (rootless podman, buildah, skopeo). For everyone and rootful podman, the same entry goes in /etc/containers/registries.conf. No restart needed.',
+                path: '~/.config/containers/registries.conf',
+                code: `[[registry]]\nlocation = "${local}"\ninsecure = true`,
+              },
+              { text: 'Or per command:', code: `podman push --tls-verify=false alpine:latest ${local}/alpine:latest` },
+            ]),
       ],
     },
     {
@@ -132,7 +143,9 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       summary: `Podman runs in a VM that reaches this computer as ${addresses.podmanMachine}; its registries.conf is inside the VM.`,
       steps: [
         { text: 'Open a shell in the machine:', code: 'podman machine ssh' },
-        { text: 'There, add this entry (sudo vi /etc/containers/registries.conf):', path: '/etc/containers/registries.conf (inside the machine)', code: `[[registry]]\nlocation = "${addresses.podmanMachine}"\ninsecure = true` },
+        tls
+          ? { text: `There, put Berth’s CA in /etc/containers/certs.d/${addresses.podmanMachine}/ca.crt (copy it in with podman machine cp, or paste it with sudo vi).`, path: `/etc/containers/certs.d/${addresses.podmanMachine}/ca.crt (inside the machine)` }
+          : { text: 'There, add this entry (sudo vi /etc/containers/registries.conf):', path: '/etc/containers/registries.conf (inside the machine)', code: `[[registry]]\nlocation = "${addresses.podmanMachine}"\ninsecure = true` },
         { text: 'Back on this computer, push:', code: `podman push alpine:latest ${addresses.podmanMachine}/alpine:latest` },
       ],
     },
@@ -144,11 +157,11 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       nothingNeeded: false,
       summary: 'nerdctl takes a flag; containerd (and Kubernetes through CRI) reads a hosts.toml per registry.',
       steps: [
-        { text: 'With nerdctl, per command:', code: `nerdctl push --insecure-registry ${local}/alpine:latest` },
+        { text: tls ? 'With nerdctl (it reads the hosts.toml below):' : 'With nerdctl, per command:', code: `nerdctl push${tls ? '' : ' --insecure-registry'} ${local}/alpine:latest` },
         {
           text: 'Or once for containerd, nerdctl and crictl (rootless nerdctl: ~/.config/containerd/certs.d/…):',
           path: `/etc/containerd/certs.d/${local}/hosts.toml`,
-          code: `server = "${scheme}://${local}"\n\n[host."${scheme}://${local}"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true`,
+          code: `server = "${scheme}://${local}"\n\n[host."${scheme}://${local}"]\n  capabilities = ["pull", "resolve", "push"]\n  ${tls ? `ca = "/etc/containerd/certs.d/${local}/ca.crt"` : 'skip_verify = true'}`,
         },
         {
           text: 'Kubernetes (CRI) reads that folder only when told to; add this (containerd 2.x: [plugins."io.containerd.cri.v1.images".registry]) and restart containerd:',
@@ -184,9 +197,11 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       runsOn: 'docker-container driver',
       address: local,
       nothingNeeded: false,
-      summary: 'BuildKit in its own container ignores daemon.json and has its own localhost: give it a buildkitd.toml and the host network.',
+      summary: 'BuildKit in its own container ignores daemon.json and certs.d, and has its own localhost: give it a buildkitd.toml and the host network.',
       steps: [
-        { text: 'Allow plain HTTP to Berth (Docker Desktop: use host.docker.internal here and in the tags):', path: '~/.docker/buildx/buildkitd.default.toml', code: `[registry."${local}"]\n  http = ${!tls}\n  insecure = ${!tls}` },
+        tls
+          ? { text: 'Trust Berth’s CA (Docker Desktop: use host.docker.internal here and in the tags):', path: '~/.docker/buildx/buildkitd.default.toml', code: `[registry."${local}"]\n  ca = ["/path/to/berth-ca.crt"]` }
+          : { text: 'Allow plain HTTP to Berth (Docker Desktop: use host.docker.internal here and in the tags):', path: '~/.docker/buildx/buildkitd.default.toml', code: `[registry."${local}"]\n  http = true\n  insecure = true` },
         {
           text: 'Create a builder on the host network with that file (Linux; on Docker Desktop leave out --driver-opt):',
           code: 'docker buildx create --name berth --driver docker-container \\\n  --driver-opt network=host \\\n  --buildkitd-config ~/.docker/buildx/buildkitd.default.toml --use',
