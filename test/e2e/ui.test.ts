@@ -186,6 +186,22 @@ describe('web UI end to end (Chromium)', { skip }, () => {
     await ui.screenshot('repositories');
   });
 
+  it('deletes a repository once its name is typed: gone from the list and from the catalog', async () => {
+    await ui.page.goto('/repositories/e2e/small-copy');
+    await ui.page.getByRole('button', { name: 'Delete repository' }).click();
+    const dialog = ui.page.getByRole('dialog', { name: 'Delete e2e/small-copy?' });
+    const confirm = dialog.getByRole('button', { name: 'Delete repository' });
+    assert.equal(await confirm.isDisabled(), true, 'disabled until the name is typed');
+    await dialog.getByLabel('Type e2e/small-copy to confirm').fill('e2e/small-copy');
+    await confirm.click();
+    await ui.page.getByRole('heading', { name: 'Repositories', level: 1 }).waitFor();
+    await ui.page.locator('tr[data-repository="e2e/small"]').waitFor();
+    assert.equal(await ui.page.locator('tr[data-repository="e2e/small-copy"]').count(), 0);
+    const catalog = (await (await fetch(`${berth.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.ok(!catalog.repositories.includes('e2e/small-copy'));
+    assert.ok(catalog.repositories.includes('e2e/small'), 'the repository it shared layers with keeps them');
+  });
+
   it('logged no errors in the browser', () => {
     assert.deepEqual(ui.errors, []);
   });
