@@ -53,7 +53,20 @@ export const serveCommand: Command = {
   async run(args) {
     const config = { ...(await configFromArgs(args)), uiDir: builtUiDir() };
     const registry = createRegistry(config);
-    const { url, initialAdmin } = await registry.listen();
+    // A stop asked for while starting (the port already answers before listen() returns) is kept and
+    // honoured once started, instead of killing the process mid-start with the index open.
+    let stopAsked: NodeJS.Signals | null = null;
+    const askStop = (signal: NodeJS.Signals) => (stopAsked = signal);
+    process.on('SIGINT', askStop);
+    process.on('SIGTERM', askStop);
+    let started;
+    try {
+      started = await registry.listen();
+    } finally {
+      process.off('SIGINT', askStop);
+      process.off('SIGTERM', askStop);
+    }
+    const { url, initialAdmin } = started;
     process.stderr.write(`Berth registry at ${url} (data: ${config.dataDir}). Push with: docker push ${url.replace(/^https?:\/\//, '')}/<image>\n`);
     if (initialAdmin) {
       // Straight to the terminal, never through the logger: credentials stay out of logs.
@@ -85,6 +98,7 @@ export const serveCommand: Command = {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      if (stopAsked) stop(stopAsked);
     });
   },
 };
