@@ -47,3 +47,13 @@ export const IPC = {
   getSettings: 'berth:get-settings',
   saveSettings: 'berth:save-settings',
 } as const;
+
+/**
+ * Channels between the preload and main only (not part of BerthDesktopApi). The preload asks for
+ * the management token synchronously at start (`ipcRenderer.sendSync`), so the secret never sits
+ * on a command line (webPreferences.additionalArguments would put it in `ps` output) and only a
+ * frame of one of our windows on our origin receives it.
+ */
+export const PRELOAD_IPC = {
+  apiToken: 'berth:api-token',
+} as const;
