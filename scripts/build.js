@@ -1,8 +1,11 @@
 // Builds what ships: the server CLI bundle (dist/server/cli.js), the desktop app's main bundle
-// (dist/electron/main.js, ESM: Electron >= 28 loads ESM main scripts) and its preload. Dependencies
-// stay external (electron-builder packs the production ones).
+// (dist/electron/main.js, ESM: Electron >= 28 loads ESM main scripts) and its preload, and the web UI
+// (dist/renderer, Vite: vite.config.ts). Dependencies stay external (electron-builder packs the
+// production ones).
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -33,3 +36,5 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
+
+await viteBuild({ configFile: fileURLToPath(new URL('../vite.config.ts', import.meta.url)) });

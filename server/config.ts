@@ -39,6 +39,11 @@ export interface BerthConfig {
   /** How often retention rules are applied by themselves (ms); null: never, the default. */
   retentionIntervalMs: number | null;
   /**
+   * The built web UI to serve at / (dist/renderer), or absent/null for none. Set by the program that
+   * starts the server (`berth serve` finds its own build), never read from files or the environment.
+   */
+  uiDir?: string | null;
+  /**
    * Registry authentication (auth/, http/auth.ts): 'none', or 'token' for the Docker token flow with
    * Berth's own users. Left unset, it is 'none' on a loopback address and 'token' on any other.
    */

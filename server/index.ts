@@ -11,8 +11,15 @@ import type { BerthConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import type { RegistryServices } from './http/context.ts';
 import { createLogger } from './log.ts';
+import { ActivityLog } from './metadata/activity-db.ts';
 import { MetadataIndex } from './metadata/index-db.ts';
 import { MaintenanceStore } from './metadata/maintenance-db.ts';
+import { ActivityService } from './registry/activity.ts';
+import { selfUrl } from './registry/addresses.ts';
+import { ImageService } from './registry/images.ts';
+import { RepositoryService } from './registry/repositories.ts';
+import { UploadMonitor } from './registry/upload-monitor.ts';
+import { DiskUsageService } from './registry/usage.ts';
 import { BlobService } from './registry/blobs.ts';
 import { RegistryEvents } from './registry/events.ts';
 import { GarbageCollector } from './registry/gc.ts';
@@ -32,6 +39,8 @@ import { DataDirLock } from './storage/lock.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { FsRepositoryStore } from './storage/repository-store.ts';
 import { FsUploadStore } from './storage/upload-store.ts';
+import { volumeSpace } from './storage/volume.ts';
+import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { subjectNames } from './tls/names.ts';
@@ -48,6 +57,8 @@ export class StartupError extends Error {
 export interface Registry {
   readonly config: BerthConfig;
   readonly services: RegistryServices;
+  /** The services behind the management API (/api/). */
+  readonly manage: ManagementServices;
   readonly events: RegistryEvents;
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
@@ -92,9 +103,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
   const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard });
   const retention = new RetentionService({ store: maintenanceStore, repositories: repositoryStore, manifests });
+  const collector = new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log });
   const maintenance = new MaintenanceService({
     store: maintenanceStore,
-    gc: new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log }),
+    gc: collector,
     scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard }),
     retention,
     purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
@@ -160,6 +172,45 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   };
   let url: string | null = null;
   const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
+  const activityLog = new ActivityLog(paths.activityFile);
+  const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
+  const uploadMonitor = new UploadMonitor(services.uploads);
+  const manage: ManagementServices = {
+    repositories,
+    images: new ImageService({ manifests, blobs: blobStore, repositories: repositoryStore, index, listings: services.listings }),
+    usage: new DiskUsageService({
+      blobs: blobStore,
+      index,
+      dataDir: paths.root,
+      volume: volumeSpace,
+      reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+    }),
+    activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
+    uploadMonitor,
+    selfTest: {
+      baseUrl: () => (url ? selfUrl(url) : null),
+      deleteRepository: (name) => repositories.delete(name),
+      // The registry vouches for its own test: a short-lived token for the test repository only.
+      authorization: async (repository) => {
+        if (!auth) return null;
+        const principal = { subject: 'berth-self-test', grantSets: [[{ repository, actions: ['pull' as const, 'push' as const, 'delete' as const] }]], viaCredential: null };
+        const { token } = await auth.issue(principal, [{ type: 'repository', name: repository, actions: ['pull', 'push', 'delete'] }]);
+        return `Bearer ${token}`;
+      },
+      ca: () => caCertificate,
+    },
+    tls: { caCertificate: () => caCertificate },
+  };
+  let activityOpened = false;
+  /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
+  let caCertificate: string | null = null;
+
+  async function closeActivity(): Promise<void> {
+    if (!activityOpened) return;
+    activityOpened = false;
+    await manage.activity.stop();
+    await activityLog.close().catch((err) => log.error({ err }, 'closing the activity log failed'));
+  }
   const app = createApp({
     services,
     events,
@@ -167,6 +218,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     info: { config, startedAt: new Date(), url: () => url },
     management: { token: config.managementToken },
     auth,
+    manage,
+    uiDir: config.uiDir ?? null,
   });
   let server: http.Server | https.Server | null = null;
   let certificateCheck: NodeJS.Timeout | null = null;
@@ -239,6 +292,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     try {
       if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
       const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
+      caCertificate = material.ca;
       if (material.issued === 'ca') log.warn({ ca: new TlsFiles(paths.tlsDir).caCert }, 'made a new local CA: clients must trust it (berth tls trust-help)');
       else if (material.issued) log.info('issued a new server certificate');
       return material;
@@ -285,6 +339,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   return {
     config,
     services,
+    manage,
     events,
     log,
     callback: () => app.callback(),
@@ -300,6 +355,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
 
     async listen() {
       if (!storesOpened) await openStores();
+      const { reset } = await activityLog.open();
+      if (reset) log.warn({ reason: reset }, 'activity log started anew');
+      manage.activity.start();
+      activityOpened = true;
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
       // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
       const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
@@ -322,6 +381,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await indexOpened!.catch(() => undefined);
         await maintenanceStore.close().catch(() => undefined);
         storesOpened = false;
+        await closeActivity();
         await auth?.close().catch(() => undefined);
         await lock?.release();
         throw err;
@@ -351,6 +411,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await closed;
         clearTimeout(timer);
       }
+      await closeActivity();
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         await index.close().catch((err) => log.error({ err }, 'closing the metadata index failed'));

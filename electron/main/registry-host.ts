@@ -13,6 +13,7 @@ import type { BerthConfig } from '../../server/config.ts';
 import type { Registry, RegistryDeps } from '../../server/index.ts';
 import type { DesktopSettings } from '../shared/ipc.ts';
 import { serverConfig } from './settings.ts';
+import { builtUiDir } from '../../server/http/ui.ts';
 
 export type HostState = 'stopped' | 'starting' | 'running' | 'stopping' | 'failed';
 
@@ -106,7 +107,8 @@ export function createRegistryHost(deps: RegistryHostDeps): RegistryHost {
       let initialAdmin: InitialAdmin | null = null;
       let registry: Registry;
       try {
-        registry = deps.createRegistry(serverConfig(settings, deps.token), { log: deps.log });
+        // The window loads the UI from the registry itself (status.uiUrl): it serves the Vite build.
+        registry = deps.createRegistry({ ...serverConfig(settings, deps.token), uiDir: builtUiDir() }, { log: deps.log });
         initialAdmin = (await registry.listen()).initialAdmin ?? null;
       } catch (err) {
         error = (err as Error).message;

@@ -1,5 +1,7 @@
 /** `berth serve`: the registry, headless, until SIGINT/SIGTERM. */
 import { loadConfig, type BerthConfig } from '../config.ts';
+import { builtUiDir } from '../http/ui.ts';
+import { selfUrl } from '../registry/addresses.ts';
 import { createRegistry } from '../index.ts';
 import { parseOptions, type Command } from './common.ts';
 
@@ -49,9 +51,22 @@ export const serveCommand: Command = {
   summary: 'Run the registry (headless)',
   usage: `Usage: berth serve [options]\n\n${SERVER_OPTIONS_USAGE}\n`,
   async run(args) {
-    const config = await configFromArgs(args);
+    const config = { ...(await configFromArgs(args)), uiDir: builtUiDir() };
     const registry = createRegistry(config);
-    const { url, initialAdmin } = await registry.listen();
+    // A stop asked for while starting (the port already answers before listen() returns) is kept and
+    // honoured once started, instead of killing the process mid-start with the index open.
+    let stopAsked: NodeJS.Signals | null = null;
+    const askStop = (signal: NodeJS.Signals) => (stopAsked = signal);
+    process.on('SIGINT', askStop);
+    process.on('SIGTERM', askStop);
+    let started;
+    try {
+      started = await registry.listen();
+    } finally {
+      process.off('SIGINT', askStop);
+      process.off('SIGTERM', askStop);
+    }
+    const { url, initialAdmin } = started;
     process.stderr.write(`Berth registry at ${url} (data: ${config.dataDir}). Push with: docker push ${url.replace(/^https?:\/\//, '')}/<image>\n`);
     if (initialAdmin) {
       // Straight to the terminal, never through the logger: credentials stay out of logs.
@@ -61,6 +76,8 @@ export const serveCommand: Command = {
           `Change it with: berth user passwd ${initialAdmin.name} (while Berth is stopped)\n`,
       );
     }
+    // The management API answers loopback only (http/api/guard.ts): the UI is opened from this machine.
+    if (config.uiDir) process.stderr.write(`Web UI: ${selfUrl(url)}/\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
       const stop = (signal: NodeJS.Signals) => {
@@ -81,6 +98,7 @@ export const serveCommand: Command = {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      if (stopAsked) stop(stopAsked);
     });
   },
 };

@@ -7,6 +7,7 @@
  *   5. router             the registry route table (routes.ts), the token endpoint (token.ts) and the
  *                         management one (api/routes.ts); with auth on, registry routes are authorized
  *                         (auth.ts) after matching, before their handler
+ *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
 import Router from '@koa/router';
@@ -15,13 +16,14 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
 import type { RegistryEvents } from '../registry/events.ts';
 import { managementGuard, type ManagementAccess } from './api/guard.ts';
-import { apiRoutes } from './api/routes.ts';
+import { apiRoutes, type ManagementServices } from './api/routes.ts';
 import type { ServerInfo } from './api/status.ts';
 import type { Ctx, RegistryServices } from './context.ts';
 import { errorResponder } from './errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
+import { serveUi } from './ui.ts';
 import type { AuthService } from '../auth/service.ts';
 import { registryAuthorizer, type Authorize } from './auth.ts';
 import { tokenRoutes } from './token.ts';
@@ -34,14 +36,17 @@ export interface AppDeps {
   management: ManagementAccess;
   /** Registry auth, or null when it is off (then no request pays anything for it). */
   auth?: AuthService | null;
+  manage: ManagementServices;
+  /** The built web UI to serve at /; absent or null for none. */
+  uiDir?: string | null;
 }
 
-export function createApp({ services, events, log, info, management, auth = null }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
   const registry = registryRoutes(services);
-  const others = [...(auth ? tokenRoutes(auth) : []), ...apiRoutes({ services, events, info })];
+  const others = [...(auth ? tokenRoutes(auth) : []), ...apiRoutes({ services, events, info, manage })];
   const routes = [...registry, ...others];
   const guard = managementGuard({ ...management, registryAuth: auth, url: info.url });
   const authorize = auth ? registryAuthorizer(auth, info.url) : null;
@@ -58,6 +63,7 @@ export function createApp({ services, events, log, info, management, auth = null
   });
   app.use(routerFor(registry, authorize).routes());
   app.use(routerFor(others, null).routes());
+  if (uiDir) app.use(serveUi(uiDir));
   app.use(async function unmatched(ctx) {
     const path = ctx.path;
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];

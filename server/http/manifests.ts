@@ -9,7 +9,7 @@ import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength, ifNoneMatchHo
 export function manifestHandlers({ manifests }: RegistryServices) {
   async function respond(ctx: Ctx, withBody: boolean): Promise<void> {
     const repo = repositoryName(ctx);
-    const manifest = await manifests.get(repo, ctx.params.reference!, parseAccept(ctx.get('Accept') || undefined));
+    const manifest = await manifests.get(repo, ctx.params.reference!, parseAccept(ctx.get('Accept') || undefined), { pull: withBody });
     ctx.set('Content-Type', manifest.mediaType);
     ctx.set(CONTENT_DIGEST_HEADER, manifest.digest.value);
     ctx.set('ETag', `"${manifest.digest.value}"`);

@@ -114,10 +114,12 @@ export class MetadataIndex {
     else if (!state.clean) rebuildReason = 'the index was not closed cleanly';
 
     this.createStores();
-    try {
-      await Promise.all([this.repositories.load(), this.tags.load(), this.manifests.load()]);
-    } catch (err) {
-      rebuildReason = `the index is corrupt (${(err as Error).message})`;
+    // Every load must have finished (each rewrites its file) before a failed one makes us delete the
+    // files: Promise.all would reject on the first failure while the others still write.
+    const loads = await Promise.allSettled([this.repositories.load(), this.tags.load(), this.manifests.load()]);
+    const failed = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      rebuildReason = `the index is corrupt (${(failed.reason as Error).message})`;
       await this.clearFiles();
       this.createStores();
       await Promise.all([this.repositories.load(), this.tags.load(), this.manifests.load()]);
@@ -218,8 +220,8 @@ export class MetadataIndex {
     await Promise.all([
       this.tags.remove({ repo: name }, { multi: true }),
       this.manifests.remove({ repo: name }, { multi: true }),
-      this.repositories.remove({ _id: name }, { multi: false }),
     ]);
+    await this.repositories.remove({ _id: name }, { multi: false });
     this.sortedNames = null;
   }
 
@@ -254,6 +256,24 @@ export class MetadataIndex {
   async manifest(repo: string, digest: string): Promise<ManifestDoc | null> {
     await this.gate;
     return this.manifests.findOne<ManifestDoc>({ _id: manifestId(repo, digest) });
+  }
+
+  /** Repository documents: all of them, or the one named. */
+  async repositoryDocs(name?: string): Promise<RepositoryDoc[]> {
+    await this.gate;
+    return this.repositories.find<RepositoryDoc>(name === undefined ? {} : { _id: name });
+  }
+
+  /** Tag documents: all, of one repository, or of one repository pointing to one digest. */
+  async tagDocs(repo?: string, digest?: string): Promise<TagDoc[]> {
+    await this.gate;
+    return this.tags.find<TagDoc>({ ...(repo !== undefined ? { repo } : {}), ...(digest !== undefined ? { digest } : {}) });
+  }
+
+  /** Manifest documents: all, or of one repository. */
+  async manifestDocs(repo?: string): Promise<ManifestDoc[]> {
+    await this.gate;
+    return this.manifests.find<ManifestDoc>(repo === undefined ? {} : { repo });
   }
 
   // ---- files ----------------------------------------------------------------------------------

@@ -61,8 +61,9 @@ export class ManifestService {
    * `accept`: the media types the client listed (null: anything). A manifest asked for by tag whose
    * type is not listed is not offered (Distribution's behaviour; never converted); by digest the
    * client named exact bytes and gets them.
+   * `pull`: the client fetches the manifest (GET, not HEAD): announced as manifest-pulled.
    */
-  async get(repo: string, reference: string, accept: Set<string> | null): Promise<StoredManifest> {
+  async get(repo: string, reference: string, accept: Set<string> | null, { pull = false } = {}): Promise<StoredManifest> {
     const ref = this.readableReference(reference);
     const { digest, mediaType } = await this.resolve(repo, ref);
     if (ref.kind === 'tag' && accept && !accept.has(mediaType)) {
@@ -72,6 +73,7 @@ export class ManifestService {
       });
     }
     const bytes = await this.body(repo, digest);
+    if (pull) this.deps.events.emit('manifest-pulled', { repository: repo, digest: digest.value, reference });
     return { digest, mediaType, bytes };
   }
 
@@ -228,13 +230,7 @@ export class ManifestService {
   // ---- internals ------------------------------------------------------------------------------
 
   private readableReference(reference: string): Reference {
-    try {
-      return parseReference(reference);
-    } catch (err) {
-      throw new RegistryError('MANIFEST_UNKNOWN', {
-        message: `no manifest can exist under "${truncate(reference, 150)}": ${(err as Error).message}`,
-      });
-    }
+    return readableReference(reference);
   }
 
   private async body(repo: string, digest: Digest): Promise<Buffer> {
@@ -291,5 +287,19 @@ function safeJson(bytes: Buffer): Record<string, unknown> | null {
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * A reference to read: one that cannot name a manifest (bad tag or digest grammar) is simply unknown,
+ * 404 MANIFEST_UNKNOWN, as the conformance suite expects for ".INVALID_MANIFEST_NAME".
+ */
+export function readableReference(reference: string): Reference {
+  try {
+    return parseReference(reference);
+  } catch (err) {
+    throw new RegistryError('MANIFEST_UNKNOWN', {
+      message: `no manifest can exist under "${truncate(reference, 150)}": ${(err as Error).message}`,
+    });
   }
 }

@@ -20,7 +20,8 @@ export interface RepositoryDeleteDeps {
 
 export interface DeletedRepository {
   repository: string;
-  tags: number;
+  /** The tags it had, sorted. */
+  tags: string[];
   manifests: number;
   layers: number;
 }
@@ -41,8 +42,8 @@ export async function deleteRepository(deps: RepositoryDeleteDeps, name: string)
     ]);
     await repositories.removeRepository(repo);
     await index.removeRepository(repo);
-    return { repository: repo, tags: tags.length, manifests: manifests.length, layers: layers.length };
+    return { repository: repo, tags: tags.map((t) => t.tag).sort(), manifests: manifests.length, layers: layers.length };
   });
-  events.emit('repository-deleted', deleted);
+  events.emit('repository-deleted', { ...deleted, tags: deleted.tags.length });
   return deleted;
 }

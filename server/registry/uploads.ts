@@ -46,6 +46,8 @@ interface LiveSession {
   /** sha256 of exactly the bytes on disk, or null when unknown (after a restart or a failed write). */
   hash: Hash | null;
   busy: boolean;
+  /** Bytes of the request streaming now, not yet counted in size (upload progress). */
+  inFlight: number;
 }
 
 export interface UploadServiceDeps {
@@ -67,7 +69,7 @@ export class UploadService {
 
   async start(repository: string): Promise<UploadState> {
     const info = await this.deps.uploads.create(repository);
-    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false });
+    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false, inFlight: 0 });
     return { id: info.id, repository, size: 0 };
   }
 
@@ -160,7 +162,7 @@ export class UploadService {
     return [...this.live.entries()].map(([id, s]) => ({
       id,
       repository: s.repository,
-      size: s.size,
+      size: s.size + s.inFlight,
       startedAt: s.startedAt,
       receiving: s.busy,
     }));
@@ -197,7 +199,7 @@ export class UploadService {
       // A session from before a restart: its bytes are on disk, its hash state is not.
       const stored = await this.deps.uploads.get(id);
       if (stored && stored.repository === repository) {
-        const session: LiveSession = { repository, startedAt: stored.startedAt, size: stored.size, hash: null, busy: false };
+        const session: LiveSession = { repository, startedAt: stored.startedAt, size: stored.size, hash: null, busy: false, inFlight: 0 };
         this.live.set(id, session);
         return session;
       }
@@ -237,16 +239,22 @@ export class UploadService {
       }
     }
     const hash = session.hash;
-    const sink = await this.deps.uploads.appendStream(id, start, hash ? (bytes) => hash.update(bytes) : undefined);
+    // Every byte that lands is hashed (when the hash state is at hand) and counted for upload progress.
+    const sink = await this.deps.uploads.appendStream(id, start, (bytes) => {
+      hash?.update(bytes);
+      session.inFlight += bytes.length;
+    });
     try {
       await pipeline(body, sink);
     } catch (err) {
       // The client hung up or the disk failed: the session keeps exactly what reached the disk, and
       // the hash covers exactly those bytes (the sink hashes only what it wrote).
       session.size = start + (await sink.settled);
+      session.inFlight = 0;
       throw err;
     }
     const received = await sink.settled;
+    session.inFlight = 0;
     session.size = start + received;
     if (range && received !== range.end - range.start + 1) {
       // Roll the chunk back: the session stays where it was before this request.

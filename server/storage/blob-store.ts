@@ -261,6 +261,7 @@ export class FsBlobStore implements BlobStore {
     this.removals += 1;
     this.sizes.delete(digest.value);
   }
+
 }
 
 /** Bytes [start, end) of the file to `dest`, double-buffered with pooled buffers (see SEND_CHUNK). */

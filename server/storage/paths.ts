@@ -36,6 +36,8 @@
  *                                             ran, progress, result); only a record, nothing depends on it
  *       retention.db                          retention rules: user settings, NOT derived from the files above,
  *                                             so a rebuild of index/ never touches this folder
+ *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
+ *                                             history, not derived from the above; losing it loses only the feed
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -67,6 +69,7 @@ export class StoragePaths {
   get tlsDir(): string { return path.join(this.root, 'tls'); }
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
+  get activityFile(): string { return path.join(this.root, 'activity.db'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);

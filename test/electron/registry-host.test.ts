@@ -35,6 +35,10 @@ describe('the registry host', () => {
       const ok = await fetch(`http://127.0.0.1:${settings.port}/api/status`, { headers: { Authorization: 'Bearer launch-secret' } });
       assert.equal(ok.status, 200);
       assert.equal(host.registry()?.config.dataDir, settings.dataDir);
+      // The window's page: the web UI, served by the registry at status.uiUrl.
+      const page = await fetch(status.uiUrl!, { headers: { Accept: 'text/html' } });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<div id="root"><\/div>/);
     } finally {
       await host.stop();
     }

@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createApp } from '../../server/http/app.ts';
 import type { RegistryServices } from '../../server/http/context.ts';
+import type { ManagementServices } from '../../server/http/api/routes.ts';
 import {
   Client,
   UNKNOWN_DIGEST,
@@ -276,6 +277,7 @@ describe('bad input', () => {
         log: pino({ level: 'error' }, sink),
         info: { config: defaults(), startedAt: new Date(), url: () => null },
         management: { token: null },
+        manage: failing as unknown as ManagementServices,
       });
       const httpServer = http.createServer(app.callback());
       await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));

@@ -26,7 +26,9 @@ describe('repository delete', () => {
     const res = await apiCall(client, 'DELETE', '/api/repositories/team/app');
     assert.equal(res.status, 200);
     // Three layer links: both images share one config blob, plus a layer each.
-    assert.deepEqual(await res.json(), { repository: 'team/app', tags: 2, manifests: 2, layers: 3 });
+    const { note, ...deleted } = (await res.json()) as { note: string };
+    assert.deepEqual(deleted, { repository: 'team/app', tags: ['v1', 'v2'], manifests: 2, layers: 3 });
+    assert.match(note, /garbage collection/);
 
     const { repositories } = await client.catalog();
     assert.deepEqual(repositories.filter((r) => r.startsWith('team/')), ['team/app/nested', 'team/keep']);

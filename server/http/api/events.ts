@@ -1,10 +1,12 @@
 /**
  * GET /api/events: server-sent events (HTML Living Standard, "Server-sent events") carrying every
- * registry event as it happens, so the UI updates without reloading. A comment line every 15 s
+ * registry event as it happens, so the UI updates without reloading, and `uploads` with the progress
+ * of uploads in progress (registry/upload-monitor.ts). A comment line every 15 s
  * keeps proxies and idle timeouts from closing the stream.
  */
 import { PassThrough } from 'node:stream';
 import type { RegistryEventName, RegistryEvents } from '../../registry/events.ts';
+import type { UploadMonitor } from '../../registry/upload-monitor.ts';
 import type { Ctx } from '../context.ts';
 
 const EVENT_NAMES: RegistryEventName[] = [
@@ -13,12 +15,14 @@ const EVENT_NAMES: RegistryEventName[] = [
 ];
 const HEARTBEAT_MS = 15_000;
 
-export function eventHandlers(events: RegistryEvents) {
+export function eventHandlers(events: RegistryEvents, monitor: UploadMonitor) {
   return {
     async streamEvents(ctx: Ctx): Promise<void> {
       const stream = new PassThrough();
       const send = (name: string, data: unknown) => stream.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
       const unsubscribe = EVENT_NAMES.map((name) => events.on(name, (event) => send(name, event)));
+      // Upload progress, every second while uploads are in progress.
+      unsubscribe.push(monitor.subscribe((uploads) => send('uploads', { uploads })));
       const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), HEARTBEAT_MS);
       const stop = () => {
         clearInterval(heartbeat);

@@ -1,32 +1,84 @@
 /**
  * The management API's route table (/api/), used by the UI in the desktop app and in a browser
  * against `berth serve`. Guarded by guard.ts; errors use the same envelope as the registry API.
+ *
+ * Repository names contain '/', and "tags" or "manifests" are valid name components, so what follows
+ * a name is introduced by "/-/", which no name can contain (a component starts with a letter or digit).
  */
+import type { ActivityService } from '../../registry/activity.ts';
 import type { RegistryEvents } from '../../registry/events.ts';
+import type { ImageService } from '../../registry/images.ts';
+import type { RepositoryService } from '../../registry/repositories.ts';
+import type { SelfTestDeps } from '../../registry/self-test.ts';
+import type { UploadMonitor } from '../../registry/upload-monitor.ts';
+import type { DiskUsageService } from '../../registry/usage.ts';
 import type { RegistryServices } from '../context.ts';
 import type { Route } from '../routes.ts';
+import { activityHandlers } from './activity.ts';
+import { diskUsageHandlers } from './disk-usage.ts';
 import { eventHandlers } from './events.ts';
+import { imageHandlers } from './images.ts';
 import { maintenanceHandlers } from './maintenance.ts';
-import { repositoryDeleteHandlers } from './repository-delete.ts';
+import { repositoryHandlers } from './repositories.ts';
 import { retentionHandlers } from './retention.ts';
+import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
+import { tagHandlers } from './tags.ts';
+import { tlsHandlers } from './tls.ts';
+
+/** The services behind the management API (composed in server/index.ts). */
+export interface ManagementServices {
+  repositories: RepositoryService;
+  images: ImageService;
+  usage: DiskUsageService;
+  activity: ActivityService;
+  uploadMonitor: UploadMonitor;
+  selfTest: SelfTestDeps;
+  tls: { caCertificate(): string | null };
+}
 
 export interface ApiDeps {
   services: RegistryServices;
   events: RegistryEvents;
   info: ServerInfo;
+  manage: ManagementServices;
 }
 
-export function apiRoutes({ services, events, info }: ApiDeps): Route[] {
+/** A repository name: anything up to a "/-/" (names are validated by the handlers). */
+const NAME = '((?:(?!/-/).)+)';
+const SEGMENT = '([^/]+)';
+
+export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] {
   const status = statusHandlers(info);
-  const live = eventHandlers(events);
+  const live = eventHandlers(events, manage.uploadMonitor);
+  const repositories = repositoryHandlers(manage.repositories);
+  const tags = tagHandlers(manage.repositories);
+  const images = imageHandlers(manage.images, manage.repositories);
+  const usage = diskUsageHandlers(manage.usage);
+  const activity = activityHandlers(manage.activity);
+  const selfTest = selfTestHandlers(manage.selfTest);
+  const tls = tlsHandlers(manage.tls);
   const maintenance = maintenanceHandlers(services.lifecycle);
   const retention = retentionHandlers(services.lifecycle);
-  const repositories = repositoryDeleteHandlers(services.lifecycle);
+
+  const repository = new RegExp(`^/api/repositories/${NAME}$`);
+  const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
+  const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
+    // What the registry holds (issue 4)
+    { method: 'GET', pattern: /^\/api\/repositories$/, params: [], handler: repositories.listRepositories },
+    { method: 'GET', pattern: repository, params: ['name'], handler: repositories.getRepository },
+    { method: 'DELETE', pattern: repository, params: ['name'], handler: repositories.deleteRepository },
+    { method: 'GET', pattern: manifest, params: ['name', 'reference'], handler: images.getImage },
+    { method: 'DELETE', pattern: manifest, params: ['name', 'reference'], handler: images.deleteManifest },
+    { method: 'DELETE', pattern: tag, params: ['name', 'tag'], handler: tags.deleteTag },
+    { method: 'GET', pattern: /^\/api\/disk-usage$/, params: [], handler: usage.getDiskUsage },
+    { method: 'GET', pattern: /^\/api\/activity$/, params: [], handler: activity.getActivity },
+    { method: 'POST', pattern: /^\/api\/self-test$/, params: [], handler: selfTest.runSelfTest },
+    { method: 'GET', pattern: /^\/api\/tls\/ca\.crt$/, params: [], handler: tls.getCaCertificate },
     // Storage lifecycle (issue 6)
     { method: 'GET', pattern: /^\/api\/maintenance$/, params: [], handler: maintenance.getMaintenance },
     { method: 'GET', pattern: /^\/api\/runs$/, params: [], handler: maintenance.listRuns },
@@ -42,6 +94,5 @@ export function apiRoutes({ services, events, info }: ApiDeps): Route[] {
     { method: 'DELETE', pattern: rule, params: ['id'], handler: retention.deleteRetentionRule },
     { method: 'POST', pattern: /^\/api\/retention\/preview$/, params: [], handler: retention.previewRetention },
     { method: 'POST', pattern: /^\/api\/retention\/apply$/, params: [], handler: maintenance.startRetention },
-    { method: 'DELETE', pattern: /^\/api\/repositories\/(.+)$/, params: ['name'], handler: repositories.deleteRepository },
   ];
 }

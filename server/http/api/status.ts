@@ -1,5 +1,7 @@
-/** GET /api/status: what this Berth is and where it listens (the UI's first call). */
+/** GET /api/status: what this Berth is, where it listens and how clients reach it (the UI's first call). */
 import type { BerthConfig } from '../../config.ts';
+import { clientAddresses } from '../../registry/addresses.ts';
+import type { StatusView } from '../../registry/api-types.ts';
 import { VERSION } from '../../version.ts';
 import { sendJson, type Ctx } from '../context.ts';
 
@@ -13,14 +15,25 @@ export interface ServerInfo {
 export function statusHandlers(info: ServerInfo) {
   return {
     async getStatus(ctx: Ctx): Promise<void> {
-      sendJson(ctx, {
+      const url = info.url();
+      const { config } = info;
+      // With --port 0 the port is the one the system chose, known from the URL once listening.
+      const port = url ? Number(new URL(url).port) : config.port;
+      const status: StatusView = {
         version: VERSION,
-        url: info.url(),
-        host: info.config.host,
-        port: info.config.port,
-        dataDir: info.config.dataDir,
+        url,
+        host: config.host,
+        port,
+        dataDir: config.dataDir,
+        logLevel: config.logLevel,
+        shutdownGraceSeconds: config.shutdownGraceSeconds,
         startedAt: info.startedAt.toISOString(),
-      });
+        addresses: clientAddresses(config.host, port),
+        // Berth's own CA is offered for download; a bring-your-own certificate's CA is the user's.
+        tls: { enabled: config.tls, caCertificateUrl: config.tls && !config.tlsCert ? '/api/tls/ca.crt' : null },
+        auth: { enabled: config.auth === 'token' },
+      };
+      sendJson(ctx, status);
     },
   };
 }

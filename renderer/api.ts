@@ -1,0 +1,377 @@
+/**
+ * The only code that talks to the server (/api/ on the page's own origin) or to the desktop app's
+ * preload (`window.berth`, typed by electron/shared/ipc.ts). In a plain browser against `berth serve`
+ * there is no preload: desktop features fall back to web equivalents or report themselves missing.
+ */
+import { EventSource } from 'eventsource';
+import type { BerthDesktopApi, DesktopSettings, SaveSettingsResult } from '../electron/shared/ipc.ts';
+import type {
+  ActivityFeed,
+  DeleteResult,
+  DiskUsage,
+  ImageDetail,
+  LiveEventName,
+  RepositoryDetail,
+  RepositoryList,
+  RepositorySort,
+  SelfTestStep,
+  SelfTestSummary,
+  StatusView,
+  UploadsEvent,
+} from '../server/registry/api-types.ts';
+
+declare global {
+  interface Window {
+    /** Present only inside the desktop app (electron/preload). */
+    berth?: BerthDesktopApi;
+  }
+}
+
+/** The header every request that changes something carries (server/http/api/guard.ts). */
+const CLIENT_HEADER = 'X-Berth-Client';
+
+/** A failed request, with the server's error code and message (or UNREACHABLE when none answered). */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function desktop(): BerthDesktopApi | undefined {
+  return typeof window === 'undefined' ? undefined : window.berth;
+}
+
+function headers(changes: boolean): Record<string, string> {
+  const out: Record<string, string> = { Accept: 'application/json' };
+  const token = desktop()?.apiToken ?? signedIn()?.accessToken;
+  if (token) out.Authorization = `Bearer ${token}`;
+  if (changes) out[CLIENT_HEADER] = 'berth-ui';
+  return out;
+}
+
+async function send(method: string, path: string, signal?: AbortSignal, retried = false): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers: headers(method !== 'GET'), ...(signal ? { signal } : {}) });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new ApiError(0, 'UNREACHABLE', 'Berth is not answering. Check that the registry is running, then try again.');
+  }
+  if (res.status === 401 && !desktop()) {
+    // Registry auth is on: an expired token is renewed once; without a session the user signs in.
+    if (!retried && (await renewSession())) return send(method, path, signal, true);
+    requireSignIn();
+  }
+  if (!res.ok) throw await errorOf(res);
+  return res;
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  try {
+    const body = (await res.json()) as { errors?: { code?: string; message?: string }[] };
+    const first = body.errors?.[0];
+    if (first?.message) return new ApiError(res.status, first.code ?? 'UNKNOWN', first.message);
+  } catch {
+    // not the error envelope: described by the status below
+  }
+  return new ApiError(res.status, 'UNKNOWN', `The server answered ${res.status} ${res.statusText}`.trim());
+}
+
+async function json<T>(method: string, path: string, signal?: AbortSignal): Promise<T> {
+  return (await (await send(method, path, signal)).json()) as T;
+}
+
+/** /api/repositories/<name>: each component escaped, the slashes between them kept. */
+function repositoryPath(name: string): string {
+  return `/api/repositories/${name.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+export interface RepositoryListQuery {
+  q?: string;
+  sort: RepositorySort;
+  order: 'asc' | 'desc';
+  limit: number;
+}
+
+export const api = {
+  status: (signal?: AbortSignal) => json<StatusView>('GET', '/api/status', signal),
+
+  repositories(query: RepositoryListQuery, signal?: AbortSignal): Promise<RepositoryList> {
+    const params = new URLSearchParams({ sort: query.sort, order: query.order, limit: String(query.limit) });
+    if (query.q) params.set('q', query.q);
+    return json('GET', `/api/repositories?${params}`, signal);
+  },
+
+  repository: (name: string, signal?: AbortSignal) => json<RepositoryDetail>('GET', repositoryPath(name), signal),
+
+  image: (name: string, reference: string, signal?: AbortSignal) =>
+    json<ImageDetail>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}`, signal),
+
+  deleteRepository: (name: string) => json<DeleteResult>('DELETE', repositoryPath(name)),
+
+  deleteTag: (name: string, tag: string) => json<DeleteResult>('DELETE', `${repositoryPath(name)}/-/tags/${encodeURIComponent(tag)}`),
+
+  deleteManifest: (name: string, digest: string) =>
+    json<DeleteResult>('DELETE', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(digest)}`),
+
+  diskUsage: (signal?: AbortSignal) => json<DiskUsage>('GET', '/api/disk-usage', signal),
+
+  /** The CA certificate at `url` (status.tls.caCertificateUrl), fetched with this page's credentials. */
+  caCertificate: async (url: string): Promise<Blob> => (await send('GET', url)).blob(),
+
+  activity(options: { limit?: number; before?: string } = {}, signal?: AbortSignal): Promise<ActivityFeed> {
+    const params = new URLSearchParams();
+    if (options.limit) params.set('limit', String(options.limit));
+    if (options.before) params.set('before', options.before);
+    return json('GET', `/api/activity${params.size ? `?${params}` : ''}`, signal);
+  },
+
+  /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
+  async selfTest(onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {
+    const res = await send('POST', '/api/self-test');
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    let summary: SelfTestSummary | null = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += value;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buffered.slice(0, newline)) as SelfTestStep | SelfTestSummary;
+        buffered = buffered.slice(newline + 1);
+        if ('done' in line) summary = line;
+        else onStep(line);
+      }
+    }
+    if (!summary) throw new ApiError(0, 'INCOMPLETE', 'The self-test stopped before it finished: the connection to Berth was lost.');
+    return summary;
+  },
+};
+
+// ---- signing in (registry auth on, in a browser; server/http/api/guard.ts) -------------------------
+
+interface Session {
+  user: string;
+  accessToken: string;
+  refreshToken: string | null;
+  /** When the access token runs out (ms since the epoch). */
+  expiresAt: number;
+}
+
+/** The admin grant the management API needs (a JWT scope). */
+const ADMIN_SCOPE = 'registry:admin:*';
+/** Kept for the browser tab only: a reload stays signed in, closing the tab signs out. */
+const SESSION_KEY = 'berth.session';
+/** Tokens are renewed this long before they run out. */
+const RENEW_EARLY_MS = 30_000;
+
+let session: Session | null = readSession();
+let renewTimer: ReturnType<typeof setTimeout> | undefined;
+const signInListeners = new Set<(needed: boolean) => void>();
+let signInNeeded = false;
+
+function readSession(): Session | null {
+  try {
+    const stored = typeof sessionStorage === 'undefined' ? null : sessionStorage.getItem(SESSION_KEY);
+    return stored ? (JSON.parse(stored) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+function signedIn(): Session | null {
+  return session;
+}
+
+function setSession(next: Session | null): void {
+  session = next;
+  clearTimeout(renewTimer);
+  if (next) {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(next));
+    if (next.refreshToken) renewTimer = setTimeout(() => void renewSession(), Math.max(1000, next.expiresAt - Date.now() - RENEW_EARLY_MS));
+  } else {
+    sessionStorage.removeItem(SESSION_KEY);
+  }
+}
+
+function requireSignIn(): void {
+  setSession(null);
+  if (signInNeeded) return;
+  signInNeeded = true;
+  for (const listener of signInListeners) listener(true);
+}
+
+async function tokenRequest(form: Record<string, string>): Promise<{ access_token: string; expires_in: number; refresh_token?: string; scope?: string }> {
+  let res: Response;
+  try {
+    res = await fetch('/token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: new URLSearchParams({ service: 'berth', client_id: 'berth-ui', scope: ADMIN_SCOPE, ...form }),
+    });
+  } catch {
+    throw new ApiError(0, 'UNREACHABLE', 'Berth is not answering. Check that the registry is running, then try again.');
+  }
+  if (!res.ok) throw await errorOf(res);
+  return (await res.json()) as { access_token: string; expires_in: number; refresh_token?: string; scope?: string };
+}
+
+function sessionFrom(user: string, answer: Awaited<ReturnType<typeof tokenRequest>>, previousRefresh: string | null = null): Session {
+  return { user, accessToken: answer.access_token, refreshToken: answer.refresh_token ?? previousRefresh, expiresAt: Date.now() + answer.expires_in * 1000 };
+}
+
+/** A new access token from the refresh token; false when there is none or it was revoked. */
+async function renewSession(): Promise<boolean> {
+  const current = session;
+  if (!current?.refreshToken) return false;
+  try {
+    setSession(sessionFrom(current.user, await tokenRequest({ grant_type: 'refresh_token', refresh_token: current.refreshToken }), current.refreshToken));
+    return true;
+  } catch {
+    requireSignIn();
+    return false;
+  }
+}
+
+/** Signs in with a Berth user who may administer the registry (`*:admin`). */
+export async function signIn(user: string, password: string): Promise<void> {
+  let answer;
+  try {
+    answer = await tokenRequest({ grant_type: 'password', username: user, password, access_type: 'offline' });
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'INVALID_GRANT') throw new ApiError(400, err.code, 'The user name or password is wrong.');
+    throw err;
+  }
+  // The token endpoint grants what the user may do; without the admin grant the API would refuse.
+  if (!(answer.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
+    throw new ApiError(403, 'NOT_ADMIN', `${user} may push and pull, but not manage the registry. Sign in as an administrator.`);
+  }
+  setSession(sessionFrom(user, answer));
+  signInNeeded = false;
+  restartLive();
+  for (const listener of signInListeners) listener(false);
+}
+
+export function signOut(): void {
+  requireSignIn();
+}
+
+/** The signed-in user in a browser with registry auth on, or null. */
+export function currentUser(): string | null {
+  return session?.user ?? null;
+}
+
+/** Called with true when the user must sign in (a request was refused) and false once they did. */
+export function watchSignIn(listener: (needed: boolean) => void): () => void {
+  signInListeners.add(listener);
+  listener(signInNeeded);
+  return () => {
+    signInListeners.delete(listener);
+  };
+}
+
+// ---- the desktop app's native features -----------------------------------------------------------
+
+/** Whether the page runs inside the desktop app (native features and settings are available). */
+export function isDesktop(): boolean {
+  return desktop() !== undefined;
+}
+
+export async function copyText(text: string): Promise<void> {
+  const app = desktop();
+  if (app) return app.copyToClipboard(text);
+  // http://localhost and 127.0.0.1 are secure contexts, where the async clipboard API is allowed.
+  await navigator.clipboard.writeText(text);
+}
+
+export const native = {
+  openDataFolder: () => desktop()?.openDataFolder(),
+  revealCaCertificate: () => desktop()?.revealCaCertificate(),
+  pickDirectory: async (): Promise<string | null> => (await desktop()?.pickDirectory()) ?? null,
+  getSettings: async (): Promise<DesktopSettings | null> => (await desktop()?.getSettings()) ?? null,
+  async saveSettings(settings: DesktopSettings): Promise<SaveSettingsResult> {
+    const app = desktop();
+    if (!app) throw new ApiError(0, 'NOT_DESKTOP', 'Settings can be changed in the desktop app only.');
+    return app.saveSettings(settings);
+  },
+};
+
+// ---- live events (GET /api/events, server-sent events) -------------------------------------------
+
+export type LiveListener = (name: LiveEventName, data: unknown) => void;
+export type ConnectionState = 'connecting' | 'open' | 'lost';
+
+/** Every live event name; a Record so that a name added to LiveEventName must be added here. */
+const LIVE_EVENTS: Record<LiveEventName, true> = {
+  'blob-pushed': true,
+  'blob-mounted': true,
+  'blob-deleted': true,
+  'manifest-pushed': true,
+  'manifest-pulled': true,
+  'manifest-deleted': true,
+  'tag-deleted': true,
+  'repository-deleted': true,
+  uploads: true,
+};
+
+const listeners = new Set<LiveListener>();
+const stateListeners = new Set<(state: ConnectionState) => void>();
+let source: EventSource | null = null;
+let state: ConnectionState = 'connecting';
+
+function setState(next: ConnectionState): void {
+  if (next === state) return;
+  state = next;
+  for (const listener of stateListeners) listener(next);
+}
+
+function connect(): void {
+  // The eventsource package runs over fetch, so the desktop app's token can go in a header
+  // (the browser's EventSource cannot send one). It reconnects by itself after a network error.
+  source = new EventSource('/api/events', {
+    fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, ...headers(false), Accept: 'text/event-stream' } }),
+  });
+  source.addEventListener('open', () => setState('open'));
+  source.addEventListener('error', () => setState('lost'));
+  for (const name of Object.keys(LIVE_EVENTS) as LiveEventName[]) {
+    source.addEventListener(name, (event) => {
+      const data: unknown = JSON.parse(event.data);
+      for (const listener of listeners) listener(name, data);
+    });
+  }
+}
+
+/** Opens the live connection again (after signing in: the old one was refused). */
+function restartLive(): void {
+  if (!source) return;
+  source.close();
+  setState('connecting');
+  connect();
+}
+
+/** Calls `listener` for every live event; one shared connection serves all subscribers. */
+export function subscribe(listener: LiveListener): () => void {
+  listeners.add(listener);
+  if (!source) connect();
+  return () => {
+    listeners.delete(listener);
+  };
+}
+
+/** The live connection's state now and on every change. */
+export function watchConnection(listener: (state: ConnectionState) => void): () => void {
+  stateListeners.add(listener);
+  listener(state);
+  if (!source) connect();
+  return () => {
+    stateListeners.delete(listener);
+  };
+}
+
+export type { UploadsEvent };

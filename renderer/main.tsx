@@ -1,0 +1,45 @@
+/** The web UI's entry: routes, and the providers every page shares. */
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { createBrowserRouter, RouterProvider } from 'react-router';
+import { Layout } from './components/layout.tsx';
+import { SignInGate } from './components/sign-in.tsx';
+import { ToastProvider } from './components/toast.tsx';
+import { ActivityPage } from './pages/activity.tsx';
+import { DiskUsagePage } from './pages/disk-usage.tsx';
+import { NotFoundPage } from './pages/not-found.tsx';
+import { RepositoriesPage } from './pages/repositories.tsx';
+import { RepositoryRoute } from './pages/repository-route.tsx';
+import { SettingsPage } from './pages/settings.tsx';
+import { SetupPage } from './pages/setup.tsx';
+import { StatusProvider } from './status.tsx';
+import './styles.css';
+
+const router = createBrowserRouter([
+  {
+    path: '/',
+    element: <Layout />,
+    children: [
+      { index: true, element: <RepositoriesPage /> },
+      // Names contain '/': the rest of the path is parsed by the route (see repository-route.tsx).
+      { path: 'repositories/*', element: <RepositoryRoute /> },
+      { path: 'activity', element: <ActivityPage /> },
+      { path: 'disk-usage', element: <DiskUsagePage /> },
+      { path: 'setup', element: <SetupPage /> },
+      { path: 'settings', element: <SettingsPage /> },
+      { path: '*', element: <NotFoundPage /> },
+    ],
+  },
+]);
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <ToastProvider>
+      <SignInGate>
+        <StatusProvider>
+          <RouterProvider router={router} />
+        </StatusProvider>
+      </SignInGate>
+    </ToastProvider>
+  </StrictMode>,
+);

@@ -1,0 +1,124 @@
+/** Where the bytes go: the blob store on disk, each repository's unique and shared bytes, free space. */
+import { Link } from 'react-router';
+import { FolderOpen, HardDrive, Info } from 'lucide-react';
+import type { DiskUsage } from '../../server/registry/api-types.ts';
+import { api, isDesktop, native } from '../api.ts';
+import { UsageChart } from '../components/bar-chart.tsx';
+import { Bytes } from '../components/bytes.tsx';
+import { Card, PageHeader, Stat } from '../components/page.tsx';
+import { Table } from '../components/table.tsx';
+import { Loaded } from '../components/loaded.tsx';
+import { EmptyState } from '../components/states.tsx';
+import { formatBytes, formatCount } from '../format.ts';
+import { useResource } from '../hooks/use-resource.ts';
+import { repositoryLink } from '../links.ts';
+
+function percent(part: number, whole: number): string {
+  return whole > 0 ? `${Math.max(0, Math.min(100, (part / whole) * 100)).toFixed(2)}%` : '0%';
+}
+
+/** The measured usage: headline numbers, the volume, and each repository (chart and table). */
+function DiskUsageView({ data }: { data: DiskUsage }) {
+  const volumeUsed = data.volume.totalBytes - data.volume.freeBytes;
+  return (
+    <>
+      <div className="stats">
+        <Stat testId="bytes-on-disk" label="On disk" value={<Bytes value={data.bytesOnDisk} />} hint={formatCount(data.blobCount, 'blob')} />
+        <Stat testId="referenced-bytes" label="Used by images" value={<Bytes value={data.referencedBytes} />} hint="shared layers counted once" />
+        <Stat testId="shared-bytes" label="Shared" value={<Bytes value={data.sharedBytes} />} hint="stored once, used by several repositories" />
+        <Stat testId="free-bytes" label="Free on volume" value={<Bytes value={data.volume.freeBytes} />} hint={`of ${formatBytes(data.volume.totalBytes)}`} />
+        <Stat testId="reclaimable-bytes" label="Reclaimable" value={<Bytes value={data.reclaimableByGcBytes} />} hint="freed by garbage collection" />
+      </div>
+      <Card title="Volume" hint="The disk that holds the data directory.">
+        <div className="volume" role="img" aria-label={`Berth uses ${formatBytes(data.bytesOnDisk)}, other files ${formatBytes(Math.max(0, volumeUsed - data.bytesOnDisk))}, ${formatBytes(data.volume.freeBytes)} free`}>
+          <span style={{ width: percent(data.bytesOnDisk, data.volume.totalBytes), background: 'var(--accent)', minWidth: data.bytesOnDisk > 0 ? 3 : 0 }} />
+          <span style={{ width: percent(volumeUsed - data.bytesOnDisk, data.volume.totalBytes), background: 'var(--faint)' }} />
+        </div>
+        <div className="legend">
+          <span>
+            <span className="swatch" style={{ background: 'var(--accent)' }} />
+            Berth {formatBytes(data.bytesOnDisk)}
+          </span>
+          <span>
+            <span className="swatch" style={{ background: 'var(--faint)' }} />
+            Other files {formatBytes(Math.max(0, volumeUsed - data.bytesOnDisk))}
+          </span>
+          <span>
+            <span className="swatch" style={{ background: 'var(--surface-2)', border: '1px solid var(--border)' }} />
+            Free {formatBytes(data.volume.freeBytes)}
+          </span>
+        </div>
+        {data.unreferencedBytes > 0 && (
+          <p className="callout" style={{ marginTop: 14 }}>
+            <Info size={17} aria-hidden />
+            <span data-testid="unreferenced-bytes">
+              <Bytes value={data.unreferencedBytes} /> on disk belong to no image any more (deleted tags and repositories, unfinished pushes).
+              Deleting only unlinks; garbage collection frees these bytes.
+            </span>
+          </p>
+        )}
+      </Card>
+      {data.repositories.length === 0 ? (
+        <Card>
+          <EmptyState icon={<HardDrive size={26} />} title="No images yet">
+            <p>
+              Push an image and its layers show up here. <Link to="/">How to push</Link>
+            </p>
+          </EmptyState>
+        </Card>
+      ) : (
+        <>
+          <Card title="By repository" hint="A layer used by several repositories is stored once: it counts as shared in each, once in the totals.">
+            <UsageChart repositories={data.repositories} />
+          </Card>
+          <Card flush>
+            <Table testId="usage-table" caption="Disk use per repository" columns={['Repository', ...['Only here', 'Shared', 'Total', 'Blobs'].map((label) => ({ label, num: true }))]}>
+              {data.repositories.map((r) => (
+                <tr key={r.name} data-repository={r.name}>
+                  <td>
+                    <Link to={repositoryLink(r.name)}>{r.name}</Link>
+                  </td>
+                  <td className="num" data-field="unique">
+                    <Bytes value={r.uniqueBytes} />
+                  </td>
+                  <td className="num" data-field="shared">
+                    <Bytes value={r.sharedBytes} />
+                  </td>
+                  <td className="num" data-field="total">
+                    <Bytes value={r.totalBytes} />
+                  </td>
+                  <td className="num muted">{r.blobCount.toLocaleString()}</td>
+                </tr>
+              ))}
+            </Table>
+          </Card>
+        </>
+      )}
+    </>
+  );
+}
+
+export function DiskUsagePage() {
+  const usage = useResource((signal) => api.diskUsage(signal), [], {
+    refreshOn: ['blob-pushed', 'manifest-pushed', 'manifest-deleted', 'repository-deleted', 'blob-deleted'],
+  });
+  return (
+    <>
+      <title>Disk usage · Berth</title>
+      <PageHeader
+        title="Disk usage"
+        subtitle={usage.data ? <>Data directory <span className="path">{usage.data.dataDir}</span></> : 'What Berth stores, and where the space goes'}
+        actions={
+          isDesktop() && (
+            <button type="button" onClick={() => native.openDataFolder()}>
+              <FolderOpen size={15} aria-hidden /> Open data folder
+            </button>
+          )
+        }
+      />
+      <Loaded resource={usage} errorTitle="Could not measure disk usage" loadingLabel="Measuring disk usage" rows={7}>
+        {(data) => <DiskUsageView data={data} />}
+      </Loaded>
+    </>
+  );
+}

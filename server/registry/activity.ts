@@ -1,0 +1,163 @@
+/**
+ * The activity feed: pushes, pulls and deletes, recorded from registry events into the activity log,
+ * plus uploads in progress. Listeners only queue the event (registry/events.ts: observers never slow
+ * the request that emitted); writes happen in order on one promise chain.
+ *
+ * Events of one kind on one repository close together in time are folded into one entry: a pull is a
+ * HEAD and one GET per manifest (an index and its platform), a multi-arch push is one PUT per manifest,
+ * and deleting a repository deletes each tag and manifest.
+ */
+import type { Logger } from 'pino';
+import type { ActivityCursor, ActivityDoc, ActivityLog } from '../metadata/activity-db.ts';
+import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { ActivityEntry, ActivityFeed, ActivityKind } from './api-types.ts';
+import { RegistryError } from './errors.ts';
+import type { RegistryEvents } from './events.ts';
+import type { UploadMonitor } from './upload-monitor.ts';
+
+/** Events of one kind on one repository within this time of the last fold into one entry. */
+export const FOLD_WINDOW_MS = 10_000;
+
+interface Change {
+  kind: ActivityKind;
+  repository: string;
+  at: Date;
+  tag?: string;
+  digest?: string;
+  /** Pull by digest: look up the tags pointing to it. */
+  tagsOf?: string;
+  /** Push: the size of this manifest's image, from the index. */
+  sizeOf?: string;
+  repositoryDeleted?: boolean;
+}
+
+export interface ActivityServiceDeps {
+  log: ActivityLog;
+  events: RegistryEvents;
+  index: MetadataIndex;
+  monitor: UploadMonitor;
+  logger: Logger;
+}
+
+export class ActivityService {
+  private readonly deps: ActivityServiceDeps;
+  private queue: Promise<void> = Promise.resolve();
+  /** The entry each kind+repository last wrote to, for folding. */
+  private readonly open = new Map<string, ActivityDoc>();
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(deps: ActivityServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** Starts recording registry events. */
+  start(): void {
+    const { events } = this.deps;
+    const now = () => new Date();
+    this.unsubscribe = [
+      events.on('manifest-pushed', (e) =>
+        this.enqueue({ kind: 'push', repository: e.repository, at: now(), digest: e.digest, sizeOf: e.digest, ...(e.tag ? { tag: e.tag } : {}) })),
+      events.on('manifest-pulled', (e) =>
+        this.enqueue({ kind: 'pull', repository: e.repository, at: now(), digest: e.digest, ...(e.reference.includes(':') ? { tagsOf: e.digest } : { tag: e.reference }) })),
+      events.on('tag-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), tag: e.tag })),
+      events.on('manifest-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), digest: e.digest })),
+      events.on('repository-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), repositoryDeleted: true })),
+    ];
+  }
+
+  /** Stops recording and waits for what is queued to be written. */
+  async stop(): Promise<void> {
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    await this.flush();
+  }
+
+  /** Resolves once every event so far is in the log. */
+  flush(): Promise<void> {
+    return this.queue;
+  }
+
+  async feed({ limit, before }: { limit: number; before?: string }): Promise<ActivityFeed> {
+    await this.flush();
+    const docs = await this.deps.log.recent(limit + 1, before === undefined ? undefined : parseCursor(before));
+    const page = docs.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      entries: page.map(entry),
+      next: docs.length > limit && last ? `${last.at.toISOString()}_${last._id}` : null,
+      uploads: this.deps.monitor.snapshot(),
+    };
+  }
+
+  private enqueue(change: Change): void {
+    this.queue = this.queue
+      .then(() => this.record(change))
+      .catch((err: unknown) => this.deps.logger.warn({ err, change }, 'activity: event not recorded'));
+  }
+
+  private async record(change: Change): Promise<void> {
+    const { log, index } = this.deps;
+    const key = `${change.kind}\0${change.repository}`;
+    const tags = change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : [];
+    const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : null;
+    const previous = this.open.get(key);
+    if (previous && change.at.getTime() - previous.at.getTime() <= FOLD_WINDOW_MS) {
+      previous.at = change.at;
+      previous.tags = union(previous.tags, tags);
+      if (change.digest && !previous.digests.includes(change.digest)) {
+        previous.digests.push(change.digest);
+        previous.count += 1;
+      }
+      // A multi-arch push is its platforms then the index: the index's total is the image's size.
+      if (bytes !== null) previous.bytes = Math.max(previous.bytes ?? 0, bytes);
+      previous.repositoryDeleted ||= change.repositoryDeleted === true;
+      await log.update(previous);
+      return;
+    }
+    const doc = await log.insert({
+      kind: change.kind,
+      repository: change.repository,
+      tags,
+      digests: change.digest ? [change.digest] : [],
+      count: change.digest ? 1 : 0,
+      bytes,
+      repositoryDeleted: change.repositoryDeleted === true,
+      firstAt: change.at,
+      at: change.at,
+    });
+    this.open.set(key, doc);
+    // Only the latest entry per kind+repository can fold; older ones need not be remembered.
+    if (this.open.size > 1000) {
+      for (const [k, d] of this.open) if (change.at.getTime() - d.at.getTime() > FOLD_WINDOW_MS) this.open.delete(k);
+    }
+  }
+}
+
+function entry(doc: ActivityDoc): ActivityEntry {
+  return {
+    id: doc._id,
+    kind: doc.kind,
+    repository: doc.repository,
+    tags: doc.tags,
+    digests: doc.digests,
+    count: doc.count,
+    bytes: doc.bytes,
+    repositoryDeleted: doc.repositoryDeleted,
+    firstAt: doc.firstAt.toISOString(),
+    at: doc.at.toISOString(),
+  };
+}
+
+function union(a: string[], b: string[]): string[] {
+  return b.every((x) => a.includes(x)) ? a : [...new Set([...a, ...b])];
+}
+
+/** "<ISO time>_<id>", as `next` gives it. */
+export function parseCursor(value: string): ActivityCursor {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z)_([A-Za-z0-9]{1,64})$/.exec(value);
+  const at = match ? new Date(match[1]!) : null;
+  if (!match || !at || Number.isNaN(at.getTime())) {
+    throw new RegistryError('BAD_REQUEST', { message: '"before" must be the "next" value of a previous page of activity' });
+  }
+  return { at, id: match[2]! };
+}

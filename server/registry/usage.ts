@@ -1,0 +1,105 @@
+/**
+ * Who uses which bytes: the blobs each repository's manifests reference (manifest bodies, configs,
+ * layers), and which of them are unique to one repository or shared with others. A blob is stored
+ * once however many repositories use it, so shared blobs count once in every total across
+ * repositories. DiskUsageService adds what the files on disk and the volume say.
+ */
+import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
+import type { BlobLister } from '../storage/blob-store.ts';
+import type { VolumeSpace } from '../storage/volume.ts';
+import type { DiskUsage, RepositoryUsage } from './api-types.ts';
+
+/** repository -> digest -> size the manifest declared, for every blob a manifest of it references. */
+export function blobsByRepository(docs: Iterable<ManifestDoc>): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const doc of docs) {
+    let blobs = out.get(doc.repo);
+    if (!blobs) out.set(doc.repo, (blobs = new Map()));
+    blobs.set(doc.digest, doc.size);
+    if (doc.config) blobs.set(doc.config.digest, doc.config.size);
+    for (const layer of doc.layers) blobs.set(layer.digest, layer.size);
+  }
+  return out;
+}
+
+export interface Sharing {
+  repositories: Map<string, RepositoryUsage>;
+  /** Every referenced blob once. */
+  referencedBytes: number;
+  /** Blobs used by two or more repositories, each once. */
+  sharedBytes: number;
+}
+
+/**
+ * Unique and shared bytes per repository. `sizeOf` gives a blob's size, or null to leave it out (a
+ * blob not on disk: a foreign layer, or one a crash lost).
+ */
+export function sharing(byRepository: Map<string, Map<string, number>>, sizeOf: (digest: string, declared: number) => number | null): Sharing {
+  const users = new Map<string, number>();
+  for (const blobs of byRepository.values()) {
+    for (const digest of blobs.keys()) users.set(digest, (users.get(digest) ?? 0) + 1);
+  }
+  const repositories = new Map<string, RepositoryUsage>();
+  const counted = new Set<string>();
+  let referencedBytes = 0;
+  let sharedBytes = 0;
+  for (const [name, blobs] of byRepository) {
+    const usage: RepositoryUsage = { name, totalBytes: 0, uniqueBytes: 0, sharedBytes: 0, blobCount: 0 };
+    for (const [digest, declared] of blobs) {
+      const size = sizeOf(digest, declared);
+      if (size === null) continue;
+      const shared = users.get(digest)! > 1;
+      usage.blobCount += 1;
+      usage.totalBytes += size;
+      if (shared) usage.sharedBytes += size;
+      else usage.uniqueBytes += size;
+      if (counted.has(digest)) continue;
+      counted.add(digest);
+      referencedBytes += size;
+      if (shared) sharedBytes += size;
+    }
+    repositories.set(name, usage);
+  }
+  return { repositories, referencedBytes, sharedBytes };
+}
+
+export interface DiskUsageServiceDeps {
+  blobs: BlobLister;
+  index: MetadataIndex;
+  dataDir: string;
+  volume(dir: string): Promise<VolumeSpace>;
+  /** What a garbage collection with the configured settings would free now (a dry run). */
+  reclaimable(): Promise<number>;
+}
+
+export class DiskUsageService {
+  private readonly deps: DiskUsageServiceDeps;
+
+  constructor(deps: DiskUsageServiceDeps) {
+    this.deps = deps;
+  }
+
+  /** Walks the blob store (sizes as the files hold them) and measures each repository against it. */
+  async get(): Promise<DiskUsage> {
+    const { blobs, index, dataDir, volume } = this.deps;
+    const onDisk = new Map<string, number>();
+    let bytesOnDisk = 0;
+    for (const blob of await blobs.list()) {
+      onDisk.set(blob.digest.value, blob.size);
+      bytesOnDisk += blob.size;
+    }
+    const used = sharing(blobsByRepository(await index.manifestDocs()), (digest) => onDisk.get(digest) ?? null);
+    const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
+    return {
+      dataDir,
+      bytesOnDisk,
+      blobCount: onDisk.size,
+      referencedBytes: used.referencedBytes,
+      unreferencedBytes: bytesOnDisk - used.referencedBytes,
+      sharedBytes: used.sharedBytes,
+      reclaimableByGcBytes: await this.deps.reclaimable(),
+      volume: await volume(dataDir),
+      repositories,
+    };
+  }
+}

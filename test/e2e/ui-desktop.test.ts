@@ -1,0 +1,96 @@
+/**
+ * The web UI as the desktop app runs it: a server that demands the window's per-launch token, and a
+ * `window.berth` object with the shape of the preload's API (electron/shared/ipc.ts). Electron cannot
+ * run here, so the page gets that object from an init script; what is tested is the renderer's side
+ * of the contract: the token on every request and on the live stream, and the settings form.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { DesktopSettings, SaveSettingsResult } from '../../electron/shared/ipc.ts';
+import { builtUiDir } from '../../server/http/ui.ts';
+import { pushImageWith } from '../helpers/api-client.ts';
+import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
+import { Client } from '../helpers/registry-client.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+import { skipUnless } from '../helpers/tools.ts';
+
+const skip = skipUnless('chromium');
+const TOKEN = 'per-launch-token-for-this-window';
+
+describe('web UI inside the desktop app (Chromium)', { skip }, () => {
+  let server: TestServer;
+  let ui: UiBrowser;
+  const saved: DesktopSettings[] = [];
+
+  before(async () => {
+    const uiDir = builtUiDir();
+    assert.ok(uiDir, 'the web UI is built (npm run build)');
+    server = await startServer({ managementToken: TOKEN, uiDir });
+    ui = await openBrowser(server.url);
+    await ui.page.exposeFunction('berthSaveSettings', (settings: DesktopSettings): SaveSettingsResult => {
+      saved.push(settings);
+      // What main answers for a directory it cannot use (its validation, not the form's).
+      if (settings.dataDir === '/proc/nope') return { ok: false, errors: { dataDir: 'This folder cannot be written to.' } };
+      return { ok: true, restarted: true, url: server.url };
+    });
+    // A string, not a function: the test runner's transpiler would add helpers the page does not have.
+    await ui.page.addInitScript(`
+      const settings = { port: 5000, bindAddress: 'loopback', dataDir: ${JSON.stringify(server.dataDir)}, tls: false, startAtLogin: false };
+      const calls = [];
+      window.berthCalls = calls;
+      window.berth = {
+        apiToken: ${JSON.stringify(TOKEN)},
+        openDataFolder: async () => void calls.push('openDataFolder'),
+        revealCaCertificate: async () => void calls.push('revealCaCertificate'),
+        copyToClipboard: async (text) => void calls.push('copy:' + text),
+        pickDirectory: async () => '/srv/berth-data',
+        getSettings: async () => ({ ...settings }),
+        saveSettings: (s) => window.berthSaveSettings(s),
+      };
+    `);
+  });
+  after(async () => {
+    await ui?.close();
+    await server?.close({ remove: true });
+  });
+
+  it('sends the token: pages load, and pushes arrive over the live stream', async () => {
+    await ui.page.goto('/');
+    await ui.page.getByRole('heading', { name: 'Push your first image' }).waitFor();
+    await pushImageWith(new Client(server.url), 'desk/app', 'v1');
+    await ui.page.locator('tr[data-repository="desk/app"]').waitFor();
+  });
+
+  it('copies through the desktop app’s clipboard', async () => {
+    await ui.page.getByRole('button', { name: 'Copy registry address' }).click();
+    const calls = await ui.page.evaluate(() => (globalThis as unknown as { berthCalls: string[] }).berthCalls);
+    assert.ok(calls.includes(`copy:localhost:${new URL(server.url).port}`), calls.join(', '));
+  });
+
+  it('edits settings: validation messages, the restart notice, and main’s own errors per field', async () => {
+    await ui.page.goto('/settings');
+    const port = ui.page.getByLabel('Port');
+    await port.waitFor();
+    assert.equal(await port.inputValue(), '5000');
+    await port.fill('80');
+    await ui.page.getByText('Ports below 1024 need administrator rights').waitFor();
+    assert.equal(await ui.page.getByRole('button', { name: 'Save and restart' }).isDisabled(), true);
+    await port.fill('5001');
+    await ui.page.getByText('Saving restarts the registry').waitFor();
+
+    await ui.page.getByLabel('Data directory').fill('/proc/nope');
+    await ui.page.getByRole('button', { name: 'Save and restart' }).click();
+    await ui.page.getByText('This folder cannot be written to.').waitFor();
+
+    await ui.page.getByRole('button', { name: 'Choose…' }).click();
+    assert.equal(await ui.page.getByLabel('Data directory').inputValue(), '/srv/berth-data');
+    await ui.page.getByRole('button', { name: 'Save and restart' }).click();
+    await ui.page.getByText(`Saved. The registry restarted at ${server.url}`).waitFor();
+    assert.deepEqual(saved.at(-1), { port: 5001, bindAddress: 'loopback', dataDir: '/srv/berth-data', tls: false, startAtLogin: false });
+    await ui.screenshot('settings-desktop');
+  });
+
+  it('logged no errors in the browser', () => {
+    assert.deepEqual(ui.errors, []);
+  });
+});

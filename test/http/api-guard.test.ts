@@ -1,0 +1,73 @@
+/** Every management endpoint is behind the one guard (server/http/api/guard.ts). */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { ApiClient, pushImageWith } from '../helpers/api-client.ts';
+import { Client, expectError } from '../helpers/registry-client.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+const ENDPOINTS: [string, string][] = [
+  ['GET', '/api/status'],
+  ['GET', '/api/events'],
+  ['GET', '/api/repositories'],
+  ['GET', '/api/repositories/guarded'],
+  ['GET', '/api/repositories/guarded/-/manifests/v1'],
+  ['GET', '/api/disk-usage'],
+  ['GET', '/api/activity'],
+  ['POST', '/api/self-test'],
+  ['DELETE', '/api/repositories/guarded/-/tags/v1'],
+  ['DELETE', '/api/repositories/guarded/-/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000'],
+  ['DELETE', '/api/repositories/guarded'],
+];
+
+describe('management API guard', () => {
+  describe('with the desktop app’s token', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startServer({ managementToken: 'per-launch-secret' });
+      await pushImageWith(new Client(server.url), 'guarded', 'v1');
+    });
+    after(() => server.close({ remove: true }));
+
+    for (const [method, path] of ENDPOINTS) {
+      it(`${method} ${path} needs the token`, async () => {
+        await expectError(await new ApiClient(server.url).fetch(path, { method }), 401, 'UNAUTHORIZED');
+        await expectError(await new ApiClient(server.url, 'a-wrong-secret!!!').fetch(path, { method }), 401, 'UNAUTHORIZED');
+      });
+    }
+
+    it('serves every endpoint with the token (a change needs X-Berth-Client too)', async () => {
+      const api = new ApiClient(server.url, 'per-launch-secret');
+      for (const [method, path] of ENDPOINTS) {
+        if (path === '/api/events' || path === '/api/self-test' || method === 'DELETE') continue;
+        const res = await api.fetch(path, { method });
+        assert.equal(res.status, 200, `${method} ${path}: ${await res.text()}`);
+      }
+      await expectError(await api.fetch('/api/repositories/guarded/-/tags/v1', { method: 'DELETE', client: false }), 403, 'DENIED');
+      assert.equal((await api.fetch('/api/repositories/guarded/-/tags/v1', { method: 'DELETE' })).status, 200);
+    });
+  });
+
+  describe('headless, auth off', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startServer();
+    });
+    after(() => server.close({ remove: true }));
+
+    for (const [method, path] of ENDPOINTS) {
+      it(`${method} ${path} refuses a foreign Host (DNS rebinding)`, async () => {
+        const status = await new Promise<number>((resolve, reject) => {
+          const url = new URL(path, server.url);
+          const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method, headers: { Host: 'attacker.example', 'X-Berth-Client': 'x' } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(status, 403);
+      });
+    }
+  });
+});
