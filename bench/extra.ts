@@ -75,7 +75,7 @@ async function waitFor(url: string, deadlineMs = 120_000, everyMs = 5): Promise<
 }
 
 function spawnBerth(dataDir: string, port: number): Berth {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/berth.js'), 'serve', '--port', String(port), '--data', dataDir, '--log-level', 'warn'], {
+  const child = spawn(path.join(ROOT, 'bin/berth.js'), ['serve', '--port', String(port), '--data', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return {

@@ -41,7 +41,8 @@ port_free() { if curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/"; then echo "be
 if [ "${SKIP_KIT:-0}" != 1 ]; then
   port_free $berth_port
   rm -rf "$WORK/berth-data"
-  node bin/berth.js serve --host 127.0.0.1 --port $berth_port --data "$WORK/berth-data" --log-level warn >"$WORK/berth.log" 2>&1 &
+  # As users run it (`npx berth serve`): through the bin script, with the node flags of its shebang.
+  bin/berth.js serve --host 127.0.0.1 --port $berth_port --data "$WORK/berth-data" --log-level warn >"$WORK/berth.log" 2>&1 &
   berth_pid=$!; pids+=("$berth_pid")
   wait_up "http://127.0.0.1:$berth_port"
   kill -0 "$berth_pid" 2>/dev/null || { echo "bench: berth exited: $(cat "$WORK/berth.log")" >&2; exit 1; }

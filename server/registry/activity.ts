@@ -1,7 +1,9 @@
 /**
  * The activity feed: pushes, pulls and deletes, recorded from registry events into the activity log,
  * plus uploads in progress. Listeners only queue the event (registry/events.ts: observers never slow
- * the request that emitted); writes happen in order on one promise chain.
+ * the request that emitted). Queued events are recorded in batches, at most every BATCH_MS, in order
+ * on one promise chain, and identical events of a batch once: a pull storm of thousands of GETs per
+ * second of one tag is one write, not thousands (nor an ever longer queue of them).
  *
  * Events of one kind on one repository close together in time are folded into one entry: a pull is a
  * HEAD and one GET per manifest (an index and its platform), a multi-arch push is one PUT per manifest,
@@ -17,6 +19,8 @@ import type { UploadMonitor } from './upload-monitor.ts';
 
 /** Events of one kind on one repository within this time of the last fold into one entry. */
 export const FOLD_WINDOW_MS = 10_000;
+/** How long events wait to be recorded together (readers of the feed flush first, so they never wait). */
+const BATCH_MS = 250;
 
 interface Change {
   kind: ActivityKind;
@@ -44,6 +48,8 @@ export interface ActivityServiceDeps {
 export class ActivityService {
   private readonly deps: ActivityServiceDeps;
   private queue: Promise<void> = Promise.resolve();
+  private pending: Change[] = [];
+  private timer: NodeJS.Timeout | null = null;
   /** The entry each kind+repository last wrote to, for folding. */
   private readonly open = new Map<string, ActivityDoc>();
   private unsubscribe: (() => void)[] = [];
@@ -76,6 +82,15 @@ export class ActivityService {
 
   /** Resolves once every event so far is in the log. */
   flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length > 0) {
+      this.queue = this.queue
+        .then(() => this.recordBatch(batch))
+        .catch((err: unknown) => this.deps.logger.warn({ err, events: batch.length }, 'activity: events not recorded'));
+    }
     return this.queue;
   }
 
@@ -92,12 +107,28 @@ export class ActivityService {
   }
 
   private enqueue(change: Change): void {
-    this.queue = this.queue
-      .then(() => this.record(change))
-      .catch((err: unknown) => this.deps.logger.warn({ err, change }, 'activity: event not recorded'));
+    this.pending.push(change);
+    if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), BATCH_MS);
+      this.timer.unref();
+    }
   }
 
-  private async record(change: Change): Promise<void> {
+  private async recordBatch(batch: Change[]): Promise<void> {
+    // Identical events (the same pull, again and again) are recorded once, at the latest time.
+    const unique = new Map<string, Change>();
+    for (const change of batch) {
+      const key = [change.kind, change.repository, change.tag, change.digest, change.tagsOf, change.sizeOf, change.repositoryDeleted, change.tags?.join(',')].join('\0');
+      unique.delete(key);
+      unique.set(key, change);
+    }
+    const changed = new Set<ActivityDoc>();
+    for (const change of unique.values()) await this.record(change, changed);
+    for (const doc of changed) await this.deps.log.update(doc);
+  }
+
+  /** Folds one event into its open entry (collected in `changed`, written once per batch) or starts a new one. */
+  private async record(change: Change, changed: Set<ActivityDoc>): Promise<void> {
     const { log, index } = this.deps;
     const key = `${change.kind}\0${change.repository}`;
     const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
@@ -113,7 +144,7 @@ export class ActivityService {
       // A multi-arch push is its platforms then the index: the index's total is the image's size.
       if (bytes !== null) previous.bytes = Math.max(previous.bytes ?? 0, bytes);
       previous.repositoryDeleted ||= change.repositoryDeleted === true;
-      await log.update(previous);
+      changed.add(previous);
       return;
     }
     const doc = await log.insert({

@@ -5,16 +5,30 @@
  *     the subject names as SANs (RFC 5280 §4.2.1.6; Go rejects certificates that rely on the CN).
  * Keys are exported as PKCS#8 PEM for Node's tls module.
  */
-import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import os from 'node:os';
-import * as x509 from '@peculiar/x509';
 import { normalizeIp, type SubjectNames } from './names.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type X509 = typeof import('@peculiar/x509');
 
-x509.cryptoProvider.set(webcrypto);
+let x509Module: Promise<X509> | null = null;
+
+/**
+ * @peculiar/x509 is some two hundred modules and half a second to load (measured on this project's
+ * machine: it doubled the server's start-up time), so only the code paths that make or read a
+ * certificate load it, once. It needs the reflect-metadata polyfill loaded first.
+ */
+function loadX509(): Promise<X509> {
+  x509Module ??= (async () => {
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto);
+    return x509;
+  })();
+  return x509Module;
+}
 
 const EC: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY_MS = 86_400_000;
@@ -38,16 +52,19 @@ async function newKeys(): Promise<CryptoKeyPair> {
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
+  const x509 = await loadX509();
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
 async function importPrivateKey(pem: string): Promise<CryptoKey> {
+  const x509 = await loadX509();
   const der = x509.PemConverter.decodeFirst(pem);
   return webcrypto.subtle.importKey('pkcs8', der, EC, false, ['sign']);
 }
 
 export async function createCa(now = new Date()): Promise<KeyPairPem> {
+  const x509 = await loadX509();
   const keys = await newKeys();
   const host = os.hostname().replace(/[,+="<>#;\\]/g, '');
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -67,6 +84,7 @@ export async function createCa(now = new Date()): Promise<KeyPairPem> {
 }
 
 export async function createServerCertificate(ca: KeyPairPem, names: SubjectNames, now = new Date()): Promise<KeyPairPem> {
+  const x509 = await loadX509();
   const caCert = new x509.X509Certificate(ca.certPem);
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.create({
@@ -102,6 +120,7 @@ export interface CertificateFacts {
 
 /** What a certificate says: its SANs, its expiry and its SHA-256 fingerprint. */
 export async function describeCertificate(pem: string): Promise<CertificateFacts> {
+  const x509 = await loadX509();
   const cert = new x509.X509Certificate(pem);
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   const items = san?.names.items ?? [];
@@ -118,6 +137,7 @@ export async function describeCertificate(pem: string): Promise<CertificateFacts
 
 /** Whether `certPem` carries a valid signature of the CA. */
 export async function signedBy(certPem: string, caPem: string): Promise<boolean> {
+  const x509 = await loadX509();
   const cert = new x509.X509Certificate(certPem);
   const ca = new x509.X509Certificate(caPem);
   return cert.verify({ publicKey: ca.publicKey, signatureOnly: true });
