@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -75,9 +76,14 @@ async function waitFor(url: string, deadlineMs = 120_000, everyMs = 5): Promise<
 }
 
 function spawnBerth(dataDir: string, port: number): Berth {
-  const child = spawn(path.join(ROOT, 'bin/berth.js'), ['serve', '--port', String(port), '--data', dataDir, '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+  // The server's own log goes next to its data (for a run that misbehaves); the bench's output stays clean.
+  const logFile = `${dataDir}.log`;
+  const child = spawn(path.join(ROOT, 'bin/berth.js'), ['serve', '--port', String(port), '--data', dataDir, '--log-level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const sink = createWriteStream(logFile, { flags: 'a' });
+  child.stdout!.pipe(sink);
+  child.stderr!.pipe(sink);
   return {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
@@ -85,7 +91,10 @@ function spawnBerth(dataDir: string, port: number): Berth {
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      const exited = new Promise((r) => child.once('exit', r));
+      const late = setTimeout(() => log(`berth (pid ${child.pid}) has not stopped 30 s after SIGTERM; see ${logFile}`), 30_000);
+      await exited;
+      clearTimeout(late);
     },
   };
 }

@@ -53,19 +53,19 @@ export const serveCommand: Command = {
   async run(args) {
     const config = { ...(await configFromArgs(args)), uiDir: builtUiDir() };
     const registry = createRegistry(config);
-    // A stop asked for while starting (the port already answers before listen() returns) is kept and
-    // honoured once started, instead of killing the process mid-start with the index open.
+    // One signal listener for the whole life of the command: a stop asked for while starting (the port
+    // answers before listen() returns) is kept and honoured once started. Swapping listeners instead
+    // would lose a signal that arrived in between: Node drops the pending signal of a watcher removed
+    // before it dispatched (seen as a server that ignored SIGTERM under a benchmark's start/stop loop).
+    let stop: ((signal: NodeJS.Signals) => void) | null = null;
     let stopAsked: NodeJS.Signals | null = null;
-    const askStop = (signal: NodeJS.Signals) => (stopAsked = signal);
-    process.on('SIGINT', askStop);
-    process.on('SIGTERM', askStop);
-    let started;
-    try {
-      started = await registry.listen();
-    } finally {
-      process.off('SIGINT', askStop);
-      process.off('SIGTERM', askStop);
-    }
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stop) stop(signal);
+      else stopAsked = signal;
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const started = await registry.listen();
     const { url, initialAdmin } = started;
     process.stderr.write(`Berth registry at ${url} (data: ${config.dataDir}). Push with: docker push ${url.replace(/^https?:\/\//, '')}/<image>\n`);
     if (initialAdmin) {
@@ -80,7 +80,7 @@ export const serveCommand: Command = {
     if (config.uiDir) process.stderr.write(`Web UI: ${selfUrl(url)}/\n`);
     return new Promise<number>((resolve) => {
       let stopping = false;
-      const stop = (signal: NodeJS.Signals) => {
+      stop = (signal: NodeJS.Signals) => {
         if (stopping) {
           process.stderr.write('berth: stopping now\n');
           resolve(130);
@@ -96,8 +96,6 @@ export const serveCommand: Command = {
           },
         );
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
       if (stopAsked) stop(stopAsked);
     });
   },
