@@ -43,6 +43,8 @@ export interface FollowedRun {
 /** `onFinished` is called once for each run that finishes while followed. */
 export function useRun(onFinished?: (run: MaintenanceRun) => void): FollowedRun {
   const [run, setRun] = useState<MaintenanceRun | null>(null);
+  const runRef = useRef(run);
+  runRef.current = run;
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;
   /** Runs already finished when they were first seen: nothing to announce. */
@@ -89,7 +91,8 @@ export function useRun(onFinished?: (run: MaintenanceRun) => void): FollowedRun 
   }, []);
 
   const follow = useCallback((other: MaintenanceRun) => {
-    if (isFinished(other)) reported.current.add(other.id);
+    // Finished before this page saw it run: shown, not announced (unless it is the one being followed).
+    if (isFinished(other) && runRef.current?.id !== other.id) reported.current.add(other.id);
     // The newest run wins; for the same run, the copy that is further along.
     setRun((current) => {
       if (!current) return other;
