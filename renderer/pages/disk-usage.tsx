@@ -73,7 +73,6 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
       <Loaded resource={overview} errorTitle="Could not load the maintenance settings" loadingLabel="Loading garbage collection" rows={4}>
         {(o) => <GarbageCollectionCard overview={o} onCollected={reload} />}
       </Loaded>
-      <GcHistoryCard />
       {data.repositories.length === 0 ? (
         <Card>
           <EmptyState icon={<HardDrive size={26} />} title="No images yet">
@@ -110,6 +109,7 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
           </Card>
         </>
       )}
+      <GcHistoryCard />
       {overview.data && (
         <>
           <MaintenanceCard overview={overview.data} onChanged={reload} />

@@ -15,7 +15,7 @@ import { tagFileName } from '../../server/storage/paths.ts';
 import { fixtures, type Fixture, type FixtureName } from '../fixtures/images.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
 import { blobFiles, sum } from '../helpers/blob-files.ts';
-import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
+import { openBrowser, SCREENSHOTS, type UiBrowser } from '../helpers/browser.ts';
 import { age, HOUR_MS } from '../helpers/lifecycle.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
@@ -99,6 +99,7 @@ describe('storage lifecycle in the web UI (Chromium)', { skip }, () => {
     assert.equal(await bytesAt('[data-testid="gc-preview-bytes"]'), expectedBytes);
     await ui.page.getByTestId('gc-preview-repositories').getByText('0').waitFor();
     await ui.screenshot('disk-usage-gc-preview');
+    await ui.page.locator('#garbage-collection').screenshot({ path: path.join(SCREENSHOTS, 'garbage-collection-preview.png') });
 
     const before = await blobFiles(dataDir);
     await ui.page.getByRole('button', { name: 'Collect…' }).click();
@@ -178,6 +179,7 @@ describe('storage lifecycle in the web UI (Chromium)', { skip }, () => {
     assert.deepEqual(await untagged(), ['ret/app:1.0', 'ret/app:1.1'], 'the saved rule, previewed');
     assert.equal(await ui.page.getByTestId('retention-untag-count').locator('dd').innerText(), '2');
     assert.deepEqual(await tags('ret/app'), ['1.0', '1.1', '1.2', 'latest'], 'a preview changes nothing');
+    await ui.page.locator('.toast').waitFor({ state: 'detached' }); // "Rule added" fades: a clean picture for the README
     await ui.screenshot('retention-preview');
 
     await ui.page.getByRole('button', { name: 'Apply…' }).click();
