@@ -111,7 +111,7 @@ async function json<T>(method: string, path: string, signal?: AbortSignal): Prom
 }
 
 /** A request with a JSON body, answered with JSON. */
-async function post<T>(method: 'POST' | 'PUT', path: string, body: unknown): Promise<T> {
+async function withJson<T>(method: 'POST' | 'PUT', path: string, body: unknown): Promise<T> {
   return (await (await send(method, path, { body })).json()) as T;
 }
 
@@ -185,36 +185,36 @@ export const api = {
   run: (id: string, signal?: AbortSignal) => json<MaintenanceRun>('GET', `/api/runs/${encodeURIComponent(id)}`, signal),
 
   /** A dry run, answered once done: exactly what a collection with these options would remove now. */
-  previewGc: (options: GcRequest) => post<MaintenanceRun>('POST', '/api/gc/preview', options),
+  previewGc: (options: GcRequest) => withJson<MaintenanceRun>('POST', '/api/gc/preview', options),
 
   /** Queues a collection; follow it with the `maintenance` events or api.run(). */
-  startGc: (options: GcRequest) => post<MaintenanceRun>('POST', '/api/gc', options),
+  startGc: (options: GcRequest) => withJson<MaintenanceRun>('POST', '/api/gc', options),
 
-  startScrub: () => post<MaintenanceRun>('POST', '/api/scrub', {}),
+  startScrub: () => withJson<MaintenanceRun>('POST', '/api/scrub', {}),
 
-  startReindex: () => post<MaintenanceRun>('POST', '/api/reindex', {}),
+  startReindex: () => withJson<MaintenanceRun>('POST', '/api/reindex', {}),
 
   /** With the configured age (the same as the scheduled purge). */
-  startUploadPurge: () => post<MaintenanceRun>('POST', '/api/uploads/purge', {}),
+  startUploadPurge: () => withJson<MaintenanceRun>('POST', '/api/uploads/purge', {}),
 
   async retentionRules(signal?: AbortSignal): Promise<RetentionRule[]> {
     return (await json<{ rules: RetentionRule[] }>('GET', '/api/retention/rules', signal)).rules;
   },
 
-  createRetentionRule: (rule: RetentionRuleFields) => post<RetentionRule>('POST', '/api/retention/rules', rule),
+  createRetentionRule: (rule: RetentionRuleFields) => withJson<RetentionRule>('POST', '/api/retention/rules', rule),
 
   updateRetentionRule: (id: string, changes: Partial<RetentionRuleFields>) =>
-    post<RetentionRule>('PUT', `/api/retention/rules/${encodeURIComponent(id)}`, changes),
+    withJson<RetentionRule>('PUT', `/api/retention/rules/${encodeURIComponent(id)}`, changes),
 
   async deleteRetentionRule(id: string): Promise<void> {
     await send('DELETE', `/api/retention/rules/${encodeURIComponent(id)}`);
   },
 
   /** What the saved rules, or the `rules` given (unsaved), would untag now; changes nothing. */
-  previewRetention: (rules?: RetentionRuleFields[]) => post<RetentionReport>('POST', '/api/retention/preview', rules ? { rules } : {}),
+  previewRetention: (rules?: RetentionRuleFields[]) => withJson<RetentionReport>('POST', '/api/retention/preview', rules ? { rules } : {}),
 
   /** Queues applying the saved, enabled rules. */
-  applyRetention: () => post<MaintenanceRun>('POST', '/api/retention/apply', {}),
+  applyRetention: () => withJson<MaintenanceRun>('POST', '/api/retention/apply', {}),
 
   /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
   async selfTest(onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {

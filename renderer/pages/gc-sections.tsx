@@ -5,13 +5,14 @@
  */
 import { useEffect, useId, useState, type FormEvent, type ReactNode } from 'react';
 import { Link } from 'react-router';
-import { CircleCheck, Eye, History, Info, Recycle, TriangleAlert } from 'lucide-react';
+import { CircleCheck, History, Info, Recycle, TriangleAlert } from 'lucide-react';
 import type { GcReport, MaintenanceOverview, MaintenanceRun } from '../../server/registry/api-types.ts';
 import { ApiError, api, runResult, type GcRequest } from '../api.ts';
 import { Bytes } from '../components/bytes.tsx';
 import { Digest } from '../components/copy.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
 import { Loaded } from '../components/loaded.tsx';
+import { PreviewButtons } from '../components/preview-buttons.tsx';
 import { Card } from '../components/page.tsx';
 import { RunDuration, RunFailure, RunProgress, RunState, RunTrigger } from '../components/run-progress.tsx';
 import { EmptyState } from '../components/states.tsx';
@@ -290,19 +291,15 @@ export function GarbageCollectionCard({ overview, onCollected }: { overview: Mai
           </label>
         </div>
         <div className="actions">
-          <button type="submit" disabled={previewing || running}>
-            {previewing ? <span className="spinner" aria-hidden /> : <Eye size={15} aria-hidden />}
-            Preview
-          </button>
-          <button
-            type="button"
-            className="danger"
-            disabled={!preview || stale || previewing || running}
-            onClick={() => setConfirming(true)}
-            title={!preview || stale ? 'Preview first: it lists exactly what a collection removes' : undefined}
-          >
-            <Recycle size={15} aria-hidden /> Collect…
-          </button>
+          <PreviewButtons
+            previewing={previewing}
+            previewDisabled={previewing || running}
+            actLabel="Collect…"
+            actIcon={<Recycle size={15} aria-hidden />}
+            actDisabled={!preview || stale || previewing || running}
+            actTitle={running ? undefined : 'Preview first: it lists exactly what a collection removes'}
+            onAct={() => setConfirming(true)}
+          />
           {!preview && !running && <span className="help">Preview first: it lists exactly what collecting would delete, and nothing changes until you collect.</span>}
         </div>
       </form>

@@ -6,7 +6,7 @@
  */
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { CalendarClock, CircleCheck, Eye, Info, Pencil, Plus, Scissors, TriangleAlert } from 'lucide-react';
+import { CalendarClock, CircleCheck, Info, Pencil, Plus, Scissors, TriangleAlert } from 'lucide-react';
 import type { MaintenanceRun, RetentionReport, RetentionRule } from '../../server/registry/api-types.ts';
 import { api, runResult, type RetentionRuleFields } from '../api.ts';
 import { Digest } from '../components/copy.tsx';
@@ -14,6 +14,7 @@ import { DeleteButton } from '../components/delete-button.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
 import { Loaded } from '../components/loaded.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
+import { PreviewButtons } from '../components/preview-buttons.tsx';
 import { draftOf, NEW_RULE, RuleForm, type RuleDraft } from '../components/retention-rule-form.tsx';
 import { RunFailure, RunProgress, RunTrigger } from '../components/run-progress.tsx';
 import { EmptyState } from '../components/states.tsx';
@@ -291,21 +292,16 @@ export function RetentionPage() {
         title="Dry run and apply"
         hint="See exactly which tags the saved rules would untag now; nothing changes until you apply."
         actions={
-          <>
-            <button type="button" onClick={previewSaved} disabled={previewing || applying || saved.length === 0}>
-              {previewing ? <span className="spinner" aria-hidden /> : <Eye size={15} aria-hidden />}
-              Preview
-            </button>
-            <button
-              type="button"
-              className="danger"
-              disabled={!canApply}
-              onClick={() => setConfirmApply(true)}
-              title={canApply ? undefined : enabledCount === 0 ? 'No enabled rule to apply' : 'Preview the saved rules first'}
-            >
-              <Scissors size={15} aria-hidden /> Apply…
-            </button>
-          </>
+          <PreviewButtons
+            previewing={previewing}
+            previewDisabled={previewing || applying || saved.length === 0}
+            onPreview={previewSaved}
+            actLabel="Apply…"
+            actIcon={<Scissors size={15} aria-hidden />}
+            actDisabled={!canApply}
+            actTitle={applying ? undefined : enabledCount === 0 ? 'No enabled rule to apply' : 'Preview the saved rules first'}
+            onAct={() => setConfirmApply(true)}
+          />
         }
       >
         {previewError && (

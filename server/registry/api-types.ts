@@ -272,6 +272,8 @@ export interface UploadsEvent {
 
 // ---- the storage lifecycle (issue 6): maintenance runs and their reports ---------------------------
 
+// Kinds, states, triggers and progress mirror the run store's (metadata/maintenance-db.ts, which sits
+// below registry/ and cannot import from here); registry/maintenance.ts's toJson checks they still fit.
 export type MaintenanceKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
 export type MaintenanceState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
 /** Who started a run: the management API (the UI), the scheduler, or the CLI working without a server. */
