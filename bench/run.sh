@@ -35,17 +35,22 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 wait_up() { for _ in $(seq 1 200); do curl -s -m 1 -o /dev/null "$1/v2/" && return 0; sleep 0.05; done; echo "bench: $1 did not start" >&2; exit 1; }
+# Something already answering on a port would be benchmarked in our place: refuse.
+port_free() { if curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/"; then echo "bench: port $1 is in use; stop what listens there" >&2; exit 2; fi; }
 
 if [ "${SKIP_KIT:-0}" != 1 ]; then
+  port_free $berth_port
   rm -rf "$WORK/berth-data"
   node bin/berth.js serve --host 127.0.0.1 --port $berth_port --data "$WORK/berth-data" --log-level warn >"$WORK/berth.log" 2>&1 &
   berth_pid=$!; pids+=("$berth_pid")
   wait_up "http://127.0.0.1:$berth_port"
+  kill -0 "$berth_pid" 2>/dev/null || { echo "bench: berth exited: $(cat "$WORK/berth.log")" >&2; exit 1; }
   LABELS="distribution berth" "$kit/peer-baseline.sh" --with-distribution "http://127.0.0.1:$berth_port"
   kill "$berth_pid"; wait "$berth_pid" 2>/dev/null || true
 fi
 
 if [ "${SKIP_EXTRA:-0}" != 1 ]; then
+  port_free $dist_port; port_free 5155; port_free 5156
   rm -rf "$WORK/dist2-data"; mkdir -p "$WORK/dist2-data"
   cat >"$WORK/distribution2.yml" <<YML
 version: 0.1

@@ -29,6 +29,8 @@ interface Change {
   /** Push: the size of this manifest's image, from the index. */
   sizeOf?: string;
   repositoryDeleted?: boolean;
+  /** Tags named by the event itself (a repository delete). */
+  tags?: string[];
 }
 
 export interface ActivityServiceDeps {
@@ -61,7 +63,7 @@ export class ActivityService {
         this.enqueue({ kind: 'pull', repository: e.repository, at: now(), digest: e.digest, ...(e.reference.includes(':') ? { tagsOf: e.digest } : { tag: e.reference }) })),
       events.on('tag-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), tag: e.tag })),
       events.on('manifest-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), digest: e.digest })),
-      events.on('repository-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), repositoryDeleted: true })),
+      events.on('repository-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), repositoryDeleted: true, tags: e.tags })),
     ];
   }
 
@@ -98,7 +100,7 @@ export class ActivityService {
   private async record(change: Change): Promise<void> {
     const { log, index } = this.deps;
     const key = `${change.kind}\0${change.repository}`;
-    const tags = change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : [];
+    const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
     const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : null;
     const previous = this.open.get(key);
     if (previous && change.at.getTime() - previous.at.getTime() <= FOLD_WINDOW_MS) {

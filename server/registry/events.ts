@@ -11,7 +11,7 @@ export interface RegistryEventMap {
   'manifest-deleted': { repository: string; digest: string };
   'tag-deleted': { repository: string; tag: string; digest: string };
   /** Every tag, manifest and layer link of the repository is gone (its blobs wait for garbage collection). */
-  'repository-deleted': { repository: string; tags: number; manifests: number; layers: number };
+  'repository-deleted': { repository: string; tags: string[]; manifests: number; layers: number };
   /** A maintenance run (gc, scrub, purge-uploads, reindex, retention) was queued, progressed or finished. */
   maintenance: MaintenanceEvent;
 }

@@ -44,6 +44,6 @@ export async function deleteRepository(deps: RepositoryDeleteDeps, name: string)
     await index.removeRepository(repo);
     return { repository: repo, tags: tags.map((t) => t.tag).sort(), manifests: manifests.length, layers: layers.length };
   });
-  events.emit('repository-deleted', { ...deleted, tags: deleted.tags.length });
+  events.emit('repository-deleted', deleted);
   return deleted;
 }

@@ -284,9 +284,13 @@ async function sendFile(handle: fs.FileHandle, dest: Writable, start: number, en
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
       if (bytesRead === 0) throw new Error(`blob file ended at byte ${position} of ${end}`);
       position += bytesRead;
-      writes[slot] = new Promise<void>((resolve, reject) => {
+      const write = new Promise<void>((resolve, reject) => {
         dest.write(buffer.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve()));
       });
+      // Observed through the races above and below; a write that fails after we stopped waiting for
+      // it (the client reset the connection) must not become an unhandled rejection.
+      write.catch(() => undefined);
+      writes[slot] = write;
     }
     await Promise.race([Promise.all(writes), closedEarly]);
     for (const buffer of held) sendBuffers.release(buffer);

@@ -41,18 +41,7 @@ export async function runScrub(client: Client): Promise<ScrubReport> {
 }
 
 /** Every blob file on disk: digest -> size. */
-export async function blobFiles(dataDir: string): Promise<Map<string, number>> {
-  const files = new Map<string, number>();
-  const root = path.join(dataDir, 'blobs');
-  for (const algorithm of await fs.readdir(root).catch(() => [])) {
-    for (const prefix of await fs.readdir(path.join(root, algorithm))) {
-      for (const hex of await fs.readdir(path.join(root, algorithm, prefix))) {
-        files.set(`${algorithm}:${hex}`, (await fs.stat(path.join(root, algorithm, prefix, hex))).size);
-      }
-    }
-  }
-  return files;
-}
+export { blobFiles } from './blob-files.ts';
 
 export function totalSize(files: Map<string, number>, digests?: Iterable<string>): number {
   let sum = 0;
