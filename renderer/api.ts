@@ -9,14 +9,22 @@ import type {
   ActivityFeed,
   DeleteResult,
   DiskUsage,
+  FieldErrorDetail,
   ImageDetail,
   LiveEventName,
+  MaintenanceKind,
+  MaintenanceOverview,
+  MaintenanceResults,
+  MaintenanceRun,
   RepositoryDetail,
   RepositoryList,
   RepositorySort,
+  RetentionReport,
+  RetentionRule,
   SelfTestStep,
   SelfTestSummary,
   StatusView,
+  MaintenanceEvent,
   UploadsEvent,
 } from '../server/registry/api-types.ts';
 
@@ -34,11 +42,14 @@ const CLIENT_HEADER = 'X-Berth-Client';
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** The request body's fields the error is about (FieldErrorDetail), for messages next to them. */
+  readonly fields: string[];
+  constructor(status: number, code: string, message: string, fields: string[] = []) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.fields = fields;
   }
 }
 
@@ -54,17 +65,29 @@ function headers(changes: boolean): Record<string, string> {
   return out;
 }
 
-async function send(method: string, path: string, signal?: AbortSignal, retried = false): Promise<Response> {
+interface SendOptions {
+  signal?: AbortSignal;
+  /** Sent as JSON. */
+  body?: unknown;
+}
+
+async function send(method: string, path: string, options: SendOptions = {}, retried = false): Promise<Response> {
+  const { signal, body } = options;
+  const init: RequestInit = { method, headers: headers(method !== 'GET'), ...(signal ? { signal } : {}) };
+  if (body !== undefined) {
+    init.headers = { ...(init.headers as Record<string, string>), 'Content-Type': 'application/json' };
+    init.body = JSON.stringify(body);
+  }
   let res: Response;
   try {
-    res = await fetch(path, { method, headers: headers(method !== 'GET'), ...(signal ? { signal } : {}) });
+    res = await fetch(path, init);
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new ApiError(0, 'UNREACHABLE', 'Berth is not answering. Check that the registry is running, then try again.');
   }
   if (res.status === 401 && !desktop()) {
     // Registry auth is on: an expired token is renewed once; without a session the user signs in.
-    if (!retried && (await renewSession())) return send(method, path, signal, true);
+    if (!retried && (await renewSession())) return send(method, path, options, true);
     requireSignIn();
   }
   if (!res.ok) throw await errorOf(res);
@@ -73,9 +96,10 @@ async function send(method: string, path: string, signal?: AbortSignal, retried 
 
 async function errorOf(res: Response): Promise<ApiError> {
   try {
-    const body = (await res.json()) as { errors?: { code?: string; message?: string }[] };
+    const body = (await res.json()) as { errors?: { code?: string; message?: string; detail?: Partial<FieldErrorDetail> }[] };
     const first = body.errors?.[0];
-    if (first?.message) return new ApiError(res.status, first.code ?? 'UNKNOWN', first.message);
+    const fields = Array.isArray(first?.detail?.fields) ? first.detail.fields.filter((f) => typeof f === 'string') : [];
+    if (first?.message) return new ApiError(res.status, first.code ?? 'UNKNOWN', first.message, fields);
   } catch {
     // not the error envelope: described by the status below
   }
@@ -83,12 +107,31 @@ async function errorOf(res: Response): Promise<ApiError> {
 }
 
 async function json<T>(method: string, path: string, signal?: AbortSignal): Promise<T> {
-  return (await (await send(method, path, signal)).json()) as T;
+  return (await (await send(method, path, signal ? { signal } : {})).json()) as T;
+}
+
+/** A request with a JSON body, answered with JSON. */
+async function withJson<T>(method: 'POST' | 'PUT', path: string, body: unknown): Promise<T> {
+  return (await (await send(method, path, { body })).json()) as T;
 }
 
 /** /api/repositories/<name>: each component escaped, the slashes between them kept. */
 function repositoryPath(name: string): string {
   return `/api/repositories/${name.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** POST /api/gc and /api/gc/preview: `grace` is a duration with a unit ("1h"); absent: the configured one. */
+export interface GcRequest {
+  untagged: boolean;
+  grace: string;
+}
+
+/** A retention rule as the UI creates or changes it (RetentionRule without its id and times). */
+export type RetentionRuleFields = Pick<RetentionRule, 'repositories' | 'keepLast' | 'keepDays' | 'keepTags' | 'enabled'>;
+
+/** The result of a run of `kind` that succeeded (the server's MaintenanceResults[kind]), else null. */
+export function runResult<K extends MaintenanceKind>(run: MaintenanceRun | null | undefined, kind: K): MaintenanceResults[K] | null {
+  return run?.kind === kind && run.state === 'succeeded' ? (run.result as MaintenanceResults[K] | null) : null;
 }
 
 export interface RepositoryListQuery {
@@ -130,6 +173,48 @@ export const api = {
     if (options.before) params.set('before', options.before);
     return json('GET', `/api/activity${params.size ? `?${params}` : ''}`, signal);
   },
+
+  // ---- the storage lifecycle (server/http/api/maintenance.ts, retention.ts) ----
+
+  maintenance: (signal?: AbortSignal) => json<MaintenanceOverview>('GET', '/api/maintenance', signal),
+
+  async runs(kind: MaintenanceKind, limit: number, signal?: AbortSignal): Promise<MaintenanceRun[]> {
+    return (await json<{ runs: MaintenanceRun[] }>('GET', `/api/runs?${new URLSearchParams({ kind, limit: String(limit) })}`, signal)).runs;
+  },
+
+  run: (id: string, signal?: AbortSignal) => json<MaintenanceRun>('GET', `/api/runs/${encodeURIComponent(id)}`, signal),
+
+  /** A dry run, answered once done: exactly what a collection with these options would remove now. */
+  previewGc: (options: GcRequest) => withJson<MaintenanceRun>('POST', '/api/gc/preview', options),
+
+  /** Queues a collection; follow it with the `maintenance` events or api.run(). */
+  startGc: (options: GcRequest) => withJson<MaintenanceRun>('POST', '/api/gc', options),
+
+  startScrub: () => withJson<MaintenanceRun>('POST', '/api/scrub', {}),
+
+  startReindex: () => withJson<MaintenanceRun>('POST', '/api/reindex', {}),
+
+  /** With the configured age (the same as the scheduled purge). */
+  startUploadPurge: () => withJson<MaintenanceRun>('POST', '/api/uploads/purge', {}),
+
+  async retentionRules(signal?: AbortSignal): Promise<RetentionRule[]> {
+    return (await json<{ rules: RetentionRule[] }>('GET', '/api/retention/rules', signal)).rules;
+  },
+
+  createRetentionRule: (rule: RetentionRuleFields) => withJson<RetentionRule>('POST', '/api/retention/rules', rule),
+
+  updateRetentionRule: (id: string, changes: Partial<RetentionRuleFields>) =>
+    withJson<RetentionRule>('PUT', `/api/retention/rules/${encodeURIComponent(id)}`, changes),
+
+  async deleteRetentionRule(id: string): Promise<void> {
+    await send('DELETE', `/api/retention/rules/${encodeURIComponent(id)}`);
+  },
+
+  /** What the saved rules, or the `rules` given (unsaved), would untag now; changes nothing. */
+  previewRetention: (rules?: RetentionRuleFields[]) => withJson<RetentionReport>('POST', '/api/retention/preview', rules ? { rules } : {}),
+
+  /** Queues applying the saved, enabled rules. */
+  applyRetention: () => withJson<MaintenanceRun>('POST', '/api/retention/apply', {}),
 
   /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
   async selfTest(onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {
@@ -318,6 +403,7 @@ const LIVE_EVENTS: Record<LiveEventName, true> = {
   'tag-deleted': true,
   'repository-deleted': true,
   uploads: true,
+  maintenance: true,
 };
 
 const listeners = new Set<LiveListener>();
@@ -374,4 +460,4 @@ export function watchConnection(listener: (state: ConnectionState) => void): () 
   };
 }
 
-export type { UploadsEvent };
+export type { MaintenanceEvent, UploadsEvent };

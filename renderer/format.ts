@@ -71,3 +71,38 @@ export function mediaTypeName(mediaType: string): string {
   };
   return known[mediaType] ?? mediaType;
 }
+
+const DURATION_UNITS: [suffix: string, name: string, seconds: number][] = [
+  ['d', 'day', 86_400],
+  ['h', 'hour', 3_600],
+  ['m', 'minute', 60],
+  ['s', 'second', 1],
+];
+
+/** The largest unit that measures `seconds` exactly: 5400 -> [90, minute]. */
+function exactUnit(seconds: number): [value: number, suffix: string, name: string] {
+  for (const [suffix, name, size] of DURATION_UNITS) {
+    if (seconds >= size && seconds % size === 0) return [seconds / size, suffix, name];
+  }
+  return [seconds, 's', 'second'];
+}
+
+/** A duration as the server parses it ("1h", "90m", "0s"): exact, never rounded. */
+export function durationInput(seconds: number): string {
+  const [value, suffix] = exactUnit(seconds);
+  return `${value}${suffix}`;
+}
+
+/** A configured interval in words: 3600 -> "1 hour", 5400 -> "90 minutes". */
+export function formatInterval(seconds: number): string {
+  const [value, , name] = exactUnit(seconds);
+  return formatCount(value, name);
+}
+
+/** How long a run took: "850 ms", "4.2 s", "3 min 5 s". */
+export function formatElapsed(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}

@@ -10,6 +10,7 @@ import { DiskUsagePage } from './pages/disk-usage.tsx';
 import { NotFoundPage } from './pages/not-found.tsx';
 import { RepositoriesPage } from './pages/repositories.tsx';
 import { RepositoryRoute } from './pages/repository-route.tsx';
+import { RetentionPage } from './pages/retention.tsx';
 import { SettingsPage } from './pages/settings.tsx';
 import { SetupPage } from './pages/setup.tsx';
 import { StatusProvider } from './status.tsx';
@@ -25,6 +26,7 @@ const router = createBrowserRouter([
       { path: 'repositories/*', element: <RepositoryRoute /> },
       { path: 'activity', element: <ActivityPage /> },
       { path: 'disk-usage', element: <DiskUsagePage /> },
+      { path: 'retention', element: <RetentionPage /> },
       { path: 'setup', element: <SetupPage /> },
       { path: 'settings', element: <SettingsPage /> },
       { path: '*', element: <NotFoundPage /> },

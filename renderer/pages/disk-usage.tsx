@@ -1,7 +1,11 @@
-/** Where the bytes go: the blob store on disk, each repository's unique and shared bytes, free space. */
+/**
+ * Where the bytes go: the blob store on disk, each repository's unique and shared bytes, free space;
+ * and getting space back: garbage collection (preview, collect, history), the other maintenance tasks
+ * and their schedule.
+ */
 import { Link } from 'react-router';
 import { FolderOpen, HardDrive, Info } from 'lucide-react';
-import type { DiskUsage } from '../../server/registry/api-types.ts';
+import type { DiskUsage, MaintenanceOverview } from '../../server/registry/api-types.ts';
 import { api, isDesktop, native } from '../api.ts';
 import { UsageChart } from '../components/bar-chart.tsx';
 import { Bytes } from '../components/bytes.tsx';
@@ -10,15 +14,18 @@ import { Table } from '../components/table.tsx';
 import { Loaded } from '../components/loaded.tsx';
 import { EmptyState } from '../components/states.tsx';
 import { formatBytes, formatCount } from '../format.ts';
-import { useResource } from '../hooks/use-resource.ts';
+import { useResource, type Resource } from '../hooks/use-resource.ts';
+import { runFinished, runQueuedOrFinished } from '../hooks/use-run.ts';
 import { repositoryLink } from '../links.ts';
+import { GarbageCollectionCard, GcHistoryCard } from './gc-sections.tsx';
+import { MaintenanceCard, ScheduleCard } from './maintenance-sections.tsx';
 
 function percent(part: number, whole: number): string {
   return whole > 0 ? `${Math.max(0, Math.min(100, (part / whole) * 100)).toFixed(2)}%` : '0%';
 }
 
 /** The measured usage: headline numbers, the volume, and each repository (chart and table). */
-function DiskUsageView({ data }: { data: DiskUsage }) {
+function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: Resource<MaintenanceOverview>; reload(): void }) {
   const volumeUsed = data.volume.totalBytes - data.volume.freeBytes;
   return (
     <>
@@ -27,7 +34,12 @@ function DiskUsageView({ data }: { data: DiskUsage }) {
         <Stat testId="referenced-bytes" label="Used by images" value={<Bytes value={data.referencedBytes} />} hint="shared layers counted once" />
         <Stat testId="shared-bytes" label="Shared" value={<Bytes value={data.sharedBytes} />} hint="stored once, used by several repositories" />
         <Stat testId="free-bytes" label="Free on volume" value={<Bytes value={data.volume.freeBytes} />} hint={`of ${formatBytes(data.volume.totalBytes)}`} />
-        <Stat testId="reclaimable-bytes" label="Reclaimable" value={<Bytes value={data.reclaimableByGcBytes} />} hint="freed by garbage collection" />
+        <Stat
+          testId="reclaimable-bytes"
+          label="Reclaimable"
+          value={<Bytes value={data.reclaimableByGcBytes} />}
+          hint={<a href="#garbage-collection">freed by garbage collection</a>}
+        />
       </div>
       <Card title="Volume" hint="The disk that holds the data directory.">
         <div className="volume" role="img" aria-label={`Berth uses ${formatBytes(data.bytesOnDisk)}, other files ${formatBytes(Math.max(0, volumeUsed - data.bytesOnDisk))}, ${formatBytes(data.volume.freeBytes)} free`}>
@@ -58,6 +70,9 @@ function DiskUsageView({ data }: { data: DiskUsage }) {
           </p>
         )}
       </Card>
+      <Loaded resource={overview} errorTitle="Could not load the maintenance settings" loadingLabel="Loading garbage collection" rows={4}>
+        {(o) => <GarbageCollectionCard overview={o} onCollected={reload} />}
+      </Loaded>
       {data.repositories.length === 0 ? (
         <Card>
           <EmptyState icon={<HardDrive size={26} />} title="No images yet">
@@ -94,14 +109,28 @@ function DiskUsageView({ data }: { data: DiskUsage }) {
           </Card>
         </>
       )}
+      <GcHistoryCard />
+      {overview.data && (
+        <>
+          <MaintenanceCard overview={overview.data} onChanged={reload} />
+          <ScheduleCard overview={overview.data} />
+        </>
+      )}
     </>
   );
 }
 
 export function DiskUsagePage() {
   const usage = useResource((signal) => api.diskUsage(signal), [], {
-    refreshOn: ['blob-pushed', 'manifest-pushed', 'manifest-deleted', 'repository-deleted', 'blob-deleted'],
+    refreshOn: (name, data) =>
+      ['blob-pushed', 'manifest-pushed', 'manifest-deleted', 'repository-deleted', 'blob-deleted'].includes(name) || runFinished()(name, data),
   });
+  // The settings, the schedule, the run in progress and the newest run of each kind.
+  const overview = useResource((signal) => api.maintenance(signal), [], { refreshOn: runQueuedOrFinished() });
+  const reload = () => {
+    usage.reload();
+    overview.reload();
+  };
   return (
     <>
       <title>Disk usage · Berth</title>
@@ -117,7 +146,7 @@ export function DiskUsagePage() {
         }
       />
       <Loaded resource={usage} errorTitle="Could not measure disk usage" loadingLabel="Measuring disk usage" rows={7}>
-        {(data) => <DiskUsageView data={data} />}
+        {(data) => <DiskUsageView data={data} overview={overview} reload={reload} />}
       </Loaded>
     </>
   );

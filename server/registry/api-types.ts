@@ -264,8 +264,215 @@ export interface SelfTestSummary {
  */
 export type LiveEventName =
   | 'blob-pushed' | 'blob-mounted' | 'blob-deleted' | 'manifest-pushed' | 'manifest-pulled'
-  | 'manifest-deleted' | 'tag-deleted' | 'repository-deleted' | 'uploads';
+  | 'manifest-deleted' | 'tag-deleted' | 'repository-deleted' | 'uploads' | 'maintenance';
 
 export interface UploadsEvent {
   uploads: UploadProgress[];
+}
+
+// ---- the storage lifecycle (issue 6): maintenance runs and their reports ---------------------------
+
+// Kinds, states, triggers and progress mirror the run store's (metadata/maintenance-db.ts, which sits
+// below registry/ and cannot import from here); registry/maintenance.ts's toJson checks they still fit.
+export type MaintenanceKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
+export type MaintenanceState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+/** Who started a run: the management API (the UI), the scheduler, or the CLI working without a server. */
+export type MaintenanceTrigger = 'api' | 'schedule' | 'cli';
+
+export interface MaintenanceProgress {
+  /** What the run is doing now, in words ("scanning repositories", "deleting blobs"). */
+  phase: string;
+  done: number;
+  total: number;
+}
+
+/** A maintenance run as GET /api/runs/<id> shows it; `result` is MaintenanceResults[kind] once it succeeded. */
+export interface MaintenanceRun {
+  id: string;
+  kind: MaintenanceKind;
+  trigger: MaintenanceTrigger;
+  state: MaintenanceState;
+  options: object;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  durationMs: number | null;
+  progress: MaintenanceProgress | null;
+  result: object | null;
+  error: string | null;
+}
+
+/** The `maintenance` live event: a run was queued, progressed or finished (its result: GET /api/runs/<id>). */
+export interface MaintenanceEvent {
+  id: string;
+  kind: MaintenanceKind;
+  state: MaintenanceState;
+  progress: MaintenanceProgress | null;
+}
+
+/** GET /api/maintenance: the lifecycle settings (config.ts), the schedule, and the latest runs. */
+export interface MaintenanceOverview {
+  settings: {
+    /** Null: no scheduled collection. */
+    gcIntervalSeconds: number | null;
+    gcGraceSeconds: number;
+    gcUntagged: boolean;
+    uploadPurgeAgeSeconds: number;
+    uploadPurgeIntervalSeconds: number | null;
+    retentionIntervalSeconds: number | null;
+  };
+  /** When each scheduled task runs next; tasks that are off are absent. */
+  nextRuns: Partial<Record<MaintenanceKind, string>>;
+  /** The run in progress, if any. */
+  current: MaintenanceRun | null;
+  /** The newest run of each kind. */
+  last: Record<MaintenanceKind, MaintenanceRun | null>;
+}
+
+/** The `detail` of a 400 that is about particular fields of the request body (shown next to them). */
+export interface FieldErrorDetail {
+  fields: string[];
+}
+
+export interface GcManifestRef {
+  repository: string;
+  digest: string;
+}
+
+export interface GcBlobRef {
+  digest: string;
+  size: number;
+}
+
+export interface GcSkipped {
+  what: 'manifest' | 'layer-link' | 'blob' | 'repository';
+  repository?: string;
+  digest?: string;
+  reason: string;
+}
+
+/** What a garbage collection removed (registry/gc.ts); a dry run: what it would remove. */
+export interface GcReport {
+  dryRun: boolean;
+  untagged: boolean;
+  graceSeconds: number;
+  /** Bytes of the blob files removed (a dry run: that would be removed). */
+  bytesFreed: number;
+  removed: {
+    manifests: GcManifestRef[];
+    layerLinks: GcManifestRef[];
+    blobs: GcBlobRef[];
+    repositories: string[];
+  };
+  /** Exact counts (the lists above stop at LIST_LIMIT entries each). */
+  counts: { manifests: number; layerLinks: number; blobs: number; repositories: number };
+  truncated: boolean;
+  /** What was looked at. */
+  scanned: { repositories: number; manifests: number; blobs: number; bytes: number };
+  /** Blobs kept because something references them. */
+  kept: { blobs: number; bytes: number };
+  /** Unreferenced blobs kept because they are younger than the grace window or in use by a push. */
+  protected: { blobs: number; bytes: number };
+  /** Real run only: planned removals that a push made unsafe by the time their turn came. */
+  skipped: GcSkipped[];
+  warnings: string[];
+}
+
+export interface CorruptBlob {
+  digest: string;
+  size: number;
+  /** The digest of the bytes actually found. */
+  actual: string;
+  /** Where the file was moved (null: it vanished before it could be moved). */
+  quarantinedTo: string | null;
+  /** Who references it: pulls of these now fail until the content is pushed again. */
+  usedBy: { repository: string; as: 'manifest' | 'layer' }[];
+}
+
+export interface MissingContent {
+  repository: string;
+  /** The tag or manifest digest whose content is incomplete. */
+  reference: string;
+  /** What is missing. */
+  digest: string;
+  problem: string;
+}
+
+/** What an integrity scrub found (registry/scrub.ts). */
+export interface ScrubReport {
+  checked: { blobs: number; bytes: number; repositories: number; manifests: number; tags: number };
+  corrupt: CorruptBlob[];
+  missing: MissingContent[];
+  /** No corrupt file, nothing missing. */
+  clean: boolean;
+}
+
+export interface PurgedUpload {
+  id: string;
+  /** Null for a folder a crash left without its session file. */
+  repository: string | null;
+  size: number;
+  lastActivity: string;
+}
+
+/** What upload purging removed (registry/purge-uploads.ts). */
+export interface PurgeReport {
+  dryRun: boolean;
+  olderThanSeconds: number;
+  /** Sessions removed (a dry run: that would be). */
+  removed: PurgedUpload[];
+  bytesFreed: number;
+  /** Sessions younger than the age, or receiving bytes right now. */
+  kept: number;
+}
+
+/** What an index rebuild found on disk (registry/reindex.ts). */
+export interface RebuildStats {
+  repositories: number;
+  manifests: number;
+  tags: number;
+  skipped: number;
+  ms: number;
+}
+
+/** A retention rule (registry/retention.ts); globs are picomatch patterns. */
+export interface RetentionRule {
+  id: string;
+  repositories: string;
+  keepLast: number | null;
+  keepDays: number | null;
+  keepTags: string | null;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RetentionCandidate {
+  repository: string;
+  tag: string;
+  digest: string;
+  pushedAt: string;
+}
+
+/** What applying the retention rules untagged (a dry run: would untag). */
+export interface RetentionReport {
+  dryRun: boolean;
+  /** The tags untagged (a dry run: that would be). */
+  untagged: RetentionCandidate[];
+  /** Tags of matching repositories that the rules keep. */
+  kept: number;
+  /** Repositories at least one enabled rule matched. */
+  repositories: number;
+  rules: number;
+  /** Real run only: tags pushed again (or removed) since the plan, left alone. */
+  skipped: RetentionCandidate[];
+}
+
+/** What each kind of run reports as its `result`. */
+export interface MaintenanceResults {
+  gc: GcReport;
+  scrub: ScrubReport;
+  'purge-uploads': PurgeReport;
+  reindex: RebuildStats;
+  retention: RetentionReport;
 }

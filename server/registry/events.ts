@@ -1,5 +1,6 @@
 /** What happened in the registry, for the activity feed, live UI updates and webhooks. */
 import { EventEmitter } from 'node:events';
+import type { MaintenanceEvent } from './api-types.ts';
 
 export interface RegistryEventMap {
   'blob-pushed': { repository: string; digest: string; size: number };
@@ -12,7 +13,7 @@ export interface RegistryEventMap {
   /** Every tag, manifest and layer link of the repository is gone (its blobs wait for garbage collection). */
   'repository-deleted': { repository: string; tags: string[]; manifests: number; layers: number };
   /** A maintenance run (gc, scrub, purge-uploads, reindex, retention) was queued, progressed or finished. */
-  maintenance: { id: string; kind: string; state: string; progress: { phase: string; done: number; total: number } | null };
+  maintenance: MaintenanceEvent;
 }
 
 export type RegistryEventName = keyof RegistryEventMap;

@@ -29,6 +29,7 @@
 import type { Logger } from 'pino';
 import type { MetadataIndex } from '../metadata/index-db.ts';
 import type { RunProgress } from '../metadata/maintenance-db.ts';
+import type { GcBlobRef, GcManifestRef, GcReport, GcSkipped } from './api-types.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { RegistryEvents } from './events.ts';
@@ -45,48 +46,8 @@ export interface GcOptions {
   graceMs: number;
 }
 
-export interface GcManifestRef {
-  repository: string;
-  digest: string;
-}
-
-export interface GcBlobRef {
-  digest: string;
-  size: number;
-}
-
-export interface GcSkipped {
-  what: 'manifest' | 'layer-link' | 'blob' | 'repository';
-  repository?: string;
-  digest?: string;
-  reason: string;
-}
-
-export interface GcReport {
-  dryRun: boolean;
-  untagged: boolean;
-  graceSeconds: number;
-  /** Bytes of the blob files removed (a dry run: that would be removed). */
-  bytesFreed: number;
-  removed: {
-    manifests: GcManifestRef[];
-    layerLinks: GcManifestRef[];
-    blobs: GcBlobRef[];
-    repositories: string[];
-  };
-  /** Exact counts (the lists above stop at LIST_LIMIT entries each). */
-  counts: { manifests: number; layerLinks: number; blobs: number; repositories: number };
-  truncated: boolean;
-  /** What was looked at. */
-  scanned: { repositories: number; manifests: number; blobs: number; bytes: number };
-  /** Blobs kept because something references them. */
-  kept: { blobs: number; bytes: number };
-  /** Unreferenced blobs kept because they are younger than the grace window or in use by a push. */
-  protected: { blobs: number; bytes: number };
-  /** Real run only: planned removals that a push made unsafe by the time their turn came. */
-  skipped: GcSkipped[];
-  warnings: string[];
-}
+// The report's shapes are part of the management API (the UI shows them): they live in api-types.ts.
+export type { GcBlobRef, GcManifestRef, GcReport, GcSkipped } from './api-types.ts';
 
 /** Each list in a report holds at most this many entries (the counts are always exact). */
 export const LIST_LIMIT = 10_000;

@@ -7,13 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MaintenanceStore, RunDoc, RunKind, RunProgress, RunTrigger } from '../metadata/maintenance-db.ts';
+import type { MaintenanceResults, MaintenanceRun } from './api-types.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
-import type { GarbageCollector, GcReport } from './gc.ts';
+import type { GarbageCollector } from './gc.ts';
 import type { PurgeOptions, PurgeReport } from './purge-uploads.ts';
 import type { RebuildStats } from './reindex.ts';
-import type { RetentionReport, RetentionService } from './retention.ts';
-import type { ScrubReport, Scrubber } from './scrub.ts';
+import type { RetentionService } from './retention.ts';
+import type { Scrubber } from './scrub.ts';
 
 /** What each kind of run is asked to do. */
 export interface RunOptions {
@@ -24,32 +25,13 @@ export interface RunOptions {
   retention: { dryRun: boolean };
 }
 
-/** What each kind of run reports. */
-export interface RunResults {
-  gc: GcReport;
-  scrub: ScrubReport;
-  'purge-uploads': PurgeReport;
-  reindex: RebuildStats;
-  retention: RetentionReport;
-}
+/** What each kind of run reports (the UI reads it too). */
+export type RunResults = MaintenanceResults;
 
 export type RunRequest = { [K in RunKind]: { kind: K; options: RunOptions[K] } }[RunKind];
 
-/** A run as the API shows it. */
-export interface RunJson {
-  id: string;
-  kind: RunKind;
-  trigger: RunTrigger;
-  state: RunDoc['state'];
-  options: object;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  durationMs: number | null;
-  progress: RunProgress | null;
-  result: object | null;
-  error: string | null;
-}
+/** A run as the API shows it (api-types.ts; the run's store types must fit it, toJson checks). */
+export type RunJson = MaintenanceRun;
 
 export const RUN_KINDS: readonly RunKind[] = ['gc', 'scrub', 'purge-uploads', 'reindex', 'retention'];
 

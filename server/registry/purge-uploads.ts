@@ -5,6 +5,7 @@
  * never removed, however old it is; folders a crash left without their session file go too.
  */
 import type { UploadStore } from '../storage/upload-store.ts';
+import type { PurgedUpload, PurgeReport } from './api-types.ts';
 import type { UploadService } from './uploads.ts';
 
 export interface PurgeOptions {
@@ -13,23 +14,8 @@ export interface PurgeOptions {
   dryRun: boolean;
 }
 
-export interface PurgedUpload {
-  id: string;
-  /** Null for a folder a crash left without its session file. */
-  repository: string | null;
-  size: number;
-  lastActivity: string;
-}
-
-export interface PurgeReport {
-  dryRun: boolean;
-  olderThanSeconds: number;
-  /** Sessions removed (a dry run: that would be). */
-  removed: PurgedUpload[];
-  bytesFreed: number;
-  /** Sessions younger than the age, or receiving bytes right now. */
-  kept: number;
-}
+// The report's shapes are part of the management API (the UI shows them): they live in api-types.ts.
+export type { PurgedUpload, PurgeReport } from './api-types.ts';
 
 export interface UploadPurgerDeps {
   uploads: UploadStore;

@@ -7,16 +7,12 @@ import type { Logger } from 'pino';
 import type { ManifestDoc, MetadataIndex, RepositoryDoc, TagDoc } from '../metadata/index-db.ts';
 import { manifestId, tagId } from '../metadata/index-db.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
+import type { RebuildStats } from './api-types.ts';
 import type { ManifestService } from './manifests.ts';
 import { isIndexMediaType } from './media-types.ts';
 
-export interface RebuildStats {
-  repositories: number;
-  manifests: number;
-  tags: number;
-  skipped: number;
-  ms: number;
-}
+// Part of the management API (the UI shows it): it lives in api-types.ts.
+export type { RebuildStats } from './api-types.ts';
 
 export interface ReindexDeps {
   repositories: RepositoryStore;

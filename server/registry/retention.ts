@@ -12,19 +12,12 @@ import { randomUUID } from 'node:crypto';
 import picomatch from 'picomatch';
 import type { MaintenanceStore, RetentionRuleDoc } from '../metadata/maintenance-db.ts';
 import type { RepositoryStore, TagRecord } from '../storage/repository-store.ts';
+import type { FieldErrorDetail, RetentionReport, RetentionRule } from './api-types.ts';
 import { RegistryError } from './errors.ts';
 import type { ManifestService } from './manifests.ts';
 
-export interface RetentionRule {
-  id: string;
-  repositories: string;
-  keepLast: number | null;
-  keepDays: number | null;
-  keepTags: string | null;
-  enabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
+// The rule and report shapes are part of the management API (the UI shows them): in api-types.ts.
+export type { RetentionCandidate, RetentionReport, RetentionRule } from './api-types.ts';
 
 /** What a client sends to create or change a rule. */
 export interface RetentionRuleInput {
@@ -33,26 +26,6 @@ export interface RetentionRuleInput {
   keepDays?: unknown;
   keepTags?: unknown;
   enabled?: unknown;
-}
-
-export interface RetentionCandidate {
-  repository: string;
-  tag: string;
-  digest: string;
-  pushedAt: string;
-}
-
-export interface RetentionReport {
-  dryRun: boolean;
-  /** The tags untagged (a dry run: that would be). */
-  untagged: RetentionCandidate[];
-  /** Tags of matching repositories that the rules keep. */
-  kept: number;
-  /** Repositories at least one enabled rule matched. */
-  repositories: number;
-  rules: number;
-  /** Real run only: tags pushed again (or removed) since the plan, left alone. */
-  skipped: RetentionCandidate[];
 }
 
 export interface RetentionServiceDeps {
@@ -160,30 +133,30 @@ export function validateRule(input: RetentionRuleInput, existing: RuleFields | n
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalidRule('a rule must be a JSON object');
   const known = ['repositories', 'keepLast', 'keepDays', 'keepTags', 'enabled'];
   const unknown = Object.keys(input).filter((k) => !known.includes(k));
-  if (unknown.length > 0) throw invalidRule(`unknown field ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${known.join(', ')})`);
+  if (unknown.length > 0) throw invalidRule(`unknown field ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${known.join(', ')})`, unknown.slice(0, 10).map((k) => k.slice(0, 50)));
 
   const pick = <K extends keyof RuleFields>(key: K, fallback: RuleFields[K]): unknown => (key in input ? input[key] : existing ? existing[key] : fallback);
   const repositories = pick('repositories', '' as string);
   if (typeof repositories !== 'string' || repositories.trim() === '' || repositories.length > MAX_PATTERN) {
-    throw invalidRule('"repositories" must be a pattern of repository names such as "team/*" or "**" (up to 255 characters)');
+    throw invalidRule('"repositories" must be a pattern of repository names such as "team/*" or "**" (up to 255 characters)', ['repositories']);
   }
   const keepLast = pick('keepLast', null);
   if (keepLast !== null && (typeof keepLast !== 'number' || !Number.isInteger(keepLast) || keepLast < 1 || keepLast > 1_000_000)) {
-    throw invalidRule('"keepLast" must be a whole number of tags from 1 up, or null');
+    throw invalidRule('"keepLast" must be a whole number of tags from 1 up, or null', ['keepLast']);
   }
   const keepDays = pick('keepDays', null);
   if (keepDays !== null && (typeof keepDays !== 'number' || !Number.isFinite(keepDays) || keepDays <= 0 || keepDays > 36_500)) {
-    throw invalidRule('"keepDays" must be a number of days greater than 0, or null');
+    throw invalidRule('"keepDays" must be a number of days greater than 0, or null', ['keepDays']);
   }
   if (keepLast === null && keepDays === null) {
-    throw invalidRule('a rule needs "keepLast" (keep the newest N tags), "keepDays" (keep tags pushed within D days), or both');
+    throw invalidRule('a rule needs "keepLast" (keep the newest N tags), "keepDays" (keep tags pushed within D days), or both', ['keepLast', 'keepDays']);
   }
   const keepTags = pick('keepTags', null);
   if (keepTags !== null && (typeof keepTags !== 'string' || keepTags.trim() === '' || keepTags.length > MAX_PATTERN)) {
-    throw invalidRule('"keepTags" must be a pattern of tag names to always keep, such as "latest" or "v*", or null');
+    throw invalidRule('"keepTags" must be a pattern of tag names to always keep, such as "latest" or "v*", or null', ['keepTags']);
   }
   const enabled = pick('enabled', true);
-  if (typeof enabled !== 'boolean') throw invalidRule('"enabled" must be true or false');
+  if (typeof enabled !== 'boolean') throw invalidRule('"enabled" must be true or false', ['enabled']);
   return { repositories, keepLast, keepDays, keepTags, enabled } as RuleFields;
 }
 
@@ -200,8 +173,9 @@ function toRule(doc: RetentionRuleDoc): RetentionRule {
   };
 }
 
-function invalidRule(message: string): RegistryError {
-  return new RegistryError('BAD_REQUEST', { message: `invalid retention rule: ${message}` });
+/** A 400 naming the fields at fault (FieldErrorDetail), so the UI shows the message next to them. */
+function invalidRule(message: string, fields: string[] = []): RegistryError {
+  return new RegistryError('BAD_REQUEST', { message: `invalid retention rule: ${message}`, detail: { fields } satisfies FieldErrorDetail });
 }
 
 function unknownRule(id: string): RegistryError {

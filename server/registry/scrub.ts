@@ -8,38 +8,14 @@
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { RunProgress } from '../metadata/maintenance-db.ts';
+import type { CorruptBlob, ScrubReport } from './api-types.ts';
 import { digestFromHash, newHash } from './digester.ts';
 import type { LinkGuard } from './link-guard.ts';
 import type { ManifestService } from './manifests.ts';
 import type { Digest } from './reference.ts';
 
-export interface CorruptBlob {
-  digest: string;
-  size: number;
-  /** The digest of the bytes actually found. */
-  actual: string;
-  /** Where the file was moved (null: it vanished before it could be moved). */
-  quarantinedTo: string | null;
-  /** Who references it: pulls of these now fail until the content is pushed again. */
-  usedBy: { repository: string; as: 'manifest' | 'layer' }[];
-}
-
-export interface MissingContent {
-  repository: string;
-  /** The tag or manifest digest whose content is incomplete. */
-  reference: string;
-  /** What is missing. */
-  digest: string;
-  problem: string;
-}
-
-export interface ScrubReport {
-  checked: { blobs: number; bytes: number; repositories: number; manifests: number; tags: number };
-  corrupt: CorruptBlob[];
-  missing: MissingContent[];
-  /** No corrupt file, nothing missing. */
-  clean: boolean;
-}
+// The report's shapes are part of the management API (the UI shows them): they live in api-types.ts.
+export type { CorruptBlob, MissingContent, ScrubReport } from './api-types.ts';
 
 export interface ScrubberDeps {
   blobs: BlobStore;

@@ -90,6 +90,15 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
     await ui.screenshot('settings-desktop');
   });
 
+  it('runs maintenance with the token: a collection preview and a scrub, and says how the schedule is set', async () => {
+    await ui.page.goto('/disk-usage');
+    await ui.page.getByRole('button', { name: 'Preview', exact: true }).click();
+    await ui.page.getByTestId('gc-preview').waitFor();
+    await ui.page.locator('li[data-task="scrub"]').getByRole('button', { name: 'Run scrub' }).click();
+    await ui.page.getByTestId('scrub-clean').waitFor();
+    await ui.page.getByText('The desktop app runs these with the defaults shown.').waitFor();
+  });
+
   it('logged no errors in the browser', () => {
     assert.deepEqual(ui.errors, []);
   });

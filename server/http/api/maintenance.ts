@@ -10,9 +10,12 @@
  *   POST /api/uploads/purge         {olderThan?, dryRun?, wait?}          remove idle upload sessions
  *   POST /api/retention/apply       {dryRun?, wait?}                      apply the retention rules
  * A run is queued and answered 202 with its record and a Location to follow; with "wait": true the
- * answer comes when it has finished (200). Durations are strings with a unit ("1h", "30m", "0s").
+ * answer comes when it has finished (200). Durations are strings with a unit ("1h", "30m", "0s"); a bad
+ * one is refused with detail {"fields": ["grace"]} (api-types.ts FieldErrorDetail), for the UI to show
+ * next to its field.
  */
 import { ConfigError, parseDuration } from '../../config.ts';
+import type { FieldErrorDetail, MaintenanceOverview } from '../../registry/api-types.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { RUN_KINDS, type RunJson, type RunRequest } from '../../registry/maintenance.ts';
 import type { RunKind } from '../../metadata/maintenance-db.ts';
@@ -27,7 +30,7 @@ function durationField(body: Record<string, unknown>, key: string, fallbackMs: n
   try {
     return parseDuration(body[key], `"${key}"`);
   } catch (err) {
-    if (err instanceof ConfigError) throw new RegistryError('BAD_REQUEST', { message: err.message });
+    if (err instanceof ConfigError) throw new RegistryError('BAD_REQUEST', { message: err.message, detail: { fields: [key] } satisfies FieldErrorDetail });
     throw err;
   }
 }
@@ -51,10 +54,10 @@ export function maintenanceHandlers({ maintenance, settings, nextRuns }: Lifecyc
 
   return {
     async getMaintenance(ctx: Ctx): Promise<void> {
-      const last: Record<string, RunJson | null> = {};
+      const last = {} as MaintenanceOverview['last'];
       for (const kind of RUN_KINDS) last[kind] = (await maintenance.list({ kind, limit: 1 }))[0] ?? null;
       const next = nextRuns();
-      sendJson(ctx, {
+      const overview: MaintenanceOverview = {
         settings: {
           gcIntervalSeconds: settings.gcIntervalMs === null ? null : settings.gcIntervalMs / 1000,
           gcGraceSeconds: settings.gcGraceMs / 1000,
@@ -66,7 +69,8 @@ export function maintenanceHandlers({ maintenance, settings, nextRuns }: Lifecyc
         nextRuns: Object.fromEntries(Object.entries(next).map(([name, at]) => [name, new Date(at).toISOString()])),
         current: maintenance.current(),
         last,
-      });
+      };
+      sendJson(ctx, overview);
     },
 
     async listRuns(ctx: Ctx): Promise<void> {

@@ -7,6 +7,8 @@
  *   POST   /api/retention/preview         {rules?: [rule fields]}: what the saved (or the given, unsaved)
  *                                         rules would untag now; changes nothing and is not recorded
  * Applying the rules for real is a recorded maintenance run: POST /api/retention/apply (maintenance.ts).
+ * A rule that does not validate is refused 400 BAD_REQUEST with detail {"fields": [...]}, the fields at
+ * fault (api-types.ts FieldErrorDetail), so the UI shows the message next to them.
  */
 import { RegistryError } from '../../registry/errors.ts';
 import type { RetentionRuleInput } from '../../registry/retention.ts';
