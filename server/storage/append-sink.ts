@@ -6,6 +6,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { releaseTransient } from './transient-memory.ts';
 
 /** Up to this much is queued before the request stream is paused; consecutive chunks go out in one writev. */
 const HIGH_WATER_MARK = 1024 * 1024;
@@ -63,6 +64,7 @@ export class AppendSink extends Writable {
       for (const buffer of pending) {
         if (bytesWritten >= buffer.length) {
           this.onWritten?.(buffer);
+          releaseTransient(buffer.length);
           bytesWritten -= buffer.length;
         } else {
           // A short write (rare on files): account for what landed, retry the rest.
