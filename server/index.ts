@@ -77,7 +77,7 @@ export interface Registry {
    * commands that work on the directory directly. Resolves once the index is ready.
    */
   open(): Promise<void>;
-  /** Resolves when the metadata index is loaded (or rebuilt). */
+  /** Resolves when the metadata index is loaded (or rebuilt); it starts loading once listen() listens, or in open(). */
   indexReady(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the index. */
   close(): Promise<void>;
@@ -235,17 +235,24 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     log.info(stats, 'metadata index rebuilt');
   }
 
-  /** Data directory, lock, index (rebuilt in the background when needed) and the maintenance store. */
-  async function openStores(): Promise<void> {
-    await prepareDataDir();
+  /**
+   * Starts loading the index (rebuilt in the background when needed); every read and write of it waits
+   * until it is ready. The server starts it once it listens: parsing a large index keeps the event loop
+   * busy for a while, and `/v2/`, pulls and pushes need only the files, not the index.
+   */
+  function startIndex(): void {
     indexOpened = openIndex();
     index.holdUntil(indexOpened);
     indexOpened.catch((err) => log.error({ err }, 'the metadata index could not be opened'));
+  }
+
+  /** Data directory, lock and the maintenance store. */
+  async function openStores(): Promise<void> {
+    await prepareDataDir();
     try {
       const { setAside } = await maintenanceStore.open();
       for (const file of setAside) log.error({ file }, 'the maintenance history or retention rules could not be read; the file was set aside');
     } catch (err) {
-      await indexOpened.catch(() => undefined);
       await lock?.release();
       throw new StartupError(`cannot open the maintenance store in ${paths.maintenanceDir}: ${(err as Error).message}`);
     }
@@ -350,6 +357,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
 
     async open() {
       await openStores();
+      startIndex();
       await indexOpened;
     },
 
@@ -376,9 +384,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
           server = http.createServer(timeouts, app.callback());
           address = await listenOn(server);
         }
+        // In the same turn as 'listening': no request can reach the index before its gate is set.
+        if (!indexOpened) startIndex();
       } catch (err) {
         server = null;
-        await indexOpened!.catch(() => undefined);
         await maintenanceStore.close().catch(() => undefined);
         storesOpened = false;
         await closeActivity();
