@@ -33,6 +33,7 @@ import { deleteRepository } from './registry/repository-delete.ts';
 import { RetentionService } from './registry/retention.ts';
 import { Scrubber } from './registry/scrub.ts';
 import { UploadService } from './registry/uploads.ts';
+import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { FsBlobStore } from './storage/blob-store.ts';
 import { DataDirLock } from './storage/lock.ts';
@@ -211,6 +212,12 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     await manage.activity.stop();
     await activityLog.close().catch((err) => log.error({ err }, 'closing the activity log failed'));
   }
+  let indexLoaded = false;
+  const metrics = new RegistryMetrics({
+    events,
+    uploadsInProgress: () => uploads.activeUploads().filter((u) => u.receiving).length,
+    indexReady: () => indexLoaded,
+  });
   const app = createApp({
     services,
     events,
@@ -220,6 +227,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     auth,
     manage,
     uiDir: config.uiDir ?? null,
+    operations: { metrics, dataDir: paths.root, indexReady: () => indexLoaded },
   });
   let server: http.Server | https.Server | null = null;
   let certificateCheck: NodeJS.Timeout | null = null;
@@ -243,7 +251,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   function startIndex(): void {
     indexOpened = openIndex();
     index.holdUntil(indexOpened);
-    indexOpened.catch((err) => log.error({ err }, 'the metadata index could not be opened'));
+    indexOpened.then(
+      () => (indexLoaded = true),
+      (err) => log.error({ err }, 'the metadata index could not be opened'),
+    );
   }
 
   /** Data directory, lock and the maintenance store. */
@@ -423,6 +434,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await closeActivity();
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
+        indexLoaded = false;
         await index.close().catch((err) => log.error({ err }, 'closing the metadata index failed'));
         indexOpened = null;
       }
@@ -433,6 +445,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       await lock?.release();
       lock = null;
+      metrics.close();
     },
   };
 }

@@ -1,12 +1,13 @@
 /**
  * The Koa application: the middleware order is the whole request pipeline.
+ *   0. measureRequests    counts and times every request for /metrics (metrics.ts)
  *   1. requestLog         one structured line per request
  *   2. errorResponder     the only writer of error bodies
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
  *   4. managementGuard    who may use /api/ (api/guard.ts)
- *   5. router             the registry route table (routes.ts), the token endpoint (token.ts) and the
- *                         management one (api/routes.ts); with auth on, registry routes are authorized
- *                         (auth.ts) after matching, before their handler
+ *   5. router             the registry route table (routes.ts), the token endpoint (token.ts), the
+ *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with auth
+ *                         on, registry routes are authorized (auth.ts) after matching, before their handler
  *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
@@ -24,6 +25,7 @@ import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
 import { serveUi } from './ui.ts';
+import { measureRequests, operationsRoutes, type OperationsDeps } from './metrics.ts';
 import type { AuthService } from '../auth/service.ts';
 import { registryAuthorizer, type Authorize } from './auth.ts';
 import { tokenRoutes } from './token.ts';
@@ -39,18 +41,21 @@ export interface AppDeps {
   manage: ManagementServices;
   /** The built web UI to serve at /; absent or null for none. */
   uiDir?: string | null;
+  /** /healthz and /metrics. */
+  operations: Omit<OperationsDeps, 'auth'>;
 }
 
-export function createApp({ services, events, log, info, management, auth = null, manage, uiDir }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
   const registry = registryRoutes(services);
-  const others = [...(auth ? tokenRoutes(auth) : []), ...apiRoutes({ services, events, info, manage })];
+  const others = [...(auth ? tokenRoutes(auth) : []), ...apiRoutes({ services, events, info, manage }), ...operationsRoutes({ ...operations, auth })];
   const routes = [...registry, ...others];
   const guard = managementGuard({ ...management, registryAuth: auth, url: info.url });
   const authorize = auth ? registryAuthorizer(auth, info.url) : null;
 
+  app.use(measureRequests(operations.metrics));
   app.use(requestLog(log));
   app.use(errorResponder(log));
   app.use(async function apiVersion(ctx, next) {
@@ -84,6 +89,8 @@ function routerFor(routes: Route[], authorize: Authorize | null): Router {
   for (const route of routes) {
     router.register(route.pattern, [route.method], [
       async (ctx, next) => {
+        // The handler's name (getManifest, patchBlobData, ...) labels the request's metrics.
+        ctx.state.operation = route.handler.name;
         bindParams(ctx as unknown as Ctx, route, (ctx as unknown as { captures: string[] }).captures ?? []);
         if (authorize) await authorize(ctx as unknown as Ctx, route);
         await next();

@@ -35,14 +35,15 @@ export function tokenRoutes(auth: AuthService): Route[] {
   ];
 }
 
-function basicCredentials(header: string): { username: string; password: string } | null {
+/** The Basic credentials of an Authorization header; null without one, UNAUTHORIZED when malformed. */
+export function basicCredentials(header: string, endpoint = 'the token endpoint'): { username: string; password: string } | null {
   if (header === '') return null;
   const encoded = /^Basic +([A-Za-z0-9+/=]+)$/i.exec(header)?.[1];
   const decoded = encoded ? Buffer.from(encoded, 'base64').toString('utf8') : '';
   const colon = decoded.indexOf(':');
   if (colon <= 0) {
     throw new RegistryError('UNAUTHORIZED', {
-      message: 'the token endpoint takes Basic credentials (user name and password or access token)',
+      message: `${endpoint} takes Basic credentials (user name and password or access token)`,
       headers: { [WWW_AUTHENTICATE]: BASIC_CHALLENGE },
     });
   }
@@ -64,7 +65,7 @@ function requestedScopes(values: string[]) {
 }
 
 /** The registry error for a failed login; GET and POST differ only for wrong credentials (see top). */
-function asRegistryError(err: unknown, form: 'get' | 'post'): unknown {
+export function asRegistryError(err: unknown, form: 'get' | 'post'): unknown {
   if (!(err instanceof AuthError)) return err;
   switch (err.kind) {
     case 'invalid-credentials':

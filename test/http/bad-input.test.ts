@@ -5,10 +5,12 @@
  */
 import { defaults } from '../../server/config.ts';
 import { RegistryEvents } from '../../server/registry/events.ts';
+import { RegistryMetrics } from '../../server/registry/metrics.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -278,6 +280,7 @@ describe('bad input', () => {
         info: { config: defaults(), startedAt: new Date(), url: () => null },
         management: { token: null },
         manage: failing as unknown as ManagementServices,
+        operations: { metrics: new RegistryMetrics({ events: new RegistryEvents(), uploadsInProgress: () => 0, indexReady: () => true }), dataDir: os.tmpdir(), indexReady: () => true },
       });
       const httpServer = http.createServer(app.callback());
       await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));

@@ -1,0 +1,85 @@
+/**
+ * Operations endpoints, outside /v2/ and /api/:
+ *   GET /healthz   for load balancers, `docker run --health-cmd`, CI scripts: 200 {"status":"ok",
+ *                  "index":"ready"|"loading"} while the data directory is writable, else 503
+ *                  {"status":"unavailable","problem":...}. Open to everyone; it names nothing.
+ *   GET /metrics   Prometheus exposition (registry/metrics.ts). Open while registry auth is off (as is
+ *                  the registry itself); with auth on it takes Basic credentials of a user, or an access
+ *                  token, that may administer the registry (`*:admin`), as Prometheus' basic_auth sends.
+ * measureRequests() times every request for berth_http_requests_total and its duration histogram.
+ */
+import fs from 'node:fs/promises';
+import type { Middleware } from 'koa';
+import { ADMIN, allows } from '../auth/scope.ts';
+import type { AuthService } from '../auth/service.ts';
+import { RegistryError } from '../registry/errors.ts';
+import type { RegistryMetrics } from '../registry/metrics.ts';
+import { sendJson, type Ctx } from './context.ts';
+import type { Route } from './routes.ts';
+import { asRegistryError, basicCredentials } from './token.ts';
+
+export interface OperationsDeps {
+  metrics: RegistryMetrics;
+  auth: AuthService | null;
+  dataDir: string;
+  indexReady: () => boolean;
+}
+
+/** Counts and times every request once its response has ended (or the client has gone). */
+export function measureRequests(metrics: RegistryMetrics): Middleware {
+  return async function measureRequest(ctx, next) {
+    const started = process.hrtime.bigint();
+    ctx.res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.observeRequest(ctx.method, (ctx.state.operation as string | undefined) ?? 'none', ctx.status, seconds);
+    });
+    await next();
+  };
+}
+
+export function operationsRoutes({ metrics, auth, dataDir, indexReady }: OperationsDeps): Route[] {
+  async function getHealth(ctx: Ctx): Promise<void> {
+    try {
+      await fs.access(dataDir, fs.constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      ctx.status = 503;
+      sendJson(ctx, { status: 'unavailable', problem: `the data directory is not writable (${code})` });
+      return;
+    }
+    sendJson(ctx, { status: 'ok', index: indexReady() ? 'ready' : 'loading' });
+  }
+
+  async function getMetrics(ctx: Ctx): Promise<void> {
+    if (auth) await requireAdmin(ctx, auth);
+    ctx.set('Content-Type', metrics.contentType);
+    ctx.body = await metrics.render();
+  }
+
+  return [
+    { method: 'GET', pattern: /^\/healthz$/, params: [], handler: getHealth },
+    { method: 'GET', pattern: /^\/metrics$/, params: [], handler: getMetrics },
+  ];
+}
+
+const METRICS_CHALLENGE = 'Basic realm="Berth metrics", charset="UTF-8"';
+
+async function requireAdmin(ctx: Ctx, auth: AuthService): Promise<void> {
+  const credentials = basicCredentials(ctx.get('Authorization'), '/metrics');
+  if (!credentials) {
+    throw new RegistryError('UNAUTHORIZED', {
+      message: '/metrics needs the Basic credentials of an admin (user name and password or access token)',
+      headers: { 'WWW-Authenticate': METRICS_CHALLENGE },
+    });
+  }
+  let principal;
+  try {
+    principal = await auth.login(credentials.username, credentials.password, ctx.ip);
+  } catch (err) {
+    throw asRegistryError(err, 'get');
+  }
+  if (!allows(auth.grant(principal, [ADMIN]), ADMIN)) {
+    throw new RegistryError('DENIED', { message: `user "${principal.subject}" may not read the metrics (needs *:admin)` });
+  }
+  ctx.state.user = principal.subject;
+}
