@@ -1,11 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc
 // The `berth` command. Runs the built CLI (npm run build writes dist/, and npm install runs the build).
 // Node flags (measured: docs/benchmarks.md; package.json "serve" and scripts/start.js pass the same):
 // --max-semi-space-size=2 (MiB): V8 otherwise grows its young generation to 16 MiB semi-spaces under a
 //   burst of requests and keeps it; capped, peak memory under load is ~30 MB lower at no measurable CPU
 //   cost (wrk, 32 connections, manifest GETs).
-// --optimize-for-size: V8 favours memory over speed (its own words): peak RSS over a push, a pull and
-//   32 connections of manifest GETs 100-102 -> 92-93 MB; CPU per manifest GET within the noise (+0-5%).
 // --expose-gc: lets uploads free the request-body buffers they are done with while they are young
 //   (server/storage/transient-memory.ts): RSS growth during a 1 GiB push 40 -> 11 MB, less CPU.
 import { existsSync } from 'node:fs';

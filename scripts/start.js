@@ -23,7 +23,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 function headless(reason) {
   console.log(`berth: cannot open the desktop app (${reason}); running the headless server instead, with the same UI in a browser`);
   // The flags bin/berth.js's shebang gives it (see there).
-  child = spawn(process.execPath, ['--max-semi-space-size=2', '--optimize-for-size', '--expose-gc', path.join(root, 'bin', 'berth.js'), 'serve', ...args], { stdio: 'inherit' });
+  child = spawn(process.execPath, ['--max-semi-space-size=2', '--expose-gc', path.join(root, 'bin', 'berth.js'), 'serve', ...args], { stdio: 'inherit' });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 
