@@ -25,15 +25,21 @@ export interface OperationsDeps {
   indexReady: () => boolean;
 }
 
-/** Counts and times every request once its response has ended (or the client has gone). */
+/**
+ * Counts and times every request, from its arrival until it has been answered: the handler has
+ * finished (an upload's body has been received and written) and the status is known. A blob download
+ * is timed until its bytes start streaming. (Waiting for each response's 'close' event instead cost
+ * ~18 us of a 155 us manifest GET, measured with wrk.)
+ */
 export function measureRequests(metrics: RegistryMetrics): Middleware {
   return async function measureRequest(ctx, next) {
     const started = process.hrtime.bigint();
-    ctx.res.once('close', () => {
+    try {
+      await next();
+    } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observeRequest(ctx.method, (ctx.state.operation as string | undefined) ?? 'none', ctx.status, seconds);
-    });
-    await next();
+    }
   };
 }
 
