@@ -213,11 +213,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     await activityLog.close().catch((err) => log.error({ err }, 'closing the activity log failed'));
   }
   let indexLoaded = false;
-  const metrics = new RegistryMetrics({
-    events,
-    uploadsInProgress: () => uploads.activeUploads().filter((u) => u.receiving).length,
-    indexReady: () => indexLoaded,
-  });
+  const indexReady = () => indexLoaded;
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady });
   const app = createApp({
     services,
     events,
@@ -227,7 +224,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady: () => indexLoaded },
+    operations: { metrics, dataDir: paths.root, indexReady },
   });
   let server: http.Server | https.Server | null = null;
   let certificateCheck: NodeJS.Timeout | null = null;

@@ -80,7 +80,7 @@ export function createRegistryHost(deps: RegistryHostDeps): RegistryHost {
   };
 
   function status(): HostStatus {
-    const receiving = current ? current.registry.services.uploads.activeUploads().filter((u) => u.receiving) : [];
+    const receiving = current ? current.registry.services.uploads.receivingUploads() : [];
     return {
       state,
       uiUrl: current ? uiUrl(current.settings) : null,

@@ -14,6 +14,7 @@ import { ADMIN, allows } from '../auth/scope.ts';
 import type { AuthService } from '../auth/service.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { RegistryMetrics } from '../registry/metrics.ts';
+import { WWW_AUTHENTICATE } from './auth.ts';
 import { sendJson, type Ctx } from './context.ts';
 import type { Route } from './routes.ts';
 import { asRegistryError, basicCredentials } from './token.ts';
@@ -75,7 +76,7 @@ async function requireAdmin(ctx: Ctx, auth: AuthService): Promise<void> {
   if (!credentials) {
     throw new RegistryError('UNAUTHORIZED', {
       message: '/metrics needs the Basic credentials of an admin (user name and password or access token)',
-      headers: { 'WWW-Authenticate': METRICS_CHALLENGE },
+      headers: { [WWW_AUTHENTICATE]: METRICS_CHALLENGE },
     });
   }
   let principal;

@@ -26,7 +26,7 @@ export interface UploadPurgerDeps {
 export async function purgeUploads(deps: UploadPurgerDeps, options: PurgeOptions): Promise<PurgeReport> {
   const now = (deps.now ?? Date.now)();
   const report: PurgeReport = { dryRun: options.dryRun, olderThanSeconds: Math.round(options.olderThanMs / 1000), removed: [], bytesFreed: 0, kept: 0 };
-  const receiving = new Set(deps.service.activeUploads().filter((u) => u.receiving).map((u) => u.id));
+  const receiving = new Set(deps.service.receivingUploads().map((u) => u.id));
   for (const entry of await deps.uploads.entries()) {
     if (now - entry.updatedAt.getTime() <= options.olderThanMs || receiving.has(entry.id)) {
       report.kept++;

@@ -168,6 +168,11 @@ export class UploadService {
     }));
   }
 
+  /** The sessions receiving bytes right now. */
+  receivingUploads(): ActiveUpload[] {
+    return this.activeUploads().filter((u) => u.receiving);
+  }
+
   /** Forgets a session removed from disk by purging. */
   forget(id: string): void {
     this.live.delete(id);
