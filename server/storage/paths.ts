@@ -38,6 +38,11 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     derived/                                local caches computed from blobs, whatever driver stores them
+ *                                             (storage/derived-store.ts); always safe to delete
+ *       layers/<alg>/<hex>.json.gz            a layer blob's file listing (registry/layers/): entries, DiffID,
+ *                                             sizes; blobs are immutable so it never goes stale, and it is
+ *                                             removed when garbage collection frees the blob
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -70,6 +75,12 @@ export class StoragePaths {
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get derivedDir(): string { return path.join(this.root, 'derived'); }
+
+  /** The cached listing of a layer blob (derived/layers/). */
+  layerListing(d: Digest): string {
+    return path.join(this.derivedDir, 'layers', d.algorithm, `${d.hex}.json.gz`);
+  }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);

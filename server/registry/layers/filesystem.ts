@@ -1,0 +1,253 @@
+/**
+ * The image's file system: its layers' listings applied bottom-up as image-spec layer.md "Applying
+ * Changesets" says. Pure: listings in, a tree out.
+ *
+ * Per layer, first its whiteouts (they apply to lower layers only, "regardless of the ordering in
+ * which the whiteout file was encountered"): an opaque marker ".wh..wh..opq" hides every child of its
+ * directory from the lower layers (all descendants), ".wh.<name>" hides <name>; then its entries in
+ * archive order: a directory over a directory replaces the attributes only ("Changeset over existing
+ * files"), anything else replaces the path (and, for a directory replaced by a non-directory, all
+ * below it). Parents a layer leaves out are created as 0755 root directories, as tar extractors do.
+ *
+ * Along the way it records what lower layers shipped that nobody can see: files overwritten or
+ * deleted by a later layer ("wasted" bytes, what dive calls inefficiency).
+ */
+import type { FsNode, LayerEntry, LayerListingView, WastedPath } from '../inspect-types.ts';
+
+type NodeType = FsNode['type'];
+
+export interface TreeNode {
+  name: string;
+  type: NodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkTarget?: string;
+  mtime: number;
+  sha256?: string;
+  layer: number;
+  changed: boolean;
+  /** Directories only. */
+  children?: Map<string, TreeNode>;
+}
+
+export interface MergedFs {
+  root: TreeNode;
+  layers: number;
+  totals: { files: number; directories: number; bytes: number };
+  wasted: { bytes: number; files: number; paths: WastedPath[] };
+}
+
+function dirNode(name: string, layer: number): TreeNode {
+  return { name, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, layer, changed: false, children: new Map() };
+}
+
+function split(path: string): string[] {
+  return path === '' ? [] : path.split('/');
+}
+
+export class FsBuilder {
+  readonly root = dirNode('', 0);
+  private readonly wastedByPath = new Map<string, WastedPath>();
+  private layerCount = 0;
+
+  /** The node at `path`, or undefined. */
+  lookup(path: string): TreeNode | undefined {
+    let node: TreeNode | undefined = this.root;
+    for (const part of split(path)) {
+      node = node?.children?.get(part);
+      if (!node) return undefined;
+    }
+    return node;
+  }
+
+  /** The directory that holds `path`, made (as 0755 root dirs) where missing or not a directory. */
+  private parentOf(path: string, layer: number): TreeNode {
+    const parts = split(path);
+    parts.pop();
+    let node = this.root;
+    let at = '';
+    for (const part of parts) {
+      at = at ? `${at}/${part}` : part;
+      let child = node.children!.get(part);
+      if (!child || child.type !== 'dir') {
+        if (child) this.hide(at, child, 'overwritten', layer);
+        child = dirNode(part, layer);
+        node.children!.set(part, child);
+      }
+      node = child;
+    }
+    return node;
+  }
+
+  /** Records the regular-file bytes under `node` (at `path`) as hidden by a later layer. */
+  private hide(path: string, node: TreeNode, how: WastedPath['how'], byLayer: number): void {
+    if (node.layer >= byLayer) return; // the same layer's own entries are not hidden by its whiteouts
+    const visit = (n: TreeNode, p: string) => {
+      if (n.type === 'file' && n.size > 0 && n.layer < byLayer) {
+        const known = this.wastedByPath.get(p);
+        if (known) {
+          known.bytes += n.size;
+          if (!known.layers.includes(n.layer)) known.layers.push(n.layer);
+        } else {
+          this.wastedByPath.set(p, { path: p, bytes: n.size, layers: [n.layer], how });
+        }
+      }
+      for (const [name, child] of n.children ?? []) visit(child, `${p}/${name}`);
+    };
+    visit(node, path);
+  }
+
+  apply(listing: Pick<LayerListingView, 'entries'>): void {
+    const layer = this.layerCount++;
+    const { entries } = listing;
+    for (const e of entries) {
+      if (e.type === 'opaque') {
+        const dir = this.lookup(e.path);
+        if (dir?.children) {
+          for (const [name, child] of [...dir.children]) {
+            if (child.layer < layer) {
+              this.hide(e.path ? `${e.path}/${name}` : name, child, 'deleted', layer);
+              dir.children.delete(name);
+            }
+          }
+        }
+      }
+    }
+    for (const e of entries) {
+      if (e.type !== 'whiteout') continue;
+      const parts = split(e.path);
+      const name = parts.pop()!;
+      const parent = this.lookup(parts.join('/'));
+      const victim = parent?.children?.get(name);
+      if (victim && victim.layer < layer) {
+        this.hide(e.path, victim, 'deleted', layer);
+        parent!.children!.delete(name);
+      }
+    }
+    for (const e of entries) {
+      if (e.type === 'whiteout' || e.type === 'opaque') continue;
+      this.add(e, layer);
+    }
+  }
+
+  private add(e: LayerEntry, layer: number): void {
+    const parent = this.parentOf(e.path, layer);
+    const name = e.path.slice(e.path.lastIndexOf('/') + 1);
+    const existing = parent.children!.get(name);
+    const node: TreeNode = {
+      name,
+      type: e.type as NodeType,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.type === 'file' ? e.size : 0,
+      mtime: e.mtime,
+      layer,
+      changed: existing !== undefined && existing.layer < layer,
+      ...(e.linkTarget !== undefined ? { linkTarget: e.linkTarget } : {}),
+      ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}),
+    };
+    if (existing && existing.changed && existing.layer === layer) node.changed = true;
+    if (e.type === 'hardlink') {
+      // A hard link shares its target's bytes (the target is in this layer or a lower one).
+      const target = this.lookup(e.linkTarget!);
+      if (target && target.type === 'file') {
+        node.size = target.size;
+        if (target.sha256) node.sha256 = target.sha256;
+      }
+    }
+    if (existing) {
+      if (existing.type === 'dir' && e.type === 'dir') {
+        node.children = existing.children!;
+      } else {
+        this.hide(e.path, existing, 'overwritten', layer);
+      }
+    }
+    if (e.type === 'dir' && !node.children) node.children = new Map();
+    parent.children!.set(name, node);
+  }
+
+  finish(): MergedFs {
+    const totals = { files: 0, directories: 0, bytes: 0 };
+    const sizeOf = (node: TreeNode): number => {
+      if (node.type === 'dir') {
+        totals.directories++;
+        let sum = 0;
+        for (const child of node.children!.values()) sum += sizeOf(child);
+        node.size = sum;
+        return sum;
+      }
+      if (node.type === 'file') {
+        totals.files++;
+        totals.bytes += node.size;
+        return node.size;
+      }
+      return 0;
+    };
+    sizeOf(this.root);
+    totals.directories -= 1; // the root
+    const paths = [...this.wastedByPath.values()].sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
+    return {
+      root: this.root,
+      layers: this.layerCount,
+      totals,
+      wasted: { bytes: paths.reduce((s, p) => s + p.bytes, 0), files: paths.length, paths },
+    };
+  }
+}
+
+export function mergeLayers(listings: readonly Pick<LayerListingView, 'entries'>[]): MergedFs {
+  const builder = new FsBuilder();
+  for (const listing of listings) builder.apply(listing);
+  return builder.finish();
+}
+
+export function lookup(fs: MergedFs, path: string): TreeNode | undefined {
+  let node: TreeNode | undefined = fs.root;
+  for (const part of split(path)) {
+    node = node?.children?.get(part);
+    if (!node) return undefined;
+  }
+  return node;
+}
+
+export function toFsNode(node: TreeNode, path: string): FsNode {
+  const out: FsNode = {
+    path,
+    name: node.name,
+    type: node.type,
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    size: node.size,
+    mtime: node.mtime,
+    layer: node.layer,
+    changed: node.changed,
+  };
+  if (node.linkTarget !== undefined) out.linkTarget = node.linkTarget;
+  if (node.sha256 !== undefined) out.sha256 = node.sha256;
+  if (node.children) out.children = node.children.size;
+  return out;
+}
+
+/** Children of a directory: directories first, then by name. */
+export function childrenOf(node: TreeNode, path: string): FsNode[] {
+  const list = [...(node.children?.values() ?? [])].map((child) => toFsNode(child, path ? `${path}/${child.name}` : child.name));
+  return list.sort((a, b) => (a.type === 'dir') === (b.type === 'dir') ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.type === 'dir' ? -1 : 1);
+}
+
+/** Every path, depth first in name order (the root left out). */
+export function* walk(fs: MergedFs): Generator<FsNode> {
+  function* visit(node: TreeNode, path: string): Generator<FsNode> {
+    const names = [...(node.children?.keys() ?? [])].sort();
+    for (const name of names) {
+      const child = node.children!.get(name)!;
+      const childPath = path ? `${path}/${name}` : name;
+      yield toFsNode(child, childPath);
+      if (child.children) yield* visit(child, childPath);
+    }
+  }
+  yield* visit(fs.root, '');
+}
