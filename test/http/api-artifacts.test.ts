@@ -1,0 +1,171 @@
+/**
+ * What is attached to an image (issue 15), pushed through the registry API as real clients push them:
+ * an SPDX SBOM and an attestation with a `subject` (referrers API), a CycloneDX SBOM and a cosign
+ * signature under cosign's tag schema, a Notation signature with an x5c certificate; the signature is
+ * verified with a key the test makes, and refused with another.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ArtifactsView, SbomView, VerifyView } from '../../server/registry/inspect-types.ts';
+import { layer, pushImage, sha256 } from '../fixtures/layers.ts';
+import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
+import { skipUnless } from '../helpers/tools.ts';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const EMPTY = 'application/vnd.oci.empty.v1+json';
+
+export const SPDX_DOC = {
+  spdxVersion: 'SPDX-2.3',
+  name: 'demo-image',
+  creationInfo: { created: '2026-01-01T00:00:00Z', creators: ['Tool: syft-1.0.0'] },
+  packages: [
+    { name: 'openssl', versionInfo: '3.0.13', licenseConcluded: 'Apache-2.0', supplier: 'Organization: Debian', externalRefs: [{ referenceType: 'purl', referenceLocator: 'pkg:deb/debian/openssl@3.0.13' }] },
+    { name: 'busybox', versionInfo: '1.36.1', licenseDeclared: 'GPL-2.0-only' },
+    { name: 'zlib', versionInfo: '1.3', licenseConcluded: 'NOASSERTION' },
+  ],
+};
+
+export const CYCLONEDX_DOC = {
+  bomFormat: 'CycloneDX',
+  specVersion: '1.5',
+  metadata: { timestamp: '2026-01-01T00:00:00Z', tools: { components: [{ name: 'trivy', version: '0.50.0' }] }, component: { name: 'demo-image' } },
+  components: [
+    { type: 'library', name: 'express', version: '4.19.2', purl: 'pkg:npm/express@4.19.2', licenses: [{ license: { id: 'MIT' } }], components: [{ type: 'library', name: 'qs', version: '6.11.0', licenses: [{ expression: 'BSD-3-Clause' }] }] },
+  ],
+};
+
+/** Pushes an artifact manifest (empty config, given layers), with a subject or under a tag. */
+export async function pushArtifact(
+  t: ApiTestServer,
+  repo: string,
+  options: { subject?: { digest: string; size: number }; tag?: string; artifactType?: string; layers: { mediaType: string; bytes: Buffer; annotations?: Record<string, string> }[]; annotations?: Record<string, string> },
+): Promise<string> {
+  await t.registry.pushBlob(repo, '{}');
+  for (const l of options.layers) await t.registry.pushBlob(repo, l.bytes);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    ...(options.artifactType ? { artifactType: options.artifactType } : {}),
+    config: { mediaType: options.artifactType ? EMPTY : 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 },
+    layers: options.layers.map((l) => ({ mediaType: l.mediaType, digest: sha256(l.bytes), size: l.bytes.length, ...(l.annotations ? { annotations: l.annotations } : {}) })),
+    ...(options.subject ? { subject: { mediaType: OCI_MANIFEST, ...options.subject } } : {}),
+    annotations: { 'org.opencontainers.image.created': '2026-01-01T00:00:00Z', ...options.annotations },
+  });
+  return t.registry.pushManifest(repo, options.tag ?? sha256(manifest), manifest);
+}
+
+/** A cosign "simple signing" payload for `digest`, signed with `privateKey` (ECDSA P-256, DER, base64). */
+export function cosignSignature(digest: string, reference: string, privateKey: Parameters<typeof sign>[2]) {
+  const payload = Buffer.from(JSON.stringify({
+    critical: { identity: { 'docker-reference': reference }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
+    optional: { creator: 'berth tests' },
+  }));
+  return { payload, signature: sign('sha256', payload, privateKey).toString('base64') };
+}
+
+describe('artifacts attached to an image', () => {
+  let t: ApiTestServer;
+  let digest: string;
+  let size: number;
+  const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const otherKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const repo = 'signed/app';
+
+  before(async () => {
+    t = await startApiServer();
+    digest = await pushImage(t.registry, repo, 'v1', { layers: [await layer([{ name: 'app.txt', content: 'app\n' }])] });
+    size = (await (await t.registry.getManifest(repo, digest)).arrayBuffer()).byteLength;
+  });
+  after(async () => {
+    await t.server.close({ remove: true });
+  });
+
+  it('finds SBOMs, attestations and signatures through the referrers API and the cosign tag schema', async () => {
+    const spdx = await pushArtifact(t, repo, { subject: { digest, size }, artifactType: 'application/spdx+json', layers: [{ mediaType: 'application/spdx+json', bytes: Buffer.from(JSON.stringify(SPDX_DOC)) }] });
+    const hex = digest.slice(7);
+    const cdx = await pushArtifact(t, repo, { tag: `sha256-${hex}.sbom`, layers: [{ mediaType: 'application/vnd.cyclonedx+json', bytes: Buffer.from(JSON.stringify(CYCLONEDX_DOC)) }] });
+    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: repo, digest: { sha256: hex } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: { buildDefinition: {} } };
+    const envelope = { payloadType: 'application/vnd.in-toto+json', payload: Buffer.from(JSON.stringify(statement)).toString('base64'), signatures: [] };
+    const att = await pushArtifact(t, repo, { subject: { digest, size }, artifactType: 'application/vnd.in-toto+json', layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', bytes: Buffer.from(JSON.stringify(envelope)), annotations: { predicateType: statement.predicateType } }] });
+    const { payload, signature } = cosignSignature(digest, `localhost/${repo}`, keys.privateKey);
+    const sig = await pushArtifact(t, repo, { tag: `sha256-${hex}.sig`, layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', bytes: payload, annotations: { 'dev.cosignproject.cosign/signature': signature } }] });
+
+    const view = await t.api.json<ArtifactsView>(`/api/repositories/${repo}/-/manifests/v1/artifacts`);
+    const byDigest = new Map(view.artifacts.map((a) => [a.digest, a]));
+    assert.deepEqual(view.counts, { signature: 1, sbom: 2, attestation: 1, other: 0 });
+    assert.deepEqual([byDigest.get(spdx)!.kind, byDigest.get(spdx)!.via, byDigest.get(spdx)!.sbom], ['sbom', 'referrers', { format: 'spdx', packages: 3, name: 'demo-image' }]);
+    assert.deepEqual([byDigest.get(cdx)!.kind, byDigest.get(cdx)!.via, byDigest.get(cdx)!.tag], ['sbom', 'tag', `sha256-${hex}.sbom`]);
+    assert.deepEqual([byDigest.get(att)!.kind, byDigest.get(att)!.predicateTypes], ['attestation', ['https://slsa.dev/provenance/v1']]);
+    const cosign = byDigest.get(sig)!;
+    assert.equal(cosign.kind, 'signature');
+    assert.deepEqual([cosign.signatures[0]!.format, cosign.signatures[0]!.signedDigest, cosign.signatures[0]!.identity, cosign.signatures[0]!.details], ['cosign', digest, `localhost/${repo}`, { creator: 'berth tests' }]);
+
+    const spdxTable = await t.api.json<SbomView>(`/api/repositories/${repo}/-/manifests/v1/sbom/${spdx}`);
+    assert.deepEqual(spdxTable.packages.map((p) => [p.name, p.version, p.licenses, p.purl, p.supplier]), [
+      ['busybox', '1.36.1', ['GPL-2.0-only'], null, null],
+      ['openssl', '3.0.13', ['Apache-2.0'], 'pkg:deb/debian/openssl@3.0.13', 'Debian'],
+      ['zlib', '1.3', [], null, null],
+    ]);
+    assert.deepEqual(spdxTable.tools, ['syft-1.0.0']);
+    const cdxTable = await t.api.json<SbomView>(`/api/repositories/${repo}/-/manifests/v1/sbom/${cdx}`);
+    assert.deepEqual(cdxTable.packages.map((p) => [p.name, p.version, p.licenses]), [['express', '4.19.2', ['MIT']], ['qs', '6.11.0', ['BSD-3-Clause']]]);
+    assert.equal((await t.api.fetch(`/api/repositories/${repo}/-/manifests/v1/sbom/${sig}`)).status, 404);
+  });
+
+  it('verifies the cosign signature with the right key and refuses another', async () => {
+    const pem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const good = await t.api.json<VerifyView>(`/api/repositories/${repo}/-/manifests/v1/verify`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ publicKey: pem }) });
+    assert.equal(good.verified, true);
+    assert.deepEqual(good.results.map((r) => [r.verified, r.reason]), [[true, null]]);
+    const otherPem = otherKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const bad = await t.api.json<VerifyView>(`/api/repositories/${repo}/-/manifests/v1/verify`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ publicKey: otherPem }) });
+    assert.equal(bad.verified, false);
+    assert.equal(bad.results[0]!.reason, 'the signature does not match this key');
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const refused = await t.api.fetch(`/api/repositories/${repo}/-/manifests/v1/verify`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ publicKey: rsa }) });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /ECDSA P-256/);
+  });
+
+  it('a signature over another image does not verify for this one', async () => {
+    const other = await pushImage(t.registry, repo, 'v2', { layers: [await layer([{ name: 'v2.txt', content: 'v2\n' }])] });
+    // Signed with the right key, but the payload names v1: copied onto v2's signature tag.
+    const { payload, signature } = cosignSignature(digest, `localhost/${repo}`, keys.privateKey);
+    await pushArtifact(t, repo, { tag: `sha256-${other.slice(7)}.sig`, layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', bytes: payload, annotations: { 'dev.cosignproject.cosign/signature': signature } }] });
+    const pem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const result = await t.api.json<VerifyView>(`/api/repositories/${repo}/-/manifests/v2/verify`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ publicKey: pem }) });
+    assert.equal(result.verified, false);
+    assert.match(result.results[0]!.reason!, /names sha256:[0-9a-f]{64}, not/);
+  });
+
+  it('shows a Notation signature with its signer certificate', { skip: skipUnless('openssl') }, async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-notation-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '30', '-subj', '/C=US/O=Berth Tests/CN=release-signer'], { stdio: 'ignore' });
+      const der = execFileSync('openssl', ['x509', '-in', path.join(dir, 'cert.pem'), '-outform', 'DER']);
+      const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const jws = {
+        payload: b64url({ targetArtifact: { mediaType: OCI_MANIFEST, digest, size } }),
+        protected: b64url({ alg: 'ES256', cty: 'application/vnd.cncf.notary.payload.v1+json', 'io.cncf.notary.signingScheme': 'notary.x509', 'io.cncf.notary.signingTime': '2026-01-01T00:00:00Z' }),
+        header: { x5c: [der.toString('base64')], 'io.cncf.notary.signingAgent': 'notation-go/1.1.0' },
+        signature: 'c2lnbmF0dXJl',
+      };
+      const notation = await pushArtifact(t, repo, { subject: { digest, size }, artifactType: 'application/vnd.cncf.notary.signature', layers: [{ mediaType: 'application/jose+json', bytes: Buffer.from(JSON.stringify(jws)) }] });
+      const view = await t.api.json<ArtifactsView>(`/api/repositories/${repo}/-/manifests/v1/artifacts`);
+      const found = view.artifacts.find((a) => a.digest === notation)!;
+      assert.equal(found.kind, 'signature');
+      const s = found.signatures[0]!;
+      assert.equal(s.format, 'notation');
+      assert.equal(s.signedDigest, digest);
+      assert.match(s.certificate!.subject, /CN=release-signer/);
+      assert.deepEqual([s.details.signingAgent, s.details.signingScheme, s.details.signingTime], ['notation-go/1.1.0', 'notary.x509', '2026-01-01T00:00:00Z']);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
