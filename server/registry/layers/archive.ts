@@ -257,7 +257,11 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, limits: Layer
         entry.type = 'whiteout';
         entry.path = dir ? `${dir}/${base.slice(WHITEOUT.length)}` : base.slice(WHITEOUT.length);
       }
-      if (type === 'symlink') entry.linkTarget = header.linkname ?? '';
+      if (type === 'symlink') {
+        entry.linkTarget = header.linkname ?? '';
+        // Linux ignores a symlink's permissions and always shows 0777 (symlink(7)); so does Berth.
+        entry.mode = 0o777;
+      }
       if (type === 'hardlink') {
         const target = normalizeEntryPath(header.linkname ?? '');
         if (target === null || target === '') {

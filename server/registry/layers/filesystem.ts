@@ -151,10 +151,14 @@ export class FsBuilder {
     };
     if (existing && existing.changed && existing.layer === layer) node.changed = true;
     if (e.type === 'hardlink') {
-      // A hard link shares its target's bytes (the target is in this layer or a lower one).
+      // A hard link is another name for its target's inode (in this layer or a lower one): the same
+      // bytes, mode and owner, whatever the link's own tar header says.
       const target = this.lookup(e.linkTarget!);
       if (target && target.type === 'file') {
         node.size = target.size;
+        node.mode = target.mode;
+        node.uid = target.uid;
+        node.gid = target.gid;
         if (target.sha256) node.sha256 = target.sha256;
       }
     }
