@@ -52,7 +52,7 @@ ${INSPECT_OPTIONS_USAGE}
     const out: string[] = [];
     const name = (r: ImageDiff['from']) => `${r.repository}@${r.digest}${r.platform ? ` (${r.platform})` : ''}`;
     out.push(`--- ${name(diff.from)}`, `+++ ${name(diff.to)}`);
-    out.push(`config: ${diff.config.length === 0 ? 'no changes' : ''}`);
+    out.push(diff.config.length === 0 ? 'config: no changes' : 'config:');
     for (const c of diff.config) {
       if (c.before === null) out.push(`  + ${c.field}: ${c.after}`);
       else if (c.after === null) out.push(`  - ${c.field}: ${c.before}`);
