@@ -6,67 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ArtifactsView, SbomView, VerifyView } from '../../server/registry/inspect-types.ts';
-import { layer, pushImage, sha256 } from '../fixtures/layers.ts';
+import { CYCLONEDX_DOC, SPDX_DOC, cosignSignature, pushArtifact as pushTo } from '../fixtures/artifacts.ts';
+import { layer, pushImage } from '../fixtures/layers.ts';
 import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
 import { skipUnless } from '../helpers/tools.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const EMPTY = 'application/vnd.oci.empty.v1+json';
-
-export const SPDX_DOC = {
-  spdxVersion: 'SPDX-2.3',
-  name: 'demo-image',
-  creationInfo: { created: '2026-01-01T00:00:00Z', creators: ['Tool: syft-1.0.0'] },
-  packages: [
-    { name: 'openssl', versionInfo: '3.0.13', licenseConcluded: 'Apache-2.0', supplier: 'Organization: Debian', externalRefs: [{ referenceType: 'purl', referenceLocator: 'pkg:deb/debian/openssl@3.0.13' }] },
-    { name: 'busybox', versionInfo: '1.36.1', licenseDeclared: 'GPL-2.0-only' },
-    { name: 'zlib', versionInfo: '1.3', licenseConcluded: 'NOASSERTION' },
-  ],
-};
-
-export const CYCLONEDX_DOC = {
-  bomFormat: 'CycloneDX',
-  specVersion: '1.5',
-  metadata: { timestamp: '2026-01-01T00:00:00Z', tools: { components: [{ name: 'trivy', version: '0.50.0' }] }, component: { name: 'demo-image' } },
-  components: [
-    { type: 'library', name: 'express', version: '4.19.2', purl: 'pkg:npm/express@4.19.2', licenses: [{ license: { id: 'MIT' } }], components: [{ type: 'library', name: 'qs', version: '6.11.0', licenses: [{ expression: 'BSD-3-Clause' }] }] },
-  ],
-};
-
-/** Pushes an artifact manifest (empty config, given layers), with a subject or under a tag. */
-export async function pushArtifact(
-  t: ApiTestServer,
-  repo: string,
-  options: { subject?: { digest: string; size: number }; tag?: string; artifactType?: string; layers: { mediaType: string; bytes: Buffer; annotations?: Record<string, string> }[]; annotations?: Record<string, string> },
-): Promise<string> {
-  await t.registry.pushBlob(repo, '{}');
-  for (const l of options.layers) await t.registry.pushBlob(repo, l.bytes);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    ...(options.artifactType ? { artifactType: options.artifactType } : {}),
-    config: { mediaType: options.artifactType ? EMPTY : 'application/vnd.oci.image.config.v1+json', digest: sha256('{}'), size: 2 },
-    layers: options.layers.map((l) => ({ mediaType: l.mediaType, digest: sha256(l.bytes), size: l.bytes.length, ...(l.annotations ? { annotations: l.annotations } : {}) })),
-    ...(options.subject ? { subject: { mediaType: OCI_MANIFEST, ...options.subject } } : {}),
-    annotations: { 'org.opencontainers.image.created': '2026-01-01T00:00:00Z', ...options.annotations },
-  });
-  return t.registry.pushManifest(repo, options.tag ?? sha256(manifest), manifest);
-}
-
-/** A cosign "simple signing" payload for `digest`, signed with `privateKey` (ECDSA P-256, DER, base64). */
-export function cosignSignature(digest: string, reference: string, privateKey: Parameters<typeof sign>[2]) {
-  const payload = Buffer.from(JSON.stringify({
-    critical: { identity: { 'docker-reference': reference }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
-    optional: { creator: 'berth tests' },
-  }));
-  return { payload, signature: sign('sha256', payload, privateKey).toString('base64') };
-}
 
 describe('artifacts attached to an image', () => {
   let t: ApiTestServer;
@@ -75,6 +26,7 @@ describe('artifacts attached to an image', () => {
   const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const otherKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const repo = 'signed/app';
+  const pushArtifact = (server: ApiTestServer, r: string, options: Parameters<typeof pushTo>[2]) => pushTo(server.registry, r, options);
 
   before(async () => {
     t = await startApiServer();
