@@ -260,12 +260,7 @@ export class InspectService {
 
   /** A path of the image: what it is and, for text, its content (up to TEXT_VIEW_BYTES). */
   async file(repo: string, reference: string, pathText: string, platform?: string): Promise<FileView> {
-    const merged = await this.mergedImage(repo, reference, platform);
-    const path = normalizeQueryPath(pathText);
-    const found = lookup(merged.fs, path);
-    if (!found || path === '') throw notInImage(merged.image, path);
-    const node = toFsNode(found, path);
-    const source = this.contentSource(merged, path);
+    const { merged, path, node, source } = await this.pathOf(repo, reference, pathText, platform);
     const view: FileView = { image: merged.image.resolved, node, kind: kindOfNode(node), text: null, truncated: false, downloadUrl: null };
     if (!source) return view;
     const chunks: Buffer[] = [];
@@ -307,14 +302,18 @@ export class InspectService {
 
   /** Checks a download is possible before any byte is sent (so errors can still be JSON). */
   async downloadSource(repo: string, reference: string, pathText: string, platform?: string): Promise<{ node: FsNode; source: { layer: Digest; path: string } }> {
+    const { path, node, source } = await this.pathOf(repo, reference, pathText, platform);
+    if (!source) throw new RegistryError('BAD_REQUEST', { message: `/${path} is a ${describeType(node.type)}, not a file with content to download` });
+    return { node, source };
+  }
+
+  /** A path of the image's merged tree (404 when absent), and where its bytes are. */
+  private async pathOf(repo: string, reference: string, pathText: string, platform?: string) {
     const merged = await this.mergedImage(repo, reference, platform);
     const path = normalizeQueryPath(pathText);
     const found = lookup(merged.fs, path);
     if (!found || path === '') throw notInImage(merged.image, path);
-    const node = toFsNode(found, path);
-    const source = this.contentSource(merged, path);
-    if (!source) throw new RegistryError('BAD_REQUEST', { message: `/${path} is a ${describeType(node.type)}, not a file with content to download` });
-    return { node, source };
+    return { merged, path, node: toFsNode(found, path), source: this.contentSource(merged, path) };
   }
 
   /** Which layer holds the bytes of `path`: its own for a file, its target's for a hard link. */
