@@ -2,10 +2,15 @@
  * Layer listing benchmark (issue 15): a ~1 GB tar (of this machine's /usr/share and node_modules,
  * real file-size mix) compressed with gzip and zstd, pushed to `berth serve` (built, port 5500-5599),
  * then for each compression, interleaved round by round:
- *   - `tar -tzvf` / `zstd -dc | tar -tv` on the same blob file: wall time and peak RSS (/usr/bin/time);
+ *   - `tar -tzvf` / `zstd -dc | tar -tv` on the same blob file: wall time, CPU and peak RSS (/usr/bin/time);
  *   - Berth listing it (GET .../-/layers/<digest> on a cold cache: the derived listing is deleted and
- *     the server restarted first): wall time, and the server's peak RSS from /proc;
- *   - manifest GET latency (p50/p99 over sequential requests) idle, and while the listing runs.
+ *     the server restarted first), with nothing else running: wall time, the server's CPU (its threads
+ *     and the zstd process it ran, /proc/PID/stat) and peak RSS (VmHWM);
+ *   - again cold, now with a paced probe (one manifest GET every PROBE_MS, not a closed loop: a loop
+ *     of back-to-back requests would itself take both cores from the listing): GET latency p50/p99
+ *     idle and while listing.
+ * `zstd` is listed twice: with the `zstd` program on PATH (Berth's fast path on Node 20) and without
+ * it (PATH holding only node's folder: fzstd, the portable fallback).
  * Run: flock /tmp/berth-bench.lock node --import tsx bench/layers.ts   (ROUNDS=3, PORT=5510, WORK=...)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,6 +24,16 @@ import { Client } from '../test/helpers/registry-client.ts';
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const PORT = Number(process.env.PORT ?? 5510);
 const WORK = process.env.WORK ?? '/tmp/berth-bench/layers';
+const PROBE_MS = Number(process.env.PROBE_MS ?? 20);
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** CPU seconds of a process: its threads, and its children it waited for (the zstd program). */
+function cpuSeconds(pid: number): number {
+  const stat = execFileSync('cat', [`/proc/${pid}/stat`]).toString();
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, cutime, cstime are fields 14-17 of proc(5); here 0-based after "pid (comm) ".
+  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / CLOCK_TICKS;
+}
 
 function peakRss(pid: number): number {
   try {
@@ -29,10 +44,10 @@ function peakRss(pid: number): number {
   }
 }
 
-function timed(cmd: string): { seconds: number; mb: number } {
-  const out = spawnSync('/usr/bin/time', ['-f', '%e %M', 'bash', '-c', `${cmd} > /dev/null`], { encoding: 'utf8' });
-  const [s, kb] = out.stderr.trim().split('\n').pop()!.split(' ');
-  return { seconds: Number(s), mb: Number(kb) / 1024 };
+function timed(cmd: string): { seconds: number; cpu: number; mb: number } {
+  const out = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', 'bash', '-c', `${cmd} > /dev/null`], { encoding: 'utf8' });
+  const [s, user, sys, kb] = out.stderr.trim().split('\n').pop()!.split(' ');
+  return { seconds: Number(s), cpu: Number(user) + Number(sys), mb: Number(kb) / 1024 };
 }
 
 function percentile(values: number[], p: number): number {
@@ -40,13 +55,16 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-async function manifestLatencies(url: string, repo: string, until: () => boolean, max = 400): Promise<number[]> {
+/** Manifest GETs one every PROBE_MS (at least `min` of them) until `until()`; their latencies. */
+async function manifestLatencies(url: string, repo: string, until: () => boolean, min = 50): Promise<number[]> {
   const out: number[] = [];
-  while (out.length < max && (out.length < 50 || !until())) {
-    const t = performance.now();
+  while (out.length < min || !until()) {
+    const started = performance.now();
     const res = await fetch(`${url}/v2/${repo}/manifests/v1`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
     await res.arrayBuffer();
-    out.push(performance.now() - t);
+    out.push(performance.now() - started);
+    const rest = PROBE_MS - (performance.now() - started);
+    if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
   }
   return out;
 }
@@ -82,32 +100,47 @@ async function main(): Promise<void> {
   }
   console.log(`layer: ${(raw.length / 1e9).toFixed(2)} GB uncompressed; gzip ${(await fs.stat(blobs.gzip)).size / 1e6 | 0} MB, zstd ${(await fs.stat(blobs.zstd)).size / 1e6 | 0} MB; ${ROUNDS} rounds, machine shared with other helpers`);
   const rows: string[] = [];
+  const variants = [
+    { label: 'gzip', kind: 'gzip', env: {} },
+    { label: 'zstd (zstd program)', kind: 'zstd', env: {} },
+    { label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: path.dirname(process.execPath) } },
+  ] as const;
+  const cold = async (env: NodeJS.ProcessEnv) => {
+    await berth.stop();
+    await fs.rm(path.join(dataDir, 'derived'), { recursive: true, force: true });
+    berth = await startBerth({ dataDir, port: PORT, env });
+  };
+  const listLayer = async (kind: string) => {
+    const r = await fetch(`${berth.url}/api/repositories/bench/${kind}/-/layers/${digests[kind]}`);
+    if (r.status !== 200) throw new Error(`listing answered ${r.status}: ${await r.text()}`);
+    return ((await r.json()) as { entries: unknown[] }).entries.length;
+  };
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const kind of ['gzip', 'zstd'] as const) {
+    for (const variant of variants) {
+      const { kind } = variant;
       const tool = kind === 'gzip' ? timed(`tar -tzvf ${blobs.gzip}`) : timed(`zstd -dc ${blobs.zstd} | tar -tv`);
-      // Cold: no derived listing, a fresh server (its peak RSS is its own).
-      await berth.stop();
-      await fs.rm(path.join(dataDir, 'derived'), { recursive: true, force: true });
-      berth = await startBerth({ dataDir, port: PORT });
-      const idle = await manifestLatencies(berth.url, `bench/${kind}`, () => true, 200);
+      // 1. The listing alone: time, CPU, memory.
+      await cold(variant.env);
       const rssBefore = peakRss(berth.pid);
-      let done = false;
+      const cpuBefore = cpuSeconds(berth.pid);
       const t = performance.now();
-      const listing = fetch(`${berth.url}/api/repositories/bench/${kind}/-/layers/${digests[kind]}`).then(async (r) => {
-        const body = await r.json() as { entries: unknown[] };
-        done = true;
-        return body.entries.length;
-      });
-      const busy = await manifestLatencies(berth.url, `bench/${kind}`, () => done, 100_000);
-      const entries = await listing;
+      const entries = await listLayer(kind);
       const seconds = (performance.now() - t) / 1000;
+      const cpu = cpuSeconds(berth.pid) - cpuBefore;
       const rss = peakRss(berth.pid);
-      rows.push(`| ${round} | ${kind} | ${tool.seconds.toFixed(2)} s | ${tool.mb.toFixed(0)} MB | ${seconds.toFixed(2)} s | ${(seconds / tool.seconds).toFixed(2)}x | ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MB | ${entries} | ${percentile(idle, 0.5).toFixed(2)} / ${percentile(idle, 0.99).toFixed(2)} ms | ${percentile(busy, 0.5).toFixed(2)} / ${percentile(busy, 0.99).toFixed(2)} ms (${busy.length}) |`);
+      // 2. The registry's latency while it lists (a fresh cold listing, probed).
+      await cold(variant.env);
+      const idle = await manifestLatencies(berth.url, `bench/${kind}`, () => true, 100);
+      let done = false;
+      const listing = listLayer(kind).finally(() => (done = true));
+      const busy = await manifestLatencies(berth.url, `bench/${kind}`, () => done);
+      await listing;
+      rows.push(`| ${round} | ${variant.label} | ${tool.seconds.toFixed(2)} s (CPU ${tool.cpu.toFixed(2)} s) | ${tool.mb.toFixed(0)} MB | ${seconds.toFixed(2)} s (CPU ${cpu.toFixed(2)} s) | **${(seconds / tool.seconds).toFixed(2)}x** | ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MB | ${entries} | ${percentile(idle, 0.5).toFixed(2)} / ${percentile(idle, 0.99).toFixed(2)} ms | ${percentile(busy, 0.5).toFixed(2)} / ${percentile(busy, 0.99).toFixed(2)} ms (${busy.length}) |`);
       console.log(rows[rows.length - 1]);
     }
   }
   await berth.stop();
-  console.log('\n| round | layer | tar time | tar peak RSS | Berth time | ratio | Berth peak RSS (process, before -> after) | entries | manifest GET p50/p99 idle | while listing (requests) |');
+  console.log('\n| round | layer | tar time | tar peak RSS | Berth time (listing alone) | ratio | Berth peak RSS (process, before -> after) | entries | manifest GET p50/p99 idle | while listing (requests) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
 }

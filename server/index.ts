@@ -210,7 +210,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
     tls: { caCertificate: () => caCertificate },
     inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
-    artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore }),
+    artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */

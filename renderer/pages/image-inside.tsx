@@ -292,20 +292,27 @@ export function ImageArtifactsPage({ name, reference }: { name: string; referenc
               <Stat label="Attestations" value={a.counts.attestation} />
               <Stat label="Other" value={a.counts.other} />
             </div>
-            <Card title="Attached" hint="found through the OCI referrers API and cosign's sha256-<digest>.sig/.att/.sbom tags">
+            <Card title="Attached" hint="found through the OCI referrers API, cosign's sha256-<digest>.sig/.att/.sbom tags and BuildKit's attestations in the image index">
               {a.artifacts.length === 0 ? <p className="muted">Nothing is attached to this image.</p> : (
                 <Table columns={['Kind', 'Artifact', 'Found via', 'Details']} testId="artifacts">
                   {a.artifacts.map((x) => (
                     <tr key={x.digest}>
                       <td><span className="chip accent">{x.kind}</span></td>
                       <td><Link to={imageLink(name, x.digest)}><Digest digest={x.digest} /></Link><div className="muted">{x.artifactType ?? x.mediaType}</div></td>
-                      <td>{x.via === 'tag' ? <span className="mono">{x.tag}</span> : 'referrers API'}</td>
+                      <td>{x.via === 'tag' ? <span className="mono">{x.tag}</span> : x.via === 'index' ? <>image index (BuildKit){x.attests && <div className="muted">for {x.attests.platform ?? <Digest digest={x.attests.digest} />}</div>}</> : 'referrers API'}</td>
                       <td>
                         {x.signatures.map((s, i) => (
                           <div key={i}>{s.format}{s.identity ? ` · ${s.identity}` : ''}{s.certificate ? ` · signed by ${s.certificate.subject}${s.certificate.emails ? ` (${s.certificate.emails.join(', ')})` : ''}` : ''}{Object.entries(s.details).map(([k, v]) => ` · ${k}: ${v}`).join('')}</div>
                         ))}
                         {x.sbom && <button type="button" className="link" onClick={() => setParams({ sbom: x.digest })}>{x.sbom.format.toUpperCase()} SBOM: {x.sbom.packages} packages{x.sbom.name ? ` (${x.sbom.name})` : ''}</button>}
                         {x.predicateTypes.map((p) => <div key={p} className="mono muted">{p}</div>)}
+                        {x.provenance && (
+                          <div data-testid="provenance">
+                            built by <span className="mono">{x.provenance.builder ?? 'an unnamed builder'}</span>
+                            {x.provenance.finished ? ` · ${new Date(x.provenance.finished).toLocaleString()}` : ''}
+                            {x.provenance.materials.length > 0 && <div className="muted">from {x.provenance.materials.slice(0, 3).join(', ')}{x.provenance.materials.length > 3 ? ` and ${x.provenance.materials.length - 3} more` : ''}</div>}
+                          </div>
+                        )}
                       </td>
                     </tr>
                   ))}

@@ -1,9 +1,15 @@
 /**
- * What is attached to an image: signatures, SBOMs and attestations, found two ways:
+ * What is attached to an image: signatures, SBOMs and attestations, found three ways:
  *   - the OCI referrers API (distribution-spec v1.1 "Listing Referrers": manifests whose `subject` is
  *     the image), as oras, Notation and cosign with OCI 1.1 mode push them;
  *   - cosign's tag schema, for registries without referrers: tags "sha256-<hex>.sig", ".att", ".sbom"
- *     next to the image (sigstore/cosign, "Registry Details" in its specs).
+ *     next to the image (sigstore/cosign, "Registry Details" in its specs);
+ *   - attestation manifests BuildKit (docker buildx --sbom/--provenance) puts inside the image's
+ *     index: entries with platform unknown/unknown annotated vnd.docker.reference.type
+ *     "attestation-manifest" and vnd.docker.reference.digest naming the image they describe, whose
+ *     layers are in-toto statements (SPDX SBOM, SLSA provenance) with in-toto.io/predicate-type
+ *     (BuildKit docs, "Attestation storage"). For an index all of them are listed; for an image, those
+ *     of the indexes in the repository that point at it.
  * Recognised formats:
  *   - cosign signatures: layers of media type application/vnd.dev.cosign.simplesigning.v1+json whose
  *     bytes are the signed "simple signing" payload, with the base64 signature in the annotation
@@ -18,6 +24,7 @@
  * image's digest.
  */
 import { createHash, createPublicKey, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import type { MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { RegistryError } from './errors.ts';
@@ -25,7 +32,7 @@ import type {
   ArtifactKind, ArtifactView, ArtifactsView, SbomPackage, SbomView, SignatureView, VerificationResult, VerifyView,
 } from './inspect-types.ts';
 import type { ListingService } from './listings.ts';
-import type { Descriptor, ParsedManifest } from './manifest.ts';
+import { platformLabel, type Descriptor, type ParsedManifest } from './manifest.ts';
 import { readableReference, type ManifestService } from './manifests.ts';
 import { parseName, tryParseDigest, type Digest } from './reference.ts';
 
@@ -38,6 +45,11 @@ const DSSE = 'application/vnd.dsse.envelope.v1+json';
 const IN_TOTO = 'application/vnd.in-toto+json';
 const SPDX_TYPES = new Set(['application/spdx+json', 'text/spdx+json', 'spdx+json', 'application/vnd.spdx+json']);
 const CYCLONEDX_TYPES = new Set(['application/vnd.cyclonedx+json', 'application/cyclonedx+json', 'cyclonedx+json']);
+/** BuildKit's attestation manifests inside an index (see the top of this file). */
+export const REFERENCE_TYPE = 'vnd.docker.reference.type';
+export const REFERENCE_DIGEST = 'vnd.docker.reference.digest';
+export const ATTESTATION_MANIFEST = 'attestation-manifest';
+const PREDICATE_TYPE_ANNOTATION = 'in-toto.io/predicate-type';
 /** Signature payloads, SBOMs and envelopes are read whole; 16 MiB holds the SBOM of a large image. */
 const MAX_ARTIFACT_BYTES = 16 * 1024 * 1024;
 /** SBOM tables stop here (the largest real SBOMs list a few thousand packages). */
@@ -48,6 +60,15 @@ export interface ArtifactServiceDeps {
   repositories: RepositoryStore;
   listings: ListingService;
   blobs: BlobReader;
+  /** The indexes of a repository (to find those holding attestations for an image). */
+  index: Pick<MetadataIndex, 'manifestDocs'>;
+}
+
+interface Found {
+  digest: Digest;
+  via: ArtifactView['via'];
+  tag: string | null;
+  attests: ArtifactView['attests'];
 }
 
 type Json = Record<string, unknown>;
@@ -95,19 +116,22 @@ export class ArtifactService {
   async list(repo: string, reference: string): Promise<ArtifactsView> {
     parseName(repo);
     const { digest } = await this.deps.manifests.resolve(repo, readableReference(reference));
-    const found: { digest: Digest; via: 'referrers' | 'tag'; tag: string | null }[] = [];
+    const found: Found[] = [];
     for (const r of await this.deps.listings.referrers(repo, digest)) {
       const d = tryParseDigest(r.digest);
-      if (d) found.push({ digest: d, via: 'referrers', tag: null });
+      if (d) found.push({ digest: d, via: 'referrers', tag: null, attests: null });
     }
     for (const suffix of ['sig', 'att', 'sbom']) {
       const tag = `${digest.algorithm}-${digest.hex}.${suffix}`;
       const d = await this.deps.repositories.resolveTag(repo, tag);
-      if (d && !found.some((f) => f.digest.value === d.value)) found.push({ digest: d, via: 'tag', tag });
+      if (d && !found.some((f) => f.digest.value === d.value)) found.push({ digest: d, via: 'tag', tag, attests: null });
+    }
+    for (const f of await this.indexAttestations(repo, digest)) {
+      if (!found.some((x) => x.digest.value === f.digest.value)) found.push(f);
     }
     const artifacts: ArtifactView[] = [];
     for (const f of found) {
-      const view = await this.describe(repo, f.digest, f.via, f.tag);
+      const view = await this.describe(repo, f);
       if (view) artifacts.push(view);
     }
     const counts: Record<ArtifactKind, number> = { signature: 0, sbom: 0, attestation: 0, other: 0 };
@@ -125,7 +149,44 @@ export class ArtifactService {
     }
   }
 
-  private async describe(repo: string, digest: Digest, via: 'referrers' | 'tag', tag: string | null): Promise<ArtifactView | null> {
+  /**
+   * BuildKit attestation manifests: every one in `digest` when it is an index; else those of the
+   * repository's indexes that hold `digest` and point an attestation at it.
+   */
+  private async indexAttestations(repo: string, digest: Digest): Promise<Found[]> {
+    const own = await this.manifestOf(repo, digest);
+    if (!own) return [];
+    const indexes: ParsedManifest[] = [];
+    if (own.isIndex) {
+      indexes.push(own);
+    } else {
+      for (const doc of await this.deps.index.manifestDocs(repo)) {
+        if (!doc.children.some((c) => c.digest === digest.value)) continue;
+        const parent = tryParseDigest(doc.digest);
+        const parsed = parent ? await this.manifestOf(repo, parent) : null;
+        if (parsed?.isIndex) indexes.push(parsed);
+      }
+    }
+    const out: Found[] = [];
+    for (const index of indexes) {
+      for (const d of index.manifests) {
+        if (d.annotations?.[REFERENCE_TYPE] !== ATTESTATION_MANIFEST) continue;
+        const target = d.annotations[REFERENCE_DIGEST] ?? null;
+        if (!own.isIndex && target !== digest.value) continue;
+        const image = index.manifests.find((m) => m.digest.value === target);
+        out.push({
+          digest: d.digest,
+          via: 'index',
+          tag: null,
+          attests: target ? { digest: target, platform: image?.platform ? platformLabel(image.platform) : null } : null,
+        });
+      }
+    }
+    return out;
+  }
+
+  private async describe(repo: string, found: Found): Promise<ArtifactView | null> {
+    const { digest, via, tag } = found;
     const mediaType = await this.deps.repositories.manifestMediaType(repo, digest);
     const manifest = await this.manifestOf(repo, digest);
     if (!manifest || mediaType === null) return null;
@@ -143,6 +204,8 @@ export class ArtifactService {
       signatures: [],
       sbom: null,
       predicateTypes: [],
+      provenance: null,
+      attests: found.attests,
     };
     if (artifactType === NOTATION_SIGNATURE) {
       view.kind = 'signature';
@@ -160,15 +223,19 @@ export class ArtifactService {
     }
     for (const layer of manifest.layers) {
       const declared = layer.mediaType.toLowerCase();
-      const attestation = declared === DSSE || declared === IN_TOTO || layer.annotations?.predicateType !== undefined || artifactType === IN_TOTO || tag?.endsWith('.att');
+      const declaredPredicate = layer.annotations?.predicateType ?? layer.annotations?.[PREDICATE_TYPE_ANNOTATION];
+      const attestation = declared === DSSE || declared === IN_TOTO || declaredPredicate !== undefined || artifactType === IN_TOTO || tag?.endsWith('.att') || via === 'index';
       if (attestation) {
         view.kind = 'attestation';
         const doc = parseJson(await this.deps.blobs.read(layer.digest, MAX_ARTIFACT_BYTES));
         const statement = isObject(doc) && typeof doc._type === 'string' ? doc : inTotoStatement(doc);
-        const predicateType = str(statement?.predicateType) ?? layer.annotations?.predicateType ?? null;
+        const predicateType = str(statement?.predicateType) ?? declaredPredicate ?? null;
         if (predicateType && !view.predicateTypes.includes(predicateType)) view.predicateTypes.push(predicateType);
         const format = sbomFormat(statement?.predicate);
         if (format && !view.sbom) view.sbom = sbomSummary(format, statement!.predicate as Json);
+        if (!view.provenance && predicateType?.startsWith(SLSA_PROVENANCE) && isObject(statement?.predicate)) {
+          view.provenance = provenanceSummary(predicateType, statement.predicate);
+        }
         continue;
       }
       if (SPDX_TYPES.has(declared) || CYCLONEDX_TYPES.has(declared) || SPDX_TYPES.has(artifactType ?? '') || CYCLONEDX_TYPES.has(artifactType ?? '') || tag?.endsWith('.sbom')) {
@@ -311,6 +378,36 @@ function certificateView(pemOrDer: string | Buffer): SignatureView['certificate'
   } catch {
     return null;
   }
+}
+
+/** SLSA provenance predicate types: https://slsa.dev/provenance/v0.2 (BuildKit's default) and /v1. */
+const SLSA_PROVENANCE = 'https://slsa.dev/provenance/';
+
+/** Who built the image and how, from a SLSA provenance predicate (v0.2 or v1 field names). */
+function provenanceSummary(predicateType: string, predicate: Json): NonNullable<ArtifactView['provenance']> {
+  const obj = (value: unknown): Json => (isObject(value) ? value : {});
+  if (predicateType.endsWith('/v1')) {
+    const definition = obj(predicate.buildDefinition);
+    const run = obj(predicate.runDetails);
+    const metadata = obj(run.metadata);
+    const deps = Array.isArray(definition.resolvedDependencies) ? definition.resolvedDependencies : [];
+    return {
+      builder: str(obj(run.builder).id),
+      buildType: str(definition.buildType),
+      started: str(metadata.startedOn),
+      finished: str(metadata.finishedOn),
+      materials: deps.filter(isObject).map((m) => str(m.uri)).filter((u): u is string => u !== null).slice(0, 50),
+    };
+  }
+  const metadata = obj(predicate.metadata);
+  const materials = Array.isArray(predicate.materials) ? predicate.materials : [];
+  return {
+    builder: str(obj(predicate.builder).id),
+    buildType: str(predicate.buildType),
+    started: str(metadata.buildStartedOn),
+    finished: str(metadata.buildFinishedOn),
+    materials: materials.filter(isObject).map((m) => str(m.uri)).filter((u): u is string => u !== null).slice(0, 50),
+  };
 }
 
 function sbomSummary(format: 'spdx' | 'cyclonedx', doc: Json): NonNullable<ArtifactView['sbom']> {

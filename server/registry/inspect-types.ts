@@ -11,10 +11,8 @@ export type LayerCompression = 'gzip' | 'zstd' | 'none';
  */
 export type LayerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'whiteout' | 'opaque';
 
-export interface LayerEntry {
-  /** Relative to the root, no leading "/" ("etc/os-release"). */
-  path: string;
-  type: LayerEntryType;
+/** What a layer entry and a path of the merged tree both say about a file. */
+export interface FileAttributes {
   /** Permission and special bits (07777). */
   mode: number;
   uid: number;
@@ -29,6 +27,12 @@ export interface LayerEntry {
   sha256?: string;
 }
 
+export interface LayerEntry extends FileAttributes {
+  /** Relative to the root, no leading "/" ("etc/os-release"). */
+  path: string;
+  type: LayerEntryType;
+}
+
 /** An entry left out of a listing, and why (a path escaping the root with ".."). */
 export interface RejectedEntry {
   path: string;
@@ -37,16 +41,27 @@ export interface RejectedEntry {
 
 export type LayerState = 'ready' | 'error';
 
-/** One layer's listing (GET .../-/layers/<digest>). */
-export interface LayerListingView {
+/** What is known of a layer once it was read, without its entries. */
+export interface LayerSummary {
   digest: string;
   compression: LayerCompression;
   compressedSize: number;
   uncompressedSize: number;
   /** sha256 of the uncompressed bytes, computed while reading. */
   diffId: string;
-  entries: LayerEntry[];
+  entryCount: number;
+  /** Bytes of the regular files it holds. */
+  addedBytes: number;
+  /** Whiteouts and opaque-directory markers among the entries. */
+  whiteouts: number;
+  /** Entries left out (the first 1,000), and how many there were. */
   rejected: RejectedEntry[];
+  rejectedCount: number;
+}
+
+/** One layer's listing (GET .../-/layers/<digest>). */
+export interface LayerListingView extends LayerSummary {
+  entries: LayerEntry[];
 }
 
 export interface LayerProblem {
@@ -74,23 +89,19 @@ export interface ImageLayerView {
   problem: LayerProblem | null;
 }
 
-/** A path of the merged file system (all layers applied in order). */
-export interface FsNode {
-  path: string;
+/** The attributes of a path of the merged file system; `size` of a directory: the regular files below it. */
+export interface MergedAttributes extends FileAttributes {
   name: string;
   type: Exclude<LayerEntryType, 'whiteout' | 'opaque'>;
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Regular file (and hard link): its bytes; directory: the sum of the regular files below it. */
-  size: number;
-  linkTarget?: string;
-  mtime: number;
-  sha256?: string;
   /** Index of the layer that wrote this path last. */
   layer: number;
   /** A lower layer had this path too (it was changed, not added, by `layer`). */
   changed: boolean;
+}
+
+/** A path of the merged file system (all layers applied in order). */
+export interface FsNode extends MergedAttributes {
+  path: string;
   /** Directories: entries directly below. */
   children?: number;
 }
@@ -204,8 +215,11 @@ export interface SignatureView {
 
 export interface ArtifactView {
   kind: ArtifactKind;
-  /** Where it was found: the referrers API, or cosign's tag schema (sha256-<hex>.sig|.att|.sbom). */
-  via: 'referrers' | 'tag';
+  /**
+   * Where it was found: the referrers API, cosign's tag schema (sha256-<hex>.sig|.att|.sbom), or an
+   * attestation manifest inside the image's index (docker buildx --sbom / --provenance).
+   */
+  via: 'referrers' | 'tag' | 'index';
   tag: string | null;
   digest: string;
   mediaType: string;
@@ -218,6 +232,10 @@ export interface ArtifactView {
   sbom: { format: 'spdx' | 'cyclonedx'; packages: number; name: string | null } | null;
   /** Attestations: the in-toto predicate types. */
   predicateTypes: string[];
+  /** A SLSA provenance predicate: who built it, how, when, from what (the first 50 materials). */
+  provenance: { builder: string | null; buildType: string | null; started: string | null; finished: string | null; materials: string[] } | null;
+  /** Index attestations: the image (of the index) they describe, and its platform. */
+  attests: { digest: string; platform: string | null } | null;
 }
 
 export interface ArtifactsView {

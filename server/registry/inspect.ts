@@ -14,13 +14,13 @@ import type { ImageConfigView } from './api-types.ts';
 import { RegistryError } from './errors.ts';
 import { imageConfigView } from './image-config.ts';
 import type {
-  FileView, FsNode, ImageDiff, ImageFilesView, ImageLayerView, LayerListingView, LayerProblem, PlatformChoice, ResolvedImage,
+  FileView, FsNode, ImageDiff, ImageFilesView, ImageLayerView, LayerProblem, LayerSummary, PlatformChoice, ResolvedImage,
 } from './inspect-types.ts';
 import { LayerReadError } from './layers/archive.ts';
 import { fileKind } from './layers/file-kind.ts';
-import { childrenOf, lookup, mergeLayers, toFsNode, walk, type MergedFs } from './layers/filesystem.ts';
+import { childrenOf, FsBuilder, lookup, toFsNode, walk, type MergedFs } from './layers/filesystem.ts';
 import { diffConfigs, diffFileSystems } from './layers/image-diff.ts';
-import { addedBytes, type LayerIndex } from './layers/layer-index.ts';
+import type { LayerIndex } from './layers/layer-index.ts';
 import type { LayerWorkers } from './layers/worker-pool.ts';
 import { platformLabel, type ParsedManifest } from './manifest.ts';
 import { readableReference, type ManifestService } from './manifests.ts';
@@ -145,7 +145,7 @@ export class InspectService {
   private async build(image: Image): Promise<Merged> {
     const { layers: index } = this.deps;
     const history = image.config?.history.filter((h) => !h.emptyLayer) ?? [];
-    const listings: (LayerListingView | null)[] = [];
+    const summaries: (LayerSummary | null)[] = [];
     const views: ImageLayerView[] = [];
     // One at a time, in order: the worker pool bounds the parallelism, and a page shows layers as they come.
     for (const [i, layer] of image.manifest.layers.entries()) {
@@ -164,36 +164,58 @@ export class InspectService {
         rejected: [],
         problem: null,
       };
-      let listing: LayerListingView | null = null;
+      let summary: LayerSummary | null = null;
       if (layer.urls) {
         view.problem = { code: 'FOREIGN', message: 'a non-distributable layer: its bytes live at its URLs, not in this registry' };
       } else {
         try {
-          listing = await index.listing(layer.digest);
+          summary = await index.summary(layer.digest);
         } catch (err) {
           view.problem = problemOf(err);
         }
       }
-      if (listing) {
-        view.diffId = listing.diffId;
-        view.compression = listing.compression;
-        view.uncompressedSize = listing.uncompressedSize;
-        view.entries = listing.entries.length;
-        view.addedBytes = addedBytes(listing.entries);
-        view.rejected = listing.rejected;
-        if (view.expectedDiffId && view.expectedDiffId !== listing.diffId) {
+      if (summary) {
+        view.diffId = summary.diffId;
+        view.compression = summary.compression;
+        view.uncompressedSize = summary.uncompressedSize;
+        view.entries = summary.entryCount;
+        view.addedBytes = summary.addedBytes;
+        view.rejected = summary.rejected;
+        if (view.expectedDiffId && view.expectedDiffId !== summary.diffId) {
           view.problem = {
             code: 'DIFF_ID_MISMATCH',
-            message: `the uncompressed layer has digest ${listing.diffId}, but the image config says ${view.expectedDiffId}: the image is inconsistent (container engines refuse to run it)`,
+            message: `the uncompressed layer has digest ${summary.diffId}, but the image config says ${view.expectedDiffId}: the image is inconsistent (container engines refuse to run it)`,
           };
         }
       }
       views.push(view);
-      listings.push(listing);
+      summaries.push(summary);
     }
     // Layers that could not be read are left out; their problem is shown next to the tree.
-    const fs = mergeLayersAt(listings);
+    const fs = await this.merge(image, summaries, views);
     return { image, layers: views, fs };
+  }
+
+  /**
+   * Applies the layers' entries as they are read from their stored listings, so the registry's
+   * thread works in short slices (a few hundred entries per read) rather than one long stall, and
+   * only the tree is held, never a listing (docs/benchmarks.md: ~100k files).
+   */
+  private async merge(image: Image, summaries: (LayerSummary | null)[], views: ImageLayerView[]): Promise<MergedFs> {
+    const { layers: index } = this.deps;
+    const builder = new FsBuilder();
+    for (const [i, summary] of summaries.entries()) {
+      const layer = builder.startLayer();
+      if (!summary) continue;
+      const digest = image.manifest.layers[i]!.digest;
+      try {
+        if (summary.whiteouts > 0) for await (const e of index.entries(digest)) builder.remove(e, layer);
+        for await (const e of index.entries(digest)) builder.add(e, layer);
+      } catch (err) {
+        views[i]!.problem = problemOf(err);
+      }
+    }
+    return builder.finishAsync();
   }
 
   /** One directory of the merged tree, or the paths matching `search`. */
@@ -244,7 +266,8 @@ export class InspectService {
   }
 
   /** One layer's listing; the layer must belong to the repository. */
-  async layer(repo: string, digestText: string): Promise<LayerListingView> {
+  /** One layer's listing as JSON text in pieces (a LayerListingView: entries may be many). */
+  async layer(repo: string, digestText: string): Promise<AsyncIterable<string>> {
     parseName(repo);
     const digest = tryParseDigest(digestText);
     if (!digest) throw new RegistryError('DIGEST_INVALID', { message: `"${digestText.slice(0, 100)}" is not a digest` });
@@ -252,7 +275,7 @@ export class InspectService {
       throw new RegistryError('BLOB_UNKNOWN', { message: `${repo} has no layer ${digest.value}` });
     }
     try {
-      return await this.deps.layers.listing(digest);
+      return await this.deps.layers.listingJson(digest);
     } catch (err) {
       throw asRegistryError(err);
     }
@@ -351,11 +374,6 @@ export class InspectService {
       summary: { added: files.added.length, removed: files.removed.length, changed: files.changed.length, sizeDelta },
     };
   }
-}
-
-/** Merges the listings that could be read; unreadable layers (null) keep their index but add nothing. */
-function mergeLayersAt(listings: (LayerListingView | null)[]): MergedFs {
-  return mergeLayers(listings.map((l) => l ?? { entries: [] }));
 }
 
 function problemOf(err: unknown): LayerProblem {

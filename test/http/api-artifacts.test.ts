@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ArtifactsView, SbomView, VerifyView } from '../../server/registry/inspect-types.ts';
-import { CYCLONEDX_DOC, SPDX_DOC, cosignSignature, pushArtifact as pushTo } from '../fixtures/artifacts.ts';
+import { CYCLONEDX_DOC, SPDX_DOC, cosignSignature, pushArtifact as pushTo, pushBuildxIndex } from '../fixtures/artifacts.ts';
 import { layer, pushImage } from '../fixtures/layers.ts';
 import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
 import { skipUnless } from '../helpers/tools.ts';
@@ -119,5 +119,40 @@ describe('artifacts attached to an image', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('lists the attestations BuildKit puts in an image index: SBOM and provenance, per platform', async () => {
+    const multi = 'signed/multi';
+    const images = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const platform = { os: 'linux', architecture };
+      const d = await pushImage(t.registry, multi, `only-${architecture}`, { platform, layers: [await layer([{ name: `${architecture}.txt`, content: `${architecture}\n` }])] });
+      images.push({ digest: d, size: (await (await t.registry.getManifest(multi, d)).arrayBuffer()).byteLength, platform });
+    }
+    const { attestations } = await pushBuildxIndex(t.registry, multi, 'v1', images);
+
+    const ofIndex = await t.api.json<ArtifactsView>(`/api/repositories/${multi}/-/manifests/v1/artifacts`);
+    assert.deepEqual(ofIndex.counts, { signature: 0, sbom: 2, attestation: 0, other: 0 }, 'an attestation with an SBOM predicate counts as an SBOM');
+    assert.deepEqual(ofIndex.artifacts.map((a) => [a.digest, a.via, a.attests]), [
+      [attestations[0], 'index', { digest: images[0]!.digest, platform: 'linux/amd64' }],
+      [attestations[1], 'index', { digest: images[1]!.digest, platform: 'linux/arm64' }],
+    ]);
+    const amd = ofIndex.artifacts[0]!;
+    assert.deepEqual(amd.predicateTypes, ['https://spdx.dev/Document', 'https://slsa.dev/provenance/v0.2']);
+    assert.deepEqual(amd.sbom, { format: 'spdx', packages: 3, name: 'sbom-amd64' });
+    assert.deepEqual(amd.provenance, {
+      builder: 'https://github.com/docker/buildx', buildType: 'https://mobyproject.org/buildkit@v1',
+      started: '2026-01-01T00:00:00Z', finished: '2026-01-01T00:01:00Z', materials: ['pkg:docker/debian@bookworm?platform=linux%2Famd64'],
+    });
+    const table = await t.api.json<SbomView>(`/api/repositories/${multi}/-/manifests/v1/sbom/${attestations[1]}`);
+    assert.deepEqual([table.name, table.packages.map((p) => p.name)], ['sbom-arm64', ['busybox', 'openssl', 'zlib']]);
+
+    // Asked about one platform's image, only its own attestation is listed (found through the index).
+    const ofArm = await t.api.json<ArtifactsView>(`/api/repositories/${multi}/-/manifests/${images[1]!.digest}/artifacts`);
+    assert.deepEqual(ofArm.artifacts.map((a) => [a.digest, a.via, a.sbom?.name]), [[attestations[1], 'index', 'sbom-arm64']]);
+    // The attestation manifests are not platforms to browse.
+    const files = await t.api.fetch(`/api/repositories/${multi}/-/manifests/v1/files`);
+    assert.equal(files.status, 400);
+    assert.match(await files.text(), /pick a platform \(linux\/amd64, linux\/arm64\)/);
   });
 });

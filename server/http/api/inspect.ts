@@ -13,7 +13,7 @@
  * ("..." is /api/repositories/<name>). Layers are read in worker threads; a first request for a large
  * image waits until its layers are listed (seconds per gigabyte), later ones are answered from the cache.
  */
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { ArtifactService } from '../../registry/artifacts.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import type { InspectService } from '../../registry/inspect.ts';
@@ -91,7 +91,10 @@ export function inspectHandlers(inspect: InspectService, artifacts: ArtifactServ
     },
 
     async getLayer(ctx: Ctx): Promise<void> {
-      sendJson(ctx, await inspect.layer(repositoryName(ctx), ctx.params.digest!));
+      // Streamed: a listing can be tens of MB of JSON, never built whole in memory.
+      const json = await inspect.layer(repositoryName(ctx), ctx.params.digest!);
+      ctx.set('Content-Type', 'application/json');
+      ctx.body = Readable.from(json, { objectMode: false });
     },
 
     async getImageDiff(ctx: Ctx): Promise<void> {

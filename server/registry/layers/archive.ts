@@ -8,6 +8,7 @@
  * Every failure is a LayerReadError with a code the API and the UI show in words; nothing in a
  * hostile archive can throw anything else out of readLayer().
  */
+import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -39,15 +40,6 @@ export interface LayerLimits {
  */
 export const DEFAULT_LIMITS: LayerLimits = { maxEntries: 300_000, maxUncompressedBytes: 64 * 1024 ** 3 };
 
-export interface ListResult {
-  compression: LayerCompression;
-  /** sha256 of the uncompressed tar stream: the layer's DiffID. */
-  diffId: string;
-  uncompressedSize: number;
-  entries: LayerEntry[];
-  rejected: RejectedEntry[];
-}
-
 /** Magic numbers: gzip RFC 1952 §2.3.1, zstd RFC 8878 §3.1.1, and the ones we name but cannot read. */
 export function sniffCompression(head: Uint8Array): LayerCompression | { unsupported: string } {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
@@ -58,12 +50,24 @@ export function sniffCompression(head: Uint8Array): LayerCompression | { unsuppo
 }
 
 /**
- * zstd: Node 22.15+ (and so Electron 45's Node) has it in zlib, native and streaming; Node 20 does
- * not, so there the pure-JavaScript fzstd decodes it (streaming, memory bounded by the frame's window,
- * which fzstd caps at 2^25 bytes; levels 20+ "ultra" frames beyond that are refused as UNSUPPORTED).
+ * zstd, fastest first: Node 22.15+ (and so Electron 45's Node) has it in zlib, native, streaming and
+ * on libuv's thread pool (so it decodes while this thread parses tar, as gzip does). Node 20 does not;
+ * there the `zstd` program, when the machine has one (Debian's zstd, Homebrew's), decodes in a process
+ * of its own: native speed and a second core, like `zstd -dc | tar -t`. Without either, the pure
+ * JavaScript fzstd decodes it: correct everywhere, but it costs ~7 s of CPU per GB on this machine
+ * against ~1 s for native zstd (docs/benchmarks.md), so it is the last resort. Memory is bounded by the
+ * frame's window either way (zstd -d refuses windows over its default 128 MiB limit; fzstd over 2 GiB).
  */
 type ZlibWithZstd = typeof zlib & { createZstdDecompress?: () => NodeJS.ReadWriteStream };
 export const NATIVE_ZSTD = typeof (zlib as ZlibWithZstd).createZstdDecompress === 'function';
+
+export interface ReadOptions {
+  limits?: LayerLimits;
+  /** Aborts the read (the client went away). */
+  signal?: AbortSignal;
+  /** The `zstd` program to decode zstd layers with when zlib cannot (null: fzstd); see above. */
+  zstdCommand?: string | null;
+}
 
 async function* viaTransform(source: AsyncIterable<Uint8Array>, transform: NodeJS.ReadWriteStream): AsyncGenerator<Uint8Array> {
   const input = Readable.from(source, { objectMode: false });
@@ -74,6 +78,76 @@ async function* viaTransform(source: AsyncIterable<Uint8Array>, transform: NodeJ
   } finally {
     input.destroy();
   }
+}
+
+/** Most of zstd's complaint kept for the error message (it names the problem in its last line). */
+const STDERR_KEPT = 4096;
+
+/**
+ * `zstd -dcq`: compressed bytes to its stdin (with backpressure), decompressed bytes from its stdout.
+ * Its exit status is the verdict: anything but 0 becomes an error carrying what it printed, which
+ * readError() sorts into TRUNCATED / CORRUPT / UNSUPPORTED as it does fzstd's and zlib's errors.
+ * Ending early (a file was found, the read was cancelled) kills the process.
+ */
+async function* viaZstdProcess(source: AsyncIterable<Uint8Array>, command: string): AsyncGenerator<Uint8Array> {
+  const child = spawn(command, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    if (stderr.length < STDERR_KEPT) stderr += text;
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    // Not the layer's fault (the program went away since start-up): not remembered as a bad layer.
+    child.once('error', (err) => reject(new LayerReadError('ABORTED', `could not run ${command}: ${err.message}`)));
+    child.once('close', (code) => resolve(code));
+  });
+  exited.catch(() => undefined);
+  // The source failing (storage, cancel) is the error; zstd refusing its stdin (EPIPE, after it met
+  // bad data) is not: its exit status and message say what was wrong.
+  let sourceError: unknown = null;
+  child.stdin.on('error', () => undefined);
+  void (async () => {
+    try {
+      for await (const chunk of source) {
+        if (child.stdin.destroyed) return;
+        if (!child.stdin.write(chunk)) await writable(child.stdin);
+      }
+    } catch (err) {
+      sourceError = err;
+      child.kill();
+      return;
+    }
+    child.stdin.end();
+  })();
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout as AsyncIterable<Uint8Array>) yield chunk;
+    const code = await exited;
+    if (sourceError) throw sourceError;
+    if (code !== 0) {
+      // "/*stdin*\ : Read error (39) : premature end", one complaint a line.
+      const why = stderr.split('\n').map((line) => line.replace(/^.*\/\*stdin\*\\\s*:\s*/, '').trim()).filter(Boolean).join('; ');
+      throw new Error(why || `zstd exited with status ${code}`);
+    }
+    finished = true;
+  } finally {
+    if (!finished) child.kill();
+  }
+}
+
+/** Resolves once `stream` takes more (drain) or never will (close, error). */
+function writable(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
 }
 
 async function* fzstd(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -89,11 +163,12 @@ async function* fzstd(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Ar
   while (out.length > 0) yield out.shift()!;
 }
 
-function decompress(compression: LayerCompression, source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+function decompress(compression: LayerCompression, source: AsyncIterable<Uint8Array>, zstdCommand: string | null): AsyncIterable<Uint8Array> {
   if (compression === 'gzip') return viaTransform(source, zlib.createGunzip({ chunkSize: 64 * 1024 }));
   if (compression === 'zstd') {
     const native = (zlib as ZlibWithZstd).createZstdDecompress;
-    return native ? viaTransform(source, native()) : fzstd(source);
+    if (native) return viaTransform(source, native());
+    return zstdCommand ? viaZstdProcess(source, zstdCommand) : fzstd(source);
   }
   return source;
 }
@@ -103,10 +178,10 @@ function readError(err: unknown, compression: LayerCompression): LayerReadError 
   if (err instanceof LayerReadError) return err;
   const e = err as { message?: string; code?: string | number };
   const message = String(e?.message ?? err);
-  if (/unexpected end|end of data|unexpected eof/i.test(message) || e?.code === 'Z_BUF_ERROR' || e?.code === 5) {
+  if (/unexpected end|end of data|unexpected eof|premature end/i.test(message) || e?.code === 'Z_BUF_ERROR' || e?.code === 5) {
     return new LayerReadError('TRUNCATED', `the layer ends too early: it is cut off (${compression === 'none' ? 'tar' : compression}: ${message})`);
   }
-  if (compression === 'zstd' && (e?.code === 1 || /window size/i.test(message))) {
+  if (compression === 'zstd' && (e?.code === 1 || /window size|too much memory/i.test(message))) {
     return new LayerReadError('UNSUPPORTED', `the zstd frame needs a larger window than Berth decodes on this Node version (${message})`);
   }
   const what = compression === 'none' ? 'tar archive' : `${compression} stream`;
@@ -160,9 +235,10 @@ function entryType(type: tar.Header['type']): LayerEntryType | null {
 export interface TarVisitor {
   /**
    * Called for every entry after its content was read (listing) or, when `wantContent` says so, with
-   * the content streamed to `content` first. Return 'stop' to end the walk early.
+   * the content streamed to `content` first. Return 'stop' to end the walk early, or a promise to
+   * hold the walk until the entry is taken (backpressure).
    */
-  entry(entry: LayerEntry): void | 'stop';
+  entry(entry: LayerEntry): void | 'stop' | Promise<void>;
   /** Whether to stream this entry's content to `content` (extracting one file). */
   wantContent?(entry: LayerEntry): boolean;
   content?(chunk: Uint8Array): Promise<void>;
@@ -181,7 +257,9 @@ interface WalkResult {
  * away). Entries are handed to `visitor` in archive order with their content hash (sha256 of the
  * bytes, for telling changed files apart in a diff).
  */
-export async function walkLayer(source: AsyncIterable<Uint8Array>, limits: LayerLimits, visitor: TarVisitor, signal?: AbortSignal): Promise<WalkResult> {
+export async function walkLayer(source: AsyncIterable<Uint8Array>, visitor: TarVisitor, options: ReadOptions = {}): Promise<WalkResult> {
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const { signal } = options;
   const iterator = source[Symbol.asyncIterator]();
   const first = await iterator.next();
   const head: Uint8Array = first.done ? new Uint8Array(0) : first.value;
@@ -281,12 +359,14 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, limits: Layer
       const hash: Hash | null = entry.type === 'file' && entry.size > 0 ? createHash('sha256') : null;
       const finish = () => {
         if (entry.type === 'file') entry.sha256 = (hash ?? createHash('sha256')).digest('hex');
-        if (visitor.entry(entry) === 'stop') {
+        const taken = visitor.entry(entry);
+        if (taken === 'stop') {
           stopped = true;
           extract.destroy(null);
           return;
         }
-        next();
+        if (taken) taken.then(() => next(), fail);
+        else next();
       };
       if (streamIt) {
         (async () => {
@@ -308,7 +388,7 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, limits: Layer
   });
 
   try {
-    for await (const chunk of decompress(compression, replay())) {
+    for await (const chunk of decompress(compression, replay(), options.zstdCommand ?? null)) {
       signal?.throwIfAborted();
       if (stopped) break;
       uncompressed += chunk.byteLength;
@@ -341,12 +421,48 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, limits: Layer
   return { compression, diffId: `sha256:${diff.digest('hex')}`, uncompressedSize: uncompressed, stopped };
 }
 
-/** Lists every entry of a layer. */
-export async function listLayer(source: AsyncIterable<Uint8Array>, limits: LayerLimits = DEFAULT_LIMITS, signal?: AbortSignal): Promise<ListResult> {
-  const entries: LayerEntry[] = [];
+/** Rejected entries a summary keeps (a hostile layer can have as many as it has entries). */
+export const REJECTED_KEPT = 1000;
+
+/** What listing a layer learns besides its entries. */
+export interface ListSummary {
+  compression: LayerCompression;
+  /** sha256 of the uncompressed tar stream: the layer's DiffID. */
+  diffId: string;
+  uncompressedSize: number;
+  entryCount: number;
+  /** Bytes of the regular files it holds (not hard links: they share another entry's bytes). */
+  addedBytes: number;
+  /** Whiteouts and opaque markers (merging a layer without any needs one pass, filesystem.ts). */
+  whiteouts: number;
+  /** The first REJECTED_KEPT entries left out, and how many there were. */
+  rejected: RejectedEntry[];
+  rejectedCount: number;
+}
+
+/**
+ * Lists every entry of a layer, handing each to `onEntry` as it is parsed (which may hold the walk
+ * with a promise): nothing of the listing is kept here, so memory does not grow with the entries.
+ */
+export async function listLayer(source: AsyncIterable<Uint8Array>, onEntry: (entry: LayerEntry) => void | Promise<void>, options: ReadOptions = {}): Promise<ListSummary> {
+  let entryCount = 0;
+  let addedBytes = 0;
+  let whiteouts = 0;
+  let rejectedCount = 0;
   const rejected: RejectedEntry[] = [];
-  const walked = await walkLayer(source, limits, { entry: (e) => void entries.push(e), rejected: (r) => void rejected.push(r) }, signal);
-  return { compression: walked.compression, diffId: walked.diffId, uncompressedSize: walked.uncompressedSize, entries, rejected };
+  const walked = await walkLayer(source, {
+    entry: (e) => {
+      entryCount += 1;
+      if (e.type === 'file') addedBytes += e.size;
+      if (e.type === 'whiteout' || e.type === 'opaque') whiteouts += 1;
+      return onEntry(e);
+    },
+    rejected: (r) => {
+      rejectedCount += 1;
+      if (rejected.length < REJECTED_KEPT) rejected.push(r);
+    },
+  }, options);
+  return { compression: walked.compression, diffId: walked.diffId, uncompressedSize: walked.uncompressedSize, entryCount, addedBytes, whiteouts, rejected, rejectedCount };
 }
 
 /**
@@ -357,11 +473,10 @@ export async function extractFile(
   source: AsyncIterable<Uint8Array>,
   path: string,
   write: (chunk: Uint8Array) => Promise<void>,
-  limits: LayerLimits = DEFAULT_LIMITS,
-  signal?: AbortSignal,
+  options: ReadOptions = {},
 ): Promise<LayerEntry> {
   let found: LayerEntry | null = null;
-  await walkLayer(source, limits, {
+  await walkLayer(source, {
     wantContent: (e) => e.type === 'file' && e.path === path,
     content: write,
     entry: (e) => {
@@ -372,7 +487,7 @@ export async function extractFile(
       return undefined;
     },
     rejected: () => undefined,
-  }, signal);
+  }, options);
   if (!found) throw new LayerReadError('NOT_FOUND', `the layer has no regular file at /${path}`);
   return found;
 }

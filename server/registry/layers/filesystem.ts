@@ -12,22 +12,11 @@
  * Along the way it records what lower layers shipped that nobody can see: files overwritten or
  * deleted by a later layer ("wasted" bytes, what dive calls inefficiency).
  */
-import type { FsNode, LayerEntry, LayerListingView, WastedPath } from '../inspect-types.ts';
+import type { FsNode, LayerEntry, MergedAttributes, WastedPath } from '../inspect-types.ts';
 
 type NodeType = FsNode['type'];
 
-export interface TreeNode {
-  name: string;
-  type: NodeType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  linkTarget?: string;
-  mtime: number;
-  sha256?: string;
-  layer: number;
-  changed: boolean;
+export interface TreeNode extends MergedAttributes {
   /** Directories only. */
   children?: Map<string, TreeNode>;
 }
@@ -99,24 +88,27 @@ export class FsBuilder {
     visit(node, path);
   }
 
-  apply(listing: Pick<LayerListingView, 'entries'>): void {
-    const layer = this.layerCount++;
-    const { entries } = listing;
-    for (const e of entries) {
-      if (e.type === 'opaque') {
-        const dir = this.lookup(e.path);
-        if (dir?.children) {
-          for (const [name, child] of [...dir.children]) {
-            if (child.layer < layer) {
-              this.hide(e.path ? `${e.path}/${name}` : name, child, 'deleted', layer);
-              dir.children.delete(name);
-            }
+  /**
+   * The next layer's number. Apply its whiteouts and opaque markers (remove) before its other entries
+   * (add): a layer is applied in these two passes, each in archive order.
+   */
+  startLayer(): number {
+    return this.layerCount++;
+  }
+
+  /** A whiteout or opaque marker of `layer`: hides what lower layers put there. Other entries: nothing. */
+  remove(e: LayerEntry, layer: number): void {
+    if (e.type === 'opaque') {
+      const dir = this.lookup(e.path);
+      if (dir?.children) {
+        for (const [name, child] of [...dir.children]) {
+          if (child.layer < layer) {
+            this.hide(e.path ? `${e.path}/${name}` : name, child, 'deleted', layer);
+            dir.children.delete(name);
           }
         }
       }
-    }
-    for (const e of entries) {
-      if (e.type !== 'whiteout') continue;
+    } else if (e.type === 'whiteout') {
       const parts = split(e.path);
       const name = parts.pop()!;
       const parent = this.lookup(parts.join('/'));
@@ -126,13 +118,18 @@ export class FsBuilder {
         parent!.children!.delete(name);
       }
     }
-    for (const e of entries) {
-      if (e.type === 'whiteout' || e.type === 'opaque') continue;
-      this.add(e, layer);
-    }
   }
 
-  private add(e: LayerEntry, layer: number): void {
+  /** All of a layer's entries at once (pure callers; the service streams them through remove/add). */
+  apply(listing: { entries: readonly LayerEntry[] }): void {
+    const layer = this.startLayer();
+    for (const e of listing.entries) this.remove(e, layer);
+    for (const e of listing.entries) this.add(e, layer);
+  }
+
+  /** An entry of `layer` other than a whiteout or opaque marker (those are skipped). */
+  add(e: LayerEntry, layer: number): void {
+    if (e.type === 'whiteout' || e.type === 'opaque') return;
     const parent = this.parentOf(e.path, layer);
     const name = e.path.slice(e.path.lastIndexOf('/') + 1);
     const existing = parent.children!.get(name);
@@ -173,24 +170,54 @@ export class FsBuilder {
     parent.children!.set(name, node);
   }
 
+  /** The tree with directory sizes and totals, and the wasted space, in one go. */
   finish(): MergedFs {
+    const steps = this.finishing();
+    for (let step = steps.next(); ; step = steps.next()) if (step.done) return step.value;
+  }
+
+  /** finish(), giving the event loop a turn every SLICE_MS (a tree of 100k paths takes ~100 ms). */
+  async finishAsync(): Promise<MergedFs> {
+    const steps = this.finishing();
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) return step.value;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Sums sizes bottom-up (an explicit stack: trees can be deeper than the call stack), yielding now and then. */
+  private *finishing(): Generator<void, MergedFs> {
     const totals = { files: 0, directories: 0, bytes: 0 };
-    const sizeOf = (node: TreeNode): number => {
-      if (node.type === 'dir') {
+    let sliceStart = performance.now();
+    let visited = 0;
+    const stack: { node: TreeNode; children: Iterator<TreeNode> | null }[] = [{ node: this.root, children: null }];
+    this.root.size = 0;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.children === null) {
+        top.children = top.node.children!.values();
         totals.directories++;
-        let sum = 0;
-        for (const child of node.children!.values()) sum += sizeOf(child);
-        node.size = sum;
-        return sum;
+        top.node.size = 0;
       }
-      if (node.type === 'file') {
+      const next = top.children.next();
+      if (next.done) {
+        stack.pop();
+        if (stack.length > 0) stack[stack.length - 1]!.node.size += top.node.size;
+        continue;
+      }
+      const child = next.value;
+      if (++visited % 1024 === 0 && performance.now() - sliceStart > SLICE_MS) {
+        yield;
+        sliceStart = performance.now();
+      }
+      if (child.type === 'dir') {
+        stack.push({ node: child, children: null });
+      } else if (child.type === 'file') {
         totals.files++;
-        totals.bytes += node.size;
-        return node.size;
+        totals.bytes += child.size;
+        top.node.size += child.size;
       }
-      return 0;
-    };
-    sizeOf(this.root);
+    }
     totals.directories -= 1; // the root
     const paths = [...this.wastedByPath.values()].sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
     return {
@@ -202,7 +229,10 @@ export class FsBuilder {
   }
 }
 
-export function mergeLayers(listings: readonly Pick<LayerListingView, 'entries'>[]): MergedFs {
+/** How long finishAsync() works before giving the event loop a turn. */
+const SLICE_MS = 10;
+
+export function mergeLayers(listings: readonly { entries: readonly LayerEntry[] }[]): MergedFs {
   const builder = new FsBuilder();
   for (const listing of listings) builder.apply(listing);
   return builder.finish();

@@ -1,30 +1,41 @@
 /**
- * Layer listings by blob digest: read once by a worker (worker-pool.ts), then kept as derived state
- * (storage/derived-store.ts) for as long as the blob exists; blobs are immutable, so a listing never
- * goes stale. Garbage collection announces the blobs it frees ('blob-freed') and their listings go too.
+ * Layer listings by blob digest: read once by a worker (worker-pool.ts), streamed as they are parsed
+ * into derived state (storage/derived-store.ts), kept for as long as the blob exists; blobs are
+ * immutable, so a listing never goes stale. Garbage collection announces the blobs it frees
+ * ('blob-freed') and their listings go too.
+ *
+ * No listing is ever held whole in memory: the worker hands entries over in batches that go straight
+ * to the file, and readers get them back a line at a time. Memory holds only summaries (counts,
+ * DiffID, a few hundred bytes each).
  *
  * Concurrent requests for the same layer share one read. A layer that cannot be read (corrupt,
  * truncated, too large) is remembered in memory only, for a while, so a page that asks again does not
  * read a gigabyte again, and a fixed Berth (or a re-pushed blob) reads it afresh after a restart.
+ *
+ * The stored file: one LayerEntry as JSON a line, in archive order, then a last line
+ * {"v":FORMAT,"summary":LayerSummary}. A file without that line (or of another FORMAT) is read again.
  */
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { LayerListingStore } from '../../storage/derived-store.ts';
 import type { RegistryEvents } from '../events.ts';
-import type { LayerEntry, LayerListingView } from '../inspect-types.ts';
+import type { LayerEntry, LayerSummary } from '../inspect-types.ts';
 import { tryParseDigest, type Digest } from '../reference.ts';
 import { LayerReadError } from './archive.ts';
 import type { LayerWorkers } from './worker-pool.ts';
 
-/** Bumped when the stored shape changes: older files are read again. */
-const FORMAT = 1;
-/** Listings held parsed in memory, counted in entries (a few hundred bytes each). */
-const MEMORY_ENTRIES = 1_000_000;
+/** Bumped when the stored shape changes: older files are read again. 2: JSON lines and a summary line. */
+const FORMAT = 2;
+/** Summaries kept in memory (a few hundred bytes each). */
+const SUMMARIES = 20_000;
 /** How long a failed read is remembered. */
 const FAILURE_TTL_MS = 10 * 60_000;
+/** A summary line starts so; an entry line starts with {"path": (JSON.stringify keeps key order). */
+const SUMMARY_PREFIX = '{"v":';
 
-interface Stored extends LayerListingView {
+interface SummaryLine {
   v: number;
+  summary: LayerSummary;
 }
 
 export interface LayerIndexDeps {
@@ -38,9 +49,9 @@ export interface LayerIndexDeps {
 
 export class LayerIndex {
   private readonly deps: LayerIndexDeps;
-  private readonly memory = new LRUCache<string, LayerListingView>({ maxSize: MEMORY_ENTRIES, sizeCalculation: (l) => Math.max(1, l.entries.length) });
+  private readonly summaries = new LRUCache<string, LayerSummary>({ max: SUMMARIES });
   private readonly failures = new LRUCache<string, LayerReadError>({ max: 1000, ttl: FAILURE_TTL_MS });
-  private readonly reading = new Map<string, Promise<LayerListingView>>();
+  private readonly reading = new Map<string, Promise<LayerSummary>>();
   private readonly off: () => void;
 
   constructor(deps: LayerIndexDeps) {
@@ -51,10 +62,10 @@ export class LayerIndex {
     });
   }
 
-  /** The listing of a layer blob; throws LayerReadError when it cannot be read. */
-  async listing(digest: Digest): Promise<LayerListingView> {
+  /** A layer's summary, listing it first when needed; throws LayerReadError when it cannot be read. */
+  async summary(digest: Digest): Promise<LayerSummary> {
     const key = digest.value;
-    const cached = this.memory.get(key);
+    const cached = this.summaries.get(key);
     if (cached) return cached;
     const failed = this.failures.get(key);
     if (failed) throw failed;
@@ -66,9 +77,40 @@ export class LayerIndex {
     return pending;
   }
 
+  /** A layer's entries in archive order, read from its stored listing a line at a time. */
+  async *entries(digest: Digest): AsyncGenerator<LayerEntry> {
+    for await (const line of await this.entryLines(digest)) {
+      yield JSON.parse(line) as LayerEntry;
+    }
+  }
+
+  /**
+   * The listing as JSON text in pieces (GET .../-/layers/<digest>): the summary's fields, then the
+   * entries as they are read. Fails before the first piece when the layer cannot be listed.
+   */
+  async listingJson(digest: Digest): Promise<AsyncIterable<string>> {
+    const summary = await this.summary(digest);
+    const lines = await this.entryLines(digest);
+    return (async function* json(): AsyncGenerator<string> {
+      yield `${JSON.stringify(summary).slice(0, -1)},"entries":[`;
+      let first = true;
+      let batch: string[] = [];
+      for await (const line of lines) {
+        batch.push(line);
+        if (batch.length === 1000) {
+          yield `${first ? '' : ','}${batch.join(',')}`;
+          first = false;
+          batch = [];
+        }
+      }
+      if (batch.length > 0) yield `${first ? '' : ','}${batch.join(',')}`;
+      yield ']}';
+    })();
+  }
+
   /** Drops a blob's listing (its blob was freed). */
   async forget(digest: Digest): Promise<void> {
-    this.memory.delete(digest.value);
+    this.summaries.delete(digest.value);
     this.failures.delete(digest.value);
     await this.deps.store.remove(digest).catch((err) => this.deps.log.warn({ err, digest: digest.value }, 'removing a layer listing failed'));
   }
@@ -77,51 +119,80 @@ export class LayerIndex {
     this.off();
   }
 
-  private async load(digest: Digest): Promise<LayerListingView> {
+  /**
+   * The entry lines of a stored listing, listing the layer first when there is none. A file removed
+   * meanwhile (by hand: the derived folder is always safe to delete) is listed again, once.
+   */
+  private async entryLines(digest: Digest): Promise<AsyncIterable<string>> {
+    for (let attempt = 0; ; attempt++) {
+      await this.summary(digest);
+      const lines = await this.deps.store.lines(digest);
+      if (lines) return entriesOnly(lines);
+      this.summaries.delete(digest.value);
+      if (attempt === 1) throw new LayerReadError('NOT_FOUND', `the listing of ${digest.value} could not be kept`);
+    }
+  }
+
+  private async load(digest: Digest): Promise<LayerSummary> {
     const { store, workers, log } = this.deps;
-    const text = await store.get(digest);
-    if (text) {
-      try {
-        const stored = JSON.parse(text) as Stored;
-        if (stored.v === FORMAT && stored.digest === digest.value) {
-          const { v: _v, ...view } = stored;
-          this.memory.set(digest.value, view);
-          return view;
-        }
-      } catch {
-        // unreadable: listed again below
-      }
+    const stored = await this.storedSummary(digest);
+    if (stored) {
+      this.summaries.set(digest.value, stored);
+      return stored;
     }
     const started = Date.now();
+    const writer = await store.create(digest);
     try {
-      const listed = await workers.list(digest);
-      const view: LayerListingView = {
+      const listed = await workers.list(digest, (bytes) => writer.write(bytes));
+      const summary: LayerSummary = {
         digest: digest.value,
         compression: listed.compression,
-        compressedSize: 0,
+        compressedSize: (await this.deps.sizeOf(digest)) ?? 0,
         uncompressedSize: listed.uncompressedSize,
         diffId: listed.diffId,
-        entries: listed.entries,
+        entryCount: listed.entryCount,
+        addedBytes: listed.addedBytes,
+        whiteouts: listed.whiteouts,
         rejected: listed.rejected,
+        rejectedCount: listed.rejectedCount,
       };
-      view.compressedSize = (await this.deps.sizeOf(digest)) ?? 0;
-      this.memory.set(digest.value, view);
-      const stored: Stored = { v: FORMAT, ...view };
-      await store.put(digest, JSON.stringify(stored)).catch((err) => log.warn({ err, digest: digest.value }, 'could not keep a layer listing'));
-      log.info({ digest: digest.value, entries: view.entries.length, ms: Date.now() - started }, 'layer listed');
-      return view;
+      const line: SummaryLine = { v: FORMAT, summary };
+      await writer.write(new TextEncoder().encode(`${JSON.stringify(line)}\n`));
+      await writer.commit();
+      this.summaries.set(digest.value, summary);
+      log.info({ digest: digest.value, entries: summary.entryCount, ms: Date.now() - started }, 'layer listed');
+      return summary;
     } catch (err) {
+      await writer.abort();
       const failure = err instanceof LayerReadError ? err : new LayerReadError('CORRUPT', (err as Error).message);
-      // Cancelled reads and missing blobs are not facts about the layer's bytes.
-      if (failure.code !== 'ABORTED' && failure.code !== 'NOT_FOUND') this.failures.set(digest.value, failure);
+      // Cancelled reads and missing blobs are not facts about the layer's bytes; nor is a disk that
+      // could not take the listing.
+      if (failure.code !== 'ABORTED' && failure.code !== 'NOT_FOUND' && err instanceof LayerReadError) this.failures.set(digest.value, failure);
       throw failure;
+    }
+  }
+
+  /** The summary line of a stored listing of this FORMAT, or null (none, old, damaged). */
+  private async storedSummary(digest: Digest): Promise<LayerSummary | null> {
+    const lines = await this.deps.store.lines(digest);
+    if (!lines) return null;
+    let last: string | null = null;
+    try {
+      for await (const line of lines) {
+        if (line.startsWith(SUMMARY_PREFIX)) last = line;
+      }
+      if (!last) return null;
+      const parsed = JSON.parse(last) as SummaryLine;
+      return parsed.v === FORMAT && parsed.summary?.digest === digest.value ? parsed.summary : null;
+    } catch (err) {
+      this.deps.log.warn({ err, digest: digest.value }, 'a stored layer listing was unreadable; listing the layer again');
+      return null;
     }
   }
 }
 
-/** Regular files (not hard links: they share another entry's bytes) a listing adds, in bytes. */
-export function addedBytes(entries: readonly LayerEntry[]): number {
-  let sum = 0;
-  for (const e of entries) if (e.type === 'file') sum += e.size;
-  return sum;
+async function* entriesOnly(lines: AsyncIterable<string>): AsyncGenerator<string> {
+  for await (const line of lines) {
+    if (!line.startsWith(SUMMARY_PREFIX)) yield line;
+  }
 }

@@ -8,13 +8,15 @@
  * that answers registry requests. Backpressure both ways: at most INPUT_WINDOW chunks travel to a
  * worker unacknowledged, and an extracted file flows only as fast as its receiver takes it.
  */
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { BlobReader } from '../../storage/blob-store.ts';
 import type { LayerEntry } from '../inspect-types.ts';
 import type { Digest } from '../reference.ts';
-import { DEFAULT_LIMITS, LayerReadError, type LayerErrorCode, type LayerLimits, type ListResult } from './archive.ts';
+import { DEFAULT_LIMITS, LayerReadError, type LayerErrorCode, type LayerLimits, type ListSummary } from './archive.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerTask } from './layer-worker.ts';
 
 /** The built bundles say where the worker's file is (scripts/build.js); from source it sits beside this file. */
@@ -32,22 +34,47 @@ function startWorker(init: WorkerInit): Worker {
 /** Chunks (1 MiB each: the BlobStore's read size) in flight to a worker. */
 const INPUT_WINDOW = 4;
 /**
- * A worker's heap: the largest listing allowed (DEFAULT_LIMITS.maxEntries entries of ~300 bytes each
- * as objects, then as JSON) fits with room to spare; a worker past it dies alone.
+ * A worker's heap. A listing streams out as it is parsed (layer-worker.ts), so a worker needs a few
+ * MB whatever the layer (tar-stream's buffers, one batch of lines, the decoder's window: fzstd's is
+ * outside the heap); 128 MB is room to spare, and a worker past it dies alone.
  */
-const WORKER_HEAP_MB = 512;
+const WORKER_HEAP_MB = 128;
+
+/** The first executable `name` on PATH, or null (Windows: with .exe). */
+export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | null {
+  const names = process.platform === 'win32' ? [`${name}.exe`] : [name];
+  for (const dir of envPath.split(path.delimiter)) {
+    if (!dir) continue;
+    for (const file of names) {
+      const full = path.join(dir, file);
+      try {
+        accessSync(full, fsConstants.X_OK);
+        return full;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return null;
+}
 
 export interface LayerWorkersOptions {
   blobs: BlobReader;
   limits?: LayerLimits;
   /** Reads at once; default: one less than the cores (at least one), so one core stays with the registry. */
   concurrency?: number;
+  /**
+   * The `zstd` program for zstd layers where Node's zlib has no zstd (archive.ts); default: `zstd` on
+   * PATH. null: the pure-JavaScript decoder (fzstd) only.
+   */
+  zstdCommand?: string | null;
 }
 
 export class LayerWorkers {
   private readonly blobs: BlobReader;
   readonly limits: LayerLimits;
   private readonly concurrency: number;
+  readonly zstdCommand: string | null;
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly live = new Set<Worker>();
@@ -57,12 +84,16 @@ export class LayerWorkers {
     this.blobs = options.blobs;
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.concurrency = options.concurrency ?? Math.max(1, availableParallelism() - 1);
+    this.zstdCommand = options.zstdCommand === undefined ? findExecutable('zstd') : options.zstdCommand;
   }
 
-  /** Lists a layer: its entries, compression, DiffID, uncompressed size. */
-  async list(digest: Digest, signal?: AbortSignal): Promise<ListResult> {
-    const text = await this.run(digest, { op: 'list' }, null, signal);
-    return JSON.parse(text) as ListResult;
+  /**
+   * Lists a layer: its entries go to `onLines` as they are parsed (UTF-8 JSON lines, one entry a line,
+   * a batch at a time, each taken before the next is sent); resolves to the summary.
+   */
+  async list(digest: Digest, onLines: (bytes: Uint8Array) => Promise<void>, signal?: AbortSignal): Promise<ListSummary> {
+    const text = await this.run(digest, { op: 'list' }, onLines, signal);
+    return JSON.parse(text) as ListSummary;
   }
 
   /** Streams the regular file at `path` of a layer to `onData`; resolves to its entry. */
@@ -98,10 +129,12 @@ export class LayerWorkers {
       if (this.closed) throw new LayerReadError('ABORTED', 'Berth is stopping');
       const blob = await this.blobs.open(digest);
       if (!blob) throw new LayerReadError('NOT_FOUND', `blob ${digest.value} is not in storage`);
-      const init: WorkerInit = { task, limits: this.limits };
+      const init: WorkerInit = { task, limits: this.limits, zstdCommand: this.zstdCommand };
       const worker = startWorker(init);
       this.live.add(worker);
       let inFlight = 0;
+      // Data is handed on in order, one chunk at a time; the result waits for the last of it.
+      let handing = Promise.resolve();
       let resumeInput: (() => void) | null = null;
       let settled = false;
       const post = (message: ToWorker, transfer: ArrayBuffer[] = []) => {
@@ -139,9 +172,12 @@ export class LayerWorkers {
               resumeInput = null;
               resume?.();
             } else if (message.t === 'data') {
-              onData!(new Uint8Array(message.b)).then(() => post({ t: 'more' }), (err: Error) => finish(err));
+              const bytes = new Uint8Array(message.b);
+              handing = handing.then(() => onData!(bytes)).then(() => post({ t: 'more' }));
+              handing.catch((err: Error) => finish(err));
             } else if (message.t === 'done') {
-              finish(null, message.r);
+              const result = message.r;
+              handing.then(() => finish(null, result), () => undefined);
             } else {
               finish(new LayerReadError(message.code as LayerErrorCode, message.message));
             }
