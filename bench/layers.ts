@@ -10,7 +10,7 @@
  *     of back-to-back requests would itself take both cores from the listing): GET latency p50/p99
  *     idle and while listing.
  * `zstd` is listed twice: with the `zstd` program on PATH (Berth's fast path on Node 20) and without
- * it (PATH holding only node's folder: fzstd, the portable fallback).
+ * it (PATH holding only a link to node: fzstd, the portable fallback).
  * Run: flock /tmp/berth-bench.lock node --import tsx bench/layers.ts   (ROUNDS=3, PORT=5510, WORK=...)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -99,11 +99,16 @@ async function main(): Promise<void> {
     }));
   }
   console.log(`layer: ${(raw.length / 1e9).toFixed(2)} GB uncompressed; gzip ${(await fs.stat(blobs.gzip)).size / 1e6 | 0} MB, zstd ${(await fs.stat(blobs.zstd)).size / 1e6 | 0} MB; ${ROUNDS} rounds, machine shared with other helpers`);
+  // A PATH with node and nothing else (node's own folder, /usr/bin, also holds zstd).
+  const nodeOnly = path.join(WORK, 'node-only');
+  await fs.mkdir(nodeOnly, { recursive: true });
+  await fs.rm(path.join(nodeOnly, 'node'), { force: true });
+  await fs.symlink(process.execPath, path.join(nodeOnly, 'node'));
   const rows: string[] = [];
   const variants = [
     { label: 'gzip', kind: 'gzip', env: {} },
     { label: 'zstd (zstd program)', kind: 'zstd', env: {} },
-    { label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: path.dirname(process.execPath) } },
+    { label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: nodeOnly } },
   ] as const;
   const cold = async (env: NodeJS.ProcessEnv) => {
     await berth.stop();

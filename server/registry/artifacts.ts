@@ -383,30 +383,23 @@ function certificateView(pemOrDer: string | Buffer): SignatureView['certificate'
 /** SLSA provenance predicate types: https://slsa.dev/provenance/v0.2 (BuildKit's default) and /v1. */
 const SLSA_PROVENANCE = 'https://slsa.dev/provenance/';
 
-/** Who built the image and how, from a SLSA provenance predicate (v0.2 or v1 field names). */
+/** Where SLSA provenance keeps each fact: v1 (https://slsa.dev/spec/v1.0/provenance) and v0.2. */
+const PROVENANCE_FIELDS = {
+  v1: { builder: ['runDetails', 'builder', 'id'], buildType: ['buildDefinition', 'buildType'], started: ['runDetails', 'metadata', 'startedOn'], finished: ['runDetails', 'metadata', 'finishedOn'], materials: ['buildDefinition', 'resolvedDependencies'] },
+  'v0.2': { builder: ['builder', 'id'], buildType: ['buildType'], started: ['metadata', 'buildStartedOn'], finished: ['metadata', 'buildFinishedOn'], materials: ['materials'] },
+} as const;
+
+/** Who built the image and how, from a SLSA provenance predicate. */
 function provenanceSummary(predicateType: string, predicate: Json): NonNullable<ArtifactView['provenance']> {
-  const obj = (value: unknown): Json => (isObject(value) ? value : {});
-  if (predicateType.endsWith('/v1')) {
-    const definition = obj(predicate.buildDefinition);
-    const run = obj(predicate.runDetails);
-    const metadata = obj(run.metadata);
-    const deps = Array.isArray(definition.resolvedDependencies) ? definition.resolvedDependencies : [];
-    return {
-      builder: str(obj(run.builder).id),
-      buildType: str(definition.buildType),
-      started: str(metadata.startedOn),
-      finished: str(metadata.finishedOn),
-      materials: deps.filter(isObject).map((m) => str(m.uri)).filter((u): u is string => u !== null).slice(0, 50),
-    };
-  }
-  const metadata = obj(predicate.metadata);
-  const materials = Array.isArray(predicate.materials) ? predicate.materials : [];
+  const fields = PROVENANCE_FIELDS[predicateType.endsWith('/v1') ? 'v1' : 'v0.2'];
+  const at = (keys: readonly string[]): unknown => keys.reduce<unknown>((value, key) => (isObject(value) ? value[key] : undefined), predicate);
+  const materials = at(fields.materials);
   return {
-    builder: str(obj(predicate.builder).id),
-    buildType: str(predicate.buildType),
-    started: str(metadata.buildStartedOn),
-    finished: str(metadata.buildFinishedOn),
-    materials: materials.filter(isObject).map((m) => str(m.uri)).filter((u): u is string => u !== null).slice(0, 50),
+    builder: str(at(fields.builder)),
+    buildType: str(at(fields.buildType)),
+    started: str(at(fields.started)),
+    finished: str(at(fields.finished)),
+    materials: (Array.isArray(materials) ? materials : []).filter(isObject).map((m) => str(m.uri)).filter((u): u is string => u !== null).slice(0, 50),
   };
 }
 

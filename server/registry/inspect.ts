@@ -18,7 +18,7 @@ import type {
 } from './inspect-types.ts';
 import { LayerReadError } from './layers/archive.ts';
 import { fileKind } from './layers/file-kind.ts';
-import { childrenOf, FsBuilder, lookup, toFsNode, walk, type MergedFs } from './layers/filesystem.ts';
+import { childrenOf, lookup, mergeLayerSources, toFsNode, walkInSlices, type MergedFs } from './layers/filesystem.ts';
 import { diffConfigs, diffFileSystems } from './layers/image-diff.ts';
 import type { LayerIndex } from './layers/layer-index.ts';
 import type { LayerWorkers } from './layers/worker-pool.ts';
@@ -196,26 +196,17 @@ export class InspectService {
     return { image, layers: views, fs };
   }
 
-  /**
-   * Applies the layers' entries as they are read from their stored listings, so the registry's
-   * thread works in short slices (a few hundred entries per read) rather than one long stall, and
-   * only the tree is held, never a listing (docs/benchmarks.md: ~100k files).
-   */
-  private async merge(image: Image, summaries: (LayerSummary | null)[], views: ImageLayerView[]): Promise<MergedFs> {
+  /** The tree of the layers that could be read, straight from their stored listings. */
+  private merge(image: Image, summaries: (LayerSummary | null)[], views: ImageLayerView[]): Promise<MergedFs> {
     const { layers: index } = this.deps;
-    const builder = new FsBuilder();
-    for (const [i, summary] of summaries.entries()) {
-      const layer = builder.startLayer();
-      if (!summary) continue;
+    const sources = summaries.map((summary, i) => {
+      if (!summary) return null;
       const digest = image.manifest.layers[i]!.digest;
-      try {
-        if (summary.whiteouts > 0) for await (const e of index.entries(digest)) builder.remove(e, layer);
-        for await (const e of index.entries(digest)) builder.add(e, layer);
-      } catch (err) {
-        views[i]!.problem = problemOf(err);
-      }
-    }
-    return builder.finishAsync();
+      return { whiteouts: summary.whiteouts, entries: () => index.entries(digest) };
+    });
+    return mergeLayerSources(sources, (i, err) => {
+      views[i]!.problem = problemOf(err);
+    });
   }
 
   /** One directory of the merged tree, or the paths matching `search`. */
@@ -228,7 +219,7 @@ export class InspectService {
       const query = options.search.toLowerCase();
       nodes = [];
       let truncated = false;
-      for (const node of walk(merged.fs)) {
+      for await (const node of walkInSlices(merged.fs)) {
         if (!node.path.toLowerCase().includes(query)) continue;
         if (nodes.length === SEARCH_LIMIT) {
           truncated = true;
@@ -256,7 +247,9 @@ export class InspectService {
   /** Every path of the merged file system (berth files). */
   async allFiles(repo: string, reference: string, platform?: string): Promise<{ image: ResolvedImage; layers: ImageLayerView[]; nodes: FsNode[] }> {
     const merged = await this.mergedImage(repo, reference, platform);
-    return { image: merged.image.resolved, layers: merged.layers, nodes: [...walk(merged.fs)] };
+    const nodes: FsNode[] = [];
+    for await (const node of walkInSlices(merged.fs)) nodes.push(node);
+    return { image: merged.image.resolved, layers: merged.layers, nodes };
   }
 
   /** The layers of an image with their listings' summaries. */
@@ -358,7 +351,7 @@ export class InspectService {
     const layersB = b.image.manifest.layers;
     const inB = new Set(layersB.map((l) => l.digest.value));
     const inA = new Set(layersA.map((l) => l.digest.value));
-    const files = diffFileSystems(a.fs, b.fs, options.timestamps);
+    const files = await diffFileSystems(a.fs, b.fs, options.timestamps);
     const sizeDelta = b.fs.totals.bytes - a.fs.totals.bytes;
     return {
       from: a.image.resolved,

@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Digest } from '../registry/reference.ts';
-import { fsyncDir, isNotFound, removeFile } from './files.ts';
+import { openIfExists, removeFile, renameDurable, syncFile } from './files.ts';
 import type { StoragePaths } from './paths.ts';
 
 /** A listing being written: nothing is visible until commit(). */
@@ -52,14 +52,8 @@ export class FsLayerListingStore implements LayerListingStore {
   }
 
   async lines(digest: Digest): Promise<AsyncIterable<string> | null> {
-    const file = this.paths.layerListing(digest);
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(file, 'r');
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const handle = await openIfExists(this.paths.layerListing(digest));
+    if (!handle) return null;
     const remove = () => this.remove(digest);
     return (async function* read(): AsyncGenerator<string> {
       const gunzip = zlib.createGunzip();
@@ -108,19 +102,12 @@ export class FsLayerListingStore implements LayerListingStore {
         input.end();
         try {
           await written;
-          const handle = await fs.open(tmp, 'r');
-          try {
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
-          await fs.mkdir(path.dirname(target), { recursive: true });
-          await fs.rename(tmp, target);
+          await syncFile(tmp);
         } catch (err) {
           await fs.rm(tmp, { force: true });
           throw err;
         }
-        await fsyncDir(path.dirname(target));
+        await renameDurable(tmp, target);
       },
       async abort() {
         if (!ended) input.destroy();

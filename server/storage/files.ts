@@ -29,6 +29,14 @@ async function writeThenRename(tmp: string, target: string, data: string | Uint8
   } finally {
     await handle.close();
   }
+  await renameDurable(tmp, target);
+}
+
+/**
+ * Moves a complete, synced temp file over `target` and makes the rename durable; the temp file is
+ * removed if the move fails.
+ */
+export async function renameDurable(tmp: string, target: string): Promise<void> {
   try {
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.rename(tmp, target);
@@ -37,6 +45,26 @@ async function writeThenRename(tmp: string, target: string, data: string | Uint8
     throw err;
   }
   await fsyncDir(path.dirname(target));
+}
+
+/** fsyncs a file written through a stream (which does not sync it). */
+export async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a file for reading, or null when there is none. */
+export async function openIfExists(file: string): Promise<fs.FileHandle | null> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
 }
 
 /** Creates an empty marker file (a link) and makes its directory entry durable. */

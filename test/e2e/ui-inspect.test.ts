@@ -1,7 +1,7 @@
 /**
  * Inside images in the web UI (issue 15), in Debian's Chromium against `berth serve`: browse the file
  * tree from the image page, open a file, compare two images, read an attached SBOM and verify a
- * cosign signature. Screenshots go to test-results/screenshots/ (the README's come from here).
+ * cosign signature, see the SBOM and provenance BuildKit put in an image index. Screenshots go to test-results/screenshots/ (the README's come from here).
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -14,7 +14,7 @@ import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { skipUnless } from '../helpers/tools.ts';
-import { CYCLONEDX_DOC, SPDX_DOC, cosignSignature, pushArtifact } from '../fixtures/artifacts.ts';
+import { CYCLONEDX_DOC, SPDX_DOC, cosignSignature, pushArtifact, pushBuildxIndex } from '../fixtures/artifacts.ts';
 
 describe('inside images in the web UI (Chromium)', { skip: skipUnless('chromium') }, () => {
   let berth: BerthProcess;
@@ -105,6 +105,25 @@ describe('inside images in the web UI (Chromium)', { skip: skipUnless('chromium'
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByTestId('verify-result').getByText('Verified', { exact: true }).waitFor();
     await ui.screenshot('image-sbom');
+  });
+
+  it('shows the SBOM and provenance attestations BuildKit keeps in a multi-platform index', async () => {
+    const { page } = ui;
+    const registry = new Client(berth.url);
+    const images = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const platform = { os: 'linux', architecture };
+      const d = await pushImage(registry, 'shop/multi', `only-${architecture}`, { platform, layers: [await layer([{ name: 'arch', content: `${architecture}\n` }])] });
+      images.push({ digest: d, size: (await (await registry.getManifest('shop/multi', d)).arrayBuffer()).byteLength, platform });
+    }
+    await pushBuildxIndex(registry, 'shop/multi', 'v1', images);
+    await page.goto('/repositories/shop/multi/-/manifests/v1/artifacts');
+    const table = page.getByTestId('artifacts');
+    await table.getByText('for linux/arm64').waitFor();
+    assert.equal(await table.getByText('image index (BuildKit)').count(), 2);
+    assert.match(await table.getByTestId('provenance').first().innerText(), /built by https:\/\/github\.com\/docker\/buildx/);
+    await page.getByRole('button', { name: /SPDX SBOM: 3 packages \(sbom-arm64\)/ }).click();
+    await page.getByTestId('sbom-packages').getByText('busybox', { exact: true }).waitFor();
   });
 
   it('shows what is attached before deleting a tag', async () => {

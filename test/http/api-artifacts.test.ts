@@ -41,7 +41,10 @@ describe('artifacts attached to an image', () => {
     const spdx = await pushArtifact(t, repo, { subject: { digest, size }, artifactType: 'application/spdx+json', layers: [{ mediaType: 'application/spdx+json', bytes: Buffer.from(JSON.stringify(SPDX_DOC)) }] });
     const hex = digest.slice(7);
     const cdx = await pushArtifact(t, repo, { tag: `sha256-${hex}.sbom`, layers: [{ mediaType: 'application/vnd.cyclonedx+json', bytes: Buffer.from(JSON.stringify(CYCLONEDX_DOC)) }] });
-    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: repo, digest: { sha256: hex } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: { buildDefinition: {} } };
+    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: repo, digest: { sha256: hex } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {
+      buildDefinition: { buildType: 'https://actions.github.io/buildtypes/workflow/v1', resolvedDependencies: [{ uri: 'git+https://example.com/app@refs/heads/main' }] },
+      runDetails: { builder: { id: 'https://github.com/actions/runner' }, metadata: { startedOn: '2026-01-01T00:00:00Z', finishedOn: '2026-01-01T00:02:00Z' } },
+    } };
     const envelope = { payloadType: 'application/vnd.in-toto+json', payload: Buffer.from(JSON.stringify(statement)).toString('base64'), signatures: [] };
     const att = await pushArtifact(t, repo, { subject: { digest, size }, artifactType: 'application/vnd.in-toto+json', layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', bytes: Buffer.from(JSON.stringify(envelope)), annotations: { predicateType: statement.predicateType } }] });
     const { payload, signature } = cosignSignature(digest, `localhost/${repo}`, keys.privateKey);
@@ -53,6 +56,10 @@ describe('artifacts attached to an image', () => {
     assert.deepEqual([byDigest.get(spdx)!.kind, byDigest.get(spdx)!.via, byDigest.get(spdx)!.sbom], ['sbom', 'referrers', { format: 'spdx', packages: 3, name: 'demo-image' }]);
     assert.deepEqual([byDigest.get(cdx)!.kind, byDigest.get(cdx)!.via, byDigest.get(cdx)!.tag], ['sbom', 'tag', `sha256-${hex}.sbom`]);
     assert.deepEqual([byDigest.get(att)!.kind, byDigest.get(att)!.predicateTypes], ['attestation', ['https://slsa.dev/provenance/v1']]);
+    assert.deepEqual(byDigest.get(att)!.provenance, {
+      builder: 'https://github.com/actions/runner', buildType: 'https://actions.github.io/buildtypes/workflow/v1',
+      started: '2026-01-01T00:00:00Z', finished: '2026-01-01T00:02:00Z', materials: ['git+https://example.com/app@refs/heads/main'],
+    });
     const cosign = byDigest.get(sig)!;
     assert.equal(cosign.kind, 'signature');
     assert.deepEqual([cosign.signatures[0]!.format, cosign.signatures[0]!.signedDigest, cosign.signatures[0]!.identity, cosign.signatures[0]!.details], ['cosign', digest, `localhost/${repo}`, { creator: 'berth tests' }]);

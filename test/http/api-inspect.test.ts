@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { FileView, FsNode, ImageDiff, ImageFilesView, LayerListingView } from '../../server/registry/inspect-types.ts';
 import { LONG_NAME, layer, pushImage, sha256, whiteoutImage, type Compression } from '../fixtures/layers.ts';
 import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
@@ -172,6 +172,35 @@ describe('image files API', () => {
     assert.equal(run.state, 'succeeded');
     assert.ok(run.result.removed.blobs.some((b) => b.digest === only.digest), 'the collection freed the layer');
     await assert.rejects(fs.access(cached), /ENOENT/);
+  });
+
+  it('reads a layer again when its stored listing is of an older format or was deleted, and reuses it after a restart', async () => {
+    const one = await layer([{ name: 'a.txt', content: 'a\n' }, { name: 'b/', type: 'directory' }, { name: 'b/c.txt', content: 'c\n' }]);
+    await pushImage(t.registry, 'inside/stored', 'v1', { layers: [one] });
+    const cached = path.join(t.server.dataDir, 'derived', 'layers', 'sha256', `${one.digest.slice(7)}.json.gz`);
+    // A listing as the first format wrote it (one JSON object): not trusted, read again.
+    await fs.mkdir(path.dirname(cached), { recursive: true });
+    await fs.writeFile(cached, gzipSync(JSON.stringify({ v: 1, digest: one.digest, entries: [] })));
+    const layerUrl = `/api/repositories/inside/stored/-/layers/${one.digest}`;
+    const first = await t.api.json<LayerListingView>(layerUrl);
+    assert.deepEqual(first.entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt']);
+    assert.deepEqual([first.entryCount, first.addedBytes, first.whiteouts, first.diffId], [3, 4, 0, one.diffId]);
+    const lines = gunzipSync(await fs.readFile(cached)).toString().trim().split('\n');
+    assert.equal(lines.length, 4, 'three entry lines and the summary line');
+    assert.deepEqual(JSON.parse(lines[3]!).summary.entryCount, 3);
+    // The derived folder is always safe to delete: the listing is made again.
+    await fs.rm(path.join(t.server.dataDir, 'derived'), { recursive: true });
+    assert.deepEqual((await t.api.json<LayerListingView>(layerUrl)).entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt']);
+    await fs.access(cached);
+    // Another server on the same data reads the stored listing (no worker): its summary line says so.
+    await fs.appendFile(cached, gzipSync(`${JSON.stringify({ path: 'only-in-the-file', type: 'file', mode: 420, uid: 0, gid: 0, size: 0, mtime: 0 })}\n`));
+    const second = await startApiServer({ dataDir: t.server.dataDir, port: 0 });
+    try {
+      const again = await second.api.json<LayerListingView>(layerUrl);
+      assert.deepEqual(again.entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt', 'only-in-the-file'], 'read from the file, not listed again');
+    } finally {
+      await second.server.close();
+    }
   });
 
   it('needs a platform for a multi-platform index, and takes one', async () => {

@@ -6,18 +6,18 @@
  */
 import type { ImageConfigView } from '../api-types.ts';
 import type { ChangeKind, ConfigChange, FsChange, FsNode, ImageDiff } from '../inspect-types.ts';
-import { walk, type MergedFs } from './filesystem.ts';
+import { walkInSlices, type MergedFs } from './filesystem.ts';
 
 function attrs(n: FsNode): NonNullable<FsChange['before']> {
   return { type: n.type, mode: n.mode, uid: n.uid, gid: n.gid, size: n.size, ...(n.linkTarget !== undefined ? { linkTarget: n.linkTarget } : {}) };
 }
 
-export function diffFileSystems(from: MergedFs, to: MergedFs, timestamps: boolean): ImageDiff['files'] {
+export async function diffFileSystems(from: MergedFs, to: MergedFs, timestamps: boolean): Promise<ImageDiff['files']> {
   const before = new Map<string, FsNode>();
-  for (const node of walk(from)) before.set(node.path, node);
+  for await (const node of walkInSlices(from)) before.set(node.path, node);
   const added: FsChange[] = [];
   const changed: FsChange[] = [];
-  for (const node of walk(to)) {
+  for await (const node of walkInSlices(to)) {
     const old = before.get(node.path);
     before.delete(node.path);
     const fileSize = node.type === 'dir' ? 0 : node.size;

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { BlobReader } from '../../storage/blob-store.ts';
+import { releaseTransient } from '../../storage/transient-memory.ts';
 import type { LayerEntry } from '../inspect-types.ts';
 import type { Digest } from '../reference.ts';
 import { DEFAULT_LIMITS, LayerReadError, type LayerErrorCode, type LayerLimits, type ListSummary } from './archive.ts';
@@ -147,6 +148,7 @@ export class LayerWorkers {
           const copy = new Uint8Array(chunk.byteLength);
           copy.set(chunk);
           post({ t: 'chunk', b: copy.buffer }, [copy.buffer]);
+          releaseTransient(chunk.byteLength);
           inFlight += 1;
           if (inFlight < INPUT_WINDOW) callback();
           else resumeInput = () => callback();
@@ -173,7 +175,10 @@ export class LayerWorkers {
               resume?.();
             } else if (message.t === 'data') {
               const bytes = new Uint8Array(message.b);
-              handing = handing.then(() => onData!(bytes)).then(() => post({ t: 'more' }));
+              handing = handing.then(() => onData!(bytes)).then(() => {
+                releaseTransient(bytes.byteLength);
+                post({ t: 'more' });
+              });
               handing.catch((err: Error) => finish(err));
             } else if (message.t === 'done') {
               const result = message.r;
