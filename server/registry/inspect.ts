@@ -258,9 +258,8 @@ export class InspectService {
     return { image: merged.image.resolved, layers: merged.layers };
   }
 
-  /** One layer's listing; the layer must belong to the repository. */
-  /** One layer's listing as JSON text in pieces (a LayerListingView: entries may be many). */
-  async layer(repo: string, digestText: string): Promise<AsyncIterable<string>> {
+  /** One layer's listing as JSON in pieces (a LayerListingView: entries may be many); the layer must belong to the repository. */
+  async layer(repo: string, digestText: string): Promise<AsyncIterable<Uint8Array>> {
     parseName(repo);
     const digest = tryParseDigest(digestText);
     if (!digest) throw new RegistryError('DIGEST_INVALID', { message: `"${digestText.slice(0, 100)}" is not a digest` });

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import zlib from 'node:zlib';
@@ -30,9 +30,11 @@ export interface ListingWriter {
 
 export interface LayerListingStore {
   /**
-   * The stored listing's lines, or null when there is none. A damaged file fails while it is read
-   * (and is then removed, to be computed again).
+   * The stored listing (uncompressed bytes), or null when there is none. A damaged file fails while
+   * it is read (and is then removed, to be computed again).
    */
+  bytes(digest: Digest): Promise<AsyncIterable<Buffer> | null>;
+  /** The same, a line at a time (without the newline; empty lines left out). */
   lines(digest: Digest): Promise<AsyncIterable<string> | null>;
   create(digest: Digest): Promise<ListingWriter>;
   remove(digest: Digest): Promise<void>;
@@ -51,34 +53,31 @@ export class FsLayerListingStore implements LayerListingStore {
     this.paths = paths;
   }
 
-  async lines(digest: Digest): Promise<AsyncIterable<string> | null> {
+  async bytes(digest: Digest): Promise<AsyncIterable<Buffer> | null> {
     const handle = await openIfExists(this.paths.layerListing(digest));
     if (!handle) return null;
     const remove = () => this.remove(digest);
-    return (async function* read(): AsyncGenerator<string> {
-      const gunzip = zlib.createGunzip();
+    return (async function* read(): AsyncGenerator<Buffer> {
       const source = createReadStream('', { fd: handle, highWaterMark: 64 * 1024 });
+      const gunzip = zlib.createGunzip();
       source.on('error', (err) => gunzip.destroy(err));
       source.pipe(gunzip);
-      const lines = createInterface({ input: gunzip, crlfDelay: Infinity });
-      // readline does not forward its input's errors: a damaged file must not read as a short one.
-      let failed: Error | null = null;
-      gunzip.on('error', (err) => {
-        failed = err;
-        lines.close();
-      });
       try {
-        for await (const line of lines) if (line) yield line;
-        if (failed) throw failed;
+        for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
       } catch (err) {
         // Damaged (a crash cannot leave half a file, a disk can): computed again next time.
         await remove().catch(() => undefined);
         throw err;
       } finally {
-        lines.close();
         source.destroy();
+        gunzip.destroy();
       }
     })();
+  }
+
+  async lines(digest: Digest): Promise<AsyncIterable<string> | null> {
+    const bytes = await this.bytes(digest);
+    return bytes && splitLines(bytes);
   }
 
   async create(digest: Digest): Promise<ListingWriter> {
@@ -121,4 +120,17 @@ export class FsLayerListingStore implements LayerListingStore {
   async remove(digest: Digest): Promise<void> {
     await removeFile(this.paths.layerListing(digest));
   }
+}
+
+/** UTF-8 text in chunks -> its lines (a line may span chunks; a character too). */
+export async function* splitLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  for await (const chunk of chunks) {
+    const lines = (partial + decoder.write(chunk as Buffer)).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) if (line) yield line;
+  }
+  const last = partial + decoder.end();
+  if (last) yield last;
 }

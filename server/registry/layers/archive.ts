@@ -67,8 +67,6 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** The `zstd` program to decode zstd layers with when zlib cannot (null: fzstd); see above. */
   zstdCommand?: string | null;
-  /** Told the size of each uncompressed chunk once the parser is done with it (to free it early). */
-  released?: (bytes: number) => void;
 }
 
 async function* viaTransform(source: AsyncIterable<Uint8Array>, transform: NodeJS.ReadWriteStream): AsyncGenerator<Uint8Array> {
@@ -398,9 +396,7 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, visitor: TarV
         throw new LayerReadError('TOO_LARGE', `the layer uncompresses to more than ${limits.maxUncompressedBytes} bytes, the most Berth reads`);
       }
       diff.update(chunk);
-      const accepted = extract.write(chunk);
-      options.released?.(chunk.byteLength);
-      if (!accepted) {
+      if (!extract.write(chunk)) {
         await new Promise<void>((resolve, reject) => {
           const onDrain = () => { extract.off('error', onError); extract.off('close', onClose); resolve(); };
           const onError = (err: Error) => { extract.off('drain', onDrain); extract.off('close', onClose); reject(err); };

@@ -32,6 +32,9 @@ const SUMMARIES = 20_000;
 const FAILURE_TTL_MS = 10 * 60_000;
 /** A summary line starts so; an entry line starts with {"path": (JSON.stringify keeps key order). */
 const SUMMARY_PREFIX = '{"v":';
+const SUMMARY_BYTES = Buffer.from(SUMMARY_PREFIX);
+const NEWLINE = 0x0a;
+const COMMA = 0x2c;
 
 interface SummaryLine {
   v: number;
@@ -85,26 +88,17 @@ export class LayerIndex {
   }
 
   /**
-   * The listing as JSON text in pieces (GET .../-/layers/<digest>): the summary's fields, then the
-   * entries as they are read. Fails before the first piece when the layer cannot be listed.
+   * The listing as JSON in pieces (GET .../-/layers/<digest>): the summary's fields, then the stored
+   * entry lines as they are read, passed on as bytes (newlines made commas, the summary line left
+   * out), never parsed. Fails before the first piece when the layer cannot be listed.
    */
-  async listingJson(digest: Digest): Promise<AsyncIterable<string>> {
+  async listingJson(digest: Digest): Promise<AsyncIterable<Uint8Array>> {
     const summary = await this.summary(digest);
-    const lines = await this.entryLines(digest);
-    return (async function* json(): AsyncGenerator<string> {
-      yield `${JSON.stringify(summary).slice(0, -1)},"entries":[`;
-      let first = true;
-      let batch: string[] = [];
-      for await (const line of lines) {
-        batch.push(line);
-        if (batch.length === 1000) {
-          yield `${first ? '' : ','}${batch.join(',')}`;
-          first = false;
-          batch = [];
-        }
-      }
-      if (batch.length > 0) yield `${first ? '' : ','}${batch.join(',')}`;
-      yield ']}';
+    const bytes = await this.entryBytes(digest);
+    return (async function* json(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from(`${JSON.stringify(summary).slice(0, -1)},"entries":[`);
+      yield* linesAsJsonArray(bytes, (line) => !line.subarray(0, SUMMARY_PREFIX.length).equals(SUMMARY_BYTES));
+      yield Buffer.from(']}');
     })();
   }
 
@@ -120,17 +114,25 @@ export class LayerIndex {
   }
 
   /**
-   * The entry lines of a stored listing, listing the layer first when there is none. A file removed
-   * meanwhile (by hand: the derived folder is always safe to delete) is listed again, once.
+   * A stored listing, listing the layer first when there is none. A file removed meanwhile (by hand:
+   * the derived folder is always safe to delete) is listed again, once.
    */
-  private async entryLines(digest: Digest): Promise<AsyncIterable<string>> {
+  private async stored<T>(digest: Digest, open: (digest: Digest) => Promise<T | null>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       await this.summary(digest);
-      const lines = await this.deps.store.lines(digest);
-      if (lines) return entriesOnly(lines);
+      const found = await open(digest);
+      if (found) return found;
       this.summaries.delete(digest.value);
       if (attempt === 1) throw new LayerReadError('NOT_FOUND', `the listing of ${digest.value} could not be kept`);
     }
+  }
+
+  private async entryLines(digest: Digest): Promise<AsyncIterable<string>> {
+    return entriesOnly(await this.stored(digest, (d) => this.deps.store.lines(d)));
+  }
+
+  private entryBytes(digest: Digest): Promise<AsyncIterable<Buffer>> {
+    return this.stored(digest, (d) => this.deps.store.bytes(d));
   }
 
   private async load(digest: Digest): Promise<LayerSummary> {
@@ -195,4 +197,39 @@ async function* entriesOnly(lines: AsyncIterable<string>): AsyncGenerator<string
   for await (const line of lines) {
     if (!line.startsWith(SUMMARY_PREFIX)) yield line;
   }
+}
+
+/**
+ * Newline-separated lines -> the same lines separated by commas (the inside of a JSON array), minus
+ * the lines `keep` refuses. Bytes are passed on as they come; only the last line of what has arrived
+ * is held back (it may be the summary, or cut in two).
+ */
+export async function* linesAsJsonArray(chunks: AsyncIterable<Buffer>, keep: (line: Buffer) => boolean): AsyncGenerator<Uint8Array> {
+  let held: Buffer = Buffer.alloc(0);
+  let first = true;
+  const emit = function* (lines: Buffer): Generator<Uint8Array> {
+    // Each line is checked (the summary line must not pass); kept ones are joined with commas.
+    let start = 0;
+    const out: Buffer[] = [];
+    while (start < lines.length) {
+      let end = lines.indexOf(NEWLINE, start);
+      if (end < 0) end = lines.length;
+      const line = lines.subarray(start, end);
+      if (line.length > 0 && keep(line)) {
+        if (!first) out.push(Buffer.from([COMMA]));
+        out.push(line);
+        first = false;
+      }
+      start = end + 1;
+    }
+    if (out.length > 0) yield Buffer.concat(out);
+  };
+  for await (const chunk of chunks) {
+    held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+    const last = held.lastIndexOf(NEWLINE);
+    if (last < 0) continue;
+    yield* emit(held.subarray(0, last));
+    held = held.subarray(last + 1);
+  }
+  yield* emit(held);
 }

@@ -13,7 +13,6 @@
  * neither thread holds it: the worker's memory stays flat whatever the number of entries.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { releaseTransient } from '../../storage/transient-memory.ts';
 import type { LayerEntry } from '../inspect-types.ts';
 import { extractFile, LayerReadError, listLayer, type LayerLimits } from './archive.ts';
 
@@ -67,7 +66,6 @@ async function* chunks(): AsyncGenerator<Uint8Array> {
     if (chunk) {
       send({ t: 'ack' });
       yield chunk;
-      releaseTransient(chunk.byteLength);
       continue;
     }
     if (ended) return;
@@ -116,11 +114,11 @@ async function main(): Promise<void> {
   try {
     if (task.op === 'list') {
       const batch = lineBatcher();
-      const summary = await listLayer(chunks(), (entry) => batch.add(entry), { limits, zstdCommand, released: releaseTransient });
+      const summary = await listLayer(chunks(), (entry) => batch.add(entry), { limits, zstdCommand });
       await batch.flush();
       send({ t: 'done', r: JSON.stringify(summary) });
     } else {
-      const entry = await extractFile(chunks(), task.path, write, { limits, zstdCommand, released: releaseTransient });
+      const entry = await extractFile(chunks(), task.path, write, { limits, zstdCommand });
       send({ t: 'done', r: JSON.stringify(entry) });
     }
   } catch (err) {

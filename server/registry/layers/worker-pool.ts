@@ -148,6 +148,8 @@ export class LayerWorkers {
           const copy = new Uint8Array(chunk.byteLength);
           copy.set(chunk);
           post({ t: 'chunk', b: copy.buffer }, [copy.buffer]);
+          // The copies (and the batches below) are garbage V8 notices late (transient-memory.ts):
+          // freed while young, the process peak while listing a 1 GB layer is ~25 MB lower.
           releaseTransient(chunk.byteLength);
           inFlight += 1;
           if (inFlight < INPUT_WINDOW) callback();
