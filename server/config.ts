@@ -4,6 +4,7 @@
  * Loopback by default: a registry is reachable from other machines only when asked for.
  */
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
@@ -62,6 +63,19 @@ export interface BerthConfig {
    * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
    */
   adminPassword: string | null;
+  /**
+   * Host names (or addresses) requests may name besides this machine's own (http/request-origin.ts):
+   * a DNS alias or a reverse proxy's public name. Everything else is refused (DNS rebinding).
+   */
+  allowedHosts: string[];
+  /**
+   * A request body that sends no byte for this long is cut and its connection closed (ms): a stalled
+   * client must not hold a connection and an open file forever. Not a limit on the whole request: a
+   * slow push that keeps sending never trips it.
+   */
+  bodyIdleTimeoutMs: number;
+  /** Request bodies one client address may be sending at once (uploads, manifests); more get 429. */
+  uploadsPerClient: number;
 }
 
 export const AUTH_MODES = ['none', 'token'] as const;
@@ -88,11 +102,20 @@ export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
     auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
+    allowedHosts: [], bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, uploadsPerClient: DEFAULT_UPLOADS_PER_CLIENT,
     ...lifecycleDefaults(),
   };
 }
 
 const HOUR_MS = 60 * 60 * 1000;
+/** nginx's client_body_timeout: a minute between two reads of a body is already a client in trouble. */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Docker pushes 5 layers at once by default (max-concurrent-uploads), containerd and skopeo a few
+ * more; 64 leaves room for several clients behind one address (NAT, a CI host) and bounds what one
+ * address can hold open.
+ */
+export const DEFAULT_UPLOADS_PER_CLIENT = 64;
 
 export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGraceMs' | 'gcUntagged' | 'uploadPurgeAgeMs' | 'uploadPurgeIntervalMs' | 'retentionIntervalMs'> {
   return { gcIntervalMs: null, gcGraceMs: HOUR_MS, gcUntagged: false, uploadPurgeAgeMs: 24 * HOUR_MS, uploadPurgeIntervalMs: HOUR_MS, retentionIntervalMs: null };
@@ -140,11 +163,15 @@ export interface ConfigInput {
   tlsCert?: unknown;
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
+  allowedHosts?: unknown;
+  bodyIdleTimeout?: unknown;
+  uploadsPerClient?: unknown;
 }
 
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
   'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -208,6 +235,15 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
   if (input.anonymousPull !== undefined) out.anonymousPull = parseSwitch(input.anonymousPull, source('anonymousPull'));
   if (input.tls !== undefined) out.tls = parseSwitch(input.tls, source('tls'));
   if (input.insecureNoAuth !== undefined) out.insecureNoAuth = parseSwitch(input.insecureNoAuth, source('insecureNoAuth'));
+  if (input.allowedHosts !== undefined) out.allowedHosts = parseHostList(input.allowedHosts, source('allowedHosts'));
+  if (input.bodyIdleTimeout !== undefined) out.bodyIdleTimeoutMs = parseDuration(input.bodyIdleTimeout, source('bodyIdleTimeout'), 1000);
+  if (input.uploadsPerClient !== undefined) {
+    const value = typeof input.uploadsPerClient === 'string' && /^\d+$/.test(input.uploadsPerClient) ? Number(input.uploadsPerClient) : input.uploadsPerClient;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
+      throw new ConfigError(`${source('uploadsPerClient')}: "${String(input.uploadsPerClient)}" is not a whole number from 1 to 100000`);
+    }
+    out.uploadsPerClient = value;
+  }
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = input[key];
     if (value === undefined) continue;
@@ -215,6 +251,24 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     out[key] = path.resolve(value);
   }
   return out;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/;
+
+/** Host names or IP addresses: a JSON array (a file) or a comma-separated list (the environment). */
+function parseHostList(value: unknown, source: string): string[] {
+  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : null;
+  if (!items) throw new ConfigError(`${source}: must be a list of host names`);
+  const hosts: string[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1') : '';
+    if (text === '' && typeof value === 'string') continue;
+    if (!HOST_NAME.test(text) && net.isIP(text) === 0) {
+      throw new ConfigError(`${source}: "${String(item)}" is not a host name or IP address (no port, no scheme)`);
+    }
+    hosts.push(text);
+  }
+  return [...new Set(hosts)];
 }
 
 /**
@@ -277,14 +331,22 @@ const LIFECYCLE_ENV = {
   retentionSchedule: 'BERTH_RETENTION_SCHEDULE',
 } as const;
 
+/** The request-handling limits in the environment. */
+const LIMITS_ENV = {
+  allowedHosts: 'BERTH_ALLOWED_HOSTS',
+  bodyIdleTimeout: 'BERTH_BODY_IDLE_TIMEOUT',
+  uploadsPerClient: 'BERTH_UPLOADS_PER_CLIENT',
+} as const;
+
 export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
   const names: Record<string, string> = {
     host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', auth: 'BERTH_AUTH', anonymousPull: 'BERTH_ANONYMOUS_PULL',
     tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH',
     ...LIFECYCLE_ENV,
+    ...LIMITS_ENV,
   };
   const lifecycle: ConfigInput = {};
-  for (const [key, name] of Object.entries(LIFECYCLE_ENV)) if (env[name]) lifecycle[key as keyof typeof LIFECYCLE_ENV] = env[name];
+  for (const [key, name] of Object.entries({ ...LIFECYCLE_ENV, ...LIMITS_ENV })) if (env[name]) lifecycle[key as keyof ConfigInput] = env[name];
   return validate(
     {
       host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined,

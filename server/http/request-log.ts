@@ -1,7 +1,7 @@
 /**
  * One structured log line per request, written when the response has finished (or the client left).
- * It writes the path only: never the query string (GET /token carries the account, and the management
- * API may carry ?access_token=) nor any header (Authorization), so credentials stay out of the logs.
+ * It writes the path only: never the query string (GET /token carries the account, and a client may
+ * put a secret anywhere) nor any header (Authorization), so credentials stay out of the logs.
  * With auth on, `user` names who made the request ('' for anonymous).
  */
 import type { Middleware } from 'koa';
