@@ -33,6 +33,13 @@ await build({
 // The desktop app's main process: dependencies stay external (electron-builder packs the production ones).
 await build({ ...node, entryPoints: { 'electron/main': 'electron/main/index.ts' }, packages: 'external' });
 
+// The bcrypt thread (server/auth/password-pool.ts), next to each bundle that starts it: it looks for
+// password-worker.js beside its own file. bcryptjs is bundled in, so the worker needs nothing else.
+await build({
+  ...node,
+  entryPoints: { 'server/password-worker': 'server/auth/password-worker.ts', 'electron/password-worker': 'server/auth/password-worker.ts' },
+});
+
 // The preload as one CommonJS file: a sandboxed preload cannot be ESM and can require only
 // 'electron' (Electron docs, "Process Sandboxing"), so everything else is bundled in.
 await build({

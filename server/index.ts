@@ -88,6 +88,8 @@ export interface RegistryDeps {
   log?: Logger;
   /** The scheduler's clock (tests drive it). */
   clock?: Clock;
+  /** The auth service's clock: token and refresh expiry, throttling (tests age them). */
+  authNow?: () => number;
 }
 
 export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Registry {
@@ -172,7 +174,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
   };
   let url: string | null = null;
-  const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
+  const auth = config.auth === 'token'
+    ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}) })
+    : null;
   const activityLog = new ActivityLog(paths.activityFile);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);

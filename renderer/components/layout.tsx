@@ -69,7 +69,7 @@ export function Layout() {
           {currentUser() && (
             <span className="actions" style={{ gap: 6 }}>
               <span className="faint">Signed in as {currentUser()}</span>
-              <button type="button" className="small" onClick={signOut}>
+              <button type="button" className="small" onClick={() => void signOut()}>
                 Sign out
               </button>
             </span>

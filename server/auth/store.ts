@@ -134,6 +134,13 @@ export class AuthStore {
     await this.credentials.update({ _id: id }, { $set: { lastUsedAt: at } }, {});
   }
 
+  /** Removes these credentials (refresh tokens that ended), and the refresh tokens obtained with them. */
+  async removeCredentials(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.credentials.remove({ _id: { $in: [...ids] } }, { multi: true });
+    await this.credentials.remove({ parent: { $in: [...ids] } }, { multi: true });
+  }
+
   /** Removes a credential and the refresh tokens obtained with it. */
   async removeCredential(id: string): Promise<boolean> {
     const n = await this.credentials.remove({ _id: id }, { multi: false });

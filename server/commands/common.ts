@@ -25,3 +25,17 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
     throw new UsageError((err as Error).message.split('\n')[0]!);
   }
 }
+
+/**
+ * Text that came from users or clients (token labels, client ids, names), safe to print on a
+ * terminal: control characters (ESC starts sequences that clear the screen or set the title), C1
+ * controls and the bidirectional overrides that reorder what a line seems to say are shown as
+ * escapes (\x1b, \u202e); a backslash is doubled so an escape shown is never one typed.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
