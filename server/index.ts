@@ -157,7 +157,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
     uploads,
     manifests,
-    listings: new ListingService({ index }),
+    listings: new ListingService({ index, manifests }),
     lifecycle: {
       maintenance,
       retention,
@@ -186,6 +186,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     usage: new DiskUsageService({
       blobs: blobStore,
       index,
+      manifests,
       dataDir: paths.root,
       volume: volumeSpace,
       reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,

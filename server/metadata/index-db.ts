@@ -7,6 +7,12 @@
  *
  * nedb rejects field names containing '.', and annotation keys always contain dots
  * ("org.opencontainers.image.created"), so annotations are stored as a JSON string.
+ *
+ * What it holds is what listings need, never every descriptor: a manifest's document has a fixed
+ * size whatever the manifest lists (its layers and an index's children are read from the manifest
+ * itself when a page needs them). nedb keeps every document in memory and appends every change to
+ * its file, so the files are compacted every COMPACT_EVERY_MS and after COMPACT_AFTER_WRITES writes
+ * to one collection (a tag pushed again and again otherwise grows its file without end).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,7 +20,15 @@ import Datastore from 'nedb-promises';
 import { writeFileAtomic } from '../storage/files.ts';
 
 /** Bump when the documents change shape: an index of another version is rebuilt. */
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
+
+/** Compaction of the collections' files: every ten minutes, and after this many writes to one. */
+export const COMPACT_EVERY_MS = 10 * 60_000;
+export const COMPACT_AFTER_WRITES = 1000;
+/** A referrer's annotations are kept up to this size (JSON); larger ones are read from the manifest. */
+export const MAX_INDEXED_ANNOTATIONS = 16 * 1024;
+/** An index keeps at most this many distinct platforms of its children (real ones have a handful). */
+export const MAX_INDEXED_PLATFORMS = 64;
 
 export interface RepositoryDoc {
   _id: string;
@@ -37,11 +51,6 @@ export interface BlobRef {
   mediaType: string;
 }
 
-export interface ChildRef extends BlobRef {
-  /** "os/arch[/variant]" when the index names the child's platform. */
-  platform?: string;
-}
-
 export interface ManifestDoc {
   _id: string;
   repo: string;
@@ -54,14 +63,20 @@ export interface ManifestDoc {
   artifactType?: string;
   subject?: string;
   config?: BlobRef;
-  layers: BlobRef[];
-  children: ChildRef[];
+  /** An image's layers, or an index's child manifests: how many (the manifest lists them). */
+  descriptorCount: number;
   /** "os/arch[/variant]" read from the image config. */
   platform?: string;
+  /** An index: the distinct platforms its children name (at most MAX_INDEXED_PLATFORMS). */
+  platforms?: string[];
   /** The image config's "created" time. */
   created?: string;
-  /** JSON of the manifest's annotations (see the note at the top). */
+  /**
+   * A referrer's annotations as JSON (see the note at the top), for the referrers listing; absent
+   * for other manifests, and when larger than MAX_INDEXED_ANNOTATIONS (then `annotationsInManifest`).
+   */
   annotations?: string;
+  annotationsInManifest?: boolean;
   pushedAt: Date;
 }
 
@@ -98,10 +113,15 @@ export class MetadataIndex {
    * repository is created, and sorting a thousand names per request is most of its cost.
    */
   private sortedNames: string[] | null = null;
+  private readonly compactAfterWrites: number;
+  /** Writes per collection since its file was last compacted. */
+  private readonly writes = new Map<Datastore<never>, number>();
+  private compactTimer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(dir: string, tmpDir: string) {
+  constructor(dir: string, tmpDir: string, options: { compactAfterWrites?: number } = {}) {
     this.dir = dir;
     this.tmpDir = tmpDir;
+    this.compactAfterWrites = options.compactAfterWrites ?? COMPACT_AFTER_WRITES;
   }
 
   /** Loads the collections; reports whether they need a rebuild. Marks the index in use (not clean). */
@@ -130,13 +150,38 @@ export class MetadataIndex {
       this.manifests.ensureIndex({ fieldName: 'subject', sparse: true }),
     ]);
     await this.writeState({ version: INDEX_VERSION, clean: false });
+    this.compactTimer = setInterval(() => {
+      for (const store of this.stores()) this.compactNow(store);
+    }, COMPACT_EVERY_MS);
+    this.compactTimer.unref();
     return { rebuildReason };
   }
 
   /** Compacts the files and marks the index clean, so the next start trusts it. */
   async close(): Promise<void> {
-    await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
+    await Promise.all(this.stores().map((store) => compact(store)));
     await this.writeState({ version: INDEX_VERSION, clean: true });
+  }
+
+  private stores(): Datastore<never>[] {
+    return [this.repositories, this.tags, this.manifests] as unknown as Datastore<never>[];
+  }
+
+  /** Counts a write to `store`, compacting its file once enough have piled up. */
+  private wrote(store: Datastore<unknown>): void {
+    const key = store as unknown as Datastore<never>;
+    const count = (this.writes.get(key) ?? 0) + 1;
+    if (count < this.compactAfterWrites) this.writes.set(key, count);
+    else this.compactNow(key);
+  }
+
+  /** Compaction runs in nedb's queue after the writes before it; a failure is retried at the next turn. */
+  private compactNow(store: Datastore<never>): void {
+    if ((this.writes.get(store) ?? 0) === 0) return;
+    this.writes.set(store, 0);
+    compact(store).catch(() => this.writes.set(store, this.compactAfterWrites));
   }
 
   /**
@@ -164,7 +209,8 @@ export class MetadataIndex {
       docs.tags.length ? this.tags.insert(docs.tags) : null,
       docs.manifests.length ? this.manifests.insert(docs.manifests) : null,
     ]);
-    await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
+    await Promise.all(this.stores().map((store) => compact(store)));
+    this.writes.clear();
     this.sortedNames = null;
   }
 
@@ -182,8 +228,10 @@ export class MetadataIndex {
     if (!existing) {
       await this.repositories.insert<RepositoryDoc>({ _id: name, name, createdAt: pushedAt ?? new Date(), lastPushAt: pushedAt });
       this.sortedNames = null;
+      this.wrote(this.repositories);
     } else if (pushedAt && (!existing.lastPushAt || existing.lastPushAt < pushedAt)) {
       await this.repositories.update({ _id: name }, { $set: { lastPushAt: pushedAt } });
+      this.wrote(this.repositories);
     }
   }
 
@@ -191,27 +239,32 @@ export class MetadataIndex {
     await this.gate;
     const doc: ManifestDoc = { ...summary, _id: manifestId(repo, digest), repo, digest, pushedAt };
     await this.manifests.update({ _id: doc._id }, doc, { upsert: true });
+    this.wrote(this.manifests);
   }
 
   async removeManifest(repo: string, digest: string): Promise<void> {
     await this.gate;
     await this.manifests.remove({ _id: manifestId(repo, digest) }, { multi: false });
+    this.wrote(this.manifests);
   }
 
   async setTag(repo: string, tag: string, digest: string, pushedAt: Date): Promise<void> {
     await this.gate;
     const doc: TagDoc = { _id: tagId(repo, tag), repo, tag, digest, pushedAt };
     await this.tags.update({ _id: doc._id }, doc, { upsert: true });
+    this.wrote(this.tags);
   }
 
   async removeTag(repo: string, tag: string): Promise<void> {
     await this.gate;
     await this.tags.remove({ _id: tagId(repo, tag) }, { multi: false });
+    this.wrote(this.tags);
   }
 
   async removeTagsOf(repo: string, digest: string): Promise<void> {
     await this.gate;
     await this.tags.remove({ repo, digest }, { multi: true });
+    this.wrote(this.tags);
   }
 
   /** Forgets a repository and everything indexed under it (deleted, or emptied by garbage collection). */
@@ -222,6 +275,7 @@ export class MetadataIndex {
       this.manifests.remove({ repo: name }, { multi: true }),
     ]);
     await this.repositories.remove({ _id: name }, { multi: false });
+    for (const store of this.stores()) this.wrote(store);
     this.sortedNames = null;
   }
 

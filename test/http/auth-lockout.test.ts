@@ -1,7 +1,8 @@
 /**
  * Throttling that slows guessing without locking anyone out (auth/service.ts, auth/throttle.ts).
  * Clients come from several loopback addresses (127.0.0.x: every one of them is this machine on
- * Linux), so each plays another machine: the attacker, the real CI, a colleague.
+ * Linux), so each plays another machine: the attacker, the real CI, a colleague. The auth service's
+ * clock is the test's: it stands still unless the test moves it, so no wait runs out by accident.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -32,11 +33,12 @@ describe('login throttling that locks no one out', () => {
   let server: TestServer;
   let ciToken: string;
   let ciRefresh: string;
+  let now = Date.now();
   const CI = '127.0.0.1';
   const ATTACKER = '127.0.0.2';
 
   before(async () => {
-    server = await startServer({ auth: 'token', adminPassword: ADMIN_PASSWORD });
+    server = await startServer({ auth: 'token', adminPassword: ADMIN_PASSWORD }, { authNow: () => now });
     await addUser(server, 'ci', 'ci-password-1', '*:pull,push');
     ciToken = (await server.registry.auth!.createAccessToken({ user: 'ci', label: 'pipeline', expiresAt: null, permissions: null })).token;
     // The real CI logs in as it does every day, from its own address.
@@ -74,6 +76,8 @@ describe('login throttling that locks no one out', () => {
     const fresh = await tokenFrom(server, '127.0.0.4', 'ci', 'ci-password-1');
     assert.equal(fresh.status, 429, fresh.body);
     assert.ok(fresh.retryAfter !== null && fresh.retryAfter >= 1 && fresh.retryAfter <= 60, `Retry-After ${fresh.retryAfter}`);
+    now += fresh.retryAfter! * 1000;
+    assert.equal((await tokenFrom(server, '127.0.0.4', 'ci', 'ci-password-1')).status, 200, 'once the wait it named is over');
   });
 
   it('throttles an address that guesses many user names, whatever names it tries next', async () => {
