@@ -41,10 +41,17 @@ export interface CredentialDoc {
   lastUsedAt: Date | null;
 }
 
+/**
+ * nedb appends every change (a token's last use, each login's refresh token) to its file: the files
+ * are rewritten to what they hold this often, as well as at close.
+ */
+const COMPACT_EVERY_MS = 10 * 60_000;
+
 export class AuthStore {
   readonly dir: string;
   private usersDb: Datastore<UserDoc> | null = null;
   private credentialsDb: Datastore<CredentialDoc> | null = null;
+  private compactTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -65,13 +72,21 @@ export class AuthStore {
     await this.restrictFiles();
     this.usersDb = users;
     this.credentialsDb = credentials;
+    this.compactTimer = setInterval(() => void this.compact().catch(() => undefined), COMPACT_EVERY_MS);
+    this.compactTimer.unref();
   }
 
-  async close(): Promise<void> {
+  private async compact(): Promise<void> {
     for (const db of [this.usersDb, this.credentialsDb]) {
       if (db) await (db as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
     }
-    if (this.usersDb) await this.restrictFiles();
+    await this.restrictFiles();
+  }
+
+  async close(): Promise<void> {
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
+    if (this.usersDb) await this.compact();
     this.usersDb = null;
     this.credentialsDb = null;
   }
