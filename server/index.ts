@@ -381,7 +381,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       manage.activity.start();
       activityOpened = true;
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
-      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
+      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout, and a body
+      // that stops arriving after bodyIdleTimeoutMs (http/request-bodies.ts).
       const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
       let address: AddressInfo;
       let initialAdmin: { name: string; password: string } | undefined;

@@ -4,7 +4,8 @@
  *   1. requestLog         one structured line per request
  *   2. errorResponder     the only writer of error bodies
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
- *   3b. requestOrigin     the Host must name us, and web pages of other sites stay out (request-origin.ts)
+ *   3b. requestBodies     an idle timeout on request bodies, a cap on uploads per client (request-bodies.ts)
+ *   3c. requestOrigin     the Host must name us, and web pages of other sites stay out (request-origin.ts)
  *   4. managementGuard    who may use /api/ (api/guard.ts)
  *   5. router             the registry route table (routes.ts), the token endpoint (token.ts), the
  *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with auth
@@ -24,6 +25,7 @@ import type { Ctx, RegistryServices } from './context.ts';
 import { errorResponder } from './errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
+import { requestBodies } from './request-bodies.ts';
 import { requestOrigin } from './request-origin.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
 import { serveUi } from './ui.ts';
@@ -64,6 +66,7 @@ export function createApp({ services, events, log, info, management, auth = null
     ctx.set(API_VERSION_HEADER, API_VERSION);
     await next();
   });
+  app.use(requestBodies({ bodyIdleTimeoutMs: info.config.bodyIdleTimeoutMs, uploadsPerClient: info.config.uploadsPerClient }));
   app.use(requestOrigin({ bindHost: info.config.host, allowedHosts: info.config.allowedHosts, registryAuth: auth !== null }));
   app.use(async function guardApi(ctx, next) {
     if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
