@@ -21,12 +21,12 @@ const node = {
 
 // The CLI (`berth serve`) with its dependencies bundled in: resolving and compiling a few hundred
 // separate modules was most of its start-up (import 250-390 ms -> 120 ms measured here). The bundled
-// CommonJS packages get a require() of their own. @peculiar/x509 stays out: it is loaded on demand,
-// only when TLS is used (server/tls/certificates.ts).
+// CommonJS packages get a require() of their own. @peculiar/x509 and its ASN.1 layer stay out: they
+// are loaded on demand, only when TLS is used (server/tls/certificates.ts).
 await build({
   ...node,
   entryPoints: { 'server/cli': 'server/cli.ts' },
-  external: ['@peculiar/x509', 'reflect-metadata'],
+  external: ['@peculiar/x509', '@peculiar/asn1-x509', '@peculiar/asn1-schema', 'reflect-metadata'],
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 });
 

@@ -313,7 +313,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
       const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
       caCertificate = material.ca;
-      if (material.issued === 'ca') log.warn({ ca: new TlsFiles(paths.tlsDir).caCert }, 'made a new local CA: clients must trust it (berth tls trust-help)');
+      if (material.issued === 'ca') {
+        log.warn({ ca: new TlsFiles(paths.tlsDir).caCert, reason: material.caReason ?? 'there was none' },
+          'made a new local CA: clients must trust it, again if they trusted the previous one (berth tls trust-help)');
+      }
       else if (material.issued) log.info('issued a new server certificate');
       return material;
     } catch (err) {
@@ -332,7 +335,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         (m) => {
           if (!m.issued) return;
           s.setSecureContext({ cert: m.cert, key: m.key });
-          log.info({ issued: m.issued }, 're-issued the server certificate');
+          caCertificate = m.ca;
+          if (m.issued === 'ca') log.warn({ reason: m.caReason }, 'made a new local CA: clients must trust it again (berth tls trust-help)');
+          else log.info({ issued: m.issued }, 're-issued the server certificate');
         },
         (err) => log.error({ err }, 'renewing the server certificate failed'),
       );
