@@ -18,7 +18,7 @@ import prettyBytes from 'pretty-bytes';
 import { loadConfig, type BerthConfig } from '../config.ts';
 import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
-import { isAlive, readLock, type LockInfo } from '../storage/lock.ts';
+import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
@@ -75,8 +75,8 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
 async function lockHolder(lockFile: string): Promise<LockInfo | null> {
   const deadline = Date.now() + LOCK_URL_WAIT_MS;
   for (;;) {
-    const holder = await readLock(lockFile);
-    if (!holder || !isAlive(holder.pid)) return null;
+    const holder = await liveHolder(lockFile);
+    if (!holder) return null;
     if (holder.url || Date.now() > deadline) return holder;
     await sleep(POLL_MS);
   }

@@ -2,7 +2,8 @@
  * The on-disk layout, in one place. Everything Berth stores lives under one data directory:
  *
  *   <data>/
- *     berth.lock                              pid lock: one server (one nedb owner) per directory
+ *     berth.lock                              the lock: one server (one nedb owner) per directory; who holds it
+ *     berth.sock                              ...and the socket its holder listens on while alive (storage/lock.ts)
  *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
  *                                             repositories and named by its digest; written to tmp/ (or an
  *                                             upload's data file), verified, fsynced, then renamed here
@@ -26,7 +27,8 @@
  *       credentials.db                        nedb: access tokens (personal/robot) and refresh tokens, SHA-256 hashed
  *       signing-key.jwk                       the ES256 private key that signs registry JWTs (mode 0600)
  *     tls/                                    certificates Berth makes itself (tls/)
- *       ca.crt, ca.key                        the local CA (ECDSA P-256, 10 years); the key (0600) never leaves here
+ *       ca.crt, ca.key                        the local CA (ECDSA P-256, 2 years, name-constrained); the key (0600)
+ *                                             never leaves here: keep backups of this folder as private as the key
  *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
  *     quarantine/<alg>/<hex>.<time>           blob files whose bytes did not match their digest, moved out of
  *                                             blobs/ by the integrity scrub (registry/scrub.ts) for inspection;

@@ -12,6 +12,7 @@ import type { RunJson } from '../../server/registry/maintenance.ts';
 import { runBerth, startBerth } from '../helpers/berth-process.ts';
 import { HOUR_MS, age, blobFiles } from '../helpers/lifecycle.ts';
 import { Client } from '../helpers/registry-client.ts';
+import { DataDirLock } from '../../server/storage/lock.ts';
 import { tempDir } from '../helpers/server.ts';
 
 describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => {
@@ -147,13 +148,13 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
 
   it('waits for nobody else: a directory another berth command is working on is refused', async () => {
     // A live process holds the lock without a URL: another CLI command working on the directory.
-    await fs.writeFile(path.join(dataDir, 'berth.lock'), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }));
+    const lock = await DataDirLock.acquire(path.join(dataDir, 'berth.lock'));
     try {
       const result = await runBerth(['gc', '--data', dataDir]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`in use by another berth command \\(pid ${process.pid}\\)`));
     } finally {
-      await fs.rm(path.join(dataDir, 'berth.lock'));
+      await lock.release();
     }
   });
 
