@@ -435,7 +435,7 @@ export interface RebuildStats {
   ms: number;
 }
 
-/** A retention rule (registry/retention.ts); globs are picomatch patterns. */
+/** A retention rule (registry/retention.ts); patterns are Berth's one dialect (server/name-pattern.ts). */
 export interface RetentionRule {
   id: string;
   repositories: string;

@@ -49,6 +49,17 @@ describe('permissions', () => {
     assert.ok(!patternMatches('a.b', 'axb'), 'dots are literal');
   });
 
+  it('speaks the one pattern dialect of retention rules too: ?, {a,b}, and ** as *', () => {
+    assert.ok(patternMatches('team/**', 'team/a/b'));
+    assert.ok(patternMatches('**', 'x'));
+    assert.ok(patternMatches('v?', 'v1') && !patternMatches('v?', 'v10'));
+    assert.ok(patternMatches('{latest,v*}', 'latest') && patternMatches('{latest,v*}', 'v1.2') && !patternMatches('{latest,v*}', 'dev'));
+    assert.ok(patternMatches('{team,ops}/*', 'ops/a/b'));
+    assert.ok(!patternMatches('a{b', 'a{b'), 'a malformed pattern matches nothing');
+    assert.deepEqual(parseGrant('{team,ops}/*:pull'), { repository: '{team,ops}/*', actions: ['pull'] });
+    assert.throws(() => parseGrant('{team/*:pull'), /not a repository pattern/);
+  });
+
   it('grants the intersection; admin implies pull, push and delete; *:admin opens catalog and admin', () => {
     const grants = [[parseGrant('team/*:pull'), parseGrant('mine/*:admin')]];
     assert.deepEqual(intersect(grants, [
