@@ -11,36 +11,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
+import { peakDuring, rssOf } from '../helpers/process-memory.ts';
 import { Client, OCI_CONFIG, OCI_LAYER, descriptor, describe as describeResponse, sha256 } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const MANIFESTS = 40;
 const DESCRIPTORS = 20_000;
 const MB = 1024 * 1024;
-
-async function rssOf(pid: number): Promise<number> {
-  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
-}
-
-/** Runs `work` while sampling the process's RSS; the peak seen. */
-async function peakDuring(pid: number, work: () => Promise<unknown>): Promise<number> {
-  let peak = await rssOf(pid);
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      peak = Math.max(peak, await rssOf(pid).catch(() => 0));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  try {
-    await work();
-  } finally {
-    running = false;
-    await sampler;
-  }
-  return Math.max(peak, await rssOf(pid));
-}
 
 describe('memory with 40 manifests of 20,000 descriptors', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 600_000 }, () => {
   let work: string;
