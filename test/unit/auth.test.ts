@@ -185,3 +185,18 @@ describe('auth and TLS configuration', () => {
     assert.equal((await loadConfig({ flags: {}, env: { BERTH_ADMIN_PASSWORD: 'from-env-123' } })).adminPassword, 'from-env-123');
   });
 });
+
+describe('request limits configuration', () => {
+  it('reads allowedHosts, bodyIdleTimeout and uploadsPerClient from the environment, with their defaults', async () => {
+    const plain = await loadConfig({ flags: {}, env: {} });
+    assert.deepEqual([plain.allowedHosts, plain.bodyIdleTimeoutMs, plain.uploadsPerClient], [[], 60_000, 64]);
+    const set = await loadConfig({ flags: {}, env: { BERTH_ALLOWED_HOSTS: 'Registry.Example, [fd00::5] ,10.0.0.9', BERTH_BODY_IDLE_TIMEOUT: '2m', BERTH_UPLOADS_PER_CLIENT: '8' } });
+    assert.deepEqual([set.allowedHosts, set.bodyIdleTimeoutMs, set.uploadsPerClient], [['registry.example', 'fd00::5', '10.0.0.9'], 120_000, 8]);
+  });
+  it('refuses hosts with ports or schemes, idle timeouts under a second, and counts out of range', async () => {
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_ALLOWED_HOSTS: 'registry.example:5000' } }), /BERTH_ALLOWED_HOSTS: "registry.example:5000" is not a host name or IP address \(no port, no scheme\)/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_ALLOWED_HOSTS: 'https://x' } }), /not a host name/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_BODY_IDLE_TIMEOUT: '500ms' } }), /BERTH_BODY_IDLE_TIMEOUT: "500ms" is not a duration of at least 1 second/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_UPLOADS_PER_CLIENT: '0' } }), /BERTH_UPLOADS_PER_CLIENT: "0" is not a whole number from 1 to 100000/);
+  });
+});
