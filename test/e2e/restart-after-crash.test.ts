@@ -26,11 +26,15 @@ function processState(pid: number): string | null {
   }
 }
 
+/** The shells (turned `sleep`) that hold killed servers as zombies; killed at the end, even when a test fails. */
+const parents: ChildProcess[] = [];
+
 /** `berth serve` under a parent that will never reap it; resolves once it answers. */
 async function serveUnreaped(dataDir: string): Promise<{ pid: number; port: number; parent: ChildProcess }> {
   const port = await freePort();
   const command = `"${process.execPath}" "${BERTH_BIN}" serve --port ${port} --data "${dataDir}" --log-level warn >/dev/null 2>&1 & echo $!; exec sleep 600`;
   const parent = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'] });
+  parents.push(parent);
   const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.status, () => 0)) === 200, `berth serve (pid ${pid}) to answer`, 20_000);
   return { pid, port, parent };
@@ -38,7 +42,6 @@ async function serveUnreaped(dataDir: string): Promise<{ pid: number; port: numb
 
 describe('the data directory lock', { skip: process.platform !== 'linux' && 'zombies are made with sh and read from /proc', timeout: 300_000 }, () => {
   let work: string;
-  const parents: ChildProcess[] = [];
   before(async () => {
     work = await tempDir('berth-restart-');
   });
@@ -50,7 +53,6 @@ describe('the data directory lock', { skip: process.platform !== 'linux' && 'zom
   it('lets berth serve start again at once after kill -9, 20 times in a row', async () => {
     const dataDir = path.join(work, 'data');
     let previous = await serveUnreaped(dataDir);
-    parents.push(previous.parent);
     const timings: number[] = [];
     const killed: number[] = [];
     for (let round = 1; round <= 20; round++) {
@@ -62,7 +64,6 @@ describe('the data directory lock', { skip: process.platform !== 'linux' && 'zom
       const state = processState(previous.pid);
       assert.ok(state === 'Z' || state === null, `round ${round}: the killed server is gone or a zombie (${state})`);
       if ('parent' in next) {
-        parents.push(next.parent);
         previous = next;
       } else {
         // The last one: it works, and shuts down cleanly, releasing the lock.
