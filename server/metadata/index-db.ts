@@ -10,11 +10,15 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Datastore from 'nedb-promises';
+import type Datastore from 'nedb-promises';
+import { isDiskError, openNedb, StoreCorruptError, unsaved, compact, type NedbOptions } from './nedb-file.ts';
 import { writeFileAtomic } from '../storage/files.ts';
 
 /** Bump when the documents change shape: an index of another version is rebuilt. */
 const INDEX_VERSION = 1;
+
+/** The collections, one file each in index/, in the order of the fields below. */
+const INDEX_FILES = ['repositories', 'tags', 'manifests'] as const;
 
 export interface RepositoryDoc {
   _id: string;
@@ -99,9 +103,16 @@ export class MetadataIndex {
    */
   private sortedNames: string[] | null = null;
 
-  constructor(dir: string, tmpDir: string) {
+  private readonly options: NedbOptions;
+
+  /**
+   * `onWriteFailure` hears of every write the disk refused: the index takes them in memory (it is
+   * derived, and rebuilt at the next start when its files fell behind), but a full disk is news.
+   */
+  constructor(dir: string, tmpDir: string, onWriteFailure?: (err: Error, file: string) => void) {
     this.dir = dir;
     this.tmpDir = tmpDir;
+    this.options = { derived: true, ...(onWriteFailure ? { onWriteFailure } : {}) };
   }
 
   /** Loads the collections; reports whether they need a rebuild. Marks the index in use (not clean). */
@@ -113,30 +124,51 @@ export class MetadataIndex {
     else if (state.version !== INDEX_VERSION) rebuildReason = `index version ${state.version} is not ${INDEX_VERSION}`;
     else if (!state.clean) rebuildReason = 'the index was not closed cleanly';
 
-    this.createStores();
-    // Every load must have finished (each rewrites its file) before a failed one makes us delete the
-    // files: Promise.all would reject on the first failure while the others still write.
-    const loads = await Promise.allSettled([this.repositories.load(), this.tags.load(), this.manifests.load()]);
-    const failed = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      rebuildReason = `the index is corrupt (${(failed.reason as Error).message})`;
+    // Every load must have finished (each may rewrite its file) before a failed one makes us delete
+    // the files: Promise.all would reject on the first failure while the others still write. Only
+    // damaged contents are a reason to start over; a file the disk cannot read stops the start (a
+    // StoreReadError), since clearing it would not make the disk work.
+    const loads = await Promise.allSettled(INDEX_FILES.map((name) => openNedb(path.join(this.dir, `${name}.db`), this.options)));
+    const unreadable = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StoreCorruptError));
+    if (unreadable) throw unreadable.reason;
+    const corrupt = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (corrupt) {
+      rebuildReason = `the index is corrupt (${(corrupt.reason as Error).message})`;
       await this.clearFiles();
-      this.createStores();
-      await Promise.all([this.repositories.load(), this.tags.load(), this.manifests.load()]);
+      await this.openStores();
+    } else {
+      this.useStores(loads.map((r) => (r as PromiseFulfilledResult<Datastore<unknown>>).value));
     }
     await Promise.all([
       this.tags.ensureIndex({ fieldName: 'repo' }),
       this.manifests.ensureIndex({ fieldName: 'repo' }),
       this.manifests.ensureIndex({ fieldName: 'subject', sparse: true }),
     ]);
-    await this.writeState({ version: INDEX_VERSION, clean: false });
+    try {
+      await this.writeState({ version: INDEX_VERSION, clean: false });
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      // A full disk cannot take the new state.json, but removing the old one needs no space, and "no
+      // state" means the same as "not clean" to the next start: rebuild.
+      await fs.rm(path.join(this.dir, 'state.json'), { force: true });
+    }
     return { rebuildReason };
   }
 
-  /** Compacts the files and marks the index clean, so the next start trusts it. */
+  /**
+   * Compacts the files and marks the index clean, so the next start trusts it; when the disk refused
+   * to write a change, it stays marked unclean and the next start rebuilds it.
+   */
   async close(): Promise<void> {
-    await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
-    await this.writeState({ version: INDEX_VERSION, clean: true });
+    const stores = [this.repositories, this.tags, this.manifests];
+    await Promise.all(stores.map((store) => compact(store)));
+    if (stores.some((store) => unsaved(store))) return;
+    try {
+      await this.writeState({ version: INDEX_VERSION, clean: true });
+    } catch (err) {
+      // A full disk: the old state.json (not clean) or none stays, and the next start rebuilds.
+      if (!isDiskError(err)) throw err;
+    }
   }
 
   /**
@@ -278,16 +310,16 @@ export class MetadataIndex {
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private createStores(): void {
-    const store = <T>(name: string) =>
-      Datastore.create({ filename: path.join(this.dir, `${name}.db`), autoload: false }) as unknown as Datastore<T>;
-    this.repositories = store<RepositoryDoc>('repositories');
-    this.tags = store<TagDoc>('tags');
-    this.manifests = store<ManifestDoc>('manifests');
+  private async openStores(): Promise<void> {
+    this.useStores(await Promise.all(INDEX_FILES.map((name) => openNedb(path.join(this.dir, `${name}.db`), this.options))));
+  }
+
+  private useStores(stores: Datastore<unknown>[]): void {
+    [this.repositories, this.tags, this.manifests] = stores as [Datastore<RepositoryDoc>, Datastore<TagDoc>, Datastore<ManifestDoc>];
   }
 
   private async clearFiles(): Promise<void> {
-    for (const name of ['repositories', 'tags', 'manifests']) {
+    for (const name of INDEX_FILES) {
       await fs.rm(path.join(this.dir, `${name}.db`), { force: true });
     }
   }
@@ -312,10 +344,3 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/**
- * Rewrites a collection's file as one line per document (nedb's crash-safe write: temp file, fsync,
- * rename). nedb-promises forwards to @seald-io/nedb's compactDatafileAsync, which its typings omit.
- */
-export function compact<T>(store: Datastore<T>): Promise<void> {
-  return (store as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
-}
