@@ -24,16 +24,17 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
 async function writeThenRename(tmp: string, target: string, data: string | Uint8Array, mode?: number): Promise<void> {
   const handle = await fs.open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.rename(tmp, target);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
+    // A write cut short by a full disk must not leave its partial file behind, holding the space.
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
   await fsyncDir(path.dirname(target));
@@ -63,6 +64,28 @@ export async function removeFile(file: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
+  }
+}
+
+/**
+ * Why a file a user named (a config file, a certificate, an htpasswd file) cannot be read, in a few
+ * words: "not found", "is a directory, not a file", "permission denied", or the system's message.
+ */
+export function readProblem(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException | null)?.code) {
+    case 'ENOENT':
+      return 'not found';
+    case 'EISDIR':
+      return 'is a directory, not a file';
+    case 'ENOTDIR':
+      return 'a part of its path is a file, not a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EIO':
+      return 'the disk reported an I/O error (EIO)';
+    default:
+      return (err as Error).message;
   }
 }
 
