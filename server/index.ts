@@ -257,9 +257,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   let storesOpened = false;
 
   async function openIndex(): Promise<void> {
-    const { rebuildReason } = await index.open();
+    const { rebuildReason, memoryOnly } = await index.open();
     if (!rebuildReason) return;
-    log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
+    if (memoryOnly) log.error({ reason: rebuildReason }, 'the metadata index cannot be read from disk; rebuilding it in memory (listings work, the disk may be failing)');
+    else log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
     const stats = await rebuildIndex({ repositories: repositoryStore, manifests, index, log });
     log.info(stats, 'metadata index rebuilt');
   }
@@ -480,7 +481,11 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         const s = server;
         server = null;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        // Node closes the connections idle when close() is called, not those that become idle later:
+        // a response finishing just after the signal would keep its connection, and the stop, waiting
+        // for the grace period.
         s.closeIdleConnections();
+        const idle = setInterval(() => s.closeIdleConnections(), 100);
         const timer = setTimeout(() => {
           const cut = uploads.receivingUploads();
           if (cut.length > 0) {
@@ -493,6 +498,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         }, config.shutdownGraceSeconds * 1000);
         await closed;
         clearTimeout(timer);
+        clearInterval(idle);
       }
       await closeActivity();
       if (indexOpened) {

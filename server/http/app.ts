@@ -65,6 +65,8 @@ export function createApp({ services, events, log, info, management, auth = null
   app.use(errorResponder(log, storage));
   app.use(async function apiVersion(ctx, next) {
     ctx.set(API_VERSION_HEADER, API_VERSION);
+    // While stopping, no connection is kept for another request.
+    if (stopping?.()) ctx.set('Connection', 'close');
     await next();
   });
   app.use(async function guardApi(ctx, next) {

@@ -10,8 +10,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type Datastore from 'nedb-promises';
-import { isDiskError, openNedb, StoreCorruptError, unsaved, compact, type NedbOptions } from './nedb-file.ts';
+import Datastore from 'nedb-promises';
+import { isDiskError, openNedb, StoreCorruptError, StoreReadError, unsaved, compact, type NedbOptions } from './nedb-file.ts';
 import { writeFileAtomic } from '../storage/files.ts';
 
 /** Bump when the documents change shape: an index of another version is rebuilt. */
@@ -79,6 +79,8 @@ interface IndexState {
 export interface IndexOpenResult {
   /** Why the index must be rebuilt from storage, or null when it can be used as it is. */
   rebuildReason: string | null;
+  /** Its files could not be read (EIO): it is rebuilt in memory and not saved. */
+  memoryOnly: boolean;
 }
 
 export function tagId(repo: string, tag: string): string {
@@ -104,6 +106,8 @@ export class MetadataIndex {
   private sortedNames: string[] | null = null;
 
   private readonly options: NedbOptions;
+  /** The files could not be read: the index lives in memory only, and its files are left alone. */
+  private memoryOnly = false;
 
   /**
    * `onWriteFailure` hears of every write the disk refused: the index takes them in memory (it is
@@ -125,15 +129,23 @@ export class MetadataIndex {
     else if (!state.clean) rebuildReason = 'the index was not closed cleanly';
 
     // Every load must have finished (each may rewrite its file) before a failed one makes us delete
-    // the files: Promise.all would reject on the first failure while the others still write. Only
-    // damaged contents are a reason to start over; a file the disk cannot read stops the start (a
-    // StoreReadError), since clearing it would not make the disk work.
+    // the files: Promise.all would reject on the first failure while the others still write. Damaged
+    // contents are a reason to start over. A file the disk cannot read (EIO) is left as it is: the
+    // index is built in memory instead (it is derived, so nothing is lost) and not saved while the
+    // disk fails; the next start tries the file again.
+    this.memoryOnly = false;
     const loads = await Promise.allSettled(INDEX_FILES.map((name) => openNedb(path.join(this.dir, `${name}.db`), this.options)));
-    const unreadable = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StoreCorruptError));
-    if (unreadable) throw unreadable.reason;
-    const corrupt = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (corrupt) {
-      rebuildReason = `the index is corrupt (${(corrupt.reason as Error).message})`;
+    const failure = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as Error) : null);
+    const other = loads.map(failure).find((err) => err && !(err instanceof StoreCorruptError) && !(err instanceof StoreReadError));
+    if (other) throw other;
+    const corrupt = loads.map(failure).find((err) => err instanceof StoreCorruptError);
+    const unreadable = loads.map(failure).find((err): err is StoreReadError => err instanceof StoreReadError);
+    if (unreadable) {
+      rebuildReason = `${unreadable.message}; the index is rebuilt in memory and not saved until the disk can be read`;
+      this.memoryOnly = true;
+      this.useStores(INDEX_FILES.map(() => Datastore.create({ inMemoryOnly: true }) as unknown as Datastore<unknown>));
+    } else if (corrupt) {
+      rebuildReason = `the index is corrupt (${corrupt.message})`;
       await this.clearFiles();
       await this.openStores();
     } else {
@@ -152,7 +164,7 @@ export class MetadataIndex {
       // state" means the same as "not clean" to the next start: rebuild.
       await fs.rm(path.join(this.dir, 'state.json'), { force: true });
     }
-    return { rebuildReason };
+    return { rebuildReason, memoryOnly: this.memoryOnly };
   }
 
   /**
@@ -160,6 +172,7 @@ export class MetadataIndex {
    * to write a change, it stays marked unclean and the next start rebuilds it.
    */
   async close(): Promise<void> {
+    if (this.memoryOnly) return;
     const stores = [this.repositories, this.tags, this.manifests];
     await Promise.all(stores.map((store) => compact(store)));
     if (stores.some((store) => unsaved(store))) return;

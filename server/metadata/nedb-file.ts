@@ -65,6 +65,7 @@ interface FileState {
 interface NedbPersistence {
   persistCachedDatabaseAsync(): Promise<void>;
   persistNewStateAsync(docs: unknown[]): Promise<void>;
+  treatRawStreamAsync(stream: NodeJS.ReadableStream): Promise<unknown>;
   corruptAlertThreshold: number;
 }
 
@@ -174,6 +175,14 @@ async function load<T>(file: string, options: NedbOptions, dropBadLines: boolean
   const state: FileState = { file, unsaved: false };
   states.set(persistence, state);
 
+  // nedb reads the file through a line splitter that does not pass on the file stream's errors: an
+  // EIO while reading would be an unhandled 'error' event and end the process. It rejects the load instead.
+  const readLines = persistence.treatRawStreamAsync.bind(persistence);
+  persistence.treatRawStreamAsync = (stream) =>
+    new Promise((resolve, reject) => {
+      stream.once('error', reject);
+      readLines(stream).then(resolve, reject);
+    });
   const rewrite = persistence.persistCachedDatabaseAsync.bind(persistence);
   persistence.persistCachedDatabaseAsync = async () => {
     try {

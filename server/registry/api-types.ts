@@ -45,7 +45,8 @@ export interface StorageView {
   state: 'ok' | 'full' | 'read-only' | 'not-writable' | 'failing';
   freeBytes: number | null;
   totalBytes: number | null;
-  /** What is wrong and what to do about it; null while the state is ok. */
+  /** What is wrong in a few words ("The registry's disk is full"), then what to do about it; null while ok. */
+  headline: string | null;
   problem: string | null;
   /** When the problem was first seen (ISO 8601), or null. */
   since: string | null;

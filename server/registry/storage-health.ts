@@ -179,22 +179,25 @@ export class StorageHealth {
     if (this.unwritable) {
       const { kind, code, at } = this.unwritable;
       const state = kind === 'read-only' ? 'read-only' : kind === 'permission' ? 'not-writable' : 'failing';
-      return { ...base, state, problem: `${unwritableText(kind, code)}: pushes, deletes and settings cannot be saved; pulls still work.`, since: at.toISOString() };
+      const headline = kind === 'read-only'
+        ? 'The registry’s data directory is read-only: pushes fail.'
+        : kind === 'permission' ? 'The registry may not write its data directory: pushes fail.' : 'The registry’s disk reports I/O errors.';
+      return { ...base, state, headline, problem: `${upperFirst(unwritableText(kind, code))}: pushes, deletes and settings cannot be saved; pulls still work.`, since: at.toISOString() };
     }
     const nearlyFull = space !== null && space.freeBytes < Math.min(NEARLY_FULL_BYTES, space.totalBytes * 0.01);
     if (this.noSpace || nearlyFull) {
       const problem = nearlyFull
-        ? `The disk holding the data directory is full: ${freeText(space)}. Pushes fail until there is room; pulls still work.`
-        : `A push failed at ${this.noSpace!.at.toISOString()}: the disk holding the data directory ran out of space (${freeText(space)} now). ` +
-          'Pushes that do not fit fail until there is more room; pulls still work.';
+        ? `The disk holding the data directory is full (${freeText(space)}): pushes fail until there is room; pulls still work.`
+        : `A push failed because the disk holding the data directory ran out of space (${freeText(space)} now): pushes that do not fit fail until there is more room; pulls still work.`;
       return {
         ...base,
         state: 'full',
+        headline: nearlyFull ? 'The registry’s disk is full: pushes fail.' : 'A push did not fit on the registry’s disk.',
         problem: `${problem} To make room, ${FREE_SPACE_HINT}.`,
         since: (this.noSpace?.at ?? this.now()).toISOString(),
       };
     }
-    return { ...base, state: 'ok', problem: null, since: null };
+    return { ...base, state: 'ok', headline: null, problem: null, since: null };
   }
 
   /** Stops looking again (the server is closing). */
@@ -237,6 +240,10 @@ export class StorageHealth {
   private now(): Date {
     return this.deps.now ? this.deps.now() : new Date();
   }
+}
+
+function upperFirst(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function freeText(space: VolumeSpace | null): string {

@@ -4,6 +4,26 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
+/**
+ * mkdir -p whose error is the real one: Node's recursive mkdir reports ENOENT for a folder it cannot
+ * create on a read-only file system (EROFS is lost). On ENOENT the missing levels are made one at a
+ * time, so the failing one reports its own errno.
+ */
+export async function makeDir(dir: string, mode?: number): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true, ...(mode !== undefined ? { mode } : {}) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const parent = path.dirname(dir);
+    if (parent !== dir) await makeDir(parent, mode);
+    try {
+      await fs.mkdir(dir, mode);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+    }
+  }
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   // Windows cannot open a directory for fsync; NTFS journals renames itself.
   if (process.platform === 'win32') return;
@@ -30,7 +50,7 @@ async function writeThenRename(tmp: string, target: string, data: string | Uint8
     } finally {
       await handle.close();
     }
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDir(path.dirname(target));
     await fs.rename(tmp, target);
   } catch (err) {
     // A write cut short by a full disk must not leave its partial file behind, holding the space.
@@ -42,7 +62,7 @@ async function writeThenRename(tmp: string, target: string, data: string | Uint8
 
 /** Creates an empty marker file (a link) and makes its directory entry durable. */
 export async function touchDurable(file: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await makeDir(path.dirname(file));
   await (await fs.open(file, 'a')).close();
   await fsyncDir(path.dirname(file));
 }
@@ -109,7 +129,7 @@ export async function readDirOrEmpty(dir: string): Promise<string[]> {
  * exists, so it is never readable by others even briefly; its folder is made 0700.
  */
 export async function writePrivateFile(target: string, data: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+  await makeDir(path.dirname(target), 0o700);
   await writeThenRename(`${target}.${randomUUID()}.tmp`, target, data, 0o600);
 }
 

@@ -16,7 +16,7 @@ export interface ServerInfo {
   stopping?: () => boolean;
 }
 
-const UNKNOWN_STORAGE: StorageView = { state: 'ok', freeBytes: null, totalBytes: null, problem: null, since: null, setAside: [] };
+const UNKNOWN_STORAGE: StorageView = { state: 'ok', freeBytes: null, totalBytes: null, headline: null, problem: null, since: null, setAside: [] };
 
 export function statusHandlers(info: ServerInfo) {
   return {
