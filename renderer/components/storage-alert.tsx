@@ -9,6 +9,7 @@ import type { StorageView } from '../../server/registry/api-types.ts';
 import { subscribe } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { Bytes } from './bytes.tsx';
+import { Time } from './time.tsx';
 
 export function StorageAlert() {
   const status = useStatus();
@@ -22,11 +23,17 @@ export function StorageAlert() {
         <div className="callout bad storage-alert" role="alert">
           <HardDrive size={18} aria-hidden />
           <div>
-            <strong>{TITLE[storage.state]}</strong>
+            <strong>{storage.headline}</strong>
             {storage.freeBytes !== null && storage.totalBytes !== null && (
               <span>
                 {' '}
-                <Bytes value={storage.freeBytes} /> free of <Bytes value={storage.totalBytes} />.
+                <Bytes value={storage.freeBytes} /> free of <Bytes value={storage.totalBytes} />
+              </span>
+            )}
+            {storage.since && (
+              <span className="muted">
+                {' '}
+                (since <Time iso={storage.since} />)
               </span>
             )}
             <p className="muted">{storage.problem}</p>
@@ -46,10 +53,3 @@ export function StorageAlert() {
   );
 }
 
-const TITLE: Record<StorageView['state'], string> = {
-  ok: '',
-  full: 'The registry’s disk is full: pushes fail.',
-  'read-only': 'The registry’s data directory is read-only: pushes fail.',
-  'not-writable': 'The registry may not write its data directory: pushes fail.',
-  failing: 'The registry’s disk reports errors.',
-};
