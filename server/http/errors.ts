@@ -10,7 +10,6 @@ import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError, isRegistryError } from '../registry/errors.ts';
 import type { StorageHealth } from '../registry/storage-health.ts';
-import { storageFailureKind } from '../storage/failures.ts';
 import { awaitingContinue } from './expect-continue.ts';
 
 /** Errors Node and Koa's helpers raise for a client that went away mid-request. */
@@ -21,11 +20,12 @@ export function errorResponder(log: Logger, storage: Pick<StorageHealth, 'failed
     try {
       await next();
     } catch (thrown) {
-      const diskFailure = storageFailureKind(thrown) !== null;
-      const clientGone = !diskFailure && (ctx.req.destroyed || CLIENT_GONE.has((thrown as NodeJS.ErrnoException)?.code ?? '') ||
-        (thrown as { type?: string })?.type === 'request.aborted');
+      // A disk that refused (full, read-only, failing) is named as such, whatever else the request saw.
       const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
-      const error = (diskFailure ? await storage?.failed(thrown, { what: 'the change', reading }) : null) ?? toRegistryError(thrown, clientGone);
+      const diskError = storage ? await storage.failed(thrown, { what: 'the change', reading }) : null;
+      const clientGone = !diskError && (ctx.req.destroyed || CLIENT_GONE.has((thrown as NodeJS.ErrnoException)?.code ?? '') ||
+        (thrown as { type?: string })?.type === 'request.aborted');
+      const error = diskError ?? toRegistryError(thrown, clientGone);
       if (error.code === 'UNKNOWN' && !clientGone) log.error({ err: thrown, method: ctx.method, path: ctx.path }, 'request failed');
       if (clientGone) ctx.state.clientGone = true;
       // A body refused for want of disk space is read to its end first: see drain().

@@ -69,6 +69,7 @@ export class StorageHealth {
   private lastState: StorageView['state'] = 'ok';
   private lastSetAside = '';
   private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(deps: StorageHealthDeps) {
     this.deps = deps;
@@ -155,7 +156,14 @@ export class StorageHealth {
     if (this.noSpace || this.unwritable) this.changed();
   }
 
+  /** The state now; announced (the live `storage` event) when it differs from the last one announced. */
   async view(): Promise<StorageView> {
+    const view = await this.compute();
+    this.announce(view);
+    return view;
+  }
+
+  private async compute(): Promise<StorageView> {
     const space = await this.space();
     if (this.unwritable) {
       try {
@@ -202,31 +210,34 @@ export class StorageHealth {
 
   /** Stops looking again (the server is closing). */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
 
   // ---- internals ------------------------------------------------------------------------------
 
-  /** Announces the state when it differs from the last one announced, and keeps looking while it is not ok. */
+  /** Looks at the disk again, in the background. */
   private changed(): void {
-    this.view().then(
-      (view) => {
-        const setAside = JSON.stringify(view.setAside);
-        if (view.state !== this.lastState || setAside !== this.lastSetAside) {
-          this.lastState = view.state;
-          this.lastSetAside = setAside;
-          this.deps.events.emit('storage', view);
-        }
-        if (view.state !== 'ok' && !this.timer) {
-          this.timer = setInterval(() => this.changed(), CHECK_MS);
-          this.timer.unref();
-        } else if (view.state === 'ok' && this.timer) {
-          this.stop();
-        }
-      },
-      (err: unknown) => this.deps.log.warn({ err }, 'could not check the disk of the data directory'),
-    );
+    this.view().catch((err: unknown) => this.deps.log.warn({ err }, 'could not check the disk of the data directory'));
+  }
+
+  /** Announces a state that differs from the last one announced, and keeps looking while it is not ok. */
+  private announce(view: StorageView): void {
+    if (this.stopped) return;
+    const setAside = JSON.stringify(view.setAside);
+    if (view.state !== this.lastState || setAside !== this.lastSetAside) {
+      this.lastState = view.state;
+      this.lastSetAside = setAside;
+      this.deps.events.emit('storage', view);
+    }
+    if (view.state !== 'ok' && !this.timer) {
+      this.timer = setInterval(() => this.changed(), CHECK_MS);
+      this.timer.unref();
+    } else if (view.state === 'ok' && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
   }
 
   private async space(): Promise<VolumeSpace | null> {

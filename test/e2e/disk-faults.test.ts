@@ -10,22 +10,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fixtures, type Fixture, type FixtureName } from '../fixtures/images.ts';
-import { runBerth, startBerth, type BerthProcess } from '../helpers/berth-process.ts';
+import { assertOneLine, runBerth, startBerth, type BerthProcess } from '../helpers/berth-process.ts';
 import { mountEioFs, mountTmpfs, skipUnlessRoot, type EioMount, type Tmpfs } from '../helpers/mounts.ts';
-import { expectError, sha256 } from '../helpers/registry-client.ts';
+import { expectError, sha256, waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
 const skip = skipUnlessRoot('mount', 'umount', 'fusermount3', '/usr/bin/python3') || skipUnless('skopeo');
 const CLIENT = { 'X-Berth-Client': 'tests' };
-
-/** The failure is one line on stderr, prefixed "berth:", with no stack trace. */
-function assertOneLine(stderr: string, pattern: RegExp): void {
-  const lines = stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line, got: ${stderr}`);
-  assert.match(lines[0]!, /^berth: /);
-  assert.match(lines[0]!, pattern);
-}
 
 async function setAsideFiles(dir: string): Promise<string[]> {
   return (await fs.readdir(dir, { recursive: true })).filter((f) => f.includes('.unreadable-'));
@@ -164,7 +156,8 @@ describe('disk faults', { skip, timeout: 600_000 }, () => {
         berth = await startBerth({ dataDir });
         const tags = (await (await fetch(`${berth.url}/v2/app/tiny/tags/list`)).json()) as { tags: string[] };
         assert.deepEqual(tags.tags, ['v1'], 'listings work');
-        assert.match(berth.output(), /the metadata index cannot be read from disk; rebuilding it in memory/);
+        const server = berth;
+        await waitFor(() => server.output().includes('the metadata index cannot be read from disk; rebuilding it in memory'), 'the log line');
         assert.equal(await berth.stop(), 0);
         berth = null;
       } finally {
@@ -178,6 +171,9 @@ describe('disk faults', { skip, timeout: 600_000 }, () => {
 
     it('while serving: a blob that cannot be read and an upload that cannot be written get clean errors, and the server stays up', async () => {
       berth = await startBerth({ dataDir });
+      const server = berth;
+      // The index loads after the server listens: it must be in, before files start failing.
+      await waitFor(async () => ((await (await fetch(`${server.url}/healthz`)).json()) as { index: string }).index === 'ready', 'the index');
       const layer = [...images.tiny.blobs.keys()].find((d) => d !== images.tiny.digest)!;
       const hex = layer.slice('sha256:'.length);
       await disk.fail([`data/blobs/sha256/${hex.slice(0, 2)}/${hex}`]);
@@ -190,7 +186,8 @@ describe('disk faults', { skip, timeout: 600_000 }, () => {
       const upload = await fetch(`${berth.url}/v2/app/other/blobs/uploads/?digest=${sha256(body)}`, { method: 'POST', body });
       const writeError = await expectError(upload, 500, 'UNKNOWN');
       assert.match(writeError.message, /^the registry's disk reported an I\/O error \(EIO\) while storing/);
-      assert.match(berth.output(), /"level":50.*the disk holding the registry's data directory reports I\/O errors \(EIO\)/);
+      // The log comes through a pipe: it may trail the answer.
+      await waitFor(() => /"level":50.*the disk holding the registry's data directory reports I\/O errors \(EIO\)/.test(server.output()), 'the error in the log');
       await disk.fail([]);
       assert.equal(berth.child.exitCode, null, 'still running');
       assert.equal((await fetch(`${berth.url}/v2/app/tiny/blobs/${layer}`)).status, 200, 'the blob reads again');
@@ -234,6 +231,7 @@ describe('disk faults', { skip, timeout: 600_000 }, () => {
         const keptAs = path.join(dataDir, 'maintenance', aside);
         assert.equal(await fs.readFile(keptAs, 'utf8'), damaged, 'set aside as it was, never deleted');
         assert.deepEqual((await rules(berth)).sort(), ['one/*', 'two/*'], 'the rules that could be read are kept');
+        await waitFor(() => berth.output().includes(`berth: ${file} could not be read`), 'the console line');
         const out = berth.output();
         assert.match(out, new RegExp(`berth: ${file} could not be read \\(1 of its ${lines.length + 1} lines are damaged\\): it was set aside as ${keptAs}, and the ${lines.length} entries that could be read were kept\\. To restore it: stop Berth`));
         assert.match(out, /"level":50.*could not read .*retention\.db/);

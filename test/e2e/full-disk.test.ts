@@ -19,7 +19,7 @@ import { runBerth, startBerth, type BerthProcess } from '../helpers/berth-proces
 import { openBrowser } from '../helpers/browser.ts';
 import { startDockerd, type Dockerd } from '../helpers/dockerd.ts';
 import { fillDisk, mountTmpfs, skipUnlessRoot, type Tmpfs } from '../helpers/mounts.ts';
-import { expectError, sha256 } from '../helpers/registry-client.ts';
+import { expectError, sha256, waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
@@ -156,7 +156,7 @@ describe('a full disk', { skip, timeout: 900_000 }, () => {
     assert.match(body.problem ?? '', /^A push failed because the disk holding the data directory ran out of space \([\d.]+ [kM]B free of [\d.]+ MB now\)/);
     const status = (await (await fetch(`${berth.url}/api/status`, { headers: CLIENT })).json()) as { storage: Health['storage'] & { problem: string } };
     assert.equal(status.storage.state, 'full');
-    assert.match(berth.output(), /"level":50.*the disk holding the data directory is full \(a push to app\/big\)/);
+    await waitFor(() => /"level":50.*the disk holding the data directory is full \(a push to app\/big\)/.test(berth.output()), 'the log to say the disk is full');
 
     const ui = await openBrowser(berth.url);
     try {

@@ -5,17 +5,10 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { BERTH_BIN, assertOneLine, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 
-/** The failure is one line on stderr, prefixed "berth:", with no stack trace. */
-function assertOneLine(stderr: string, pattern: RegExp): void {
-  const lines = stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line, got: ${stderr}`);
-  assert.match(lines[0]!, /^berth: /);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(stderr, /\n\s+at /);
-}
 
 describe('berth serve', { timeout: 120_000 }, () => {
   let work: string;
@@ -157,6 +150,7 @@ describe('berth serve', { timeout: 120_000 }, () => {
     const dataDir = path.join(work, 'lan');
     const berth = await startBerth({ dataDir, host: '0.0.0.0', tls: true, args: ['--tls'], env: { BERTH_ADMIN_PASSWORD: 'a-long-admin-password' } });
     try {
+      await waitFor(() => berth.output().includes('Push with:'), 'the lines serve prints');
       const out = berth.output();
       assert.doesNotMatch(out, /(docker (login|push)|registry at https:\/\/) ?0\.0\.0\.0/, out);
       const push = /^Push with: docker login (\S+) && docker push (\S+)\/<image>$/m.exec(out);

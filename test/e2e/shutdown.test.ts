@@ -123,6 +123,7 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
       patch.destroy();
       assert.equal(stopped.code, 0);
       assert.ok(stopped.ms >= 1000 && stopped.ms < 5000, `the upload had its 1 s of grace (${Math.round(stopped.ms)} ms)`);
+      await waitFor(() => berth.output().includes('"method":"PATCH"'), 'the request log line');
       const lines = berth.output().split('\n');
       assert.ok(
         lines.some((l) => /"level":40/.test(l) && l.includes('the 1 s shutdown grace period is over: cutting off 1 upload(s) still receiving') && l.includes('"repository":"app/slow"')),
