@@ -194,9 +194,10 @@ export class StorageHealth {
     }
     const nearlyFull = space !== null && space.freeBytes < Math.min(NEARLY_FULL_BYTES, space.totalBytes * 0.01);
     if (this.noSpace || nearlyFull) {
+      // The free and total bytes are fields of their own (the UI formats them).
       const problem = nearlyFull
-        ? `The disk holding the data directory is full (${freeText(space)}): pushes fail until there is room; pulls still work.`
-        : `A push failed because the disk holding the data directory ran out of space (${freeText(space)} now): pushes that do not fit fail until there is more room; pulls still work.`;
+        ? 'The disk holding the data directory is full: pushes fail until there is room; pulls still work.'
+        : 'A push failed because the disk holding the data directory ran out of space: pushes that do not fit fail until there is more room; pulls still work.';
       return {
         ...base,
         state: 'full',

@@ -1,6 +1,6 @@
 /**
  * A full disk, as a user meets it: `berth serve` with its data directory on a 24 MiB tmpfs made by the
- * test, then pushes larger than the disk with Docker, skopeo and curl. Each must fail at once with an
+ * test, then pushes larger than the disk with Docker, skopeo, podman and curl. Each must fail at once with an
  * error the client prints legibly, the partial files must be gone, the server must stay up and serve
  * pulls, and /healthz, the API and the UI must say the disk is full. Then the disk is filled to the
  * last block: every maintenance command must run (through the server and on the directory), a
@@ -23,7 +23,7 @@ import { expectError, sha256, waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
-const skip = skipUnlessRoot('mount', 'umount') || skipUnless('dockerd', 'docker', 'skopeo', 'curl', 'chromium');
+const skip = skipUnlessRoot('mount', 'umount') || skipUnless('dockerd', 'docker', 'skopeo', 'podman', 'curl', 'chromium');
 const execFileAsync = promisify(execFile);
 
 /** The disk: big enough for Berth and a small image, far too small for BIG_BYTES. */
@@ -117,6 +117,20 @@ describe('a full disk', { skip, timeout: 900_000 }, () => {
     assert.deepEqual(await leftovers(), []);
   });
 
+  it('podman push of it fails the same way', async () => {
+    const storageArgs = ['--root', path.join(work, 'podman', 'storage'), '--runroot', path.join(work, 'podman', 'run'), '--storage-driver', 'vfs'];
+    try {
+      await run('podman', [...storageArgs, 'load', '-i', path.join(work, 'big-archive.tar')]);
+      const pushed = await run('podman', [...storageArgs, 'push', '--tls-verify=false', 'fixtures/big:latest', `docker://${berth.hostPort}/app/big:v3`])
+        .then(() => null, (err: Error) => err.message);
+      assert.ok(pushed !== null, 'the push fails');
+      assert.match(pushed, /Error: writing blob: uploading layer chunked: denied: the registry's disk ran out of space/);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await run('podman', [...storageArgs, 'system', 'reset', '--force']).catch(() => undefined);
+    }
+  });
+
   it('curl: a monolithic upload whose Content-Length cannot fit is refused before a byte is sent or written', async () => {
     const digest = sha256(await fs.readFile(bigBlob));
     const url = `${berth.url}/v2/app/blob/blobs/uploads/?digest=${digest}`;
@@ -153,7 +167,7 @@ describe('a full disk', { skip, timeout: 900_000 }, () => {
     assert.equal(body.status, 'degraded');
     assert.equal(body.storage.state, 'full');
     assert.ok(body.storage.freeBytes > 0 && body.storage.totalBytes <= DISK_BYTES);
-    assert.match(body.problem ?? '', /^A push failed because the disk holding the data directory ran out of space \([\d.]+ [kM]B free of [\d.]+ MB now\)/);
+    assert.match(body.problem ?? '', /^A push failed because the disk holding the data directory ran out of space: pushes that do not fit fail until there is more room; pulls still work\. To make room, free space on the registry/);
     const status = (await (await fetch(`${berth.url}/api/status`, { headers: CLIENT })).json()) as { storage: Health['storage'] & { problem: string } };
     assert.equal(status.storage.state, 'full');
     await waitFor(() => /"level":50.*the disk holding the data directory is full \(a push to app\/big\)/.test(berth.output()), 'the log to say the disk is full');
@@ -178,7 +192,8 @@ describe('a full disk', { skip, timeout: 900_000 }, () => {
     assert.ok((await fs.statfs(disk.dir)).bavail < 2, 'not a block left');
     const full = await health();
     assert.equal(full.storage.state, 'full');
-    assert.match(full.problem ?? '', /^The disk holding the data directory is full \(\d+ B free of [\d.]+ MB\)/);
+    assert.match(full.problem ?? '', /^The disk holding the data directory is full: pushes fail until there is room; pulls still work\./);
+    assert.ok(full.storage.freeBytes < 64 * 1024, `${full.storage.freeBytes} bytes free`);
     for (const args of MAINTENANCE) {
       const result = await runBerth([...args, '--data', dataDir]);
       assert.equal(result.code, 0, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
