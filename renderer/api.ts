@@ -419,6 +419,8 @@ const LIVE_EVENTS: Record<LiveEventName, true> = {
   'repository-deleted': true,
   uploads: true,
   maintenance: true,
+  storage: true,
+  stopping: true,
 };
 
 const listeners = new Set<LiveListener>();
@@ -442,6 +444,8 @@ function connect(): void {
   source.addEventListener('error', () => setState('lost'));
   for (const name of Object.keys(LIVE_EVENTS) as LiveEventName[]) {
     source.addEventListener(name, (event) => {
+      // The server is stopping: its stream ends now, and live updates with it.
+      if (name === 'stopping') setState('lost');
       const data: unknown = JSON.parse(event.data);
       for (const listener of listeners) listener(name, data);
     });

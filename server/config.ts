@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
+import { readProblem } from './storage/files.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -125,15 +126,25 @@ export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGrace
 const MIN_INTERVAL_MS = 60 * 1000;
 
 /**
- * A duration such as "90s", "30m", "1h", "7d" or "1.5 hours" (parsed by the ms package), in ms. A bare
- * number is refused: "3600" could mean seconds or milliseconds, and guessing wrong deletes too early.
+ * The one parser of durations Berth takes from people (flags, environment, config file, the management
+ * API): "90s", "30m", "1h", "7d", "2w" or "1.5 hours" (the ms package), in ms. A bare 0 is zero, in any
+ * unit. Any other bare number is refused: "3600" could mean seconds or milliseconds, and guessing
+ * wrong deletes too early. So is a negative duration, with a message that says so.
  */
-export function parseDuration(value: unknown, source: string, min = 0): number {
-  const text = typeof value === 'string' ? value.trim() : '';
-  const parsed = text && !/^[\d.]+$/.test(text) ? ms(text as ms.StringValue) : undefined;
+export function parseDuration(value: unknown, source: string, min = 0, accepted = 'a number with a unit: 30s, 15m, 1h, 7d'): number {
+  const text = typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '';
+  const shown = `"${String(value)}"`;
+  const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
+  const examples = `use ${accepted}`;
+  if (/^-/.test(text)) throw new ConfigError(`${source}: ${shown} is negative; ${examples}`);
+  if (/^0*\.?0*$/.test(text) && text !== '' && text !== '.') {
+    if (min > 0) throw new ConfigError(`${source}: ${shown} is less than ${ms(min, { long: true })}; ${examples}`);
+    return 0;
+  }
+  if (/^[\d.]+$/.test(text)) throw new ConfigError(`${source}: ${shown} has no unit (seconds? minutes?); ${examples}`);
+  const parsed = text ? ms(text as ms.StringValue) : undefined;
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < min) {
-    const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
-    throw new ConfigError(`${source}: "${String(value)}" is not a duration${least}; use a number with a unit: 30s, 15m, 1h, 7d`);
+    throw new ConfigError(`${source}: ${shown} is not a duration${least}; ${examples}`);
   }
   return parsed;
 }
@@ -296,7 +307,7 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
+    throw new ConfigError(`config file ${file}: ${readProblem(err)}`);
   }
   let parsed: unknown;
   try {

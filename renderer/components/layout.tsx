@@ -5,6 +5,7 @@ import { Activity, Anchor, Boxes, CalendarClock, HardDrive, Settings, Wrench } f
 import { currentUser, signOut, watchConnection, type ConnectionState } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { CopyButton } from './copy.tsx';
+import { StorageAlert } from './storage-alert.tsx';
 
 const NAV = [
   { to: '/', label: 'Repositories', icon: Boxes, end: true },
@@ -77,6 +78,7 @@ export function Layout() {
         </div>
       </aside>
       <main className="main" id="main" tabIndex={-1}>
+        <StorageAlert />
         <Outlet />
       </main>
     </div>

@@ -31,8 +31,12 @@ const ALL = '*';
 /** Parses `PATTERN:ACTIONS` as the CLI and config take it (`team/*:pull,push`, `*:admin`). */
 export function parseGrant(text: string): Grant {
   const colon = text.lastIndexOf(':');
-  const repository = colon > 0 ? text.slice(0, colon) : '';
-  const actions = colon > 0 ? text.slice(colon + 1).split(',').filter((a) => a !== '') : [];
+  if (colon <= 0) {
+    const example = PATTERN.test(text) ? text : 'team/*';
+    throw new AuthError('invalid-input', `permission "${text}" is not PATTERN:ACTIONS: name the actions after a colon, as in "${example}:pull,push" (actions: ${ACTIONS.join(', ')}; * in a pattern matches any characters)`);
+  }
+  const repository = text.slice(0, colon);
+  const actions = text.slice(colon + 1).split(',').filter((a) => a !== '');
   if (!PATTERN.test(repository) || repository.length > 255 || patternProblem(repository)) {
     throw new AuthError('invalid-input', `permission "${text}": "${repository}" is not a repository pattern (lowercase name, * for any characters, ? for one, {a,b} for either)`);
   }

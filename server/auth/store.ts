@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Datastore from 'nedb-promises';
+import type Datastore from 'nedb-promises';
+import { openNedb } from '../metadata/nedb-file.ts';
 import type { Grant } from './permissions.ts';
 
 export interface UserDoc {
@@ -59,11 +60,12 @@ export class AuthStore {
 
   async open(): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const users = Datastore.create({ filename: path.join(this.dir, 'users.db'), autoload: false });
-    const credentials = Datastore.create({ filename: path.join(this.dir, 'credentials.db'), autoload: false });
+    let users: Datastore<UserDoc>;
+    let credentials: Datastore<CredentialDoc>;
     try {
-      await users.load();
-      await credentials.load();
+      // Through nedb-file.ts: a full disk does not stop the start, and a failed write leaves the file whole.
+      users = await openNedb<UserDoc>(path.join(this.dir, 'users.db'));
+      credentials = await openNedb<CredentialDoc>(path.join(this.dir, 'credentials.db'));
     } catch (err) {
       throw new Error(`cannot read the users in ${this.dir} (${(err as Error).message}); restore the folder from a backup`);
     }

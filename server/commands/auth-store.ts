@@ -11,7 +11,7 @@ import { loadConfig, type BerthConfig } from '../config.ts';
 import { StartupError } from '../index.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { printable } from './common.ts';
+import { printable, useDataDir } from './common.ts';
 
 export const DATA_OPTIONS = {
   data: { type: 'string' },
@@ -30,7 +30,7 @@ export function configFor(values: { data?: string; config?: string; host?: strin
 
 export async function withAuthStore<T>(config: BerthConfig, work: (auth: AuthService) => Promise<T>): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
-  await fs.mkdir(paths.root, { recursive: true });
+  await useDataDir(paths.root);
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(paths.lockFile);

@@ -22,6 +22,7 @@ import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
+import { setAsideLine } from './common.ts';
 
 export const MAINTENANCE_OPTIONS = {
   data: { type: 'string' },
@@ -208,7 +209,8 @@ async function runLocally(config: BerthConfig, request: RunRequest): Promise<Run
   // Logs go to stderr (warnings only): stdout is the command's output.
   const log = pino({ level: 'warn', base: { app: 'berth' } }, pino.destination(2));
   const registry = createRegistry({ ...config, logLevel: 'warn' }, { log });
-  await registry.open();
+  const { setAside } = await registry.open();
+  for (const store of setAside) process.stderr.write(setAsideLine(store));
   const progress = progressLine();
   const off = registry.events.on('maintenance', (event) => {
     if (event.progress) progress.show({ progress: event.progress });

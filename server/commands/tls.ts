@@ -6,7 +6,7 @@ import { ensureCa, TlsFiles } from '../tls/store.ts';
 import { ENGINES, trustHelp, type Engine } from '../tls/trust-help.ts';
 import { isLoopbackHost } from '../config.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { UsageError, parseOptions, type Command } from './common.ts';
+import { UsageError, parseOptions, useDataDir, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, configFor } from './auth-store.ts';
 
 const USAGE = `Usage: berth tls trust-help [--engine docker|podman|desktop] [--host HOST] [--port PORT]
@@ -37,7 +37,9 @@ export const tlsCommand: Command = {
     const engine = values.engine ?? null;
     if (engine !== null && !(ENGINES as readonly string[]).includes(engine)) throw new UsageError(`--engine "${engine}" is not one of ${ENGINES.join(', ')}`);
     const config = await configFor(values);
-    const files = new TlsFiles(new StoragePaths(config.dataDir).tlsDir);
+    const paths = new StoragePaths(config.dataDir);
+    await useDataDir(paths.root);
+    const files = new TlsFiles(paths.tlsDir);
     const names = subjectNames(config.host);
     // Only the CA is made (when missing, or when the one there will not do: store.ts); the server
     // certificate is the server's business (a running server notices within ten minutes).

@@ -33,6 +33,7 @@ import { measureRequests, operationsRoutes, type OperationsDeps } from './metric
 import type { AuthService } from '../auth/service.ts';
 import { registryAuthorizer, type Authorize } from './auth.ts';
 import { tokenRoutes } from './token.ts';
+import type { StorageHealth } from '../registry/storage-health.ts';
 
 export interface AppDeps {
   services: RegistryServices;
@@ -47,9 +48,13 @@ export interface AppDeps {
   uiDir?: string | null;
   /** /healthz and /metrics. */
   operations: Omit<OperationsDeps, 'auth'>;
+  /** Words disk failures for the clients (registry/storage-health.ts); absent in tests of the app alone. */
+  storage?: StorageHealth | null;
+  /** True once the server is stopping (the request log names requests the shutdown cut off). */
+  stopping?: () => boolean;
 }
 
-export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
@@ -60,10 +65,12 @@ export function createApp({ services, events, log, info, management, auth = null
   const authorize = auth ? registryAuthorizer(auth, info.url) : null;
 
   app.use(measureRequests(operations.metrics));
-  app.use(requestLog(log));
-  app.use(errorResponder(log));
+  app.use(requestLog(log, stopping ? { stopping } : {}));
+  app.use(errorResponder(log, storage));
   app.use(async function apiVersion(ctx, next) {
     ctx.set(API_VERSION_HEADER, API_VERSION);
+    // While stopping, no connection is kept for another request.
+    if (stopping?.()) ctx.set('Connection', 'close');
     await next();
   });
   app.use(requestBodies({ bodyIdleTimeoutMs: info.config.bodyIdleTimeoutMs, uploadsPerClient: info.config.uploadsPerClient }));

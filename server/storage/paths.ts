@@ -4,6 +4,8 @@
  *   <data>/
  *     berth.lock                              the lock: one server (one nedb owner) per directory; who holds it
  *     berth.sock                              ...and the socket its holder listens on while alive (storage/lock.ts)
+ *     reserve                                 64 KiB of random bytes held back for the lock and the nedb
+ *                                             files: deleted when Berth starts on a full disk (reserve.ts)
  *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
  *                                             repositories and named by its digest; written to tmp/ (or an
  *                                             upload's data file), verified, fsynced, then renamed here
@@ -40,6 +42,9 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
+ *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
+ *                                             read live on in <store>.db. Never made for a disk error.
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -72,6 +77,7 @@ export class StoragePaths {
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get reserveFile(): string { return path.join(this.root, 'reserve'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);

@@ -10,7 +10,7 @@
 import { createSecureContext } from 'node:tls';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writePrivateFile } from '../storage/files.ts';
+import { readProblem, writePrivateFile } from '../storage/files.ts';
 import { caNameConstraints, createCa, createServerCertificate, describeCertificate, signedBy, type KeyPairPem } from './certificates.ts';
 import { caConstraints, permits, sameNames, type SubjectNames } from './names.ts';
 
@@ -107,9 +107,13 @@ export async function loadOwnCertificate(certFile: string, keyFile: string): Pro
   let key: string;
   try {
     cert = await fs.readFile(certFile, 'utf8');
+  } catch (err) {
+    throw new Error(`TLS certificate ${certFile}: ${readProblem(err)}`);
+  }
+  try {
     key = await fs.readFile(keyFile, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the TLS certificate or key: ${(err as Error).message}`);
+    throw new Error(`TLS key ${keyFile}: ${readProblem(err)}`);
   }
   try {
     createSecureContext({ cert, key });

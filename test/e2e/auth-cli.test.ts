@@ -108,7 +108,11 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     assert.ok(!list.stdout.includes(robotToken.slice(-20)), 'list never shows secrets');
     for (const [args, pattern] of [
       [['token', 'create', '--data', data], /exactly one of --user NAME or --robot NAME/],
-      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /--expires "soon"/],
+      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /--expires: "soon" is not a duration of at least 1 minute; use a duration \(12h, 90d, 4w\), a date \(2027-01-31\) or never/],
+      [['token', 'create', '--user', 'dev', '--expires', '-1d', '--data', data], /^berth: --expires: "-1d" is negative; use a duration \(12h, 90d, 4w\), a date \(2027-01-31\) or never\n$/],
+      [['token', 'create', '--user', 'dev', '--expires', '3600', '--data', data], /--expires: "3600" has no unit \(seconds\? minutes\?\)/],
+      [['token', 'create', '--user', 'dev', '--permission', 'team', '--data', data], /^berth: permission "team" is not PATTERN:ACTIONS: name the actions after a colon, as in "team:pull,push" \(actions: pull, push, delete, admin; \* in a pattern matches any characters\)\n$/],
+      [['user', 'add', 'newbie', '--permission', 'team/*', '--data', data], /permission "team\/\*" is not PATTERN:ACTIONS: name the actions after a colon, as in "team\/\*:pull,push"/],
       [['token', 'create', '--robot', 'new-bot', '--data', data], /needs its permissions/],
     ] as const) {
       const result = await runBerth([...args]);
