@@ -33,6 +33,7 @@ import type {
 } from './inspect-types.ts';
 import type { ListingService } from './listings.ts';
 import { platformLabel, type Descriptor, type ParsedManifest } from './manifest.ts';
+import { isIndexMediaType } from './media-types.ts';
 import { readableReference, type ManifestService } from './manifests.ts';
 import { parseName, tryParseDigest, type Digest } from './reference.ts';
 
@@ -160,11 +161,12 @@ export class ArtifactService {
     if (own.isIndex) {
       indexes.push(own);
     } else {
+      // The index keeps no children (registry/repositories.ts childDigests): the indexes are read.
       for (const doc of await this.deps.index.manifestDocs(repo)) {
-        if (!doc.children.some((c) => c.digest === digest.value)) continue;
+        if (!isIndexMediaType(doc.mediaType) || doc.descriptorCount === 0) continue;
         const parent = tryParseDigest(doc.digest);
         const parsed = parent ? await this.manifestOf(repo, parent) : null;
-        if (parsed?.isIndex) indexes.push(parsed);
+        if (parsed?.isIndex && parsed.manifests.some((d) => d.digest.value === digest.value)) indexes.push(parsed);
       }
     }
     const out: Found[] = [];

@@ -171,6 +171,8 @@ export class InspectService {
         try {
           summary = await index.summary(layer.digest);
         } catch (err) {
+          // The layer's own problem is shown next to the tree; the disk's (full, failing) fails the request.
+          if (!(err instanceof LayerReadError)) throw err;
           view.problem = problemOf(err);
         }
       }
@@ -192,21 +194,34 @@ export class InspectService {
       summaries.push(summary);
     }
     // Layers that could not be read are left out; their problem is shown next to the tree.
-    const fs = await this.merge(image, summaries, views);
+    const fs = await this.merge(image, summaries);
     return { image, layers: views, fs };
   }
 
-  /** The tree of the layers that could be read, straight from their stored listings. */
-  private merge(image: Image, summaries: (LayerSummary | null)[], views: ImageLayerView[]): Promise<MergedFs> {
+  /**
+   * The tree of the layers that could be read, straight from their stored listings. A stored listing
+   * that fails half-way (damaged on disk: the store removed it) fails the request, so that no
+   * half-merged tree is kept; the next request lists the layer again.
+   */
+  private async merge(image: Image, summaries: (LayerSummary | null)[]): Promise<MergedFs> {
     const { layers: index } = this.deps;
     const sources = summaries.map((summary, i) => {
       if (!summary) return null;
       const digest = image.manifest.layers[i]!.digest;
       return { whiteouts: summary.whiteouts, entries: () => index.entries(digest) };
     });
-    return mergeLayerSources(sources, (i, err) => {
-      views[i]!.problem = problemOf(err);
+    let failure: { index: number; err: unknown } | null = null;
+    const fs = await mergeLayerSources(sources, (i, err) => {
+      failure ??= { index: i, err };
     });
+    if (failure) {
+      const { index: i, err } = failure;
+      if ((err as NodeJS.ErrnoException)?.code?.startsWith('E')) throw err; // the disk's: named by the error responder
+      throw new RegistryError('UNAVAILABLE', {
+        message: `the stored listing of layer ${image.manifest.layers[i]!.digest.value} could not be read (${(err as Error)?.message ?? String(err)}); it was removed and is made again on the next request`,
+      });
+    }
+    return fs;
   }
 
   /** One directory of the merged tree, or the paths matching `search`. */

@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Digest } from '../registry/reference.ts';
-import { openIfExists, removeFile, renameDurable, syncFile } from './files.ts';
+import { makeDir, openIfExists, removeFile, renameDurable, syncFile } from './files.ts';
 import type { StoragePaths } from './paths.ts';
 
 /** A listing being written: nothing is visible until commit(). */
@@ -82,7 +82,7 @@ export class FsLayerListingStore implements LayerListingStore {
 
   async create(digest: Digest): Promise<ListingWriter> {
     const target = this.paths.layerListing(digest);
-    await fs.mkdir(this.paths.tmpDir, { recursive: true });
+    await makeDir(this.paths.tmpDir);
     const tmp = path.join(this.paths.tmpDir, randomUUID());
     const input = new PassThrough({ highWaterMark: 256 * 1024 });
     const gzip = zlib.createGzip({ level: GZIP_LEVEL });
@@ -103,7 +103,8 @@ export class FsLayerListingStore implements LayerListingStore {
           await written;
           await syncFile(tmp);
         } catch (err) {
-          await fs.rm(tmp, { force: true });
+          // A listing cut short by a full disk must not hold the space.
+          await fs.rm(tmp, { force: true }).catch(() => undefined);
           throw err;
         }
         await renameDurable(tmp, target);

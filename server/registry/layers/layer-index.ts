@@ -166,11 +166,12 @@ export class LayerIndex {
       return summary;
     } catch (err) {
       await writer.abort();
-      const failure = err instanceof LayerReadError ? err : new LayerReadError('CORRUPT', (err as Error).message);
-      // Cancelled reads and missing blobs are not facts about the layer's bytes; nor is a disk that
-      // could not take the listing.
-      if (failure.code !== 'ABORTED' && failure.code !== 'NOT_FOUND' && err instanceof LayerReadError) this.failures.set(digest.value, failure);
-      throw failure;
+      // A disk that could not take the listing (full, failing) is not a fact about the layer: its
+      // error goes up as it is, for the error responder to name (storage-health.ts).
+      if (!(err instanceof LayerReadError)) throw err;
+      // Nor are cancelled reads and missing blobs.
+      if (err.code !== 'ABORTED' && err.code !== 'NOT_FOUND') this.failures.set(digest.value, err);
+      throw err;
     }
   }
 
