@@ -4,6 +4,7 @@
  * there is no preload: desktop features fall back to web equivalents or report themselves missing.
  */
 import { EventSource } from 'eventsource';
+import type { ArtifactsView, FileView, ImageDiff, ImageFilesView, SbomView, VerifyView } from '../server/registry/inspect-types.ts';
 import type { BerthDesktopApi, DesktopSettings, SaveSettingsResult } from '../electron/shared/ipc.ts';
 import type {
   ActivityFeed,
@@ -156,6 +157,35 @@ export const api = {
     json<ImageDetail>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}`, signal),
 
   deleteRepository: (name: string) => json<DeleteResult>('DELETE', repositoryPath(name)),
+
+  // ---- inside images (server/http/api/inspect.ts) ----
+
+  imageFiles(name: string, reference: string, query: { path?: string; search?: string; platform?: string }, signal?: AbortSignal): Promise<ImageFilesView> {
+    const params = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => !!e[1]));
+    return json('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/files${params.size ? `?${params}` : ''}`, signal);
+  },
+
+  imageFile(name: string, reference: string, path: string, platform?: string, signal?: AbortSignal): Promise<FileView> {
+    const params = new URLSearchParams({ path, ...(platform ? { platform } : {}) });
+    return json('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/file?${params}`, signal);
+  },
+
+  /** One file of an image, fetched with this page's credentials. */
+  downloadFile: async (url: string): Promise<Blob> => (await send('GET', url)).blob(),
+
+  imageDiff(from: string, to: string, options: { platform?: string; timestamps?: boolean }, signal?: AbortSignal): Promise<ImageDiff> {
+    const params = new URLSearchParams({ from, to, ...(options.platform ? { platform: options.platform } : {}), ...(options.timestamps ? { timestamps: '1' } : {}) });
+    return json('GET', `/api/diff?${params}`, signal);
+  },
+
+  artifacts: (name: string, reference: string, signal?: AbortSignal) =>
+    json<ArtifactsView>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/artifacts`, signal),
+
+  sbom: (name: string, reference: string, digest: string, signal?: AbortSignal) =>
+    json<SbomView>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/sbom/${encodeURIComponent(digest)}`, signal),
+
+  verify: (name: string, reference: string, publicKey: string) =>
+    withJson<VerifyView>('POST', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/verify`, { publicKey }),
 
   deleteTag: (name: string, tag: string) => json<DeleteResult>('DELETE', `${repositoryPath(name)}/-/tags/${encodeURIComponent(tag)}`),
 

@@ -10,6 +10,7 @@ import { DiskUsagePage } from './pages/disk-usage.tsx';
 import { NotFoundPage } from './pages/not-found.tsx';
 import { RepositoriesPage } from './pages/repositories.tsx';
 import { RepositoryRoute } from './pages/repository-route.tsx';
+import { ImageDiffPage } from './pages/image-inside.tsx';
 import { RetentionPage } from './pages/retention.tsx';
 import { SettingsPage } from './pages/settings.tsx';
 import { SetupPage } from './pages/setup.tsx';
@@ -24,6 +25,7 @@ const router = createBrowserRouter([
       { index: true, element: <RepositoriesPage /> },
       // Names contain '/': the rest of the path is parsed by the route (see repository-route.tsx).
       { path: 'repositories/*', element: <RepositoryRoute /> },
+      { path: 'diff', element: <ImageDiffPage /> },
       { path: 'activity', element: <ActivityPage /> },
       { path: 'disk-usage', element: <DiskUsagePage /> },
       { path: 'retention', element: <RetentionPage /> },

@@ -13,6 +13,8 @@ import { gcCommand } from './commands/gc.ts';
 import { scrubCommand } from './commands/scrub.ts';
 import { reindexCommand } from './commands/reindex.ts';
 import { purgeUploadsCommand } from './commands/purge-uploads.ts';
+import { filesCommand } from './commands/files.ts';
+import { diffCommand } from './commands/diff.ts';
 import { AuthError } from './auth/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -24,6 +26,8 @@ const COMMANDS: Record<string, Command> = {
   scrub: scrubCommand,
   reindex: reindexCommand,
   'purge-uploads': purgeUploadsCommand,
+  files: filesCommand,
+  diff: diffCommand,
 };
 
 function usage(): string {

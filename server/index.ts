@@ -17,6 +17,11 @@ import { MaintenanceStore } from './metadata/maintenance-db.ts';
 import { ActivityService } from './registry/activity.ts';
 import { selfUrl } from './registry/addresses.ts';
 import { ImageService } from './registry/images.ts';
+import { ArtifactService } from './registry/artifacts.ts';
+import { InspectService } from './registry/inspect.ts';
+import { LayerIndex } from './registry/layers/layer-index.ts';
+import { LayerWorkers } from './registry/layers/worker-pool.ts';
+import { FsLayerListingStore } from './storage/derived-store.ts';
 import { RepositoryService } from './registry/repositories.ts';
 import { UploadMonitor } from './registry/upload-monitor.ts';
 import { DiskUsageService } from './registry/usage.ts';
@@ -198,6 +203,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const activityLog = new ActivityLog(paths.activityFile, undefined, diskRefused);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
+  // Inside images (issue 15): layers are read by worker threads through the blob store's stream.
+  const layerWorkers = new LayerWorkers({ blobs: blobStore });
+  const layerIndex = new LayerIndex({ workers: layerWorkers, store: new FsLayerListingStore(paths), events, log, sizeOf: (d) => blobStore.stat(d) });
   const manage: ManagementServices = {
     repositories,
     images: new ImageService({ manifests, blobs: blobStore, repositories: repositoryStore, index, listings: services.listings }),
@@ -224,6 +232,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       ca: () => caCertificate,
     },
     tls: { caCertificate: () => caCertificate },
+    inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
+    artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
@@ -512,6 +522,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         clearInterval(idle);
       }
       await closeActivity();
+      layerIndex.close();
+      await layerWorkers.close();
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         indexLoaded = false;

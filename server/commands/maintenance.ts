@@ -73,7 +73,7 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
 }
 
 /** The live holder of the lock; a starting server is given a moment to write its URL. */
-async function lockHolder(lockFile: string): Promise<LockInfo | null> {
+export async function lockHolder(lockFile: string): Promise<LockInfo | null> {
   const deadline = Date.now() + LOCK_URL_WAIT_MS;
   for (;;) {
     const holder = await liveHolder(lockFile);
@@ -84,7 +84,7 @@ async function lockHolder(lockFile: string): Promise<LockInfo | null> {
 }
 
 /** A server bound to every interface is asked on loopback (the management API serves this machine). */
-function serverUrl(url: string): string {
+export function serverUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
   if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
@@ -105,7 +105,7 @@ async function runOnServer(base: string, endpoint: string, body: Record<string, 
 }
 
 /** With TLS on, the server's certificate is signed by Berth's own CA in the data directory. */
-async function trustedCas(paths: StoragePaths): Promise<string[]> {
+export async function trustedCas(paths: StoragePaths): Promise<string[]> {
   const own = await fs.readFile(new TlsFiles(paths.tlsDir).caCert, 'utf8').catch(() => null);
   return own ? [...tls.rootCertificates, own] : [...tls.rootCertificates];
 }
@@ -122,7 +122,7 @@ interface Answer {
  * auth on an admin's JWT from /token, got with BERTH_USERNAME and BERTH_PASSWORD (a password or an
  * access token) and fetched again when it expires.
  */
-class ManagementClient {
+export class ManagementClient {
   private bearer: string | null = process.env.BERTH_MANAGEMENT_TOKEN || null;
   private readonly base: string;
   private readonly ca: string[];

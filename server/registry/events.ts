@@ -6,6 +6,8 @@ export interface RegistryEventMap {
   'blob-pushed': { repository: string; digest: string; size: number };
   'blob-mounted': { repository: string; from: string; digest: string };
   'blob-deleted': { repository: string; digest: string };
+  /** Garbage collection removed the blob's bytes: state derived from them (layer listings) goes too. */
+  'blob-freed': { digest: string };
   'manifest-pushed': { repository: string; digest: string; tag?: string; mediaType: string; size: number };
   'manifest-pulled': { repository: string; digest: string; reference: string };
   'manifest-deleted': { repository: string; digest: string };

@@ -45,6 +45,12 @@
  *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
  *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
  *                                             read live on in <store>.db. Never made for a disk error.
+ *     derived/                                local caches computed from blobs, whatever driver stores them
+ *                                             (storage/derived-store.ts); always safe to delete
+ *       layers/<alg>/<hex>.json.gz            a layer blob's file listing (registry/layers/layer-index.ts): gzip'd
+ *                                             JSON lines, one entry each, then a summary line (DiffID, sizes);
+ *                                             blobs are immutable so it never goes stale, and it is removed
+ *                                             when garbage collection frees the blob
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -77,6 +83,13 @@ export class StoragePaths {
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get derivedDir(): string { return path.join(this.root, 'derived'); }
+
+  /** The cached listing of a layer blob (derived/layers/). */
+  layerListing(d: Digest): string {
+    return path.join(this.derivedDir, 'layers', d.algorithm, `${d.hex}.json.gz`);
+  }
+
   get reserveFile(): string { return path.join(this.root, 'reserve'); }
 
   blob(d: Digest): string {

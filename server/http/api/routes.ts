@@ -6,6 +6,8 @@
  * a name is introduced by "/-/", which no name can contain (a component starts with a letter or digit).
  */
 import type { ActivityService } from '../../registry/activity.ts';
+import type { ArtifactService } from '../../registry/artifacts.ts';
+import type { InspectService } from '../../registry/inspect.ts';
 import type { RegistryEvents } from '../../registry/events.ts';
 import type { ImageService } from '../../registry/images.ts';
 import type { RepositoryService } from '../../registry/repositories.ts';
@@ -18,6 +20,7 @@ import { activityHandlers } from './activity.ts';
 import { diskUsageHandlers } from './disk-usage.ts';
 import { eventHandlers } from './events.ts';
 import { imageHandlers } from './images.ts';
+import { inspectHandlers } from './inspect.ts';
 import { maintenanceHandlers } from './maintenance.ts';
 import { repositoryHandlers } from './repositories.ts';
 import { retentionHandlers } from './retention.ts';
@@ -35,6 +38,10 @@ export interface ManagementServices {
   uploadMonitor: UploadMonitor;
   selfTest: SelfTestDeps;
   tls: { caCertificate(): string | null };
+  /** Inside images: files, diff (issue 15). */
+  inspect: InspectService;
+  /** Signatures, SBOMs, attestations attached to images (issue 15). */
+  artifacts: ArtifactService;
 }
 
 export interface ApiDeps {
@@ -60,11 +67,13 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const tls = tlsHandlers(manage.tls);
   const maintenance = maintenanceHandlers(services.lifecycle);
   const retention = retentionHandlers(services.lifecycle);
+  const inside = inspectHandlers(manage.inspect, manage.artifacts);
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
   const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
+  const ofManifest = (what: string) => new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}/${what}$`);
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
@@ -94,5 +103,14 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'DELETE', pattern: rule, params: ['id'], handler: retention.deleteRetentionRule },
     { method: 'POST', pattern: /^\/api\/retention\/preview$/, params: [], handler: retention.previewRetention },
     { method: 'POST', pattern: /^\/api\/retention\/apply$/, params: [], handler: maintenance.startRetention },
+    // Inside images: files, diff, signatures and SBOMs (issue 15)
+    { method: 'GET', pattern: ofManifest('files'), params: ['name', 'reference'], handler: inside.getImageFiles },
+    { method: 'GET', pattern: ofManifest('file'), params: ['name', 'reference'], handler: inside.getImageFile },
+    { method: 'GET', pattern: ofManifest('download'), params: ['name', 'reference'], handler: inside.downloadImageFile },
+    { method: 'GET', pattern: ofManifest('artifacts'), params: ['name', 'reference'], handler: inside.getArtifacts },
+    { method: 'GET', pattern: ofManifest(`sbom/${SEGMENT}`), params: ['name', 'reference', 'digest'], handler: inside.getSbom },
+    { method: 'POST', pattern: ofManifest('verify'), params: ['name', 'reference'], handler: inside.verifySignatures },
+    { method: 'GET', pattern: new RegExp(`^/api/repositories/${NAME}/-/layers/${SEGMENT}$`), params: ['name', 'digest'], handler: inside.getLayer },
+    { method: 'GET', pattern: /^\/api\/diff$/, params: [], handler: inside.getImageDiff },
   ];
 }
