@@ -7,6 +7,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
+import { configuredEndpoints } from './webhooks/config.ts';
+import type { ConfiguredEndpoint } from './webhooks/service.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -62,6 +64,10 @@ export interface BerthConfig {
    * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
    */
   adminPassword: string | null;
+  /** Webhook endpoints of the config file (webhooks/config.ts); more are added through the API or CLI. */
+  webhooks?: ConfiguredEndpoint[];
+  /** Pending webhook deliveries per endpoint before the oldest are dropped (default 10,000). */
+  webhookQueueCap?: number;
 }
 
 export const AUTH_MODES = ['none', 'token'] as const;
@@ -140,11 +146,12 @@ export interface ConfigInput {
   tlsCert?: unknown;
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
+  webhookQueueCap?: unknown;
 }
 
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
-  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule', 'webhookQueueCap',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -208,6 +215,11 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
   if (input.anonymousPull !== undefined) out.anonymousPull = parseSwitch(input.anonymousPull, source('anonymousPull'));
   if (input.tls !== undefined) out.tls = parseSwitch(input.tls, source('tls'));
   if (input.insecureNoAuth !== undefined) out.insecureNoAuth = parseSwitch(input.insecureNoAuth, source('insecureNoAuth'));
+  if (input.webhookQueueCap !== undefined) {
+    const cap = Number(input.webhookQueueCap);
+    if (!Number.isInteger(cap) || cap < 1 || cap > 1_000_000) throw new ConfigError(`${source('webhookQueueCap')}: must be a whole number of deliveries from 1 to 1000000`);
+    out.webhookQueueCap = cap;
+  }
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = input[key];
     if (value === undefined) continue;
@@ -237,7 +249,7 @@ export function finish(config: BerthConfig, authGiven: boolean): BerthConfig {
   return out;
 }
 
-export async function readConfigFile(file: string): Promise<Partial<BerthConfig>> {
+export async function readConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Partial<BerthConfig>> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -253,18 +265,21 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${file}: must be a JSON object`);
   }
-  const unknown = Object.keys(parsed).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
+  const { webhooks, ...settings } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(settings).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')})`);
+    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')}, webhooks)`);
   }
-  const relative = parsed as ConfigInput;
+  const relative = settings as ConfigInput;
   // A relative data path in a config file is relative to the file, not to the working directory.
   if (typeof relative.data === 'string') relative.data = path.resolve(path.dirname(file), relative.data);
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = relative[key];
     if (typeof value === 'string' && value.trim() !== '') relative[key] = path.resolve(path.dirname(file), value);
   }
-  return validate(relative, (key) => `config file ${file}: "${key}"`);
+  const out = validate(relative, (key) => `config file ${file}: "${key}"`);
+  if (webhooks !== undefined) out.webhooks = await configuredEndpoints(webhooks, file, env, (message) => new ConfigError(`config file ${file}: ${message}`));
+  return out;
 }
 
 /** The storage lifecycle's settings in the environment: BERTH_GC_SCHEDULE, BERTH_GC_GRACE, ... */
@@ -299,7 +314,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
 export async function loadConfig(options: { flags?: ConfigInput; configFile?: string; env?: NodeJS.ProcessEnv }): Promise<BerthConfig> {
   const env = options.env ?? process.env;
   const file = options.configFile ?? (env.BERTH_CONFIG || undefined);
-  const fromFile = file ? await readConfigFile(path.resolve(file)) : {};
+  const fromFile = file ? await readConfigFile(path.resolve(file), env) : {};
   const flagNames: Record<string, string> = {
     host: '--host', port: '--port', data: '--data', logLevel: '--log-level', anonymousPull: '--anonymous-pull',
     tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth',

@@ -45,6 +45,8 @@ import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { subjectNames } from './tls/names.ts';
+import { NedbWebhookStore } from './metadata/webhook-db.ts';
+import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
@@ -61,6 +63,7 @@ export interface Registry {
   /** The services behind the management API (/api/). */
   readonly manage: ManagementServices;
   readonly events: RegistryEvents;
+  readonly webhooks: WebhookService;
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
@@ -86,8 +89,10 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
-  /** The scheduler's clock (tests drive it). */
+  /** The scheduler's and the webhook worker's clock (tests drive it). */
   clock?: Clock;
+  /** The webhook retries' jitter (tests fix it). */
+  random?: () => number;
 }
 
 export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Registry {
@@ -202,9 +207,28 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
     tls: { caCertificate: () => caCertificate },
   };
+  const webhooks = new WebhookService({
+    store: new NedbWebhookStore(paths.webhooksDir),
+    events,
+    configured: config.webhooks ?? [],
+    queueCap: config.webhookQueueCap ?? DEFAULT_QUEUE_CAP,
+    run: (id) => maintenance.get(id),
+    registryUrl: () => (url ? selfUrl(url) : null),
+    clock: deps.clock ?? systemClock,
+    log,
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  manage.webhooks = webhooks;
+  let webhooksOpened = false;
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
   let caCertificate: string | null = null;
+
+  async function closeWebhooks(): Promise<void> {
+    if (!webhooksOpened) return;
+    webhooksOpened = false;
+    await webhooks.close().catch((err) => log.error({ err }, 'closing the webhooks failed'));
+  }
 
   async function closeActivity(): Promise<void> {
     if (!activityOpened) return;
@@ -214,7 +238,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry] });
   const app = createApp({
     services,
     events,
@@ -263,6 +287,15 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     } catch (err) {
       await lock?.release();
       throw new StartupError(`cannot open the maintenance store in ${paths.maintenanceDir}: ${(err as Error).message}`);
+    }
+    try {
+      const { setAside } = await webhooks.open();
+      for (const file of setAside) log.error({ file }, 'a webhook file could not be read; it was set aside');
+      webhooksOpened = true;
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await lock?.release();
+      throw new StartupError(`cannot open the webhooks in ${paths.webhooksDir}: ${(err as Error).message}`);
     }
     storesOpened = true;
   }
@@ -356,6 +389,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     services,
     manage,
     events,
+    webhooks,
     log,
     callback: () => app.callback(),
     get server() {
@@ -397,6 +431,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       } catch (err) {
         server = null;
         await maintenanceStore.close().catch(() => undefined);
+        await closeWebhooks();
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
@@ -408,6 +443,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
+      webhooks.start(url);
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}) };
     },
 
@@ -438,6 +474,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (storesOpened) {
         storesOpened = false;
         await maintenanceStore.close().catch((err) => log.error({ err }, 'closing the maintenance store failed'));
+        await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       await lock?.release();

@@ -38,6 +38,11 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     webhooks/                               webhooks (metadata/webhook-db.ts), folder 0700, files 0600 (secrets):
+ *       endpoints.db                          endpoints made through the API or CLI, with their signing secrets
+ *       state.db                              per endpoint: last success/failure, failure streak, circuit, counters
+ *       outbox.db                             deliveries: pending ones are the queue (written before the registry
+ *                                             answers the request that caused them), finished ones the log
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -70,6 +75,7 @@ export class StoragePaths {
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get webhooksDir(): string { return path.join(this.root, 'webhooks'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);
