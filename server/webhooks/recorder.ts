@@ -47,8 +47,8 @@ export interface RecorderDeps {
   run(id: string): Promise<MaintenanceRun>;
   clock: Clock;
   log: Logger;
-  /** Deliveries were written: the worker looks at them. */
-  written(): void;
+  /** Deliveries for these endpoints were written: the worker looks at them. */
+  written(endpointIds: string[]): void;
   dropped(deliveries: DeliveryDoc[]): void;
 }
 
@@ -153,7 +153,7 @@ export class OutboxRecorder {
     const work = this.deps.store.enqueue(deliveries, this.deps.queueCap).then(
       (dropped) => {
         if (dropped.length > 0) this.deps.dropped(dropped);
-        this.deps.written();
+        this.deps.written(deliveries.map((d) => d.endpointId));
       },
       // The registry did its work: a failed outbox write is logged and counted, never the client's error.
       (err: unknown) => this.deps.log.error({ err, event: event.kind, repository: event.target.repository }, 'webhooks: could not write deliveries to the outbox; they are lost'),

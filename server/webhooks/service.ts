@@ -77,7 +77,7 @@ export class WebhookService {
       run: deps.run,
       clock: deps.clock,
       log: deps.log,
-      written: () => this.worker.poke(),
+      written: (endpointIds) => this.worker.written(endpointIds),
       dropped: (docs) => {
         for (const d of docs) {
           const state = this.state(d.endpointId);

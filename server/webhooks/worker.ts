@@ -61,6 +61,14 @@ export class DeliveryWorker {
     await this.idle;
   }
 
+  /**
+   * Deliveries were queued for these endpoints. An endpoint with an attempt on the wire looks at its
+   * queue when that attempt ends: under a burst of pushes to a slow receiver nothing needs doing now.
+   */
+  written(endpointIds: string[]): void {
+    if (endpointIds.some((id) => !this.sending.has(id))) this.poke();
+  }
+
   /** Something changed (a delivery was written, an endpoint changed): look at the queues again. */
   poke(): void {
     if (!this.running) return;

@@ -11,6 +11,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parseDigest } from '../../server/registry/reference.ts';
+import { StoragePaths } from '../../server/storage/paths.ts';
 import { createCa, createServerCertificate } from '../../server/tls/certificates.ts';
 import type { WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../../server/webhooks/api-types.ts';
 import { ApiClient } from '../helpers/api-client.ts';
@@ -208,6 +210,29 @@ describe('webhook deliveries', () => {
     assert.equal(one.state, 'delivered');
     const dead = await api.json<WebhookDeliveryPage>(`/api/webhooks/${endpoint.id}/deliveries?state=dead`);
     assert.equal(dead.deliveries.length, 0);
+  });
+
+  it('announces finished garbage collections and scrubs that found a problem', async () => {
+    const hook = await receiver();
+    await addEndpoint(api, { url: hook.url, events: ['gc-finished', 'scrub-problem'], format: 'cloudevents' });
+    const image = await registry.pushImage('maintained/app', 'v1', { layer: 'a layer that will rot' });
+    await post(api, '/api/gc', { wait: true, grace: '0s' });
+    await post(api, '/api/gc/preview', {});
+    await post(api, '/api/scrub', { wait: true });
+    await fs.writeFile(new StoragePaths(server.dataDir).blob(parseDigest(image.manifest.layers[0]!.digest)), 'a layer that did rot');
+    await post(api, '/api/scrub', { wait: true });
+    const received = await hook.until((r) => r.length >= 2);
+    // The preview (a dry run) and the clean scrub send nothing.
+    const [gc, scrub] = received.map((r) => r.json as { type: string; data: { action: string; berth: Record<string, unknown> } });
+    assert.equal(gc!.type, 'io.berth.registry.gc-finished');
+    assert.equal(gc!.data.berth.state, 'succeeded');
+    assert.equal(typeof gc!.data.berth.bytesFreed, 'number');
+    assert.equal(scrub!.type, 'io.berth.registry.scrub-problem');
+    assert.equal(scrub!.data.berth.corrupt, 1);
+    assert.deepEqual((scrub!.data.berth.corruptFiles as { digest: string }[]).map((c) => c.digest), [image.manifest.layers[0]!.digest]);
+    const log = await api.json<{ endpoints: WebhookEndpoint[] }>('/api/webhooks');
+    assert.ok(log.endpoints.length > 0);
+    assert.equal(received.length, 2);
   });
 
   it('never follows a redirect and keeps only an excerpt of the answer', async () => {
