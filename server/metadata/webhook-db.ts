@@ -48,6 +48,10 @@ export class NedbWebhookStore implements WebhookStore {
   private opened = false;
   private syncing: Promise<void> | null = null;
   private nextSync: Promise<void> | null = null;
+  /** outbox.db open for fdatasync; closed whenever nedb rewrites (compacts) the file. */
+  private syncHandle: fs.FileHandle | null = null;
+  /** While nedb rewrites outbox.db: syncs wait for it, then open the new file. */
+  private compaction: Promise<void> | null = null;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -74,6 +78,8 @@ export class NedbWebhookStore implements WebhookStore {
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
+    await this.syncing?.catch(() => undefined);
+    await this.forgetSyncHandle();
     await Promise.all([compact(this.endpoints), compact(this.states), compact(this.outbox)]);
   }
 
@@ -216,7 +222,19 @@ export class NedbWebhookStore implements WebhookStore {
   private async counted(store: Datastore<unknown>, n = 1): Promise<void> {
     const writes = (this.writes.get(store) ?? 0) + n;
     this.writes.set(store, writes >= COMPACT_EVERY ? 0 : writes);
-    if (writes >= COMPACT_EVERY) await compact(store);
+    if (writes < COMPACT_EVERY) return;
+    if (store !== (this.outbox as Datastore<unknown>)) {
+      await compact(store);
+      return;
+    }
+    // The file is replaced (nedb fsyncs the new one) and appends go there from now on: the handle of
+    // the old one is dropped, and no sync runs meanwhile.
+    this.compaction = (async () => {
+      await this.syncing?.catch(() => undefined);
+      await this.forgetSyncHandle();
+      await compact(store);
+    })().finally(() => (this.compaction = null));
+    await this.compaction;
   }
 
   /**
@@ -236,12 +254,15 @@ export class NedbWebhookStore implements WebhookStore {
   }
 
   private async datasync(): Promise<void> {
-    const handle = await fs.open(path.join(this.dir, 'outbox.db'), 'r');
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
+    if (this.compaction) await this.compaction;
+    this.syncHandle ??= await fs.open(path.join(this.dir, 'outbox.db'), 'r');
+    await this.syncHandle.datasync();
+  }
+
+  private async forgetSyncHandle(): Promise<void> {
+    const handle = this.syncHandle;
+    this.syncHandle = null;
+    await handle?.close().catch(() => undefined);
   }
 
   private async load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
