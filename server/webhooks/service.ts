@@ -191,10 +191,10 @@ export class WebhookService {
     if (options.graceMs < 0 || options.graceMs > MAX_GRACE_MS) throw badRequest('"grace" must be at most 30 days', 'grace');
     const now = this.deps.clock.now();
     let secret: string | null;
-    let secrets;
+    let secrets: EndpointDoc['secrets'];
     if (options.secret === null) {
       secret = null;
-      secrets = live.doc.secrets.filter(() => false);
+      secrets = [];
     } else {
       secret = options.secret === undefined ? generateSecret() : asBadRequest(() => validateSecret(options.secret));
       secrets = rotateSecrets(live.doc.secrets, secret, options.graceMs, now);
