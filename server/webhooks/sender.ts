@@ -34,18 +34,33 @@ export interface AttemptOutcome {
 
 export class Sender {
   private readonly agents = new Map<string, { ca: string | null; agent: http.Agent }>();
+  /** Agents of changed or removed endpoints: an attempt on the wire finishes; their idle sockets time out. */
+  private readonly retired = new Set<http.Agent>();
 
-  /** Forgets an endpoint's connections (it was changed or removed). */
+  /** New attempts of the endpoint use new connections (it was changed or removed). */
   forget(endpointId: string): void {
     for (const key of [`${endpointId}:s`, `${endpointId}:p`]) {
-      this.agents.get(key)?.agent.destroy();
+      const known = this.agents.get(key);
+      if (known) this.retire(known.agent);
       this.agents.delete(key);
     }
   }
 
+  /** An attempt lasts at most the longest timeout (60 s): then the old agent goes, sockets and all. */
+  private retire(agent: http.Agent): void {
+    this.retired.add(agent);
+    setTimeout(() => {
+      agent.destroy();
+      this.retired.delete(agent);
+    }, 61_000).unref();
+  }
+
+  /** Cuts every connection, attempts on the wire included (shutdown). */
   close(): void {
     for (const { agent } of this.agents.values()) agent.destroy();
+    for (const agent of this.retired) agent.destroy();
     this.agents.clear();
+    this.retired.clear();
   }
 
   post(endpointId: string, ca: string | null, out: Outgoing): Promise<AttemptOutcome> {
@@ -103,7 +118,7 @@ export class Sender {
     const key = `${endpointId}:${secure ? 's' : 'p'}`;
     const known = this.agents.get(key);
     if (known && known.ca === ca) return known.agent;
-    known?.agent.destroy();
+    if (known) this.retire(known.agent);
     const options = { keepAlive: true, maxSockets: 2, timeout: 60_000 };
     const agent = secure ? new https.Agent({ ...options, ...(ca ? { ca: [...tls.rootCertificates, ca] } : {}) }) : new http.Agent(options);
     this.agents.set(key, { ca, agent });

@@ -168,7 +168,7 @@ export class WebhookService {
     await this.deps.store.saveEndpoint(doc);
     const next = liveEndpoint(doc, 'api');
     this.endpoints.set(id, next);
-    this.sender.forget(id);
+    if (doc.url !== live.doc.url) this.sender.forget(id);
     this.worker.poke();
     return this.view(next);
   }

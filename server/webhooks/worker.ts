@@ -53,11 +53,15 @@ export class DeliveryWorker {
     this.poke();
   }
 
-  /** Stops starting attempts; resolves when those on the wire have finished. */
+  /**
+   * Stops: attempts on the wire are cut (their connections closed) and not recorded, so each stays
+   * pending, due, and goes out first after the restart; a receiver that hangs does not hold shutdown.
+   */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer !== null) this.deps.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.deps.sender.close();
     await this.idle;
   }
 
@@ -97,8 +101,8 @@ export class DeliveryWorker {
     const { contentType, body } = renderPayload(doc.event, ep.doc.format);
     const headers = { ...ep.doc.headers, 'Content-Type': contentType, ...signatureHeaders(doc._id, at, body, signingSecrets(ep.doc.secrets, at.getTime())) };
     const outcome = await sender.post(id, ep.doc.ca, { url: ep.doc.url, headers, body, timeoutMs: ep.doc.timeoutMs });
+    if (!this.deps.endpoint(id) || (trigger === 'queue' && !this.running)) return null;
     metrics.attemptSeconds.observe({ endpoint: id }, outcome.durationMs / 1000);
-    if (!this.deps.endpoint(id)) return null;
     const record: AttemptRecord = { at, status: outcome.status, durationMs: outcome.durationMs, error: outcome.error, response: outcome.response, trigger };
     const next: DeliveryDoc = { ...doc, attempts: doc.attempts + 1, history: [...doc.history, record].slice(-ATTEMPTS_KEPT) };
     const state = this.deps.state(id);
