@@ -131,7 +131,8 @@ export interface EndpointStore {
 
 export interface OutboxStore {
   /**
-   * Adds deliveries; resolved once they would survive a crash of the process and of the machine.
+   * Adds deliveries; resolved once they would survive a crash of the process (a kill -9), and on the
+   * disk itself within a second (a power cut).
    * Per endpoint at most `cap` stay pending: beyond it the oldest pending ones after the head (which
    * may be on the wire) become 'dropped' and are returned.
    */

@@ -41,8 +41,9 @@
  *     webhooks/                               webhooks (metadata/webhook-db.ts), folder 0700, files 0600 (secrets):
  *       endpoints.db                          endpoints made through the API or CLI, with their signing secrets
  *       state.db                              per endpoint: last success/failure, failure streak, circuit, counters
- *       outbox.db                             deliveries: pending ones are the queue (written before the registry
- *                                             answers the request that caused them), finished ones the log
+ *       outbox.db                             deliveries: pending ones are the queue (appended before the registry
+ *                                             answers the request that caused them, fsynced within 1 s), finished
+ *                                             ones the log
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a

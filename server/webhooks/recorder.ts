@@ -4,10 +4,11 @@
  *
  * Durability: a client that was answered 201 must get its webhooks even if Berth is killed the next
  * instant (at least once), so the write is held in the request (EventOrigin.holdAnswer): the answer
- * goes out once the deliveries are in the outbox file and fdatasynced (metadata/webhook-db.ts). That is
- * one shared fsync per burst of events, next to the fsync each blob already costs; the worker sends
- * them later and never holds a request. Events without a request (CLI, schedule, garbage collection)
- * are written the same way, without anyone waiting. With no endpoint taking an event nothing is written.
+ * goes out once the deliveries are appended to the outbox file, where a kill -9 cannot undo them; the
+ * file reaches the disk itself within a second (metadata/webhook-db.ts says why not before every
+ * answer). The worker sends them later and never holds a request. Events without a request (CLI,
+ * schedule, garbage collection) are written the same way, without anyone waiting. With no endpoint
+ * taking an event nothing is written.
  *
  * Registry events, as webhook kinds and Distribution actions (notifications/bridge.go):
  *   blob-pushed, manifest-pushed        push    push     (blob: one event per blob; manifest: with its tag)

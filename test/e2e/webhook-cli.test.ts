@@ -4,28 +4,14 @@
  * verifying the signatures of what the test sends; and endpoints of the config file.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { WebhookEndpoint } from '../../server/webhooks/api-types.ts';
-import { BERTH_BIN, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { runBerth, startBerth } from '../helpers/berth-process.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { envelopeEvents, startReceiver, type Receiver } from '../helpers/webhook-receiver.ts';
-
-/** berth with standard input. */
-function berthWithInput(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BERTH_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 describe('berth webhook', { timeout: 120_000 }, () => {
   let work: string;
@@ -90,7 +76,7 @@ describe('berth webhook', { timeout: 120_000 }, () => {
     const berth = await startBerth({ dataDir: data, args: ['--config', configFile] });
     try {
       const secret = 'a-secret-from-stdin-0123456789';
-      const added = await berthWithInput(['webhook', 'add', hook.url, '--events', 'push', '--repositories', 'served/*', '--secret-stdin', '--data', data], `${secret}\n`);
+      const added = await runBerth(['webhook', 'add', hook.url, '--events', 'push', '--repositories', 'served/*', '--secret-stdin', '--data', data], {}, `${secret}\n`);
       assert.equal(added.code, 0, added.stderr);
       assert.ok(!added.stdout.includes(secret), 'a secret given on stdin is not printed');
       const listed = JSON.parse((await runBerth(['webhook', 'list', '--json', '--data', data])).stdout) as WebhookEndpoint[];

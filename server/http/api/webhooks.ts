@@ -18,17 +18,17 @@
  * Secrets are never shown again after the answer that made them; headers that look like credentials
  * are masked. Endpoints of the config file are listed but changed only there (400).
  */
-import { ConfigError, parseDuration } from '../../config.ts';
-import type { FieldErrorDetail } from '../../registry/api-types.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import type { DeliveryState } from '../../webhooks/api-types.ts';
 import type { WebhookService } from '../../webhooks/service.ts';
-import { sendEmpty, sendJson, singleQuery, type Ctx } from '../context.ts';
-import { onlyFields, readJsonObject } from './json-body.ts';
+import { sendEmpty, sendJson, type Ctx } from '../context.ts';
+import { durationField, onlyFields, readJsonObject } from './json-body.ts';
+import { enumQuery, intQuery } from './query.ts';
 
 const MAX_LIST = 200;
 const STATES: readonly DeliveryState[] = ['pending', 'delivered', 'dead', 'dropped'];
-const DEFAULT_GRACE = '24h';
+/** The old secret signs beside the new one this long unless asked otherwise. */
+const DEFAULT_GRACE_MS = 24 * 3600 * 1000;
 
 export function webhookHandlers(service: () => WebhookService | undefined) {
   const webhooks = (): WebhookService => {
@@ -65,13 +65,7 @@ export function webhookHandlers(service: () => WebhookService | undefined) {
     async rotateWebhookSecret(ctx: Ctx): Promise<void> {
       const body = await readJsonObject(ctx);
       onlyFields(body, ['secret', 'grace']);
-      let graceMs: number;
-      try {
-        graceMs = parseDuration(body.grace ?? DEFAULT_GRACE, '"grace"');
-      } catch (err) {
-        if (err instanceof ConfigError) throw new RegistryError('BAD_REQUEST', { message: err.message, detail: { fields: ['grace'] } satisfies FieldErrorDetail });
-        throw err;
-      }
+      const graceMs = durationField(body, 'grace', DEFAULT_GRACE_MS);
       sendJson(ctx, await webhooks().rotateSecret(ctx.params.id!, { ...('secret' in body ? { secret: body.secret } : {}), graceMs }));
     },
 
@@ -81,19 +75,11 @@ export function webhookHandlers(service: () => WebhookService | undefined) {
     },
 
     async listWebhookDeliveries(ctx: Ctx): Promise<void> {
-      const state = singleQuery(ctx, 'state');
-      if (state !== undefined && !(STATES as readonly string[]).includes(state)) {
-        throw new RegistryError('BAD_REQUEST', { message: `state must be one of ${STATES.join(', ')}` });
-      }
-      const limitText = singleQuery(ctx, 'limit');
-      const limit = limitText === undefined ? 50 : Number(limitText);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) throw new RegistryError('BAD_REQUEST', { message: `limit must be a whole number from 1 to ${MAX_LIST}` });
-      const beforeText = singleQuery(ctx, 'before');
-      const before = beforeText === undefined ? undefined : Number(beforeText);
-      if (before !== undefined && (!Number.isInteger(before) || before < 0)) {
-        throw new RegistryError('BAD_REQUEST', { message: '"before" must be the "next" value of a previous page of deliveries' });
-      }
-      sendJson(ctx, await webhooks().deliveries(ctx.params.id!, { limit, ...(state ? { state: state as DeliveryState } : {}), ...(before !== undefined ? { before } : {}) }));
+      const state = enumQuery(ctx, 'state', ['all', ...STATES], 'all');
+      const limit = intQuery(ctx, 'limit', { min: 1, max: MAX_LIST, fallback: 50 });
+      // "next" of a previous page: a position in the outbox.
+      const before = intQuery(ctx, 'before', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: -1 });
+      sendJson(ctx, await webhooks().deliveries(ctx.params.id!, { limit, ...(state !== 'all' ? { state } : {}), ...(before >= 0 ? { before } : {}) }));
     },
 
     async getWebhookDelivery(ctx: Ctx): Promise<void> {
