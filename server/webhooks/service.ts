@@ -156,7 +156,8 @@ export class WebhookService {
     await this.deps.store.saveEndpoint(doc);
     const live = liveEndpoint(doc, 'api');
     this.endpoints.set(doc._id, live);
-    this.deps.log.info({ endpoint: doc._id, url: doc.url, events: doc.events }, 'webhook endpoint added');
+    // The host only: some receivers (Slack) put their secret in the URL's path.
+    this.deps.log.info({ endpoint: doc._id, host: new URL(doc.url).host, events: doc.events }, 'webhook endpoint added');
     return { endpoint: this.view(live), secret };
   }
 
@@ -233,17 +234,24 @@ export class WebhookService {
   }
 
   /**
-   * A pending delivery is tried now, in its place in the order (circuit closed, backoff skipped); a
-   * finished one (delivered, dead, dropped) is sent again now, once, with the same webhook-id.
+   * A pending delivery is tried now, in its place in the order (circuit closed, the backoff of the
+   * queue's head and its own skipped); a finished one (delivered, dead, dropped) is sent again now,
+   * once, with the same webhook-id.
    */
   async redeliver(id: string, deliveryIdValue: string): Promise<{ delivery: WebhookDelivery; queued: boolean }> {
     const live = this.live(id);
     const doc = await this.deliveryDoc(id, deliveryIdValue);
     if (doc.state === 'pending') {
+      // On the wire right now: its outcome decides what happens next.
+      if (this.worker.isSending(id)) return { delivery: deliveryView(doc), queued: true };
       const state = this.state(id);
       state.openUntil = null;
       await this.deps.store.saveEndpointState(state);
-      const saved = await this.deps.store.saveDelivery({ ...doc, nextAttemptAt: new Date(this.deps.clock.now()) });
+      // In order: the queue's head (when it is another delivery) goes now too, then this one.
+      const now = new Date(this.deps.clock.now());
+      const head = (await this.deps.store.heads()).find((h) => h.endpointId === id);
+      if (head && head._id !== doc._id) await this.deps.store.saveDelivery({ ...head, nextAttemptAt: now });
+      const saved = await this.deps.store.saveDelivery({ ...doc, nextAttemptAt: now });
       this.worker.poke();
       return { delivery: deliveryView(saved), queued: true };
     }

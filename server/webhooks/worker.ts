@@ -73,6 +73,11 @@ export class DeliveryWorker {
     if (endpointIds.some((id) => !this.sending.has(id))) this.poke();
   }
 
+  /** Whether an attempt of the endpoint's queue is on the wire. */
+  isSending(endpointId: string): boolean {
+    return this.sending.has(endpointId);
+  }
+
   /** Something changed (a delivery was written, an endpoint changed): look at the queues again. */
   poke(): void {
     if (!this.running) return;

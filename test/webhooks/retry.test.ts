@@ -82,6 +82,25 @@ describe('webhook retries', () => {
     assert.equal(view.stats.delivered, 2);
   });
 
+  it('"retry now" on a waiting delivery sends it at once, skipping the backoff, with the same webhook-id', async () => {
+    const clock = new FakeClock(Date.now());
+    const server = await startServer({ uploadPurgeIntervalMs: null }, { clock });
+    cleanup.push(() => server.close({ remove: true }));
+    const hook = await startReceiver({ status: (n) => (n === 0 ? 500 : 200) });
+    cleanup.push(() => hook.close());
+    const api = new ApiClient(server.url);
+    const endpoint = await addEndpoint(api, { url: hook.url, events: ['push'] });
+    await new Client(server.url).pushBlob('retry-now/app', 'waiting');
+    await hook.until((r) => r.length >= 1);
+    await clock.timerAfter(clock.now());
+    const [waiting] = (await api.json<WebhookDeliveryPage>(`/api/webhooks/${endpoint.id}/deliveries?state=pending`)).deliveries;
+    assert.ok(waiting && Date.parse(waiting.nextAttemptAt!) > clock.now());
+    const res = await api.fetch(`/api/webhooks/${endpoint.id}/deliveries/${waiting.id}/redeliver`, { method: 'POST' });
+    assert.equal(res.status, 202, await res.clone().text());
+    const received = await hook.until((r) => r.length >= 2);
+    assert.deepEqual(received.map((r) => [r.headers['webhook-id'], r.status]), [[waiting.id, 500], [waiting.id, 200]]);
+  });
+
   it('with the receiver down for good: dead-letters, caps the queue with counted drops, memory stays flat', async () => {
     const CAP = 50;
     const clock = new FakeClock(Date.now());
