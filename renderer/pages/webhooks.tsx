@@ -404,8 +404,9 @@ export function WebhooksPage() {
                       </button>
                       {e.source === 'api' && (
                         <>
-                          <label className="check" title="Enabled">
+                          <label className="check" title="Deliver to this endpoint (off: nothing is recorded for it; its queue waits)">
                             <input type="checkbox" checked={e.enabled} onChange={() => void toggle(e)} aria-label={`${e.name} enabled`} />
+                            <span>On</span>
                           </label>
                           <button type="button" className="icon" onClick={() => void rotate(e)} aria-label={`New secret for ${e.name}`} title="New secret">
                             <KeyRound size={16} aria-hidden />
