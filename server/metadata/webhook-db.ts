@@ -19,6 +19,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
 import { compact } from './index-db.ts';
+import { loadOrSetAside } from './nedb-files.ts';
 import {
   LOG_PER_ENDPOINT,
   type DeliveryDoc,
@@ -277,20 +278,10 @@ export class NedbWebhookStore implements WebhookStore {
 
   private async load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
     const filename = path.join(this.dir, `${name}.db`);
-    const create = () => Datastore.create({ filename, autoload: false, modes: MODES } as Parameters<typeof Datastore.create>[0]) as unknown as Datastore<T>;
-    const store = create();
-    try {
-      await store.load();
-    } catch {
-      const aside = `${filename}.unreadable-${Date.now()}`;
-      await fs.rename(filename, aside);
-      setAside.push(aside);
-      const fresh = create();
-      await fresh.load();
-      return fresh;
-    }
+    const store = await loadOrSetAside<T>(filename, setAside, MODES);
     // Files written before the modes were set, or restored from a backup, may be readable by others.
     await fs.chmod(filename, MODES.fileMode).catch(() => undefined);
     return store;
   }
+
 }

@@ -10,7 +10,7 @@
  * touches it.
  */
 
-import type { DeliveryState, WebhookEventKind, WebhookFormat } from '../webhooks/api-types.ts';
+import type { DeliveryState, WebhookEndpointSettings, WebhookEventKind, WebhookFormat } from '../webhooks/api-types.ts';
 
 export type { DeliveryState, WebhookEventKind, WebhookFormat };
 
@@ -21,18 +21,8 @@ export interface WebhookSecret {
 }
 
 /** An endpoint as stored (API and CLI endpoints; those of the config file live in the config). */
-export interface EndpointDoc {
+export interface EndpointDoc extends WebhookEndpointSettings {
   _id: string;
-  name: string;
-  url: string;
-  enabled: boolean;
-  events: WebhookEventKind[];
-  /** picomatch glob over repository names, or null for all. */
-  repositories: string | null;
-  /** picomatch globs over the target's media type, or null for all. */
-  mediaTypes: string[] | null;
-  format: WebhookFormat;
-  headers: Record<string, string>;
   /** The signing secrets: the current one first, then rotated-out ones still in their grace period. */
   secrets: WebhookSecret[];
   timeoutMs: number;

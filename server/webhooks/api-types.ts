@@ -15,18 +15,24 @@ export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'dropped';
 
-/** An endpoint as the API shows it: secrets masked, with how its deliveries are going. */
-export interface WebhookEndpoint {
-  id: string;
+/** What an endpoint is set to, as stored and as shown (webhooks/endpoints.ts checks every field). */
+export interface WebhookEndpointSettings {
   name: string;
   url: string;
   enabled: boolean;
   events: WebhookEventKind[];
+  /** picomatch glob over repository names, or null for all. */
   repositories: string | null;
+  /** picomatch globs over the target's media type, or null for all. */
   mediaTypes: string[] | null;
   format: WebhookFormat;
-  /** Extra headers; values of credential-like headers (Authorization, *token*, *key*...) are masked. */
+  /** Extra request headers (shown with credential-like values masked: Authorization, *token*, *key*...). */
   headers: Record<string, string>;
+}
+
+/** An endpoint as the API shows it: secrets masked, with how its deliveries are going. */
+export interface WebhookEndpoint extends WebhookEndpointSettings {
+  id: string;
   /** Whether deliveries are signed, and the last 4 characters of the current secret. */
   secret: { set: boolean; hint: string | null; previousUntil: string | null };
   timeoutSeconds: number;
