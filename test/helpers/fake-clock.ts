@@ -29,8 +29,11 @@ export class FakeClock implements Clock {
   nextAt(): number | null {
     return this.timers.reduce<number | null>((min, t) => (min === null || t.at < min ? t.at : min), null);
   }
-  /** Resolves once a timer due after `after` is set (something scheduled its next step). */
-  timerAfter(after: number, timeoutMs = 30_000): Promise<number> {
+  /**
+   * Resolves once a timer due after `after` is set (something scheduled its next step). The bound is
+   * generous: on a machine whose disk is saturated by others, the write before a timer can stall.
+   */
+  timerAfter(after: number, timeoutMs = 120_000): Promise<number> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const later = this.timers.filter((t) => t.at > after).map((t) => t.at);

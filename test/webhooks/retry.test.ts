@@ -32,6 +32,16 @@ async function metric(server: TestServer, name: string, endpoint: string): Promi
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
+/** The next timer the worker sets; if none comes, the failure says what the delivery log shows. */
+async function nextTimer(clock: FakeClock, api: ApiClient, endpointId: string): Promise<number> {
+  try {
+    return await clock.timerAfter(clock.now());
+  } catch (err) {
+    const log = await api.fetch(`/api/webhooks/${endpointId}/deliveries`).then((r) => r.text(), (e: Error) => e.message);
+    throw new Error(`${(err as Error).message}; the delivery log: ${log.slice(0, 3000)}`);
+  }
+}
+
 describe('webhook retries', () => {
   const cleanup: (() => Promise<void>)[] = [];
   after(async () => {
@@ -55,7 +65,7 @@ describe('webhook retries', () => {
     await hook.until((r) => r.length >= 1);
     const attemptTimes = [clock.now()];
     for (let failures = 1; failures <= N; failures++) {
-      const due = await clock.timerAfter(clock.now());
+      const due = await nextTimer(clock, api, endpoint.id);
       assert.equal(due - clock.now(), Math.round(retryCeiling(failures) * 0.75), `the wait after failure ${failures}`);
       await clock.advance(due - clock.now());
       attemptTimes.push(clock.now());
@@ -92,7 +102,7 @@ describe('webhook retries', () => {
     const endpoint = await addEndpoint(api, { url: hook.url, events: ['push'] });
     await new Client(server.url).pushBlob('retry-now/app', 'waiting');
     await hook.until((r) => r.length >= 1);
-    await clock.timerAfter(clock.now());
+    await nextTimer(clock, api, endpoint.id);
     const [waiting] = (await api.json<WebhookDeliveryPage>(`/api/webhooks/${endpoint.id}/deliveries?state=pending`)).deliveries;
     assert.ok(waiting && Date.parse(waiting.nextAttemptAt!) > clock.now());
     const res = await api.fetch(`/api/webhooks/${endpoint.id}/deliveries/${waiting.id}/redeliver`, { method: 'POST' });
@@ -134,7 +144,7 @@ describe('webhook retries', () => {
     // Walk the clock through every retry of the head: after MAX_ATTEMPTS it is dead-lettered.
     for (let step = 0; (await stats()).deadLettered === 0; step++) {
       assert.ok(step < MAX_ATTEMPTS * 3, 'dead-lettered within the schedule');
-      const due = await clock.timerAfter(clock.now());
+      const due = await nextTimer(clock, api, endpoint.id);
       await clock.advance(due - clock.now());
     }
     s = await stats();
