@@ -67,8 +67,10 @@ export function eventOrigin(ctx: Ctx): EventOrigin {
   let origin = ctx.state.eventOrigin as EventOrigin | undefined;
   if (!origin) {
     const socket = ctx.req.socket;
+    // As Go writes a remote address: "127.0.0.1:54321", "[::1]:54321".
+    const ip = socket.remoteAddress?.startsWith('::ffff:') ? socket.remoteAddress.slice(7) : (socket.remoteAddress ?? '');
     origin = new EventOrigin({
-      addr: `${socket.remoteAddress?.startsWith('::ffff:') ? socket.remoteAddress.slice(7) : (socket.remoteAddress ?? '')}:${socket.remotePort ?? ''}`,
+      addr: `${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort ?? ''}`,
       host: ctx.get('Host'),
       method: ctx.method,
       useragent: ctx.get('User-Agent'),
