@@ -124,7 +124,7 @@ function NewEndpointForm({ onAdded, onCancel }: { onAdded(endpoint: WebhookEndpo
         <input id={`${id}-repositories`} type="text" spellCheck={false} autoComplete="off" placeholder="every repository" value={repositories} onChange={(e) => setRepositories(e.target.value)} />
         {fieldError('repositories')}
         <span className="help">
-          A pattern of repository names: <code>team/*</code> (one level), <code>team/**</code> (any depth). Empty: all.
+          A pattern of repository names, as in permissions and retention rules: <code>team/*</code> is everything under team/, <code>{'{web,api}/*'}</code> either. Empty: all.
         </span>
       </div>
       <div className="field wide">

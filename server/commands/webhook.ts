@@ -23,7 +23,7 @@ import { MAINTENANCE_OPTIONS_USAGE, maintenanceConfig, serverHolding, type Manag
 
 const USAGE = `Usage:
   berth webhook add URL [--events push,delete,...] [--format distribution|cloudevents|slack] [--secret-stdin | --no-secret]
-                        [--name NAME] [--repositories GLOB] [--media-type PATTERN]... [--header "Name: value"]...
+                        [--name NAME] [--repositories PATTERN] [--media-type PATTERN]... [--header "Name: value"]...
                         [--timeout 10s] [--ca FILE] [--disabled]
   berth webhook list [--json]
   berth webhook rm ID
@@ -37,7 +37,7 @@ first line of standard input.
   --events     ${WEBHOOK_EVENT_KINDS.join(', ')}
                (default: all but pull)
   --format     ${WEBHOOK_FORMATS.join(', ')} (default distribution: CNCF Distribution's envelope)
-  --repositories  a glob over repository names ("team/*", "**"); default all
+  --repositories  a pattern of repository names, as in permissions ("team/*": all under team/); default all
 
 Endpoints of the config file ("webhooks": [...]) are listed and tested, and changed only in the file.
 

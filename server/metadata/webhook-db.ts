@@ -18,8 +18,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
-import { compact } from './index-db.ts';
-import { loadOrSetAside } from './nedb-files.ts';
+import { compact, openOrSetAside, type NedbOptions, type SetAsideStore } from './nedb-file.ts';
 import {
   LOG_PER_ENDPOINT,
   type DeliveryDoc,
@@ -61,15 +60,19 @@ export class NedbWebhookStore implements WebhookStore {
   /** While nedb rewrites outbox.db: syncs wait for it, then open the new file. */
   private compaction: Promise<void> | null = null;
 
-  constructor(dir: string) {
+  private readonly options: NedbOptions;
+
+  /** `onWriteFailure`: told of every write the disk refused (the registry's storage health). */
+  constructor(dir: string, onWriteFailure?: (err: Error, file: string) => void) {
     this.dir = dir;
+    this.options = { modes: MODES, ...(onWriteFailure ? { onWriteFailure } : {}) };
   }
 
-  async open(): Promise<{ setAside: string[] }> {
+  async open(): Promise<{ setAside: SetAsideStore[] }> {
     await fs.mkdir(this.dir, { recursive: true, mode: MODES.dirMode });
     // A folder made by an older version or by hand: it holds secrets.
     await fs.chmod(this.dir, MODES.dirMode);
-    const setAside: string[] = [];
+    const setAside: SetAsideStore[] = [];
     this.endpoints = await this.load<EndpointDoc>('endpoints', setAside);
     this.states = await this.load<EndpointStateDoc>('state', setAside);
     this.outbox = await this.load<DeliveryDoc>('outbox', setAside);
@@ -276,12 +279,13 @@ export class NedbWebhookStore implements WebhookStore {
     await handle?.close().catch(() => undefined);
   }
 
-  private async load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
+  private async load<T>(name: string, setAside: SetAsideStore[]): Promise<Datastore<T>> {
     const filename = path.join(this.dir, `${name}.db`);
-    const store = await loadOrSetAside<T>(filename, setAside, MODES);
+    const store = await openOrSetAside<T>(filename, this.options, setAside);
     // Files written before the modes were set, or restored from a backup, may be readable by others.
     await fs.chmod(filename, MODES.fileMode).catch(() => undefined);
     return store;
   }
+
 
 }

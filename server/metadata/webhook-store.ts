@@ -11,6 +11,7 @@
  */
 
 import type { DeliveryState, WebhookEndpointSettings, WebhookEventKind, WebhookFormat } from '../webhooks/api-types.ts';
+import type { SetAsideStore } from './nedb-file.ts';
 
 export type { DeliveryState, WebhookEventKind, WebhookFormat };
 
@@ -139,7 +140,7 @@ export interface OutboxStore {
 }
 
 export interface WebhookStore extends EndpointStore, OutboxStore {
-  /** Loads the store; unreadable files are set aside (and named) so the registry still starts. */
-  open(): Promise<{ setAside: string[] }>;
+  /** Loads the store; damaged files are set aside (and reported) so the registry still starts. */
+  open(): Promise<{ setAside: SetAsideStore[] }>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /** What happened in the registry, for the activity feed, live UI updates and webhooks. */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { MaintenanceEvent } from './api-types.ts';
+import type { MaintenanceEvent, StorageView } from './api-types.ts';
 
 /** The request behind an event, in the fields of Distribution's notification request record. */
 export interface RequestRecord {
@@ -65,6 +65,10 @@ export interface RegistryEventMap {
   'repository-deleted': { repository: string; tags: string[]; manifests: number; layers: number } & Caused;
   /** A maintenance run (gc, scrub, purge-uploads, reindex, retention) was queued, progressed or finished. */
   maintenance: MaintenanceEvent;
+  /** The disk's state changed (storage-health.ts): full, writable again, a store file set aside. */
+  storage: StorageView;
+  /** The server is stopping: live connections end now. */
+  stopping: Record<string, never>;
 }
 
 export type RegistryEventName = keyof RegistryEventMap;

@@ -21,9 +21,9 @@ export interface WebhookEndpointSettings {
   url: string;
   enabled: boolean;
   events: WebhookEventKind[];
-  /** picomatch glob over repository names, or null for all. */
+  /** A pattern of repository names (server/name-pattern.ts: `team/*`), or null for all. */
   repositories: string | null;
-  /** picomatch globs over the target's media type, or null for all. */
+  /** Patterns of the target's media type (`application/vnd.oci.image.*`), or null for all. */
   mediaTypes: string[] | null;
   format: WebhookFormat;
   /** Extra request headers (shown with credential-like values masked: Authorization, *token*, *key*...). */

@@ -1,6 +1,6 @@
 /**
  * Webhook endpoints in the config file (config.ts), `"webhooks": [...]`:
- *   {"name": "ci", "url": "https://ci.example/hooks/berth", "events": ["push"], "repositories": "team/**",
+ *   {"name": "ci", "url": "https://ci.example/hooks/berth", "events": ["push"], "repositories": "team/*",
  *    "format": "distribution", "secretFile": "/etc/berth/ci-webhook.secret", "timeout": "10s"}
  * `name` is the endpoint's id (letters, digits, ".", "_", "-"); the other fields are those of the API
  * (endpoints.ts), but the secret comes from `secretFile` (its first line) or `secretEnv` (an environment

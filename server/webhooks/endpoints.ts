@@ -7,9 +7,9 @@
  *   name          a label (default: the URL's host)
  *   enabled       default true
  *   events        kinds of WEBHOOK_EVENT_KINDS; default every kind but pull
- *   repositories  a glob over repository names, the retention rules' dialect (picomatch: "team/*",
- *                 "**"); default all
- *   mediaTypes    globs over the target's media type ("application/vnd.oci.image.*"); events that name no
+ *   repositories  a pattern of repository names in Berth's one dialect (name-pattern.ts, as permissions
+ *                 and retention rules: "team/*" is everything under team/, "{a,b}/*"); default all
+ *   mediaTypes    patterns of the target's media type ("application/vnd.oci.image.*"); events that name no
  *                 media type (tag and repository deletes, maintenance) are not filtered by them
  *   format        distribution (default), cloudevents or slack (payloads.ts)
  *   headers       extra request headers (Authorization for a receiver that wants a token)
@@ -20,8 +20,8 @@
  * `secretEnv`, the CA from `caFile`, never inline: config files get shared and committed.
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
-import picomatch from 'picomatch';
 import type { EndpointDoc, StoredEvent, WebhookSecret } from '../metadata/webhook-store.ts';
+import { patternMatches, patternProblem } from '../name-pattern.ts';
 import { DEFAULT_EVENT_KINDS, WEBHOOK_EVENT_KINDS, WEBHOOK_FORMATS, type WebhookEndpoint, type WebhookEndpointStats } from './api-types.ts';
 
 /** A field that does not validate; callers turn it into their own error (API 400, config error). */
@@ -85,13 +85,17 @@ export function validateEndpoint(input: Record<string, unknown>, existing: Endpo
 
   const repositories = 'repositories' in input ? input.repositories : (existing?.repositories ?? null);
   if (repositories !== null && (typeof repositories !== 'string' || repositories.trim() === '' || repositories.length > 255)) {
-    throw new EndpointInputError('repositories', '"repositories" must be a pattern of repository names such as "team/*" or "**" (up to 255 characters), or null for all');
+    throw new EndpointInputError('repositories', '"repositories" must be a pattern of repository names such as "team/*" (up to 255 characters), or null for all');
   }
+  const repositoriesProblem = typeof repositories === 'string' ? patternProblem(repositories) : null;
+  if (repositoriesProblem) throw new EndpointInputError('repositories', `"repositories": ${repositoriesProblem}`);
 
   const mediaTypes = 'mediaTypes' in input ? input.mediaTypes : (existing?.mediaTypes ?? null);
   if (mediaTypes !== null && (!Array.isArray(mediaTypes) || mediaTypes.length === 0 || mediaTypes.length > 20 || mediaTypes.some((m) => typeof m !== 'string' || m.trim() === '' || m.length > 255))) {
     throw new EndpointInputError('mediaTypes', '"mediaTypes" must be a list of media type patterns such as "application/vnd.oci.image.manifest.v1+json" or "application/vnd.oci.image.*", or null for all');
   }
+  const mediaTypeProblem = Array.isArray(mediaTypes) ? mediaTypes.map((m) => patternProblem(String(m))).find((p) => p !== null) : null;
+  if (mediaTypeProblem) throw new EndpointInputError('mediaTypes', `"mediaTypes": ${mediaTypeProblem}`);
 
   const format = pick('format') ?? existing?.format ?? 'distribution';
   if (typeof format !== 'string' || !(WEBHOOK_FORMATS as readonly string[]).includes(format)) {
@@ -212,8 +216,9 @@ export interface LiveEndpoint {
 }
 
 export function liveEndpoint(doc: EndpointDoc, source: 'config' | 'api'): LiveEndpoint {
-  const repository = doc.repositories ? picomatch(doc.repositories) : null;
-  const mediaType = doc.mediaTypes ? picomatch(doc.mediaTypes) : null;
+  const { repositories, mediaTypes } = doc;
+  const repository = repositories ? (name: string) => patternMatches(repositories, name) : null;
+  const mediaType = mediaTypes ? (type: string) => mediaTypes.some((p) => patternMatches(p, type)) : null;
   const kinds = new Set<string>(doc.events);
   return {
     doc,

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from 'pino';
+import type { SetAsideStore } from '../metadata/nedb-file.ts';
 import type { DeliveryDoc, DeliveryState, EndpointDoc, EndpointStateDoc, WebhookStore } from '../metadata/webhook-store.ts';
 import type { FieldErrorDetail, MaintenanceRun } from '../registry/api-types.ts';
 import { RegistryError } from '../registry/errors.ts';
@@ -102,7 +103,7 @@ export class WebhookService {
   }
 
   /** Loads the store and the endpoints; from then on events are recorded (deliveries wait for start()). */
-  async open(): Promise<{ setAside: string[] }> {
+  async open(): Promise<{ setAside: SetAsideStore[] }> {
     const result = await this.deps.store.open();
     for (const c of this.deps.configured) {
       const now = new Date(0);

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseDigest } from '../../server/registry/reference.ts';
 import { StoragePaths } from '../../server/storage/paths.ts';
 import { createCa, createServerCertificate } from '../../server/tls/certificates.ts';
+import { caConstraints } from '../../server/tls/names.ts';
 import type { WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../../server/webhooks/api-types.ts';
 import { ApiClient } from '../helpers/api-client.ts';
 import { Client, OCI_MANIFEST } from '../helpers/registry-client.ts';
@@ -262,8 +263,9 @@ describe('webhook deliveries', () => {
   });
 
   it('verifies TLS: refused without the CA, delivered with the endpoint CA', async () => {
-    const ca = await createCa();
-    const cert = await createServerCertificate(ca, { dns: ['localhost'], ips: ['127.0.0.1'] });
+    const names = { dns: ['localhost'], ips: ['127.0.0.1'] };
+    const ca = await createCa(caConstraints(names));
+    const cert = await createServerCertificate(ca, names);
     let hits = 0;
     const secure = https.createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
       hits++;
