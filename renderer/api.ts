@@ -28,6 +28,7 @@ import type {
   MaintenanceEvent,
   UploadsEvent,
 } from '../server/registry/api-types.ts';
+import type { DeliveryState, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../server/webhooks/api-types.ts';
 
 declare global {
   interface Window {
@@ -133,6 +134,17 @@ export type RetentionRuleFields = Pick<RetentionRule, 'repositories' | 'keepLast
 /** The result of a run of `kind` that succeeded (the server's MaintenanceResults[kind]), else null. */
 export function runResult<K extends MaintenanceKind>(run: MaintenanceRun | null | undefined, kind: K): MaintenanceResults[K] | null {
   return run?.kind === kind && run.state === 'succeeded' ? (run.result as MaintenanceResults[K] | null) : null;
+}
+
+/** What the UI sends to add or change a webhook endpoint (server/webhooks/endpoints.ts). */
+export interface WebhookFields {
+  url: string;
+  name?: string;
+  enabled?: boolean;
+  events?: WebhookEndpoint['events'];
+  repositories?: string | null;
+  format?: WebhookEndpoint['format'];
+  secret?: string | null;
 }
 
 export interface RepositoryListQuery {
@@ -245,6 +257,35 @@ export const api = {
 
   /** Queues applying the saved, enabled rules. */
   applyRetention: () => withJson<MaintenanceRun>('POST', '/api/retention/apply', {}),
+
+  // ---- webhooks (server/http/api/webhooks.ts) ----
+
+  async webhooks(signal?: AbortSignal): Promise<WebhookEndpoint[]> {
+    return (await json<{ endpoints: WebhookEndpoint[] }>('GET', '/api/webhooks', signal)).endpoints;
+  },
+
+  /** Answers the secret once (made by the server unless given; null: unsigned). */
+  createWebhook: (fields: WebhookFields) => withJson<WebhookSecretAnswer>('POST', '/api/webhooks', fields),
+
+  updateWebhook: (id: string, changes: Partial<WebhookFields>) => withJson<WebhookEndpoint>('PUT', `/api/webhooks/${encodeURIComponent(id)}`, changes),
+
+  async deleteWebhook(id: string): Promise<void> {
+    await send('DELETE', `/api/webhooks/${encodeURIComponent(id)}`);
+  },
+
+  rotateWebhookSecret: (id: string) => withJson<WebhookSecretAnswer>('POST', `/api/webhooks/${encodeURIComponent(id)}/rotate-secret`, { grace: '24h' }),
+
+  /** Sends a test event now; answers the delivery as recorded (delivered or dead). */
+  testWebhook: (id: string) => withJson<WebhookDelivery>('POST', `/api/webhooks/${encodeURIComponent(id)}/test`, {}),
+
+  webhookDeliveries(id: string, options: { state?: DeliveryState; limit?: number } = {}, signal?: AbortSignal): Promise<WebhookDeliveryPage> {
+    const params = new URLSearchParams({ limit: String(options.limit ?? 50) });
+    if (options.state) params.set('state', options.state);
+    return json('GET', `/api/webhooks/${encodeURIComponent(id)}/deliveries?${params}`, signal);
+  },
+
+  redeliverWebhook: (id: string, delivery: string) =>
+    withJson<WebhookDelivery>('POST', `/api/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(delivery)}/redeliver`, {}),
 
   /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
   async selfTest(onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {

@@ -14,6 +14,7 @@ import { ImageDiffPage } from './pages/image-inside.tsx';
 import { RetentionPage } from './pages/retention.tsx';
 import { SettingsPage } from './pages/settings.tsx';
 import { SetupPage } from './pages/setup.tsx';
+import { WebhooksPage } from './pages/webhooks.tsx';
 import { StatusProvider } from './status.tsx';
 import './styles.css';
 
@@ -29,6 +30,7 @@ const router = createBrowserRouter([
       { path: 'activity', element: <ActivityPage /> },
       { path: 'disk-usage', element: <DiskUsagePage /> },
       { path: 'retention', element: <RetentionPage /> },
+      { path: 'webhooks', element: <WebhooksPage /> },
       { path: 'setup', element: <SetupPage /> },
       { path: 'settings', element: <SettingsPage /> },
       { path: '*', element: <NotFoundPage /> },

@@ -15,6 +15,7 @@ import { reindexCommand } from './commands/reindex.ts';
 import { purgeUploadsCommand } from './commands/purge-uploads.ts';
 import { filesCommand } from './commands/files.ts';
 import { diffCommand } from './commands/diff.ts';
+import { webhookCommand } from './commands/webhook.ts';
 import { AuthError } from './auth/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   'purge-uploads': purgeUploadsCommand,
   files: filesCommand,
   diff: diffCommand,
+  webhook: webhookCommand,
 };
 
 function usage(): string {

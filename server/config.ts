@@ -8,6 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
+import { configuredEndpoints } from './webhooks/config.ts';
+import type { ConfiguredEndpoint } from './webhooks/service.ts';
 import { readProblem } from './storage/files.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -64,6 +66,10 @@ export interface BerthConfig {
    * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
    */
   adminPassword: string | null;
+  /** Webhook endpoints of the config file (webhooks/config.ts); more are added through the API or CLI. */
+  webhooks?: ConfiguredEndpoint[];
+  /** Pending webhook deliveries per endpoint before the oldest are dropped (default 10,000). */
+  webhookQueueCap?: number;
   /**
    * Host names (or addresses) requests may name besides this machine's own (http/request-origin.ts):
    * a DNS alias or a reverse proxy's public name. Everything else is refused (DNS rebinding).
@@ -174,6 +180,7 @@ export interface ConfigInput {
   tlsCert?: unknown;
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
+  webhookQueueCap?: unknown;
   allowedHosts?: unknown;
   bodyIdleTimeout?: unknown;
   uploadsPerClient?: unknown;
@@ -182,7 +189,7 @@ export interface ConfigInput {
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
   'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
-  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient',
+  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'webhookQueueCap',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -246,6 +253,11 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
   if (input.anonymousPull !== undefined) out.anonymousPull = parseSwitch(input.anonymousPull, source('anonymousPull'));
   if (input.tls !== undefined) out.tls = parseSwitch(input.tls, source('tls'));
   if (input.insecureNoAuth !== undefined) out.insecureNoAuth = parseSwitch(input.insecureNoAuth, source('insecureNoAuth'));
+  if (input.webhookQueueCap !== undefined) {
+    const cap = Number(input.webhookQueueCap);
+    if (!Number.isInteger(cap) || cap < 1 || cap > 1_000_000) throw new ConfigError(`${source('webhookQueueCap')}: must be a whole number of deliveries from 1 to 1000000`);
+    out.webhookQueueCap = cap;
+  }
   if (input.allowedHosts !== undefined) out.allowedHosts = parseHostList(input.allowedHosts, source('allowedHosts'));
   if (input.bodyIdleTimeout !== undefined) out.bodyIdleTimeoutMs = parseDuration(input.bodyIdleTimeout, source('bodyIdleTimeout'), 1000);
   if (input.uploadsPerClient !== undefined) {
@@ -302,7 +314,7 @@ export function finish(config: BerthConfig, authGiven: boolean): BerthConfig {
   return out;
 }
 
-export async function readConfigFile(file: string): Promise<Partial<BerthConfig>> {
+export async function readConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Partial<BerthConfig>> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -318,18 +330,21 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${file}: must be a JSON object`);
   }
-  const unknown = Object.keys(parsed).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
+  const { webhooks, ...settings } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(settings).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')})`);
+    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')}, webhooks)`);
   }
-  const relative = parsed as ConfigInput;
+  const relative = settings as ConfigInput;
   // A relative data path in a config file is relative to the file, not to the working directory.
   if (typeof relative.data === 'string') relative.data = path.resolve(path.dirname(file), relative.data);
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = relative[key];
     if (typeof value === 'string' && value.trim() !== '') relative[key] = path.resolve(path.dirname(file), value);
   }
-  return validate(relative, (key) => `config file ${file}: "${key}"`);
+  const out = validate(relative, (key) => `config file ${file}: "${key}"`);
+  if (webhooks !== undefined) out.webhooks = await configuredEndpoints(webhooks, file, env, (message) => new ConfigError(`config file ${file}: ${message}`));
+  return out;
 }
 
 /** The storage lifecycle's settings in the environment: BERTH_GC_SCHEDULE, BERTH_GC_GRACE, ... */
@@ -372,7 +387,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
 export async function loadConfig(options: { flags?: ConfigInput; configFile?: string; env?: NodeJS.ProcessEnv }): Promise<BerthConfig> {
   const env = options.env ?? process.env;
   const file = options.configFile ?? (env.BERTH_CONFIG || undefined);
-  const fromFile = file ? await readConfigFile(path.resolve(file)) : {};
+  const fromFile = file ? await readConfigFile(path.resolve(file), env) : {};
   const flagNames: Record<string, string> = {
     host: '--host', port: '--port', data: '--data', logLevel: '--log-level', anonymousPull: '--anonymous-pull',
     tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth',

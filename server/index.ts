@@ -56,6 +56,8 @@ import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { subjectNames } from './tls/names.ts';
+import { NedbWebhookStore } from './metadata/webhook-db.ts';
+import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
@@ -72,6 +74,7 @@ export interface Registry {
   /** The services behind the management API (/api/). */
   readonly manage: ManagementServices;
   readonly events: RegistryEvents;
+  readonly webhooks: WebhookService;
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
@@ -97,8 +100,10 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
-  /** The scheduler's clock (tests drive it). */
+  /** The scheduler's and the webhook worker's clock (tests drive it). */
   clock?: Clock;
+  /** The webhook retries' jitter (tests fix it). */
+  random?: () => number;
   /** The auth service's clock: token and refresh expiry, throttling (tests age them). */
   authNow?: () => number;
 }
@@ -111,7 +116,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     dataDir: paths.root,
     volume: volumeSpace,
     probe: () => probeWritable(paths.tmpDir),
-    setAside: () => findSetAside([paths.root, paths.maintenanceDir, paths.authDir]),
+    setAside: () => findSetAside([paths.root, paths.maintenanceDir, paths.authDir, paths.webhooksDir]),
     events,
     log,
   });
@@ -235,9 +240,28 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
     artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
+  const webhooks = new WebhookService({
+    store: new NedbWebhookStore(paths.webhooksDir, diskRefused),
+    events,
+    configured: config.webhooks ?? [],
+    queueCap: config.webhookQueueCap ?? DEFAULT_QUEUE_CAP,
+    run: (id) => maintenance.get(id),
+    registryUrl: () => (url ? selfUrl(url) : null),
+    clock: deps.clock ?? systemClock,
+    log,
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  manage.webhooks = webhooks;
+  let webhooksOpened = false;
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
   let caCertificate: string | null = null;
+
+  async function closeWebhooks(): Promise<void> {
+    if (!webhooksOpened) return;
+    webhooksOpened = false;
+    await webhooks.close().catch((err) => log.error({ err }, 'closing the webhooks failed'));
+  }
 
   async function closeActivity(): Promise<void> {
     if (!activityOpened) return;
@@ -247,7 +271,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry] });
   const app = createApp({
     services,
     events,
@@ -306,6 +330,15 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     } catch (err) {
       await lock?.release();
       throw new StartupError(storeProblem(err, `cannot open the maintenance store in ${paths.maintenanceDir}`));
+    }
+    try {
+      const { setAside } = await webhooks.open();
+      for (const store of setAside) reportSetAside(store);
+      webhooksOpened = true;
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await lock?.release();
+      throw new StartupError(storeProblem(err, `cannot open the webhooks in ${paths.webhooksDir}`));
     }
     storesOpened = true;
     // Room again for the bookkeeping reserve, if it was used up by a start on a full disk.
@@ -415,6 +448,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     services,
     manage,
     events,
+    webhooks,
     log,
     callback: () => app.callback(),
     get server() {
@@ -471,6 +505,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       } catch (err) {
         server = null;
         await maintenanceStore.close().catch(() => undefined);
+        await closeWebhooks();
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
@@ -482,6 +517,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
+      webhooks.start(url);
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
     },
 
@@ -533,6 +569,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (storesOpened) {
         storesOpened = false;
         await maintenanceStore.close().catch((err) => log.error({ err }, 'closing the maintenance store failed'));
+        await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       await lock?.release();

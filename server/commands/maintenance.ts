@@ -72,6 +72,19 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
   return { run: await runLocally(config, request), server: null };
 }
 
+/**
+ * A client of the management API of the server holding the data directory, or null when none does
+ * (the command may then open the directory itself). Another berth command holding it is an error.
+ */
+export async function serverHolding(paths: StoragePaths): Promise<{ client: ManagementClient; url: string } | null> {
+  const holder = await lockHolder(paths.lockFile);
+  if (holder?.url) return { client: new ManagementClient(serverUrl(holder.url), await trustedCas(paths)), url: holder.url };
+  if (holder) {
+    throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
+  }
+  return null;
+}
+
 /** The live holder of the lock; a starting server is given a moment to write its URL. */
 export async function lockHolder(lockFile: string): Promise<LockInfo | null> {
   const deadline = Date.now() + LOCK_URL_WAIT_MS;
@@ -132,7 +145,7 @@ export class ManagementClient {
     this.ca = ca;
   }
 
-  async call<T>(method: 'GET' | 'POST', endpoint: string, body?: Record<string, unknown>): Promise<T> {
+  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', endpoint: string, body?: Record<string, unknown>): Promise<T> {
     const headers: Record<string, string> = { [CLIENT_HEADER]: 'berth-cli' };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['Content-Type'] = 'application/json';
@@ -143,7 +156,7 @@ export class ManagementClient {
       answer = await this.send(method, `${this.base}${endpoint}`, headers, payload);
     }
     if (answer.status >= 400) throw this.refusal(answer);
-    return JSON.parse(answer.text) as T;
+    return (answer.text === '' ? undefined : JSON.parse(answer.text)) as T;
   }
 
   /** OAuth2 password grant at the challenge's realm (docs/spec/auth/oauth.md), for the admin scope. */

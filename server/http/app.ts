@@ -17,7 +17,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
-import type { RegistryEvents } from '../registry/events.ts';
+import type { EventOrigin, RegistryEvents } from '../registry/events.ts';
 import { managementGuard, type ManagementAccess } from './api/guard.ts';
 import { apiRoutes, type ManagementServices } from './api/routes.ts';
 import type { ServerInfo } from './api/status.ts';
@@ -108,7 +108,13 @@ function routerFor(routes: Route[], authorize: Authorize | null): Router {
         if (authorize) await authorize(ctx as unknown as Ctx, route);
         await next();
       },
-      async (ctx) => route.handler(ctx as unknown as Ctx),
+      async (ctx) => {
+        await route.handler(ctx as unknown as Ctx);
+        // What the request caused is recorded where it must be before the client hears it succeeded
+        // (the webhook outbox: registry/events.ts EventOrigin).
+        const origin = ctx.state.eventOrigin as EventOrigin | undefined;
+        if (origin) await origin.settled();
+      },
     ], { pathAsRegExp: true });
   }
   return router;

@@ -1,7 +1,7 @@
 /** GET, HEAD and DELETE /v2/<name>/blobs/<digest>. */
 import { parseDigest } from '../registry/reference.ts';
 import type { ByteRange } from '../registry/blobs.ts';
-import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
+import { eventOrigin, repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, ifNoneMatchHolds, parseRange } from './headers.ts';
 
 /** Blobs are immutable: a client may cache one for as long as it likes (a year, RFC 9111 practice). */
@@ -33,7 +33,7 @@ export function blobHandlers({ blobs }: RegistryServices) {
     async getBlob(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
-      const blob = await blobs.open(repo, digest);
+      const blob = await blobs.open(repo, digest, { pull: true, origin: eventOrigin(ctx) });
       let range: ByteRange | null;
       try {
         setBlobHeaders(ctx, digest.value);
@@ -70,7 +70,7 @@ export function blobHandlers({ blobs }: RegistryServices) {
     async deleteBlob(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
-      await blobs.delete(repo, digest);
+      await blobs.delete(repo, digest, eventOrigin(ctx));
       sendEmpty(ctx, 202);
     },
   };

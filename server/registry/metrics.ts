@@ -14,6 +14,8 @@ export interface MetricsDeps {
   uploadsInProgress: () => number;
   /** Whether the metadata index is loaded (listings answer from it). */
   indexReady: () => boolean;
+  /** Metrics of other parts (webhooks/metrics.ts), exposed with these. */
+  registries?: Registry[];
 }
 
 const FINISHED = new Set(['succeeded', 'failed', 'interrupted']);
@@ -39,7 +41,7 @@ export class RegistryMetrics {
   private readonly durations: Histogram<'method' | 'operation'>;
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor({ events, uploadsInProgress, indexReady }: MetricsDeps) {
+  constructor({ events, uploadsInProgress, indexReady, registries = [] }: MetricsDeps) {
     const registers = [this.own];
     this.requests = new Counter({
       name: 'berth_http_requests_total',
@@ -82,7 +84,7 @@ export class RegistryMetrics {
       events.on('maintenance', (e) => { if (FINISHED.has(e.state)) runs.inc({ kind: e.kind, outcome: e.state }); }),
     );
     // Last: a merged registry holds the metrics registered so far.
-    this.registry = Registry.merge([processRegistry(), this.own]);
+    this.registry = Registry.merge([processRegistry(), this.own, ...registries]);
   }
 
   /** Records one answered request. */

@@ -42,6 +42,12 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     webhooks/                               webhooks (metadata/webhook-db.ts), folder 0700, files 0600 (secrets):
+ *       endpoints.db                          endpoints made through the API or CLI, with their signing secrets
+ *       state.db                              per endpoint: last success/failure, failure streak, circuit, counters
+ *       outbox.db                             deliveries: pending ones are the queue (appended before the registry
+ *                                             answers the request that caused them, fsynced within 1 s), finished
+ *                                             ones the log
  *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
  *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
  *                                             read live on in <store>.db. Never made for a disk error.
@@ -90,6 +96,7 @@ export class StoragePaths {
     return path.join(this.derivedDir, 'layers', d.algorithm, `${d.hex}.json.gz`);
   }
 
+  get webhooksDir(): string { return path.join(this.root, 'webhooks'); }
   get reserveFile(): string { return path.join(this.root, 'reserve'); }
 
   blob(d: Digest): string {

@@ -28,6 +28,8 @@ import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
 import { tagHandlers } from './tags.ts';
 import { tlsHandlers } from './tls.ts';
+import type { WebhookService } from '../../webhooks/service.ts';
+import { webhookHandlers } from './webhooks.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -42,6 +44,8 @@ export interface ManagementServices {
   inspect: InspectService;
   /** Signatures, SBOMs, attestations attached to images (issue 15). */
   artifacts: ArtifactService;
+  /** Set once composed (server/index.ts). */
+  webhooks?: WebhookService;
 }
 
 export interface ApiDeps {
@@ -74,6 +78,9 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
   const ofManifest = (what: string) => new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}/${what}$`);
+  const webhooks = webhookHandlers(() => manage.webhooks);
+  const webhook = /^\/api\/webhooks\/([^/]+)$/;
+  const delivery = /^\/api\/webhooks\/([^/]+)\/deliveries\/([^/]+)$/;
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
@@ -112,5 +119,16 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'POST', pattern: ofManifest('verify'), params: ['name', 'reference'], handler: inside.verifySignatures },
     { method: 'GET', pattern: new RegExp(`^/api/repositories/${NAME}/-/layers/${SEGMENT}$`), params: ['name', 'digest'], handler: inside.getLayer },
     { method: 'GET', pattern: /^\/api\/diff$/, params: [], handler: inside.getImageDiff },
+    // Webhooks (issue 14)
+    { method: 'GET', pattern: /^\/api\/webhooks$/, params: [], handler: webhooks.listWebhooks },
+    { method: 'POST', pattern: /^\/api\/webhooks$/, params: [], handler: webhooks.createWebhook },
+    { method: 'GET', pattern: webhook, params: ['id'], handler: webhooks.getWebhook },
+    { method: 'PUT', pattern: webhook, params: ['id'], handler: webhooks.updateWebhook },
+    { method: 'DELETE', pattern: webhook, params: ['id'], handler: webhooks.deleteWebhook },
+    { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/rotate-secret$/, params: ['id'], handler: webhooks.rotateWebhookSecret },
+    { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/test$/, params: ['id'], handler: webhooks.testWebhook },
+    { method: 'GET', pattern: /^\/api\/webhooks\/([^/]+)\/deliveries$/, params: ['id'], handler: webhooks.listWebhookDeliveries },
+    { method: 'GET', pattern: delivery, params: ['id', 'delivery'], handler: webhooks.getWebhookDelivery },
+    { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/deliveries\/([^/]+)\/redeliver$/, params: ['id', 'delivery'], handler: webhooks.redeliverWebhook },
   ];
 }
