@@ -404,6 +404,10 @@ const LIVE_EVENTS: Record<LiveEventName, true> = {
   'repository-deleted': true,
   uploads: true,
   maintenance: true,
+  'mirror-fetched': true,
+  'mirror-stale': true,
+  'mirror-error': true,
+  'mirror-changed': true,
 };
 
 const listeners = new Set<LiveListener>();

@@ -26,7 +26,7 @@ import { GarbageCollector } from './registry/gc.ts';
 import { LinkGuard } from './registry/link-guard.ts';
 import { ListingService } from './registry/listings.ts';
 import { MaintenanceService } from './registry/maintenance.ts';
-import { ManifestService } from './registry/manifests.ts';
+import { MAX_MANIFEST_BYTES, ManifestService } from './registry/manifests.ts';
 import { purgeUploads } from './registry/purge-uploads.ts';
 import { rebuildIndex } from './registry/reindex.ts';
 import { deleteRepository } from './registry/repository-delete.ts';
@@ -46,6 +46,8 @@ import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { subjectNames } from './tls/names.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
+import { NedbMirrorStore } from './metadata/mirror-db.ts';
+import { MirrorService } from './mirror/service.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
@@ -100,6 +102,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const index = new MetadataIndex(paths.indexDir, paths.tmpDir);
   const maintenanceStore = new MaintenanceStore(paths.maintenanceDir);
   const guard = new LinkGuard();
+  const clock = deps.clock ?? systemClock;
 
   const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
   const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard });
@@ -108,7 +111,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const maintenance = new MaintenanceService({
     store: maintenanceStore,
     gc: collector,
-    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard }),
+    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard, fetchedOnDemand: (repo) => mirror.isCached(repo) }),
     retention,
     purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
     async reindex() {
@@ -148,14 +151,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         },
       },
     ],
-    deps.clock ?? systemClock,
+    clock,
     log,
   );
+  // The pull-through cache (mirror/): it routes nothing until an upstream is configured or added in the UI.
+  const mirror = new MirrorService({
+    configured: config.mirrors,
+    store: new NedbMirrorStore(paths.mirrorsDir),
+    manifests,
+    repositories: repositoryStore,
+    blobs: blobStore,
+    index,
+    guard,
+    events,
+    deleteRepository: (name) => services.lifecycle.deleteRepository(name),
+    spoolDir: paths.tmpDir,
+    log,
+    clock,
+    maxManifestBytes: MAX_MANIFEST_BYTES,
+  });
   const services: RegistryServices = {
     blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
     uploads,
     manifests,
     listings: new ListingService({ index }),
+    mirror,
     lifecycle: {
       maintenance,
       retention,
@@ -185,6 +205,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       dataDir: paths.root,
       volume: volumeSpace,
       reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+      cached: (repo) => mirror.isCached(repo),
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
     uploadMonitor,
@@ -214,7 +235,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, mirrors: () => mirror.metrics() });
   const app = createApp({
     services,
     events,
@@ -263,6 +284,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     } catch (err) {
       await lock?.release();
       throw new StartupError(`cannot open the maintenance store in ${paths.maintenanceDir}: ${(err as Error).message}`);
+    }
+    try {
+      await mirror.open();
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await lock?.release();
+      throw new StartupError(`cannot open the mirror state in ${paths.mirrorsDir}: ${(err as Error).message}`);
     }
     storesOpened = true;
   }
@@ -397,6 +425,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       } catch (err) {
         server = null;
         await maintenanceStore.close().catch(() => undefined);
+        await mirror.close().catch(() => undefined);
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
@@ -429,6 +458,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         clearTimeout(timer);
       }
       await closeActivity();
+      // Blob fills still running (their clients gone) stop here; nothing half-fetched is committed.
+      if (storesOpened) await mirror.close().catch((err) => log.error({ err }, 'closing the mirror failed'));
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         indexLoaded = false;

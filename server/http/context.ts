@@ -10,6 +10,7 @@ import type { ManifestService } from '../registry/manifests.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { parseName } from '../registry/reference.ts';
 import type { UploadService } from '../registry/uploads.ts';
+import type { MirrorService } from '../mirror/service.ts';
 
 export interface RegistryServices {
   blobs: BlobService;
@@ -17,6 +18,8 @@ export interface RegistryServices {
   manifests: ManifestService;
   listings: ListingService;
   lifecycle: LifecycleServices;
+  /** The pull-through cache (mirror/); it routes nothing while no upstream is configured. */
+  mirror?: MirrorService | null;
 }
 
 /** The storage lifecycle behind the management API: maintenance runs, retention rules, repository delete. */

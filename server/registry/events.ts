@@ -14,6 +14,14 @@ export interface RegistryEventMap {
   'repository-deleted': { repository: string; tags: string[]; manifests: number; layers: number };
   /** A maintenance run (gc, scrub, purge-uploads, reindex, retention) was queued, progressed or finished. */
   maintenance: MaintenanceEvent;
+  /** The pull-through cache (mirror/) fetched a manifest or a blob from an upstream. */
+  'mirror-fetched': { upstream: string; repository: string; reference: string; digest: string; kind: 'manifest' | 'blob'; bytes: number };
+  /** A cached manifest was served although its upstream failed (stale). */
+  'mirror-stale': { upstream: string; repository: string; reference: string; error: string };
+  /** An upstream failed and nothing cached could stand in. */
+  'mirror-error': { upstream: string; repository: string; reference: string; error: string };
+  /** An upstream's settings, credentials or cached content changed (added, removed, cleared, expired). */
+  'mirror-changed': { upstream: string };
 }
 
 export type RegistryEventName = keyof RegistryEventMap;

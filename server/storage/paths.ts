@@ -38,6 +38,11 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     mirrors/                                the pull-through cache's state (metadata/mirror-db.ts): upstreams
+ *                                             added in the UI, per cached tag its last check and use, counters;
+ *                                             the cached content itself is ordinary repository content above,
+ *                                             under the upstream's name (repositories/docker.io/library/alpine/)
+ *       credentials.json                      upstream credentials (mode 0600), never logged
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -70,6 +75,7 @@ export class StoragePaths {
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get mirrorsDir(): string { return path.join(this.root, 'mirrors'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);

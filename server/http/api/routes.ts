@@ -25,6 +25,7 @@ import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
 import { tagHandlers } from './tags.ts';
 import { tlsHandlers } from './tls.ts';
+import { mirrorHandlers } from './mirrors.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -60,11 +61,14 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const tls = tlsHandlers(manage.tls);
   const maintenance = maintenanceHandlers(services.lifecycle);
   const retention = retentionHandlers(services.lifecycle);
+  const mirrors = services.mirror ? mirrorHandlers(services.mirror, manage.selfTest) : null;
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
   const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
+  const upstream = /^\/api\/mirrors\/([a-z0-9._-]+)$/;
+  const upstreamPart = (part: string) => new RegExp(`^/api/mirrors/([a-z0-9._-]+)/${part}$`);
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
@@ -94,5 +98,19 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'DELETE', pattern: rule, params: ['id'], handler: retention.deleteRetentionRule },
     { method: 'POST', pattern: /^\/api\/retention\/preview$/, params: [], handler: retention.previewRetention },
     { method: 'POST', pattern: /^\/api\/retention\/apply$/, params: [], handler: maintenance.startRetention },
+    // The pull-through cache (issue 12)
+    ...(mirrors
+      ? ([
+          { method: 'GET', pattern: /^\/api\/mirrors$/, params: [], handler: mirrors.getMirrors },
+          { method: 'POST', pattern: /^\/api\/mirrors$/, params: [], handler: mirrors.addMirror },
+          { method: 'POST', pattern: /^\/api\/mirrors\/expire$/, params: [], handler: mirrors.expireMirrors },
+          { method: 'PUT', pattern: upstream, params: ['name'], handler: mirrors.updateMirror },
+          { method: 'DELETE', pattern: upstream, params: ['name'], handler: mirrors.deleteMirror },
+          { method: 'PUT', pattern: upstreamPart('credentials'), params: ['name'], handler: mirrors.putMirrorCredentials },
+          { method: 'DELETE', pattern: upstreamPart('credentials'), params: ['name'], handler: mirrors.deleteMirrorCredentials },
+          { method: 'POST', pattern: upstreamPart('clear'), params: ['name'], handler: mirrors.clearMirror },
+          { method: 'POST', pattern: upstreamPart('self-test'), params: ['name'], handler: mirrors.testMirror },
+        ] satisfies Route[])
+      : []),
   ];
 }
