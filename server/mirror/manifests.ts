@@ -33,6 +33,8 @@ export interface MirrorManifestsDeps {
   log: Logger;
   client(upstream: Upstream): UpstreamClient;
   now(): number;
+  /** Whether a manifest of the cache repository is an index listing this digest (a platform of it). */
+  isPlatformOf(repository: string, digest: string): Promise<boolean>;
 }
 
 type Outcome = 'unchanged' | 'fetched';
@@ -194,7 +196,8 @@ export class MirrorManifests {
     if (digest.value !== actual.value && actual.algorithm === 'sha256') {
       throw new UpstreamError(upstream.name, 'invalid', `${upstream.name} sent a ${what} that changed while it was stored`);
     }
-    await this.recordFetch(target, tag ?? reference, digest.value, now());
+    // A platform of a cached index lives as long as the index's tags: it is no reference of its own.
+    if (tag !== null || !(await this.deps.isPlatformOf(cache, digest.value))) await this.recordFetch(target, tag ?? reference, digest.value, now());
     events.emit('mirror-fetched', { upstream: upstream.name, repository: cache, reference: tag ?? reference, digest: digest.value, kind: 'manifest', bytes: fetched.bytes.length });
     return 'fetched';
   }

@@ -82,7 +82,10 @@ export class MirrorService {
     this.counters = new MirrorCounters(deps.store, now);
     this.fills = new BlobFills({ blobs: deps.blobs, repositories: deps.repositories, guard: deps.guard, spoolDir: deps.spoolDir, log: deps.log });
     const client = (upstream: Upstream) => this.client(upstream);
-    this.manifestCache = new MirrorManifests({ manifests: deps.manifests, repositories: deps.repositories, store: deps.store, counters: this.counters, events: deps.events, log: deps.log, client, now });
+    this.manifestCache = new MirrorManifests({
+      manifests: deps.manifests, repositories: deps.repositories, store: deps.store, counters: this.counters, events: deps.events, log: deps.log, client, now,
+      isPlatformOf: async (repo, digest) => (await deps.index.manifestDocs(repo)).some((d) => d.children.some((c) => c.digest === digest)),
+    });
     this.blobCache = new MirrorBlobs({ blobs: deps.blobs, repositories: deps.repositories, index: deps.index, guard: deps.guard, fills: this.fills, counters: this.counters, events: deps.events, log: deps.log, client });
     this.router = new MirrorRouter({ upstreams: () => this.upstreams, repositoryExists: (name) => deps.repositories.repositoryExists(name), now });
     // A push creates the repository: from then on it is local and wins over the cache.

@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mirrorDefaults, type BerthConfig, type MirrorConfig } from '../../server/config.ts';
+import type { RegistryDeps } from '../../server/index.ts';
 import type { Clock } from '../../server/scheduler.ts';
-import { describe as describeResponse } from './registry-client.ts';
+import { blobFiles } from './blob-files.ts';
+import { describe as describeResponse, waitFor } from './registry-client.ts';
 import { startServer, type TestServer } from './server.ts';
 import type { FakeHub } from './upstream.ts';
 
@@ -34,10 +36,10 @@ export interface MirrorServer extends TestServer {
 }
 
 /** A Berth mirroring `hub` as docker.io (aliases as Docker Hub's), with a 2 s upstream timeout. */
-export async function startMirror(hub: FakeHub, mirror: Partial<MirrorConfig> = {}, config: Partial<BerthConfig> = {}): Promise<MirrorServer> {
+export async function startMirror(hub: FakeHub, mirror: Partial<MirrorConfig> = {}, config: Partial<BerthConfig> = {}, deps: Omit<RegistryDeps, 'clock'> = {}): Promise<MirrorServer> {
   const clock = new TestClock();
   const upstream: MirrorConfig = { ...mirrorDefaults('docker.io', hub.url), timeoutMs: 2000, ...mirror };
-  const server = await startServer({ mirrors: [upstream], ...config }, { clock });
+  const server = await startServer({ mirrors: [upstream], ...config }, { ...deps, clock });
   return Object.assign(server, { clock });
 }
 
@@ -87,4 +89,18 @@ export async function pullImage(base: string, repo: string, reference: string, o
     total += data.length;
   }
   return { digest, manifest, blobs, bytes: total };
+}
+
+/**
+ * Waits until these blobs are committed to the store: a client has the last byte of a filled blob once
+ * it is verified, and the commit (fsync, rename) follows just after.
+ */
+export async function committed(dataDir: string, digests: Iterable<string>): Promise<Map<string, number>> {
+  const wanted = [...digests];
+  let files = new Map<string, number>();
+  await waitFor(async () => {
+    files = await blobFiles(dataDir);
+    return wanted.every((d) => files.has(d));
+  }, `${wanted.length} blobs to be committed`);
+  return files;
 }

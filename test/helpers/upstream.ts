@@ -82,8 +82,9 @@ export interface FakeHub {
 
 const RATE_LIMIT = 100;
 
-export async function startFakeHub(): Promise<FakeHub> {
-  const origin = await startServer({ auth: 'token', anonymousPull: true, adminPassword: ADMIN_PASSWORD });
+/** `anonymousPull: false`: every image needs a login (a private registry, or private images on Hub). */
+export async function startFakeHub(options: { anonymousPull?: boolean } = {}): Promise<FakeHub> {
+  const origin = await startServer({ auth: 'token', anonymousPull: options.anonymousPull ?? true, adminPassword: ADMIN_PASSWORD });
   const originUrl = new URL(origin.url);
   const requests: RecordedRequest[] = [];
   let rules: FaultRule[] = [];
