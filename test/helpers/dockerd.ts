@@ -15,11 +15,12 @@ export interface Dockerd {
 }
 
 /**
+ * `args`: more dockerd flags (--registry-mirror ...).
  * `hosts`: an /etc/hosts for this dockerd alone (it then runs in a private mount namespace with the file
  * bound over /etc/hosts). Docker skips TLS verification for any registry name that resolves into
  * 127.0.0.0/8; a name resolving to ::1 only is "secure", so certs.d and verification are really used.
  */
-export async function startDockerd(root: string, options: { hosts?: string } = {}): Promise<Dockerd> {
+export async function startDockerd(root: string, options: { hosts?: string; args?: string[] } = {}): Promise<Dockerd> {
   const data = path.join(root, 'data');
   const exec = path.join(root, 'exec');
   await fs.mkdir(data, { recursive: true });
@@ -27,7 +28,7 @@ export async function startDockerd(root: string, options: { hosts?: string } = {
   const socket = path.join(root, 'docker.sock');
   const log = await fs.open(path.join(root, 'dockerd.log'), 'w');
   const dockerdArgs = ['--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
-    '--data-root', data, '--exec-root', exec, '-H', `unix://${socket}`, '--pidfile', path.join(root, 'docker.pid')];
+    '--data-root', data, '--exec-root', exec, '-H', `unix://${socket}`, '--pidfile', path.join(root, 'docker.pid'), ...(options.args ?? [])];
   let command = 'dockerd';
   let args = dockerdArgs;
   if (options.hosts !== undefined) {
