@@ -23,6 +23,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BlobStore, ByteRange, OpenBlob } from '../storage/blob-store.ts';
+import { BufferPool } from '../storage/buffer-pool.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestFromHash, newHash } from '../registry/digester.ts';
 import type { LinkGuard } from '../registry/link-guard.ts';
@@ -61,8 +62,9 @@ export interface FillOutcome {
 
 type FillState = 'starting' | 'filling' | 'verified' | 'committed' | 'linked' | 'failed';
 
-/** Reads of a spool file: 1 MiB each, as the blob store sends (storage/blob-store.ts SEND_CHUNK). */
+/** Reads of a spool file: 1 MiB each, pooled, as the blob store sends (storage/blob-store.ts SEND_CHUNK). */
 const READ_CHUNK = 1024 * 1024;
+const readBuffers = new BufferPool(READ_CHUNK, 16);
 /** How much of the upstream body may wait in memory while the disk catches up. */
 const SPOOL_BUFFER = 4 * 1024 * 1024;
 
@@ -309,7 +311,11 @@ export class BlobFills {
   }
 }
 
-/** Sends bytes [start, end) of the spool file to `dest`, waiting for the fill where it has not got to yet. */
+/**
+ * Sends bytes [start, end) of the spool file to `dest`, waiting for the fill where it has not got to
+ * yet. Like the blob store's sends (storage/blob-store.ts): pooled 1 MiB buffers, two in flight (one
+ * read while the other is written to the socket), respecting the socket's backpressure.
+ */
 async function follow(handle: fs.FileHandle, fill: Fill, dest: Writable, start: number, end: number): Promise<void> {
   let onClose!: () => void;
   const closedEarly = new Promise<never>((_, reject) => {
@@ -317,24 +323,32 @@ async function follow(handle: fs.FileHandle, fill: Fill, dest: Writable, start: 
   });
   closedEarly.catch(() => undefined);
   dest.once('close', onClose);
+  const held: Buffer[] = [];
+  const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
   try {
     let position = start;
-    while (position < end) {
+    for (let turn = 0; position < end; ) {
       const limit = Math.min(fill.readableEnd(), end);
-      if (position < limit) {
-        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, limit - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        if (bytesRead === 0) throw new Error(`spool file of ${fill.digest.value} ended at byte ${position}`);
-        position += bytesRead;
-        const written = new Promise<void>((resolve, reject) => dest.write(buffer.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
-        written.catch(() => undefined);
-        await Promise.race([written, closedEarly]);
+      if (position >= limit) {
+        if (fill.state === 'failed') throw readerError(fill);
+        await Promise.race([fill.changed(), closedEarly]);
         continue;
       }
-      if (fill.state === 'failed') throw readerError(fill);
-      await Promise.race([fill.changed(), closedEarly]);
+      const slot = turn++ % 2;
+      await Promise.race([writes[slot], closedEarly]);
+      const buffer = held[slot] ?? (held[slot] = readBuffers.acquire());
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, limit - position), position);
+      if (bytesRead === 0) throw new Error(`spool file of ${fill.digest.value} ended at byte ${position}`);
+      position += bytesRead;
+      const write = new Promise<void>((resolve, reject) => dest.write(buffer.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
+      // Observed through the races; a write failing after we stopped waiting (a reset) must not go unhandled.
+      write.catch(() => undefined);
+      writes[slot] = write;
     }
+    await Promise.race([Promise.all(writes), closedEarly]);
+    for (const buffer of held) readBuffers.release(buffer);
   } finally {
+    // Buffers of a failed send may still be referenced by the socket: they are left to the GC.
     dest.off('close', onClose);
   }
 }
