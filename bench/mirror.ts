@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '20' },
     /** The upstream link's bandwidth in MB/s, shared by every connection (0: loopback, unlimited). */
     'upstream-mbs': { type: 'string', default: process.env.UPSTREAM_MBS ?? '0' },
+    /** Internal: run only the counter (the upstream's link), in its own process, answering over IPC. */
+    link: { type: 'boolean', default: false },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -147,31 +149,30 @@ async function startMirror(which: 'berth' | 'distribution'): Promise<Server> {
 
 /**
  * Counts what the upstream sends; with a bandwidth, shares it between all connections like one WAN
- * link (a token bucket refilled every 10 ms; a connection over its share pauses until the next refill).
+ * link: the link is busy until `linkFree`, each chunk extends it by its transfer time, and a connection
+ * whose chunk would leave before then pauses until it may.
  */
-function startCounter(): Promise<{ bytes(): number; close(): Promise<void> }> {
+function startLink(): Promise<{ bytes(): number; close(): Promise<void> }> {
   let bytes = 0;
-  let allowance = UPSTREAM_BYTES_PER_S / 100;
-  const paused = new Set<net.Socket>();
-  const refill = UPSTREAM_BYTES_PER_S > 0
-    ? setInterval(() => {
-        allowance = Math.min(allowance + UPSTREAM_BYTES_PER_S / 100, UPSTREAM_BYTES_PER_S / 10);
-        for (const s of paused) s.resume();
-        paused.clear();
-      }, 10)
-    : null;
+  let linkFree = 0;
+  const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(PORTS.upstream, '127.0.0.1');
     sockets.add(client).add(upstream);
     upstream.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
-      if (!refill) return;
-      allowance -= chunk.length;
-      if (allowance <= 0) {
-        upstream.pause();
-        paused.add(upstream);
-      }
+      if (UPSTREAM_BYTES_PER_S <= 0) return;
+      const now = performance.now();
+      linkFree = Math.max(linkFree, now) + (chunk.length / UPSTREAM_BYTES_PER_S) * 1000;
+      const wait = linkFree - now;
+      if (wait < 2) return;
+      upstream.pause();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        upstream.resume();
+      }, wait);
+      timers.add(timer);
     });
     client.pipe(upstream).pipe(client);
     const close = () => {
@@ -189,12 +190,45 @@ function startCounter(): Promise<{ bytes(): number; close(): Promise<void> }> {
       resolve({
         bytes: () => bytes,
         close: () => new Promise((r) => {
-          if (refill) clearInterval(refill);
+          for (const t of timers) clearTimeout(t);
           for (const s of sockets) s.destroy();
           server.close(() => r());
         }),
       }));
   });
+}
+
+/**
+ * The counter in a process of its own: the pulls hash what they receive on this process's thread,
+ * which must not delay the link's pacing (nor its relaying) of the pulls it is measuring.
+ */
+async function startCounter(): Promise<{ bytes(): Promise<number>; close(): Promise<void> }> {
+  const child = spawn(process.execPath, [...process.execArgv, import.meta.filename, '--link', '--upstream-mbs', String(UPSTREAM_BYTES_PER_S / 1e6)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise((r) => child.once('exit', r));
+  const ask = (question: string) =>
+    new Promise<number>((resolve) => {
+      child.once('message', (answer) => resolve(Number(answer)));
+      child.send(question);
+    });
+  // The link says when it listens.
+  await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', () => reject(new Error('the link process exited')));
+  });
+  return {
+    bytes: () => ask('bytes'),
+    async close() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function serveLink(): Promise<void> {
+  const link = await startLink();
+  process.on('message', (question) => process.send!(question === 'bytes' ? link.bytes() : 0));
+  process.send!('ready');
+  process.on('SIGTERM', () => void link.close().then(() => process.exit(0)));
 }
 
 // ---- the image ------------------------------------------------------------------------------
@@ -294,15 +328,15 @@ interface Sample {
   upstreamBytes: number;
 }
 
-async function measure(server: Server | null, counter: { bytes(): number }, work: () => Promise<unknown>): Promise<Sample> {
+async function measure(server: Server | null, counter: { bytes(): Promise<number> }, work: () => Promise<unknown>): Promise<Sample> {
   const cpu0 = server ? await cpuSeconds(server.pid) : 0;
-  const bytes0 = counter.bytes();
+  const bytes0 = await counter.bytes();
   const t0 = performance.now();
   await work();
   const wallS = (performance.now() - t0) / 1000;
   // A blob's last bytes reach the client once verified; the mirror's commit follows: let it finish.
   await new Promise((r) => setTimeout(r, 500));
-  return { wallS, cpuS: server ? (await cpuSeconds(server.pid)) - cpu0 : null, upstreamBytes: counter.bytes() - bytes0 };
+  return { wallS, cpuS: server ? (await cpuSeconds(server.pid)) - cpu0 : null, upstreamBytes: (await counter.bytes()) - bytes0 };
 }
 
 function median(values: number[]): number {
@@ -387,7 +421,7 @@ function printTable(out: { imageBytes: number; clients: number; upstreamMBs: num
   row([`${out.clients} concurrent cold pulls: upstream MB (x image)`, `${mb(get(`distribution.${c}`).upstreamBytes)} (${x(get(`distribution.${c}`).upstreamBytes)})`, `${mb(get(`berth.${c}`).upstreamBytes)} (${x(get(`berth.${c}`).upstreamBytes)})`, '—', '= 1x image', fetched < 1.01 ? 'met' : '**missed**']);
 }
 
-main().catch((err) => {
+(args.link ? serveLink() : main()).catch((err) => {
   console.error(err);
   process.exit(1);
 });

@@ -319,3 +319,23 @@ export function compareCodeUnits(a: string, b: string): number {
 export function compact<T>(store: Datastore<T>): Promise<void> {
   return (store as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
 }
+
+/**
+ * Loads a collection that is not derived from anything (history, settings); one nedb cannot read is
+ * renamed aside (its new name pushed to `setAside`) and a fresh one started, so a damaged file never
+ * keeps the registry from starting.
+ */
+export async function loadOrSetAside<T>(filename: string, setAside: string[]): Promise<Datastore<T>> {
+  const store = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
+  try {
+    await store.load();
+    return store;
+  } catch {
+    const aside = `${filename}.unreadable-${Date.now()}`;
+    await fs.rename(filename, aside);
+    setAside.push(aside);
+    const fresh = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
+    await fresh.load();
+    return fresh;
+  }
+}

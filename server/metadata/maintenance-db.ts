@@ -11,7 +11,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
-import { compact } from './index-db.ts';
+import { compact, loadOrSetAside } from './index-db.ts';
 
 export type RunKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
@@ -148,19 +148,7 @@ export class MaintenanceStore {
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private async load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
-    const filename = path.join(this.dir, `${name}.db`);
-    const store = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
-    try {
-      await store.load();
-      return store;
-    } catch {
-      const aside = `${filename}.unreadable-${Date.now()}`;
-      await fs.rename(filename, aside);
-      setAside.push(aside);
-      const fresh = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
-      await fresh.load();
-      return fresh;
-    }
+  private load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
+    return loadOrSetAside<T>(path.join(this.dir, `${name}.db`), setAside);
   }
 }

@@ -14,21 +14,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
+import type { MirrorConfig } from '../config.ts';
 import { writePrivateFile } from '../storage/files.ts';
-import { compact } from './index-db.ts';
+import { compact, loadOrSetAside } from './index-db.ts';
 
-/** An upstream defined in the UI (mirror/upstreams.ts gives the meaning of each field). */
-export interface UpstreamDoc {
+/** An upstream defined in the UI: the settings of a configured one (config.ts MirrorConfig), and when. */
+export interface UpstreamDoc extends MirrorConfig {
   _id: string;
-  name: string;
-  url: string;
-  aliases: string[];
-  checkIntervalMs: number;
-  keepMs: number;
-  enabled: boolean;
-  default: boolean;
-  trustedRealms: string[];
-  timeoutMs: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -271,19 +263,8 @@ export class NedbMirrorStore implements MirrorStore {
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private async load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
-    const filename = path.join(this.dir, `${name}.db`);
-    const store = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
-    try {
-      await store.load();
-      return store;
-    } catch {
-      const aside = `${filename}.unreadable-${Date.now()}`;
-      await fs.rename(filename, aside);
-      setAside.push(aside);
-      const fresh = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
-      await fresh.load();
-      return fresh;
-    }
+  private load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
+    return loadOrSetAside<T>(path.join(this.dir, `${name}.db`), setAside);
   }
+
 }

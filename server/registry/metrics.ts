@@ -6,6 +6,7 @@
  * grow without bound, and a scraper should not learn them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CounterTotals } from '../metadata/mirror-db.ts';
 import type { RegistryEvents } from './events.ts';
 
 export interface MetricsDeps {
@@ -18,16 +19,8 @@ export interface MetricsDeps {
   mirrors?: () => { upstream: string; totals: MirrorTotals }[];
 }
 
-/** What mirror/counters.ts counts per upstream (metadata/mirror-db.ts CounterTotals). */
-export interface MirrorTotals {
-  hits: number;
-  misses: number;
-  bytesFromCache: number;
-  bytesFetched: number;
-  staleServes: number;
-  upstreamErrors: number;
-  rateLimitRemaining: number | null;
-}
+/** What mirror/counters.ts counts per upstream. */
+type MirrorTotals = Omit<CounterTotals, 'rateLimitAt'>;
 
 const FINISHED = new Set(['succeeded', 'failed', 'interrupted']);
 
