@@ -9,7 +9,7 @@
  * Workloads, each registry in turn, interleaved round by round (the machine is shared and noisy):
  *   direct        one pull straight from the upstream (through the counter): the wall time to beat
  *   cold          one pull through a mirror with an empty cache
- *   warm          the same pull again
+ *   warm          the same pull again, 5 times (the CPU per pull: /proc counts in 10 ms ticks)
  *   cold20        20 concurrent pulls through a mirror with an empty cache
  * Measured: wall time, the mirror's CPU (/proc/<pid>/stat), bytes the upstream sent. A pull is what a
  * client does: the manifest, then the config and the layers 3 at a time (Docker's default), each
@@ -48,6 +48,8 @@ const LAYER_BYTES = Number(args['layer-mb']) * 1024 * 1024;
 const LAYERS = Number(args.layers);
 const UPSTREAM_BYTES_PER_S = Number(args['upstream-mbs']) * 1e6;
 const PORTS = { upstream: 5601, counter: 5602, berth: 5610, distribution: 5620 };
+/** Warm pulls per measurement: one warm pull costs a registry a few ticks of CPU. */
+const WARM_PULLS = 5;
 const IMAGE = { name: 'library/big', tag: 'latest' };
 const log = (...parts: unknown[]) => console.error('[mirror-bench]', ...parts);
 
@@ -368,7 +370,10 @@ async function main(): Promise<void> {
         log(`round ${round}/${RUNS}: ${which} cold, warm`);
         let mirror = await startMirror(which);
         add(`${which}.cold`, await measure(mirror, counter, () => pull(mirror.url)));
-        add(`${which}.warm`, await measure(mirror, counter, () => pull(mirror.url)));
+        const warm = await measure(mirror, counter, async () => {
+          for (let i = 0; i < WARM_PULLS; i++) await pull(mirror.url);
+        });
+        add(`${which}.warm`, { wallS: warm.wallS / WARM_PULLS, cpuS: warm.cpuS! / WARM_PULLS, upstreamBytes: warm.upstreamBytes / WARM_PULLS });
         await mirror.stop();
         log(`round ${round}/${RUNS}: ${which} ${CLIENTS} concurrent cold`);
         mirror = await startMirror(which);
@@ -411,10 +416,10 @@ function printTable(out: { imageBytes: number; clients: number; upstreamMBs: num
   row(['cold pull: wall / direct pull', (get('distribution.cold').wallS / get('direct').wallS).toFixed(3), coldWall.toFixed(3), '—', '<= 1.1x direct', coldWall <= 1.1 ? 'met' : '**missed**']);
   row(['cold pull: registry CPU s', get('distribution.cold').cpuS!.toFixed(2), get('berth.cold').cpuS!.toFixed(2), ratio(get('berth.cold').cpuS!, get('distribution.cold').cpuS!), '', 'info']);
   row(['cold pull: upstream MB (x image)', `${mb(get('distribution.cold').upstreamBytes)} (${x(get('distribution.cold').upstreamBytes)})`, `${mb(get('berth.cold').upstreamBytes)} (${x(get('berth.cold').upstreamBytes)})`, '—', '', 'info']);
-  row(['warm pull: wall s', get('distribution.warm').wallS.toFixed(2), get('berth.warm').wallS.toFixed(2), ratio(get('berth.warm').wallS, get('distribution.warm').wallS), '', 'info']);
+  row(['warm pull (each of 5): wall s', get('distribution.warm').wallS.toFixed(2), get('berth.warm').wallS.toFixed(2), ratio(get('berth.warm').wallS, get('distribution.warm').wallS), '', 'info']);
   const warmCpu = get('berth.warm').cpuS! / get('distribution.warm').cpuS!;
-  row(['warm pull: registry CPU s', get('distribution.warm').cpuS!.toFixed(2), get('berth.warm').cpuS!.toFixed(2), warmCpu.toFixed(3), "<= Distribution's", warmCpu <= 1 ? 'met' : '**missed**']);
-  row(['warm pull: upstream bytes', String(get('distribution.warm').upstreamBytes), String(get('berth.warm').upstreamBytes), '—', '', 'info']);
+  row(['warm pull (each of 5): registry CPU s', get('distribution.warm').cpuS!.toFixed(3), get('berth.warm').cpuS!.toFixed(3), warmCpu.toFixed(3), "<= Distribution's", warmCpu <= 1 ? 'met' : '**missed**']);
+  row(['warm pull (each of 5): upstream bytes', String(get('distribution.warm').upstreamBytes), String(get('berth.warm').upstreamBytes), '—', '', 'info']);
   row([`${out.clients} concurrent cold pulls: wall s`, get(`distribution.${c}`).wallS.toFixed(2), get(`berth.${c}`).wallS.toFixed(2), ratio(get(`berth.${c}`).wallS, get(`distribution.${c}`).wallS), '', 'info']);
   row([`${out.clients} concurrent cold pulls: registry CPU s`, get(`distribution.${c}`).cpuS!.toFixed(2), get(`berth.${c}`).cpuS!.toFixed(2), ratio(get(`berth.${c}`).cpuS!, get(`distribution.${c}`).cpuS!), '', 'info']);
   const fetched = get(`berth.${c}`).upstreamBytes / out.imageBytes;
