@@ -13,10 +13,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Datastore from 'nedb-promises';
+import type Datastore from 'nedb-promises';
 import type { MirrorConfig } from '../config.ts';
 import { writePrivateFile } from '../storage/files.ts';
-import { compact, loadOrSetAside } from './index-db.ts';
+import { compact, isDiskError, openNedb, setAside, StoreCorruptError, type NedbOptions } from './nedb-file.ts';
 
 /** An upstream defined in the UI: the settings of a configured one (config.ts MirrorConfig), and when. */
 export interface UpstreamDoc extends MirrorConfig {
@@ -106,6 +106,7 @@ export function cachedRefId(repository: string, reference: string): string {
 
 export class NedbMirrorStore implements MirrorStore {
   private readonly dir: string;
+  private readonly options: NedbOptions;
   private upstreamDocs!: Datastore<UpstreamDoc>;
   private refs!: Datastore<CachedRefDoc>;
   private counterDocs!: Datastore<CounterDoc>;
@@ -116,8 +117,10 @@ export class NedbMirrorStore implements MirrorStore {
   private flushing: Promise<void> = Promise.resolve();
   private opened = false;
 
-  constructor(dir: string) {
+  /** `onWriteFailure` hears of every write the disk refused (metadata/nedb-file.ts). */
+  constructor(dir: string, onWriteFailure?: (err: Error, file: string) => void) {
     this.dir = dir;
+    this.options = onWriteFailure ? { onWriteFailure } : {};
   }
 
   private get credentialsFile(): string {
@@ -130,8 +133,13 @@ export class NedbMirrorStore implements MirrorStore {
     this.upstreamDocs = await this.load<UpstreamDoc>('upstreams', setAside);
     this.refs = await this.load<CachedRefDoc>('refs', setAside);
     this.counterDocs = await this.load<CounterDoc>('counters', setAside);
-    await this.refs.ensureIndex({ fieldName: 'upstream' });
-    await this.refs.ensureIndex({ fieldName: 'repository' });
+    for (const fieldName of ['upstream', 'repository']) {
+      try {
+        await this.refs.ensureIndex({ fieldName });
+      } catch (err) {
+        if (!isDiskError(err)) throw err; // a full disk: the index lives in memory meanwhile
+      }
+    }
     this.opened = true;
     return { setAside };
   }
@@ -263,8 +271,18 @@ export class NedbMirrorStore implements MirrorStore {
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
-    return loadOrSetAside<T>(path.join(this.dir, `${name}.db`), setAside);
+  /** A collection whose contents cannot be read is moved aside (its documents that parse are kept). */
+  private async load<T>(name: string, setAsideFiles: string[]): Promise<Datastore<T>> {
+    const file = path.join(this.dir, `${name}.db`);
+    try {
+      return await openNedb<T>(file, this.options);
+    } catch (err) {
+      if (!(err instanceof StoreCorruptError)) throw err;
+      const { db, keptAs } = await setAside<T>(file, this.options);
+      setAsideFiles.push(keptAs);
+      return db;
+    }
   }
+
 
 }

@@ -24,6 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BlobStore, ByteRange, OpenBlob } from '../storage/blob-store.ts';
 import { BufferPool } from '../storage/buffer-pool.ts';
+import { storageFailureKind } from '../storage/failures.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestFromHash, newHash } from '../registry/digester.ts';
 import type { LinkGuard } from '../registry/link-guard.ts';
@@ -225,7 +226,8 @@ export class BlobFills {
       try {
         await pipeline(source.body, sink);
       } catch (err) {
-        if (err instanceof UpstreamError) throw err;
+        // The disk's failure (full, read-only) is the storage's to report, not the upstream's.
+        if (err instanceof UpstreamError || storageFailureKind(err)) throw err;
         throw new UpstreamError(fill.upstream, 'invalid', `${fill.upstream} broke off blob ${digest.value} after ${fill.written} of ${fill.size ?? '?'} bytes (${(err as Error).message})`);
       }
       if (fill.size !== null && fill.written !== fill.size) {

@@ -14,7 +14,9 @@ import type { LinkGuard } from '../registry/link-guard.ts';
 import type { Digest } from '../registry/reference.ts';
 import type { BlobStore, ByteRange, OpenBlob } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
+import type { ManifestService } from '../registry/manifests.ts';
 import type { BlobFills } from './blob-fill.ts';
+import { cacheContents } from './contents.ts';
 import type { MirrorCounters } from './counters.ts';
 import type { UpstreamClient } from './upstream-client.ts';
 import { clientError, UpstreamError } from './upstream-errors.ts';
@@ -22,6 +24,7 @@ import type { MirrorTarget, Upstream } from './upstreams.ts';
 
 export interface MirrorBlobsDeps {
   blobs: BlobStore;
+  manifests: ManifestService;
   repositories: RepositoryStore;
   index: MetadataIndex;
   guard: LinkGuard;
@@ -99,8 +102,7 @@ export class MirrorBlobs {
     const { repositories, index, guard, blobs } = this.deps;
     if (await repositories.hasLayer(target.cache, digest)) return true;
     if ((await repositories.manifestMediaType(target.cache, digest)) !== null) return true;
-    const docs = await index.manifestDocs(target.cache);
-    if (!docs.some((d) => d.config?.digest === digest.value || d.layers.some((l) => l.digest === digest.value))) return false;
+    if (!(await cacheContents(index, this.deps.manifests, target.cache)).blobs.has(digest.value)) return false;
     return guard.withDigests([digest.value], async () => {
       if ((await blobs.stat(digest)) === null) return false;
       await guard.withRepository(target.cache, () => repositories.linkLayer(target.cache, digest));

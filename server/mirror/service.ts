@@ -31,6 +31,7 @@ import type { Clock } from '../scheduler.ts';
 import type { BlobStore, OpenBlob } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { BlobFills } from './blob-fill.ts';
+import { cacheContents, type CacheContents } from './contents.ts';
 import { MirrorBlobs } from './blobs.ts';
 import { MirrorCounters } from './counters.ts';
 import { cacheRepositories, expireUpstream } from './expiry.ts';
@@ -84,9 +85,9 @@ export class MirrorService {
     const client = (upstream: Upstream) => this.client(upstream);
     this.manifestCache = new MirrorManifests({
       manifests: deps.manifests, repositories: deps.repositories, store: deps.store, counters: this.counters, events: deps.events, log: deps.log, client, now,
-      isPlatformOf: async (repo, digest) => (await deps.index.manifestDocs(repo)).some((d) => d.children.some((c) => c.digest === digest)),
+      isPlatformOf: async (repo, digest) => (await cacheContents(deps.index, deps.manifests, repo)).platforms.has(digest),
     });
-    this.blobCache = new MirrorBlobs({ blobs: deps.blobs, repositories: deps.repositories, index: deps.index, guard: deps.guard, fills: this.fills, counters: this.counters, events: deps.events, log: deps.log, client });
+    this.blobCache = new MirrorBlobs({ blobs: deps.blobs, manifests: deps.manifests, repositories: deps.repositories, index: deps.index, guard: deps.guard, fills: this.fills, counters: this.counters, events: deps.events, log: deps.log, client });
     this.router = new MirrorRouter({ upstreams: () => this.upstreams, repositoryExists: (name) => deps.repositories.repositoryExists(name), now });
     // A push creates the repository: from then on it is local and wins over the cache.
     for (const name of ['blob-pushed', 'blob-mounted', 'manifest-pushed', 'repository-deleted'] as const) {
@@ -191,27 +192,27 @@ export class MirrorService {
     const cached: CachedReferenceView[] = [];
     const byUpstream = new Map<string, { repositories: Set<string>; references: number; stale: number; bytes: number; counted: Set<string> }>();
     for (const upstream of this.upstreams.list) byUpstream.set(upstream.name, { repositories: new Set(), references: 0, stale: 0, bytes: 0, counted: new Set() });
-    const docsByRepo = new Map<string, Awaited<ReturnType<MetadataIndex['manifestDocs']>>>();
-    const docsOf = async (repo: string) => {
-      let docs = docsByRepo.get(repo);
-      if (!docs) docsByRepo.set(repo, (docs = await index.manifestDocs(repo)));
-      return docs;
+    const contentsByRepo = new Map<string, CacheContents>();
+    const contentsOf = async (repo: string) => {
+      let contents = contentsByRepo.get(repo);
+      if (!contents) contentsByRepo.set(repo, (contents = await cacheContents(index, this.deps.manifests, repo)));
+      return contents;
     };
     for (const ref of refs) {
       const upstream = this.upstreams.named(ref.upstream);
       if (!upstream) continue;
-      const docs = await docsOf(ref.repository);
-      const doc = docs.find((d) => d.digest === ref.digest);
-      if (!doc) continue; // dropped from storage meanwhile (deleted in the UI, or collected)
+      const contents = await contentsOf(ref.repository);
+      const manifest = contents.manifests.get(ref.digest);
+      if (!manifest) continue; // dropped from storage meanwhile (deleted in the UI, or collected)
       // A platform of a cached index pulled by its digest is part of the index's entry.
-      if (ref.reference.includes(':') && docs.some((d) => d.children.some((c) => c.digest === ref.reference))) continue;
+      if (ref.reference.includes(':') && contents.platforms.has(ref.reference)) continue;
       cached.push({
         upstream: ref.upstream,
         repository: ref.repository,
         reference: ref.reference,
         digest: ref.digest,
-        mediaType: doc.mediaType,
-        size: doc.totalSize,
+        mediaType: manifest.mediaType,
+        size: manifest.totalSize,
         fetchedAt: ref.fetchedAt.toISOString(),
         checkedAt: ref.checkedAt?.toISOString() ?? null,
         usedAt: ref.usedAt.toISOString(),
@@ -227,14 +228,12 @@ export class MirrorService {
     // Bytes on disk of each upstream's cache: every stored blob its repositories use, once.
     for (const [name, totals] of byUpstream) {
       for (const repo of await cacheRepositories(this.deps.repositories, name)) {
-        for (const doc of await docsOf(repo)) {
-          for (const digest of [doc.digest, doc.config?.digest, ...doc.layers.map((l) => l.digest)]) {
-            if (!digest || totals.counted.has(digest)) continue;
-            totals.counted.add(digest);
-            const parsed = tryParseDigest(digest);
-            const size = parsed ? await blobs.stat(parsed) : null;
-            if (size !== null) totals.bytes += size;
-          }
+        for (const digest of (await contentsOf(repo)).blobs.keys()) {
+          if (totals.counted.has(digest)) continue;
+          totals.counted.add(digest);
+          const parsed = tryParseDigest(digest);
+          const size = parsed ? await blobs.stat(parsed) : null;
+          if (size !== null) totals.bytes += size;
         }
       }
     }

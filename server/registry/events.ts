@@ -1,6 +1,6 @@
 /** What happened in the registry, for the activity feed, live UI updates and webhooks. */
 import { EventEmitter } from 'node:events';
-import type { MaintenanceEvent } from './api-types.ts';
+import type { MaintenanceEvent, StorageView } from './api-types.ts';
 
 export interface RegistryEventMap {
   'blob-pushed': { repository: string; digest: string; size: number };
@@ -22,6 +22,10 @@ export interface RegistryEventMap {
   'mirror-error': { upstream: string; repository: string; reference: string; error: string };
   /** An upstream's settings, credentials or cached content changed (added, removed, cleared, expired). */
   'mirror-changed': { upstream: string };
+  /** The disk's state changed (storage-health.ts): full, writable again, a store file set aside. */
+  storage: StorageView;
+  /** The server is stopping: live connections end now. */
+  stopping: Record<string, never>;
 }
 
 export type RegistryEventName = keyof RegistryEventMap;

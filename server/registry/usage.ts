@@ -8,16 +8,36 @@ import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobLister } from '../storage/blob-store.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
+import type { ParsedManifest } from './manifest.ts';
+import { isIndexMediaType } from './media-types.ts';
+import { tryParseDigest, type Digest } from './reference.ts';
 
-/** repository -> digest -> size the manifest declared, for every blob a manifest of it references. */
-export function blobsByRepository(docs: Iterable<ManifestDoc>): Map<string, Map<string, number>> {
+/** Reads a manifest as stored (ManifestService.parseStored). */
+export interface StoredManifests {
+  parseStored(repo: string, digest: Digest, mediaType: string): Promise<{ manifest: ParsedManifest }>;
+}
+
+/**
+ * repository -> digest -> size the manifest declared, for every blob a manifest of it references.
+ * The layers are read from each manifest in turn (the index does not hold them), so what this holds
+ * is the distinct blobs of each repository, however many descriptors its manifests repeat. A
+ * manifest that cannot be read (see scrub) counts with its config only.
+ */
+export async function blobsByRepository(docs: Iterable<ManifestDoc>, manifests: StoredManifests): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   for (const doc of docs) {
     let blobs = out.get(doc.repo);
     if (!blobs) out.set(doc.repo, (blobs = new Map()));
     blobs.set(doc.digest, doc.size);
     if (doc.config) blobs.set(doc.config.digest, doc.config.size);
-    for (const layer of doc.layers) blobs.set(layer.digest, layer.size);
+    const digest = tryParseDigest(doc.digest);
+    if (isIndexMediaType(doc.mediaType) || doc.descriptorCount === 0 || !digest) continue;
+    try {
+      const { manifest } = await manifests.parseStored(doc.repo, digest, doc.mediaType);
+      for (const layer of manifest.layers) blobs.set(layer.digest.value, layer.size);
+    } catch {
+      // Unreadable: scrub reports it; its layers are not counted here.
+    }
   }
   return out;
 }
@@ -66,6 +86,7 @@ export function sharing(byRepository: Map<string, Map<string, number>>, sizeOf: 
 export interface DiskUsageServiceDeps {
   blobs: BlobLister;
   index: MetadataIndex;
+  manifests: StoredManifests;
   dataDir: string;
   volume(dir: string): Promise<VolumeSpace>;
   /** What a garbage collection with the configured settings would free now (a dry run). */
@@ -90,7 +111,7 @@ export class DiskUsageService {
       onDisk.set(blob.digest.value, blob.size);
       bytesOnDisk += blob.size;
     }
-    const byRepository = blobsByRepository(await index.manifestDocs());
+    const byRepository = await blobsByRepository(await index.manifestDocs(), this.deps.manifests);
     const used = sharing(byRepository, (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
     const cached = this.deps.cached ?? (() => false);

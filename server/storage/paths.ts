@@ -2,7 +2,10 @@
  * The on-disk layout, in one place. Everything Berth stores lives under one data directory:
  *
  *   <data>/
- *     berth.lock                              pid lock: one server (one nedb owner) per directory
+ *     berth.lock                              the lock: one server (one nedb owner) per directory; who holds it
+ *     berth.sock                              ...and the socket its holder listens on while alive (storage/lock.ts)
+ *     reserve                                 64 KiB of random bytes held back for the lock and the nedb
+ *                                             files: deleted when Berth starts on a full disk (reserve.ts)
  *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
  *                                             repositories and named by its digest; written to tmp/ (or an
  *                                             upload's data file), verified, fsynced, then renamed here
@@ -26,7 +29,8 @@
  *       credentials.db                        nedb: access tokens (personal/robot) and refresh tokens, SHA-256 hashed
  *       signing-key.jwk                       the ES256 private key that signs registry JWTs (mode 0600)
  *     tls/                                    certificates Berth makes itself (tls/)
- *       ca.crt, ca.key                        the local CA (ECDSA P-256, 10 years); the key (0600) never leaves here
+ *       ca.crt, ca.key                        the local CA (ECDSA P-256, 2 years, name-constrained); the key (0600)
+ *                                             never leaves here: keep backups of this folder as private as the key
  *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
  *     quarantine/<alg>/<hex>.<time>           blob files whose bytes did not match their digest, moved out of
  *                                             blobs/ by the integrity scrub (registry/scrub.ts) for inspection;
@@ -43,6 +47,9 @@
  *                                             the cached content itself is ordinary repository content above,
  *                                             under the upstream's name (repositories/docker.io/library/alpine/)
  *       credentials.json                      upstream credentials (mode 0600), never logged
+ *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
+ *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
+ *                                             read live on in <store>.db. Never made for a disk error.
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -76,6 +83,7 @@ export class StoragePaths {
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
   get mirrorsDir(): string { return path.join(this.root, 'mirrors'); }
+  get reserveFile(): string { return path.join(this.root, 'reserve'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);
