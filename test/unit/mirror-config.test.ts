@@ -52,7 +52,7 @@ describe('mirror configuration', () => {
     await fs.writeFile(file, JSON.stringify({ mirrors: [{ name: 'docker.io', url: 'https://x.io', keep: 3600, color: 'red' }] }));
     await assert.rejects(loadConfig({ configFile: file, env: {} }), /unknown upstream setting "color"/);
     await fs.writeFile(file, JSON.stringify({ mirrors: [{ name: 'docker.io', url: 'https://x.io', keep: '3600' }] }));
-    await assert.rejects(loadConfig({ configFile: file, env: {} }), /\(docker\.io\) "keep": "3600" is not a duration/);
+    await assert.rejects(loadConfig({ configFile: file, env: {} }), /\(docker\.io\) "keep": "3600" has no unit/);
     await fs.rm(dir, { recursive: true, force: true });
   });
 
