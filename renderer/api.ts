@@ -27,6 +27,10 @@ import type {
   StatusView,
   MaintenanceEvent,
   UploadsEvent,
+  MirrorExpiryReport,
+  MirrorsOverview,
+  UpstreamInput,
+  UpstreamView,
 } from '../server/registry/api-types.ts';
 import type { DeliveryState, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../server/webhooks/api-types.ts';
 
@@ -288,27 +292,55 @@ export const api = {
     withJson<WebhookDelivery>('POST', `/api/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(delivery)}/redeliver`, {}),
 
   /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
-  async selfTest(onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {
-    const res = await send('POST', '/api/self-test');
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = '';
-    let summary: SelfTestSummary | null = null;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += value;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, newline)) as SelfTestStep | SelfTestSummary;
-        buffered = buffered.slice(newline + 1);
-        if ('done' in line) summary = line;
-        else onStep(line);
-      }
-    }
-    if (!summary) throw new ApiError(0, 'INCOMPLETE', 'The self-test stopped before it finished: the connection to Berth was lost.');
-    return summary;
+  selfTest: (onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> => streamedSteps(send('POST', '/api/self-test'), onStep),
+
+  // ---- the pull-through cache (server/http/api/mirrors.ts) ----
+
+  mirrors: (signal?: AbortSignal) => json<MirrorsOverview>('GET', '/api/mirrors', signal),
+
+  addMirror: (upstream: UpstreamInput) => withJson<UpstreamView>('POST', '/api/mirrors', upstream),
+
+  updateMirror: (name: string, changes: UpstreamInput) => withJson<UpstreamView>('PUT', `/api/mirrors/${encodeURIComponent(name)}`, changes),
+
+  async deleteMirror(name: string): Promise<void> {
+    await send('DELETE', `/api/mirrors/${encodeURIComponent(name)}`);
   },
+
+  setMirrorCredentials: (name: string, username: string, password: string) =>
+    withJson<UpstreamView>('PUT', `/api/mirrors/${encodeURIComponent(name)}/credentials`, { username, password }),
+
+  deleteMirrorCredentials: (name: string) => json<UpstreamView>('DELETE', `/api/mirrors/${encodeURIComponent(name)}/credentials`),
+
+  clearMirror: (name: string) => withJson<{ repositories: string[] }>('POST', `/api/mirrors/${encodeURIComponent(name)}/clear`, {}),
+
+  expireMirrors: () => withJson<MirrorExpiryReport>('POST', '/api/mirrors/expire', {}),
+
+  /** Pulls an image through the mirror of `name` (the server's default test image when none is given). */
+  mirrorSelfTest: (name: string, image: string, onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> =>
+    streamedSteps(send('POST', `/api/mirrors/${encodeURIComponent(name)}/self-test`, { body: image ? { image } : {} }), onStep),
 };
+
+/** Reads a self-test's application/x-ndjson answer: each step to `onStep`, then the summary. */
+async function streamedSteps(request: Promise<Response>, onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {
+  const res = await request;
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  let summary: SelfTestSummary | null = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buffered.slice(0, newline)) as SelfTestStep | SelfTestSummary;
+      buffered = buffered.slice(newline + 1);
+      if ('done' in line) summary = line;
+      else onStep(line);
+    }
+  }
+  if (!summary) throw new ApiError(0, 'INCOMPLETE', 'The self-test stopped before it finished: the connection to Berth was lost.');
+  return summary;
+}
 
 // ---- signing in (registry auth on, in a browser; server/http/api/guard.ts) -------------------------
 
@@ -490,6 +522,10 @@ const LIVE_EVENTS: Record<LiveEventName, true> = {
   'repository-deleted': true,
   uploads: true,
   maintenance: true,
+  'mirror-fetched': true,
+  'mirror-stale': true,
+  'mirror-error': true,
+  'mirror-changed': true,
   storage: true,
   stopping: true,
 };

@@ -7,6 +7,7 @@ import { SignInGate } from './components/sign-in.tsx';
 import { ToastProvider } from './components/toast.tsx';
 import { ActivityPage } from './pages/activity.tsx';
 import { DiskUsagePage } from './pages/disk-usage.tsx';
+import { MirrorsPage } from './pages/mirrors.tsx';
 import { NotFoundPage } from './pages/not-found.tsx';
 import { RepositoriesPage } from './pages/repositories.tsx';
 import { RepositoryRoute } from './pages/repository-route.tsx';
@@ -30,6 +31,7 @@ const router = createBrowserRouter([
       { path: 'activity', element: <ActivityPage /> },
       { path: 'disk-usage', element: <DiskUsagePage /> },
       { path: 'retention', element: <RetentionPage /> },
+      { path: 'mirrors', element: <MirrorsPage /> },
       { path: 'webhooks', element: <WebhooksPage /> },
       { path: 'setup', element: <SetupPage /> },
       { path: 'settings', element: <SettingsPage /> },

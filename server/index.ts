@@ -31,7 +31,7 @@ import { GarbageCollector } from './registry/gc.ts';
 import { LinkGuard } from './registry/link-guard.ts';
 import { ListingService } from './registry/listings.ts';
 import { MaintenanceService } from './registry/maintenance.ts';
-import { ManifestService } from './registry/manifests.ts';
+import { MAX_MANIFEST_BYTES, ManifestService } from './registry/manifests.ts';
 import { purgeUploads } from './registry/purge-uploads.ts';
 import { rebuildIndex } from './registry/reindex.ts';
 import { deleteRepository } from './registry/repository-delete.ts';
@@ -59,6 +59,8 @@ import { subjectNames } from './tls/names.ts';
 import { NedbWebhookStore } from './metadata/webhook-db.ts';
 import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
+import { NedbMirrorStore } from './metadata/mirror-db.ts';
+import { MirrorService } from './mirror/service.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
@@ -127,6 +129,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
   const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
   const guard = new LinkGuard();
+  const clock = deps.clock ?? systemClock;
   const reserve = new SpaceReserve(paths.reserveFile);
   /** Set when close() begins: event streams end, and the request log names requests cut off by it. */
   let stopping = false;
@@ -138,7 +141,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const maintenance = new MaintenanceService({
     store: maintenanceStore,
     gc: collector,
-    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard }),
+    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard, fetchedOnDemand: (repo) => mirror.isCached(repo) }),
     retention,
     purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
     async reindex() {
@@ -178,14 +181,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         },
       },
     ],
-    deps.clock ?? systemClock,
+    clock,
     log,
   );
+  // The pull-through cache (mirror/): it routes nothing until an upstream is configured or added in the UI.
+  const mirror = new MirrorService({
+    configured: config.mirrors,
+    store: new NedbMirrorStore(paths.mirrorsDir, diskRefused),
+    manifests,
+    repositories: repositoryStore,
+    blobs: blobStore,
+    index,
+    guard,
+    events,
+    deleteRepository: (name) => services.lifecycle.deleteRepository(name),
+    spoolDir: paths.tmpDir,
+    log,
+    clock,
+    maxManifestBytes: MAX_MANIFEST_BYTES,
+  });
   const services: RegistryServices = {
     blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
     uploads,
     manifests,
     listings: new ListingService({ index, manifests }),
+    mirror,
     lifecycle: {
       maintenance,
       retention,
@@ -221,6 +241,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       dataDir: paths.root,
       volume: volumeSpace,
       reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+      cached: (repo) => mirror.isCached(repo),
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
     uploadMonitor,
@@ -271,7 +292,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry] });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry], mirrors: () => mirror.metrics() });
   const app = createApp({
     services,
     events,
@@ -339,6 +360,14 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await maintenanceStore.close().catch(() => undefined);
       await lock?.release();
       throw new StartupError(storeProblem(err, `cannot open the webhooks in ${paths.webhooksDir}`));
+    }
+    try {
+      await mirror.open();
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await closeWebhooks();
+      await lock?.release();
+      throw new StartupError(storeProblem(err, `cannot open the mirror state in ${paths.mirrorsDir}`));
     }
     storesOpened = true;
     // Room again for the bookkeeping reserve, if it was used up by a start on a full disk.
@@ -506,6 +535,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         server = null;
         await maintenanceStore.close().catch(() => undefined);
         await closeWebhooks();
+        await mirror.close().catch(() => undefined);
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
@@ -560,6 +590,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await closeActivity();
       layerIndex.close();
       await layerWorkers.close();
+      // Blob fills still running (their clients gone) stop here; nothing half-fetched is committed.
+      if (storesOpened) await mirror.close().catch((err) => log.error({ err }, 'closing the mirror failed'));
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         indexLoaded = false;

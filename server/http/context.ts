@@ -11,6 +11,7 @@ import { RegistryError } from '../registry/errors.ts';
 import { EventOrigin } from '../registry/events.ts';
 import { parseName } from '../registry/reference.ts';
 import type { UploadService } from '../registry/uploads.ts';
+import type { MirrorService } from '../mirror/service.ts';
 
 export interface RegistryServices {
   blobs: BlobService;
@@ -18,6 +19,8 @@ export interface RegistryServices {
   manifests: ManifestService;
   listings: ListingService;
   lifecycle: LifecycleServices;
+  /** The pull-through cache (mirror/); it routes nothing while no upstream is configured. */
+  mirror?: MirrorService | null;
 }
 
 /** The storage lifecycle behind the management API: maintenance runs, retention rules, repository delete. */

@@ -6,11 +6,16 @@ import { parseAccept } from '../registry/media-types.ts';
 import { parseDigest } from '../registry/reference.ts';
 import { eventOrigin, repositoryName, sendEmpty, singleQuery, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength, ifNoneMatchHolds } from './headers.ts';
+import { mirrorTarget } from './mirror.ts';
 
-export function manifestHandlers({ manifests }: RegistryServices) {
+export function manifestHandlers({ manifests, mirror }: RegistryServices) {
   async function respond(ctx: Ctx, withBody: boolean): Promise<void> {
     const repo = repositoryName(ctx);
-    const manifest = await manifests.get(repo, ctx.params.reference!, parseAccept(ctx.get('Accept') || undefined), withBody ? { pull: true, origin: eventOrigin(ctx) } : {});
+    const accept = parseAccept(ctx.get('Accept') || undefined);
+    const target = mirrorTarget(ctx);
+    const manifest = target && mirror
+      ? await mirror.getManifest(target, ctx.params.reference!, accept, withBody ? { pull: true, origin: eventOrigin(ctx) } : {})
+      : await manifests.get(repo, ctx.params.reference!, accept, withBody ? { pull: true, origin: eventOrigin(ctx) } : {});
     ctx.set('Content-Type', manifest.mediaType);
     ctx.set(CONTENT_DIGEST_HEADER, manifest.digest.value);
     ctx.set('ETag', `"${manifest.digest.value}"`);

@@ -67,6 +67,14 @@ export interface RegistryEventMap {
   'repository-deleted': { repository: string; tags: string[]; manifests: number; layers: number } & Caused;
   /** A maintenance run (gc, scrub, purge-uploads, reindex, retention) was queued, progressed or finished. */
   maintenance: MaintenanceEvent;
+  /** The pull-through cache (mirror/) fetched a manifest or a blob from an upstream. */
+  'mirror-fetched': { upstream: string; repository: string; reference: string; digest: string; kind: 'manifest' | 'blob'; bytes: number };
+  /** A cached manifest was served although its upstream failed (stale). */
+  'mirror-stale': { upstream: string; repository: string; reference: string; error: string };
+  /** An upstream failed and nothing cached could stand in. */
+  'mirror-error': { upstream: string; repository: string; reference: string; error: string };
+  /** An upstream's settings, credentials or cached content changed (added, removed, cleared, expired). */
+  'mirror-changed': { upstream: string };
   /** The disk's state changed (storage-health.ts): full, writable again, a store file set aside. */
   storage: StorageView;
   /** The server is stopping: live connections end now. */

@@ -141,6 +141,35 @@ export class ManifestService {
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }
 
+  /**
+   * Stores a manifest the pull-through cache fetched from an upstream (mirror/) into its cache
+   * repository: the exact bytes, linked, indexed and (with `tag`) tagged like a push, but without
+   * requiring what it references to be here already: a cache fetches blobs and child manifests when a
+   * client asks for them. The caller verified the digest. Announced as no push (it is none).
+   */
+  async putFetched(repo: string, tag: string | null, bytes: Buffer, contentType: string): Promise<Digest> {
+    const manifest = parseManifest(bytes, contentType);
+    const digest = digestOf(bytes, 'sha256');
+    const { blobs, repositories, index, guard } = this.deps;
+    await guard.withDigests([digest.value], () =>
+      guard.withRepository(repo, async () => {
+        await blobs.putBytes(digest, bytes);
+        this.bodies.set(digest.value, bytes);
+        const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+        let fetchedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
+        await index.recordManifest(repo, digest.value, summary, fetchedAt);
+        if (tag !== null) {
+          await this.tagLocks.acquire(`${repo}:${tag}`, async () => {
+            fetchedAt = await repositories.putTag(repo, tag, digest);
+            await index.setTag(repo, tag, digest.value, fetchedAt);
+          });
+        }
+        await index.touchRepository(repo, fetchedAt);
+      }),
+    );
+    return digest;
+  }
+
   /** By tag: untags. By digest: removes the manifest from the repository, and every tag pointing to it. */
   async delete(repo: string, reference: string, origin?: EventOrigin): Promise<void> {
     const ref = this.readableReference(reference);

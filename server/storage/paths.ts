@@ -48,6 +48,11 @@
  *       outbox.db                             deliveries: pending ones are the queue (appended before the registry
  *                                             answers the request that caused them, fsynced within 1 s), finished
  *                                             ones the log
+ *     mirrors/                                the pull-through cache's state (metadata/mirror-db.ts): upstreams
+ *                                             added in the UI, per cached tag its last check and use, counters;
+ *                                             the cached content itself is ordinary repository content above,
+ *                                             under the upstream's name (repositories/docker.io/library/alpine/)
+ *       credentials.json                      upstream credentials (mode 0600), never logged
  *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
  *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
  *                                             read live on in <store>.db. Never made for a disk error.
@@ -97,6 +102,7 @@ export class StoragePaths {
   }
 
   get webhooksDir(): string { return path.join(this.root, 'webhooks'); }
+  get mirrorsDir(): string { return path.join(this.root, 'mirrors'); }
   get reserveFile(): string { return path.join(this.root, 'reserve'); }
 
   blob(d: Digest): string {

@@ -30,6 +30,7 @@ import { tagHandlers } from './tags.ts';
 import { tlsHandlers } from './tls.ts';
 import type { WebhookService } from '../../webhooks/service.ts';
 import { webhookHandlers } from './webhooks.ts';
+import { mirrorHandlers } from './mirrors.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -72,6 +73,7 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const maintenance = maintenanceHandlers(services.lifecycle);
   const retention = retentionHandlers(services.lifecycle);
   const inside = inspectHandlers(manage.inspect, manage.artifacts);
+  const mirrors = services.mirror ? mirrorHandlers(services.mirror, manage.selfTest) : null;
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
@@ -81,6 +83,8 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const webhooks = webhookHandlers(() => manage.webhooks);
   const webhook = /^\/api\/webhooks\/([^/]+)$/;
   const delivery = /^\/api\/webhooks\/([^/]+)\/deliveries\/([^/]+)$/;
+  const upstream = /^\/api\/mirrors\/([a-z0-9._-]+)$/;
+  const upstreamPart = (part: string) => new RegExp(`^/api/mirrors/([a-z0-9._-]+)/${part}$`);
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
@@ -130,5 +134,19 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'GET', pattern: /^\/api\/webhooks\/([^/]+)\/deliveries$/, params: ['id'], handler: webhooks.listWebhookDeliveries },
     { method: 'GET', pattern: delivery, params: ['id', 'delivery'], handler: webhooks.getWebhookDelivery },
     { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/deliveries\/([^/]+)\/redeliver$/, params: ['id', 'delivery'], handler: webhooks.redeliverWebhook },
+    // The pull-through cache (issue 12)
+    ...(mirrors
+      ? ([
+          { method: 'GET', pattern: /^\/api\/mirrors$/, params: [], handler: mirrors.getMirrors },
+          { method: 'POST', pattern: /^\/api\/mirrors$/, params: [], handler: mirrors.addMirror },
+          { method: 'POST', pattern: /^\/api\/mirrors\/expire$/, params: [], handler: mirrors.expireMirrors },
+          { method: 'PUT', pattern: upstream, params: ['name'], handler: mirrors.updateMirror },
+          { method: 'DELETE', pattern: upstream, params: ['name'], handler: mirrors.deleteMirror },
+          { method: 'PUT', pattern: upstreamPart('credentials'), params: ['name'], handler: mirrors.putMirrorCredentials },
+          { method: 'DELETE', pattern: upstreamPart('credentials'), params: ['name'], handler: mirrors.deleteMirrorCredentials },
+          { method: 'POST', pattern: upstreamPart('clear'), params: ['name'], handler: mirrors.clearMirror },
+          { method: 'POST', pattern: upstreamPart('self-test'), params: ['name'], handler: mirrors.testMirror },
+        ] satisfies Route[])
+      : []),
   ];
 }
