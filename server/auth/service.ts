@@ -25,8 +25,8 @@ import { PasswordPool } from './password-pool.ts';
 import {
   ACCESS_TOKEN_PREFIX, BCRYPT_COST, REFRESH_TOKEN_PREFIX, generatePassword, newTokenSecret, parseTokenSecret, sameHash, sha256,
 } from './secrets.ts';
-import { loadOrCreateSigningKey } from './signing-key.ts';
-import { AuthStore, type CredentialDoc, type UserDoc } from './store.ts';
+import { loadOrCreateSigningKey, type SigningKey } from './signing-key.ts';
+import { AuthStore, type CredentialDoc, type UserDoc, type UserStore } from './store.ts';
 import { KeyedGate, LoginThrottle, TrustedClients, addressPrefix, type ThrottlePolicy } from './throttle.ts';
 
 export interface Principal {
@@ -51,6 +51,10 @@ export interface AuthServiceOptions {
   passwords?: PasswordPool;
   /** Refresh token limits (defaults below); tests shorten them. */
   refresh?: Partial<RefreshPolicy>;
+  /** Where users and credentials live (default: the nedb files in `dir`); a cluster shares one database. */
+  store?: UserStore;
+  /** The token signing key (default: <dir>/signing-key.jwk, made on first use); a cluster shares one. */
+  signingKey?: () => Promise<SigningKey>;
 }
 
 export interface RefreshPolicy {
@@ -116,7 +120,8 @@ export interface CredentialSummary {
 }
 
 export class AuthService {
-  readonly store: AuthStore;
+  readonly store: UserStore;
+  private readonly signingKey: () => Promise<SigningKey>;
   readonly anonymousPull: boolean;
   private readonly dir: string;
   private readonly now: () => number;
@@ -136,7 +141,8 @@ export class AuthService {
     this.dir = options.dir;
     this.anonymousPull = options.anonymousPull;
     this.now = options.now ?? Date.now;
-    this.store = new AuthStore(options.dir);
+    this.store = options.store ?? new AuthStore(options.dir);
+    this.signingKey = options.signingKey ?? (() => loadOrCreateSigningKey(path.join(this.dir, 'signing-key.jwk')));
     this.users = new LoginThrottle(options.userThrottle ?? { freeFailures: 10, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now);
     this.addresses = new LoginThrottle(options.addressThrottle ?? { freeFailures: 20, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now);
     this.trusted = new TrustedClients(this.now);
@@ -148,7 +154,7 @@ export class AuthService {
   /** Opens the user store and the signing key (made on first use). */
   async open(): Promise<void> {
     await this.store.open();
-    this.signer = new TokenSigner(await loadOrCreateSigningKey(path.join(this.dir, 'signing-key.jwk')), this.now);
+    this.signer = new TokenSigner(await this.signingKey(), this.now);
     // Refresh tokens that ended while no server ran: they could not be used, now they are not listed either.
     await this.store.removeCredentials((await this.store.listCredentials()).filter((c) => this.refreshEnded(c)).map((c) => c._id));
   }

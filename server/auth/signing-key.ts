@@ -26,14 +26,25 @@ export async function loadOrCreateSigningKey(file: string): Promise<SigningKey> 
     }
   }
   if (jwk === null) {
-    const pair = await generateKeyPair(SIGNING_ALG, { extractable: true });
-    jwk = { ...(await exportJWK(pair.privateKey)), alg: SIGNING_ALG };
-    jwk.kid = await calculateJwkThumbprint(jwk);
+    jwk = await newSigningJwk();
     await writePrivateFile(file, JSON.stringify(jwk));
   } else {
     // Tighten a key file someone copied in with looser permissions.
     await fs.chmod(file, 0o600).catch(() => undefined);
   }
+  return importSigningKey(jwk);
+}
+
+/** A new ES256 key pair as a private JWK with its thumbprint as kid. */
+export async function newSigningJwk(): Promise<JWK> {
+  const pair = await generateKeyPair(SIGNING_ALG, { extractable: true });
+  const jwk: JWK = { ...(await exportJWK(pair.privateKey)), alg: SIGNING_ALG };
+  jwk.kid = await calculateJwkThumbprint(jwk);
+  return jwk;
+}
+
+/** The signing key of a private JWK (from the key file, or from the store a cluster shares). */
+export async function importSigningKey(jwk: JWK): Promise<SigningKey> {
   const { d: _private, ...publicJwk } = jwk;
   return {
     kid: jwk.kid ?? (await calculateJwkThumbprint(jwk)),

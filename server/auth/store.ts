@@ -48,7 +48,34 @@ export interface CredentialDoc {
  */
 const COMPACT_EVERY_MS = 10 * 60_000;
 
-export class AuthStore {
+/**
+ * Where users and credentials live: this nedb store (one server), or the shared database of a cluster
+ * (metadata/postgres/user-store.ts), where every replica sees a user or token the moment it is made.
+ */
+export interface UserStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  findUser(name: string): Promise<UserDoc | null>;
+  listUsers(): Promise<UserDoc[]>;
+  /** Adds a user; rejects when the name exists. */
+  insertUser(doc: UserDoc): Promise<void>;
+  updateUser(name: string, fields: Partial<Pick<UserDoc, 'passwordHash' | 'permissions' | 'kind'>>): Promise<boolean>;
+  /** Removes a user and every credential of theirs. */
+  removeUser(name: string): Promise<boolean>;
+  findCredential(id: string): Promise<CredentialDoc | null>;
+  /** Sorted by user, then creation. */
+  listCredentials(user?: string): Promise<CredentialDoc[]>;
+  insertCredential(doc: CredentialDoc): Promise<void>;
+  touchCredential(id: string, at: Date): Promise<void>;
+  /** Removes these credentials (refresh tokens that ended), and the refresh tokens obtained with them. */
+  removeCredentials(ids: readonly string[]): Promise<void>;
+  /** Removes a credential and the refresh tokens obtained with it. */
+  removeCredential(id: string): Promise<boolean>;
+  /** Removes a user's refresh tokens that came from a password login (after a password change). */
+  removePasswordSessions(user: string): Promise<number>;
+}
+
+export class AuthStore implements UserStore {
   readonly dir: string;
   private usersDb: Datastore<UserDoc> | null = null;
   private credentialsDb: Datastore<CredentialDoc> | null = null;

@@ -6,7 +6,8 @@
  * A log the disk cannot read (EIO) stops the start and stays where it is. At most MAX_ENTRIES are kept.
  */
 import type Datastore from 'nedb-promises';
-import type { ActivityEntry } from '../registry/api-types.ts';
+import type { ActivityKind } from '../registry/api-types.ts';
+import type { ActivityCursor, ActivityDoc, ActivityStore, NewActivity } from './activity-store.ts';
 import type { SetAsideStore } from './maintenance-db.ts';
 import { compact, isDiskError, openNedb, setAside, StoreCorruptError, type NedbOptions } from './nedb-file.ts';
 
@@ -15,18 +16,11 @@ export const MAX_ENTRIES = 10_000;
 /** Pruning runs on open and after this many inserts. */
 const PRUNE_EVERY = 500;
 
-/** An entry as the API shows it (registry/api-types.ts), stored with nedb's id and real dates. */
-export type ActivityDoc = Omit<ActivityEntry, 'id' | 'firstAt' | 'at'> & { _id: string; firstAt: Date; at: Date };
+export type { ActivityCursor, ActivityDoc, NewActivity } from './activity-store.ts';
 
-export type NewActivity = Omit<ActivityDoc, '_id'>;
-
-/** Where a page of the log ends: the next page starts strictly after this entry. */
-export interface ActivityCursor {
-  at: Date;
-  id: string;
-}
-
-export class ActivityLog {
+export class ActivityLog implements ActivityStore {
+  /** One server writes the file. */
+  readonly shared = false;
   private readonly file: string;
   private readonly max: number;
   private store!: Datastore<ActivityDoc>;
@@ -78,6 +72,11 @@ export class ActivityLog {
       ? { $or: [{ at: { $lt: before.at } }, { at: before.at, _id: { $lt: before.id } }] }
       : {};
     return this.store.find<ActivityDoc>(query).sort({ at: -1, _id: -1 }).limit(limit);
+  }
+
+  async latest(kind: ActivityKind, repository: string, since: Date): Promise<ActivityDoc | null> {
+    const [doc] = await this.store.find<ActivityDoc>({ kind, repository, at: { $gte: since } }).sort({ at: -1 }).limit(1);
+    return doc ?? null;
   }
 
   async close(): Promise<void> {

@@ -19,94 +19,29 @@ import path from 'node:path';
 import Datastore from 'nedb-promises';
 import { isDiskError, openNedb, StoreCorruptError, StoreReadError, unsaved, compact, type NedbOptions } from './nedb-file.ts';
 import { writeFileAtomic } from '../storage/files.ts';
+import {
+  compareCodeUnits, INDEX_VERSION, manifestId, tagId,
+  type IndexContents, type IndexOpenResult, type IndexStore, type ManifestDoc, type ManifestSummary, type RepositoryDoc, type TagDoc,
+} from './index-store.ts';
 
-/** Bump when the documents change shape: an index of another version is rebuilt. */
-const INDEX_VERSION = 2;
+export {
+  compareCodeUnits, manifestId, MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, tagId,
+  type BlobRef, type IndexOpenResult, type ManifestDoc, type ManifestSummary, type RepositoryDoc, type TagDoc,
+} from './index-store.ts';
 
 /** Compaction of the collections' files: every ten minutes, and after this many writes to one. */
 export const COMPACT_EVERY_MS = 10 * 60_000;
 export const COMPACT_AFTER_WRITES = 1000;
-/** A referrer's annotations are kept up to this size (JSON); larger ones are read from the manifest. */
-export const MAX_INDEXED_ANNOTATIONS = 16 * 1024;
-/** An index keeps at most this many distinct platforms of its children (real ones have a handful). */
-export const MAX_INDEXED_PLATFORMS = 64;
 
 /** The collections, one file each in index/, in the order of the fields below. */
 const INDEX_FILES = ['repositories', 'tags', 'manifests'] as const;
-
-export interface RepositoryDoc {
-  _id: string;
-  name: string;
-  createdAt: Date;
-  lastPushAt: Date | null;
-}
-
-export interface TagDoc {
-  _id: string;
-  repo: string;
-  tag: string;
-  digest: string;
-  pushedAt: Date;
-}
-
-export interface BlobRef {
-  digest: string;
-  size: number;
-  mediaType: string;
-}
-
-export interface ManifestDoc {
-  _id: string;
-  repo: string;
-  digest: string;
-  mediaType: string;
-  /** Bytes of the manifest itself. */
-  size: number;
-  /** Config + layers for an image; the children's totals for an index (as far as they are known). */
-  totalSize: number;
-  artifactType?: string;
-  subject?: string;
-  config?: BlobRef;
-  /** An image's layers, or an index's child manifests: how many (the manifest lists them). */
-  descriptorCount: number;
-  /** "os/arch[/variant]" read from the image config. */
-  platform?: string;
-  /** An index: the distinct platforms its children name (at most MAX_INDEXED_PLATFORMS). */
-  platforms?: string[];
-  /** The image config's "created" time. */
-  created?: string;
-  /**
-   * A referrer's annotations as JSON (see the note at the top), for the referrers listing; absent
-   * for other manifests, and when larger than MAX_INDEXED_ANNOTATIONS (then `annotationsInManifest`).
-   */
-  annotations?: string;
-  annotationsInManifest?: boolean;
-  pushedAt: Date;
-}
-
-export type ManifestSummary = Omit<ManifestDoc, '_id' | 'repo' | 'digest' | 'pushedAt'>;
 
 interface IndexState {
   version: number;
   clean: boolean;
 }
 
-export interface IndexOpenResult {
-  /** Why the index must be rebuilt from storage, or null when it can be used as it is. */
-  rebuildReason: string | null;
-  /** Its files could not be read (EIO): it is rebuilt in memory and not saved. */
-  memoryOnly: boolean;
-}
-
-export function tagId(repo: string, tag: string): string {
-  return `${repo}:${tag}`;
-}
-
-export function manifestId(repo: string, digest: string): string {
-  return `${repo}@${digest}`;
-}
-
-export class MetadataIndex {
+export class MetadataIndex implements IndexStore {
   private readonly dir: string;
   private readonly tmpDir: string;
   private repositories!: Datastore<RepositoryDoc>;
@@ -242,8 +177,15 @@ export class MetadataIndex {
     await this.gate;
   }
 
+  /** One process owns the files: holding this process's reads and writes is enough. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    this.holdUntil(running);
+    return running;
+  }
+
   /** Replaces the whole index (a rebuild; does not wait for the gate, it is what the gate waits for). */
-  async replaceAll(docs: { repositories: RepositoryDoc[]; tags: TagDoc[]; manifests: ManifestDoc[] }): Promise<void> {
+  async replaceAll(docs: IndexContents): Promise<void> {
     await Promise.all([
       this.repositories.remove({}, { multi: true }),
       this.tags.remove({}, { multi: true }),
@@ -405,9 +347,3 @@ export class MetadataIndex {
     await writeFileAtomic(this.tmpDir, path.join(this.dir, 'state.json'), JSON.stringify(state));
   }
 }
-
-/** Plain code-unit order: what the spec's "lexical order" means for tags and repositories. */
-export function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-

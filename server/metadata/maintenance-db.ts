@@ -12,55 +12,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Datastore from 'nedb-promises';
 import { compact, isDiskError, openNedb, openOrSetAside, type NedbOptions, type SetAsideStore } from './nedb-file.ts';
+import { RUN_HISTORY_LIMIT, type LifecycleStore, type RetentionRuleDoc, type RunDoc, type RunKind } from './maintenance-store.ts';
 
-export type RunKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
-export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
-export type RunTrigger = 'api' | 'schedule' | 'cli';
-
-export interface RunProgress {
-  /** What the run is doing now, in words ("scanning repositories", "deleting blobs"). */
-  phase: string;
-  done: number;
-  total: number;
-}
-
-/** One maintenance run; `options` and `result` are the JSON of the run's kind (registry/maintenance.ts). */
-export interface RunDoc {
-  _id: string;
-  kind: RunKind;
-  trigger: RunTrigger;
-  state: RunState;
-  options: object;
-  queuedAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  durationMs: number | null;
-  progress: RunProgress | null;
-  result: object | null;
-  error: string | null;
-}
-
-export interface RetentionRuleDoc {
-  _id: string;
-  /** Glob over repository names ("team/*", "**"). */
-  repositories: string;
-  /** Keep the newest N tags by push time. */
-  keepLast: number | null;
-  /** Keep tags pushed within this many days. */
-  keepDays: number | null;
-  /** Glob over tag names that are always kept ("latest", "v*"). */
-  keepTags: string | null;
-  enabled: boolean;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-/** How many runs the history keeps; older ones are dropped as new ones finish. */
-export const RUN_HISTORY_LIMIT = 200;
-
+export type { LifecycleStore, RetentionRuleDoc, RunDoc, RunKind, RunProgress, RunState, RunTrigger } from './maintenance-store.ts';
+export { RUN_HISTORY_LIMIT } from './maintenance-store.ts';
 export type { SetAsideStore } from './nedb-file.ts';
 
-export class MaintenanceStore {
+export class MaintenanceStore implements LifecycleStore {
   private readonly dir: string;
   private readonly options: NedbOptions;
   private runs!: Datastore<RunDoc>;

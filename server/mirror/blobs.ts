@@ -7,7 +7,7 @@
  * manifest vouching for it: knowing a digest must not open someone's private layer.
  */
 import type { Logger } from 'pino';
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { RegistryEvents } from '../registry/events.ts';
 import type { LinkGuard } from '../registry/link-guard.ts';
@@ -26,7 +26,7 @@ export interface MirrorBlobsDeps {
   blobs: BlobStore;
   manifests: ManifestService;
   repositories: RepositoryStore;
-  index: MetadataIndex;
+  index: IndexStore;
   guard: LinkGuard;
   fills: BlobFills;
   counters: MirrorCounters;

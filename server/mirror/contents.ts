@@ -4,7 +4,7 @@
  * manifest's config only; the rest is read from the stored manifests (kept in memory by the manifest
  * service's cache). A cache repository holds a handful of manifests.
  */
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { ManifestService } from '../registry/manifests.ts';
 import { tryParseDigest } from '../registry/reference.ts';
 
@@ -17,7 +17,7 @@ export interface CacheContents {
   manifests: Map<string, { mediaType: string; totalSize: number }>;
 }
 
-export async function cacheContents(index: MetadataIndex, service: ManifestService, repo: string): Promise<CacheContents> {
+export async function cacheContents(index: IndexStore, service: ManifestService, repo: string): Promise<CacheContents> {
   const out: CacheContents = { blobs: new Map(), platforms: new Set(), manifests: new Map() };
   for (const doc of await index.manifestDocs(repo)) {
     out.manifests.set(doc.digest, { mediaType: doc.mediaType, totalSize: doc.totalSize });

@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { checkHosts, checkMirrorAddress, checkMirrorClashes, ConfigError, mirrorDefaults, parseDuration, type MirrorConfig } from '../config.ts';
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { MirrorStore, UpstreamDoc } from '../metadata/mirror-db.ts';
 import type {
   CachedReferenceView,
@@ -47,7 +47,7 @@ export interface MirrorServiceDeps {
   manifests: ManifestService;
   repositories: RepositoryStore;
   blobs: BlobStore;
-  index: MetadataIndex;
+  index: IndexStore;
   guard: LinkGuard;
   events: RegistryEvents;
   deleteRepository(name: string): Promise<unknown>;

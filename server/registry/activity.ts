@@ -10,8 +10,8 @@
  * and deleting a repository deletes each tag and manifest.
  */
 import type { Logger } from 'pino';
-import type { ActivityCursor, ActivityDoc, ActivityLog } from '../metadata/activity-db.ts';
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { ActivityCursor, ActivityDoc, ActivityStore } from '../metadata/activity-store.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { ActivityEntry, ActivityFeed, ActivityKind } from './api-types.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
@@ -42,9 +42,9 @@ interface Change {
 }
 
 export interface ActivityServiceDeps {
-  log: ActivityLog;
+  log: ActivityStore;
   events: RegistryEvents;
-  index: MetadataIndex;
+  index: IndexStore;
   monitor: UploadMonitor;
   logger: Logger;
 }
@@ -144,7 +144,13 @@ export class ActivityService {
     const key = `${change.kind}\0${change.repository}`;
     const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
     const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : change.bytes ?? null;
-    const previous = this.open.get(key);
+    // In a cluster the entry to fold into may be another replica's (a multi-arch push whose manifests
+    // a load balancer sent to different replicas): it is looked up in the shared log. Two replicas
+    // folding into one entry in the same instant may each miss the other's tags (last write wins).
+    const folding = [...changed].find((d) => d.kind === change.kind && d.repository === change.repository);
+    const previous = folding ?? (log.shared
+      ? ((await log.latest(change.kind, change.repository, new Date(change.at.getTime() - FOLD_WINDOW_MS))) ?? undefined)
+      : this.open.get(key));
     if (previous && change.at.getTime() - previous.at.getTime() <= FOLD_WINDOW_MS) {
       previous.at = change.at;
       previous.tags = union(previous.tags, tags);

@@ -24,7 +24,7 @@
  * image's digest.
  */
 import { createHash, createPublicKey, verify, X509Certificate, type KeyObject } from 'node:crypto';
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { RegistryError } from './errors.ts';
@@ -62,7 +62,7 @@ export interface ArtifactServiceDeps {
   listings: ListingService;
   blobs: BlobReader;
   /** The indexes of a repository (to find those holding attestations for an image). */
-  index: Pick<MetadataIndex, 'manifestDocs'>;
+  index: Pick<IndexStore, 'manifestDocs'>;
 }
 
 interface Found {

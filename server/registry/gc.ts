@@ -27,7 +27,7 @@
  * state removes, down to the byte.
  */
 import type { Logger } from 'pino';
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { RunProgress } from '../metadata/maintenance-db.ts';
 import type { GcBlobRef, GcManifestRef, GcReport, GcSkipped } from './api-types.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -66,7 +66,7 @@ interface Plan {
 export interface GarbageCollectorDeps {
   blobs: BlobStore;
   repositories: RepositoryStore;
-  index: MetadataIndex;
+  index: IndexStore;
   manifests: ManifestService;
   guard: LinkGuard;
   events: RegistryEvents;
@@ -91,7 +91,7 @@ export class GarbageCollector {
    * consistent, so stopping anywhere is safe.
    */
   async collect(options: GcOptions, onProgress: ProgressListener = () => undefined, signal?: AbortSignal): Promise<GcReport> {
-    const collection = this.deps.guard.beginCollection();
+    const collection = await this.deps.guard.beginCollection();
     const progress: ProgressListener = async (p) => {
       signal?.throwIfAborted();
       await onProgress(p);
@@ -101,7 +101,7 @@ export class GarbageCollector {
       if (options.dryRun) return report(options, plan, plan, plan.blobs.reduce((sum, b) => sum + b.size, 0), []);
       return await this.sweep(options, plan, collection, progress, signal);
     } finally {
-      collection.end();
+      await collection.end();
     }
   }
 
@@ -160,7 +160,7 @@ export class GarbageCollector {
 
       const roots = new Set<string>(tags.map((t) => t.digest.value));
       for (const revision of revisions) {
-        const recent = revision.pushedAt.getTime() >= cutoff || collection.inUse(revision.digest.value, options.graceMs);
+        const recent = revision.pushedAt.getTime() >= cutoff || (await collection.inUse(revision.digest.value, options.graceMs));
         if (!options.untagged || recent) roots.add(revision.digest.value);
       }
       const keptManifests = new Set<string>();
@@ -207,7 +207,7 @@ export class GarbageCollector {
       }
       for (const digest of keptBlobs) referenced.add(digest);
       for (const link of links) {
-        const inUse = link.linkedAt.getTime() >= cutoff || collection.inUse(link.digest.value, options.graceMs);
+        const inUse = link.linkedAt.getTime() >= cutoff || (await collection.inUse(link.digest.value, options.graceMs));
         if (keptBlobs.has(link.digest.value) || inUse) {
           if (!keptBlobs.has(link.digest.value)) recentlyLinked.add(link.digest.value);
           remaining++;
@@ -226,7 +226,7 @@ export class GarbageCollector {
       if (referenced.has(file.digest.value)) {
         plan.kept.blobs++;
         plan.kept.bytes += file.size;
-      } else if (recentlyLinked.has(file.digest.value) || file.modifiedAt.getTime() >= cutoff || collection.inUse(file.digest.value, options.graceMs)) {
+      } else if (recentlyLinked.has(file.digest.value) || file.modifiedAt.getTime() >= cutoff || (await collection.inUse(file.digest.value, options.graceMs))) {
         plan.protected.blobs++;
         plan.protected.bytes += file.size;
       } else {
@@ -251,7 +251,7 @@ export class GarbageCollector {
     for (const [i, ref] of plan.manifests.entries()) {
       await onProgress({ phase: 'removing untagged manifests', done: i, total: plan.manifests.length });
       await guard.removing(ref.digest, async () => {
-        if (inUse(ref.digest)) {
+        if (await inUse(ref.digest)) {
           skipped.push({ what: 'manifest', ...ref, reason: 'pushed again during the collection' });
           return;
         }
@@ -267,7 +267,7 @@ export class GarbageCollector {
       if (i % 100 === 0) await onProgress({ phase: 'removing unused layer links', done: i, total: plan.layerLinks.length });
       signal?.throwIfAborted();
       await guard.removing(ref.digest, async () => {
-        if (inUse(ref.digest)) {
+        if (await inUse(ref.digest)) {
           skipped.push({ what: 'layer-link', ...ref, reason: 'linked again during the collection' });
           return;
         }
@@ -282,7 +282,7 @@ export class GarbageCollector {
       signal?.throwIfAborted();
       await guard.removing(ref.digest, async () => {
         const digest = digestOf(ref.digest);
-        if (inUse(ref.digest)) {
+        if (await inUse(ref.digest)) {
           skipped.push({ what: 'blob', digest: ref.digest, reason: 'used by a push during the collection' });
           return;
         }

@@ -3,7 +3,7 @@
  * platform), or an artifact; with its tags, the indexes that list it, its referrers (signatures,
  * SBOMs) and the exact stored bytes. Read from storage, the truth; the index adds push times and totals.
  */
-import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
+import type { ManifestDoc, IndexStore } from '../metadata/index-store.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { DescriptorView, ImageDetail, PlatformView } from './api-types.ts';
@@ -26,7 +26,7 @@ export interface ImageServiceDeps {
   manifests: ManifestService;
   blobs: BlobReader;
   repositories: RepositoryStore;
-  index: MetadataIndex;
+  index: IndexStore;
   listings: ListingService;
 }
 

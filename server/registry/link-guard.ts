@@ -24,12 +24,18 @@
  *     keeps everything it references even with a grace of 0: while it runs its digests are held, and
  *     when it ends the collection sees them used since it started.
  *
- * Lock order is always digests (sorted) before repository, and the collector holds one lock at a
- * time, so no two parties can wait on each other in a cycle. Everything is in-process: the data
- * directory has a single owner (storage/lock.ts), and the CLI works through that owner when it runs.
+ * Lock order is always digests (sorted) before repository before tag, and the collector holds one
+ * lock at a time, so no two parties can wait on each other in a cycle.
+ *
+ * One server keeps all of this in its memory (the data directory has a single owner, storage/lock.ts).
+ * Replicas of a cluster (issue 16) take the same locks in PostgreSQL (metadata/postgres/cluster-locks.ts)
+ * and share their uses (metadata/postgres/blob-uses.ts): a writer records the digests it used before it
+ * releases their locks, so a collector on another replica that takes a lock after it sees the use; a
+ * client's question about a blob is written behind, within a second, and a collection waits that long
+ * after announcing itself, so what replicas noted before it began is seen too.
  */
-import AsyncLock from 'async-lock';
 import { LRUCache } from 'lru-cache';
+import { LocalLocks, type Locks, type SharedUses } from '../metadata/locks.ts';
 
 /** How many recently used digests are remembered across collections (one number each). */
 const RECENT_USES = 100_000;
@@ -41,12 +47,20 @@ export interface Collection {
    * Whether a writer holds this digest now, or a writer or a client used it since the collection
    * started or within `graceMs` before: such a digest may be about to be referenced and must not be removed.
    */
-  inUse(digest: string, graceMs: number): boolean;
-  end(): void;
+  inUse(digest: string, graceMs: number): Promise<boolean>;
+  end(): Promise<void>;
+}
+
+export interface LinkGuardOptions {
+  /** The locks (default: this process's); a cluster's are shared by every replica. */
+  locks?: Locks;
+  /** The uses of the other replicas of a cluster; absent for one server. */
+  shared?: SharedUses | null;
 }
 
 export class LinkGuard {
-  private readonly locks = new AsyncLock({ maxPending: Infinity });
+  private readonly locks: Locks;
+  private readonly shared: SharedUses | null;
   private readonly now: () => number;
   /** Digest -> last use time: best effort (bounded), protects uses from just before a collection. */
   // A size bound of one per entry: lru-cache preallocates for `max`, which would hold memory from the start.
@@ -57,8 +71,10 @@ export class LinkGuard {
   private readonly held = new Map<string, number>();
   private collections = 0;
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, options: LinkGuardOptions = {}) {
     this.now = now;
+    this.locks = options.locks ?? new LocalLocks();
+    this.shared = options.shared ?? null;
   }
 
   /**
@@ -70,49 +86,68 @@ export class LinkGuard {
     if (unique.length === 0) return work();
     for (const digest of unique) this.held.set(digest, (this.held.get(digest) ?? 0) + 1);
     try {
-      return await this.locks.acquire(unique.map((d) => `digest:${d}`), async () => {
-        for (const digest of unique) this.touch(digest);
-        return work();
+      return await this.locks.withLocks(unique.map((d) => `digest:${d}`), async () => {
+        for (const digest of unique) this.touchLocally(digest);
+        try {
+          return await work();
+        } finally {
+          // Before the locks go: a collector on another replica that takes one next sees this use.
+          await this.shared?.record(unique);
+        }
       });
     } finally {
       for (const digest of unique) {
         const writers = this.held.get(digest)! - 1;
         if (writers === 0) this.held.delete(digest);
         else this.held.set(digest, writers);
-        this.touch(digest);
+        this.touchLocally(digest);
       }
     }
   }
 
   /** The collector's side: runs `work` holding one digest's lock, without counting it as a use. */
   async removing<T>(digest: string, work: () => Promise<T>): Promise<T> {
-    return this.locks.acquire(`digest:${digest}`, work);
+    return this.locks.withLocks([`digest:${digest}`], work);
   }
 
   /** Runs `work` holding the lock of one repository (link writes, folder removal). */
   async withRepository<T>(repo: string, work: () => Promise<T>): Promise<T> {
-    return this.locks.acquire(`repository:${repo}`, work);
+    return this.locks.withLocks([`repository:${repo}`], work);
+  }
+
+  /** Runs `work` holding the lock of one tag: writes to a tag reach storage and the index in one order. */
+  async withTag<T>(repo: string, tag: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.withLocks([`tag:${repo}:${tag}`], work);
   }
 
   /** Notes that a client asked about this digest: it may reference it soon. */
   touch(digest: string): void {
+    this.touchLocally(digest);
+    this.shared?.note(digest);
+  }
+
+  private touchLocally(digest: string): void {
     this.recent.set(digest, this.now());
     if (this.collections > 0) this.usedDuring.add(digest);
   }
 
-  beginCollection(): Collection {
+  async beginCollection(): Promise<Collection> {
+    const announced = await this.shared?.beginCollection();
     this.collections += 1;
     const startedAt = this.now();
     let ended = false;
+    const shared = this.shared;
     return {
       startedAt,
-      inUse: (digest, graceMs) =>
-        this.held.has(digest) || this.usedDuring.has(digest) || (this.recent.get(digest) ?? -Infinity) >= startedAt - graceMs,
-      end: () => {
+      inUse: async (digest, graceMs) =>
+        this.held.has(digest) || this.usedDuring.has(digest) || (this.recent.get(digest) ?? -Infinity) >= startedAt - graceMs ||
+        (shared !== null && (await shared.usedSince(digest, startedAt - graceMs))),
+      end: async () => {
         if (ended) return;
         ended = true;
         this.collections -= 1;
         if (this.collections === 0) this.usedDuring.clear();
+        await announced?.end();
       },
     };
   }

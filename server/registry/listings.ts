@@ -2,7 +2,7 @@
  * Listings from the metadata index (OCI Distribution Spec v1.1, "Content discovery"): tags and the
  * catalog in lexical order with n/last pagination, and the referrers of a subject.
  */
-import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
+import type { ManifestDoc, IndexStore } from '../metadata/index-store.ts';
 import { RegistryError } from './errors.ts';
 import { OCI_INDEX } from './media-types.ts';
 import { tryParseDigest, type Digest } from './reference.ts';
@@ -30,7 +30,7 @@ export interface ReferrerDescriptor {
 }
 
 export interface ListingServiceDeps {
-  index: MetadataIndex;
+  index: IndexStore;
   /** For a referrer whose annotations are too large for the index (index-db.ts): read from the manifest. */
   manifests: StoredManifests;
 }

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MaintenanceStore, RunDoc, RunKind, RunProgress, RunTrigger } from '../metadata/maintenance-db.ts';
+import type { LifecycleStore, RunDoc, RunKind, RunProgress, RunTrigger } from '../metadata/maintenance-store.ts';
 import type { MaintenanceResults, MaintenanceRun } from './api-types.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
@@ -36,7 +36,7 @@ export type RunJson = MaintenanceRun;
 export const RUN_KINDS: readonly RunKind[] = ['gc', 'scrub', 'purge-uploads', 'reindex', 'retention'];
 
 export interface MaintenanceDeps {
-  store: MaintenanceStore;
+  store: LifecycleStore;
   gc: GarbageCollector;
   scrubber: Scrubber;
   retention: RetentionService;

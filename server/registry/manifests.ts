@@ -3,9 +3,8 @@
  * manifests"): validation against what the repository holds, exact-bytes storage, tags, content
  * negotiation, and the summaries the metadata index keeps.
  */
-import AsyncLock from 'async-lock';
 import { LRUCache } from 'lru-cache';
-import { MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, type ManifestSummary, type MetadataIndex } from '../metadata/index-db.ts';
+import { MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, type ManifestSummary, type IndexStore } from '../metadata/index-store.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
@@ -43,7 +42,7 @@ export interface PushedManifest {
 export interface ManifestServiceDeps {
   blobs: BlobStore;
   repositories: RepositoryStore;
-  index: MetadataIndex;
+  index: IndexStore;
   events: RegistryEvents;
   guard: LinkGuard;
 }
@@ -56,8 +55,6 @@ export class ManifestService {
    * would push out thousands of the small manifests clients pull all day.
    */
   private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, maxEntrySize: MAX_CACHED_BODY, sizeCalculation: (b) => b.length || 1 });
-  /** Serialises writes to one tag so the disk and the index see them in the same order. */
-  private readonly tagLocks = new AsyncLock({ maxPending: Infinity });
 
   constructor(deps: ManifestServiceDeps) {
     this.deps = deps;
@@ -122,7 +119,7 @@ export class ManifestService {
         let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
         await index.recordManifest(repo, digest.value, summary, pushedAt);
         if (ref.kind === 'tag') {
-          await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
+          await this.deps.guard.withTag(repo, ref.tag, async () => {
             pushedAt = await repositories.putTag(repo, ref.tag, digest);
             await index.setTag(repo, ref.tag, digest.value, pushedAt);
           });
@@ -159,7 +156,7 @@ export class ManifestService {
         let fetchedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
         await index.recordManifest(repo, digest.value, summary, fetchedAt);
         if (tag !== null) {
-          await this.tagLocks.acquire(`${repo}:${tag}`, async () => {
+          await this.deps.guard.withTag(repo, tag, async () => {
             fetchedAt = await repositories.putTag(repo, tag, digest);
             await index.setTag(repo, tag, digest.value, fetchedAt);
           });
@@ -176,7 +173,7 @@ export class ManifestService {
     const { repositories, index, events } = this.deps;
     const caused = origin ? { origin } : {};
     if (ref.kind === 'tag') {
-      await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
+      await this.deps.guard.withTag(repo, ref.tag, async () => {
         const digest = await repositories.resolveTag(repo, ref.tag);
         if (!digest || !(await repositories.deleteTag(repo, ref.tag))) throw await this.unknown(repo, ref);
         await index.removeTag(repo, ref.tag);
@@ -189,7 +186,7 @@ export class ManifestService {
     // Tags first: a crash in between leaves an untagged manifest, never a tag to nothing.
     for (const tag of await repositories.listTags(repo)) {
       if (tag.digest.value !== digest.value) continue;
-      await this.tagLocks.acquire(`${repo}:${tag.tag}`, async () => {
+      await this.deps.guard.withTag(repo, tag.tag, async () => {
         if ((await repositories.resolveTag(repo, tag.tag))?.value !== digest.value) return;
         await repositories.deleteTag(repo, tag.tag);
         await index.removeTag(repo, tag.tag);
@@ -207,7 +204,7 @@ export class ManifestService {
    */
   async untagIfAt(repo: string, tag: string, digest: string): Promise<boolean> {
     const { repositories, index, events } = this.deps;
-    return this.tagLocks.acquire(`${repo}:${tag}`, async () => {
+    return this.deps.guard.withTag(repo, tag, async () => {
       if ((await repositories.resolveTag(repo, tag))?.value !== digest) return false;
       if (!(await repositories.deleteTag(repo, tag))) return false;
       await index.removeTag(repo, tag);

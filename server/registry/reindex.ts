@@ -4,8 +4,8 @@
  * are reused: a manifest never changes under its digest.
  */
 import type { Logger } from 'pino';
-import type { ManifestDoc, MetadataIndex, RepositoryDoc, TagDoc } from '../metadata/index-db.ts';
-import { manifestId, tagId } from '../metadata/index-db.ts';
+import type { ManifestDoc, IndexStore, RepositoryDoc, TagDoc } from '../metadata/index-store.ts';
+import { manifestId, tagId } from '../metadata/index-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { RebuildStats } from './api-types.ts';
 import type { ManifestService } from './manifests.ts';
@@ -17,7 +17,7 @@ export type { RebuildStats } from './api-types.ts';
 export interface ReindexDeps {
   repositories: RepositoryStore;
   manifests: ManifestService;
-  index: MetadataIndex;
+  index: IndexStore;
   log: Logger;
 }
 

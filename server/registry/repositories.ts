@@ -4,7 +4,7 @@
  * repository, a tag or a manifest. Sizes come from the metadata index; the per-repository usage is
  * computed once and kept until an event changes what repositories hold.
  */
-import type { ManifestDoc, MetadataIndex, RepositoryDoc } from '../metadata/index-db.ts';
+import type { ManifestDoc, IndexStore, RepositoryDoc } from '../metadata/index-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type {
   DeleteResult,
@@ -47,7 +47,7 @@ interface Stats {
 }
 
 export interface RepositoryServiceDeps {
-  index: MetadataIndex;
+  index: IndexStore;
   repositories: RepositoryStore;
   manifests: ManifestService;
   events: RegistryEvents;

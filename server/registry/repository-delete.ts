@@ -4,7 +4,7 @@
  * ones nothing else uses. Repositories nested under the name ("team/app/web" under "team/app") are
  * separate repositories and are kept.
  */
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
@@ -13,7 +13,7 @@ import { parseName } from './reference.ts';
 
 export interface RepositoryDeleteDeps {
   repositories: RepositoryStore;
-  index: MetadataIndex;
+  index: IndexStore;
   guard: LinkGuard;
   events: RegistryEvents;
 }

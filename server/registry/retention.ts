@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { patternMatches, patternProblem } from '../name-pattern.ts';
-import type { MaintenanceStore, RetentionRuleDoc } from '../metadata/maintenance-db.ts';
+import type { LifecycleStore, RetentionRuleDoc } from '../metadata/maintenance-store.ts';
 import type { RepositoryStore, TagRecord } from '../storage/repository-store.ts';
 import type { FieldErrorDetail, RetentionReport, RetentionRule } from './api-types.ts';
 import { RegistryError } from './errors.ts';
@@ -29,7 +29,7 @@ export interface RetentionRuleInput {
 }
 
 export interface RetentionServiceDeps {
-  store: MaintenanceStore;
+  store: LifecycleStore;
   repositories: RepositoryStore;
   manifests: ManifestService;
   now?: () => Date;

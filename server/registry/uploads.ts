@@ -6,7 +6,7 @@
  */
 import type { Hash } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { IndexStore } from '../metadata/index-store.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { storageFailureKind } from '../storage/failures.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
@@ -55,7 +55,7 @@ export interface UploadServiceDeps {
   uploads: UploadStore;
   blobs: BlobStore;
   repositories: RepositoryStore;
-  index: MetadataIndex;
+  index: IndexStore;
   events: RegistryEvents;
   guard: LinkGuard;
   /** Refuses bodies that cannot fit and words disk failures (storage-health.ts); absent in unit tests. */

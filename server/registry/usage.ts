@@ -4,7 +4,7 @@
  * once however many repositories use it, so shared blobs count once in every total across
  * repositories. DiskUsageService adds what the files on disk and the volume say.
  */
-import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
+import type { ManifestDoc, IndexStore } from '../metadata/index-store.ts';
 import type { BlobLister } from '../storage/blob-store.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
@@ -85,7 +85,7 @@ export function sharing(byRepository: Map<string, Map<string, number>>, sizeOf: 
 
 export interface DiskUsageServiceDeps {
   blobs: BlobLister;
-  index: MetadataIndex;
+  index: IndexStore;
   manifests: StoredManifests;
   dataDir: string;
   volume(dir: string): Promise<VolumeSpace>;

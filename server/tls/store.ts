@@ -29,7 +29,24 @@ export interface TlsMaterial {
   caReason?: string;
 }
 
-export class TlsFiles {
+/**
+ * Where the CA and the server certificate are kept: files in <data>/tls/ (TlsFiles), or, for a
+ * cluster, the shared database (metadata/postgres/certificate-store.ts), so that every replica serves
+ * certificates of one CA that clients trust once.
+ */
+export interface CertificateStore {
+  readCa(): Promise<KeyPairPem | null>;
+  /**
+   * Stores a new CA in place of `replacing` (null: there was none); when another process replaced it
+   * first, keeps theirs. Returns the CA in force.
+   */
+  writeCa(ca: KeyPairPem, replacing: KeyPairPem | null): Promise<KeyPairPem>;
+  /** The server certificate made for these names, or null. */
+  readServer(names: SubjectNames): Promise<KeyPairPem | null>;
+  writeServer(names: SubjectNames, pair: KeyPairPem): Promise<void>;
+}
+
+export class TlsFiles implements CertificateStore {
   readonly dir: string;
   constructor(dir: string) {
     this.dir = dir;
@@ -38,6 +55,24 @@ export class TlsFiles {
   get caKey(): string { return path.join(this.dir, 'ca.key'); }
   get serverCert(): string { return path.join(this.dir, 'server.crt'); }
   get serverKey(): string { return path.join(this.dir, 'server.key'); }
+
+  readCa(): Promise<KeyPairPem | null> {
+    return readPair(this.caCert, this.caKey);
+  }
+
+  async writeCa(ca: KeyPairPem): Promise<KeyPairPem> {
+    await writePair(this.caCert, this.caKey, ca);
+    return ca;
+  }
+
+  /** One server certificate on disk, whatever names it was made for (it is re-made when they change). */
+  readServer(): Promise<KeyPairPem | null> {
+    return readPair(this.serverCert, this.serverKey);
+  }
+
+  writeServer(_names: SubjectNames, pair: KeyPairPem): Promise<void> {
+    return writePair(this.serverCert, this.serverKey, pair);
+  }
 }
 
 async function readPair(certFile: string, keyFile: string): Promise<KeyPairPem | null> {
@@ -79,24 +114,26 @@ async function caProblem(existing: KeyPairPem | null, names: SubjectNames, now: 
  * The local CA for a server serving `names`, made now when there is none or the one there will not
  * do (see the top); `made` says whether it is new, `reason` why.
  */
-export async function ensureCa(files: TlsFiles, names: SubjectNames, now = new Date()): Promise<{ ca: KeyPairPem; made: boolean; reason?: string }> {
-  const existing = await readPair(files.caCert, files.caKey);
+export async function ensureCa(files: CertificateStore, names: SubjectNames, now = new Date()): Promise<{ ca: KeyPairPem; made: boolean; reason?: string }> {
+  const existing = await files.readCa();
   const reason = await caProblem(existing, names, now);
   if (existing && reason === null) return { ca: existing, made: false };
-  const ca = await createCa(caConstraints(names), now);
-  await writePair(files.caCert, files.caKey, ca);
+  const made = await createCa(caConstraints(names), now);
+  const ca = await files.writeCa(made, existing);
+  // Another replica made one at the same moment: theirs is the CA, and it is not new to us.
+  if (ca.certPem !== made.certPem) return { ca, made: false };
   return { ca, made: true, ...(existing ? { reason: reason! } : {}) };
 }
 
 /** The CA and a server certificate for `names`, making or renewing whichever needs it. */
-export async function ensureCertificates(files: TlsFiles, names: SubjectNames, now = new Date()): Promise<TlsMaterial> {
+export async function ensureCertificates(files: CertificateStore, names: SubjectNames, now = new Date()): Promise<TlsMaterial> {
   const { ca, made, reason } = await ensureCa(files, names, now);
-  let server = await readPair(files.serverCert, files.serverKey);
+  let server = await files.readServer(names);
   const current = !made && (await usable(server, now.getTime() + RENEW_BEFORE_DAYS * DAY_MS)) &&
     (await signedBy(server!.certPem, ca.certPem)) && sameNames((await describeCertificate(server!.certPem)).names, names);
   if (!current) {
     server = await createServerCertificate(ca, names, now);
-    await writePair(files.serverCert, files.serverKey, server);
+    await files.writeServer(names, server);
   }
   return { cert: server!.certPem, key: server!.keyPem, ca: ca.certPem, issued: made ? 'ca' : current ? null : 'server', ...(made && reason ? { caReason: reason } : {}) };
 }

@@ -180,15 +180,15 @@ describe('collection racing pushes', () => {
     });
     await inside;
     now += 60_000;
-    const collection = guard.beginCollection();
-    assert.equal(collection.inUse('sha256:held', 0), true, 'held by a writer that started before the collection');
-    assert.equal(collection.inUse('sha256:other', 0), false);
+    const collection = await guard.beginCollection();
+    assert.equal(await collection.inUse('sha256:held', 0), true, 'held by a writer that started before the collection');
+    assert.equal(await collection.inUse('sha256:other', 0), false);
     release();
     await writer;
-    assert.equal(collection.inUse('sha256:held', 0), true, 'and used at its end, during the collection');
-    collection.end();
+    assert.equal(await collection.inUse('sha256:held', 0), true, 'and used at its end, during the collection');
+    await collection.end();
     now += 60_000;
-    assert.equal(guard.beginCollection().inUse('sha256:held', 0), false, 'a later collection owes it nothing');
+    assert.equal(await (await guard.beginCollection()).inUse('sha256:held', 0), false, 'a later collection owes it nothing');
   });
 
   it('lets writers with overlapping digests through in any order, and the collector after them', async () => {
@@ -198,15 +198,15 @@ describe('collection racing pushes', () => {
       await new Promise((r) => setTimeout(r, ms));
       order.push(name);
     };
-    const collection = guard.beginCollection();
+    const collection = await guard.beginCollection();
     await Promise.all([
       guard.withDigests(['sha256:b', 'sha256:a'], hold('writer 1', 20)),
       guard.withDigests(['sha256:a', 'sha256:b'], hold('writer 2', 0)),
       guard.removing('sha256:a', async () => {
-        order.push(`collector sees in use: ${collection.inUse('sha256:a', 0)}`);
+        order.push(`collector sees in use: ${await collection.inUse('sha256:a', 0)}`);
       }),
     ]);
-    collection.end();
+    await collection.end();
     assert.deepEqual(order, ['writer 1', 'writer 2', 'collector sees in use: true']);
   });
 });
