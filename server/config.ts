@@ -88,6 +88,50 @@ export interface BerthConfig {
    * BERTH_MIRRORS and `--mirror NAME=URL`. Empty: no mirroring, nothing changes.
    */
   mirrors: MirrorConfig[];
+  /**
+   * Where the metadata lives (metadata/stores.ts): nedb files in the data directory (the default), or a
+   * PostgreSQL database every replica of a cluster shares (config file `metadata`, BERTH_METADATA_URL,
+   * --metadata-url).
+   */
+  metadata: MetadataConfig;
+}
+
+export type MetadataConfig = { driver: 'nedb' } | { driver: 'postgres'; url: string };
+
+export const METADATA_DRIVERS = ['nedb', 'postgres'] as const;
+
+/** A database URL as node-postgres reads it: postgres://user:password@host:port/database?sslmode=... */
+function parseMetadataUrl(value: unknown, source: string): string {
+  const text = typeof value === 'string' ? value.trim() : '';
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(text);
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || !/^postgres(ql)?:$/.test(parsed.protocol)) {
+    // Never echo the value: it may hold a password.
+    throw new ConfigError(`${source}: not a PostgreSQL URL; use postgres://USER:PASSWORD@HOST:PORT/DATABASE`);
+  }
+  return text;
+}
+
+/** The config file's `metadata`: { "driver": "postgres", "url": "postgres://..." } or { "driver": "nedb" }. */
+function parseMetadata(value: unknown, source: string): MetadataConfig {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${source}: must be an object such as {"driver": "postgres", "url": "postgres://USER@HOST/DATABASE"}`);
+  }
+  const input = value as Record<string, unknown>;
+  const unknown = Object.keys(input).filter((k) => k !== 'driver' && k !== 'url');
+  if (unknown.length > 0) throw new ConfigError(`${source}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: driver, url)`);
+  const driver = input.driver ?? (input.url !== undefined ? 'postgres' : 'nedb');
+  if (driver === 'nedb') {
+    if (input.url !== undefined) throw new ConfigError(`${source}: "url" goes with "driver": "postgres"`);
+    return { driver: 'nedb' };
+  }
+  if (driver !== 'postgres') throw new ConfigError(`${source}: "driver" is one of ${METADATA_DRIVERS.join(', ')}`);
+  if (input.url === undefined) throw new ConfigError(`${source}: "driver": "postgres" needs "url" (or set BERTH_METADATA_URL)`);
+  return { driver: 'postgres', url: parseMetadataUrl(input.url, `${source} "url"`) };
 }
 
 /** One upstream of the pull-through cache, as configured (mirror/upstreams.ts reads it). */
@@ -141,6 +185,7 @@ export function defaults(): BerthConfig {
     auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
     mirrors: [],
     allowedHosts: [], bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, uploadsPerClient: DEFAULT_UPLOADS_PER_CLIENT,
+    metadata: { driver: 'nedb' },
     ...lifecycleDefaults(),
   };
 }
@@ -217,12 +262,14 @@ export interface ConfigInput {
   allowedHosts?: unknown;
   bodyIdleTimeout?: unknown;
   uploadsPerClient?: unknown;
+  /** An object (file); a URL alone (BERTH_METADATA_URL, --metadata-url) means PostgreSQL. */
+  metadata?: unknown;
 }
 
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
   'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
-  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'webhookQueueCap', 'mirrors',
+  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'webhookQueueCap', 'mirrors', 'metadata',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -307,6 +354,11 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     out[key] = path.resolve(value);
   }
   if (input.mirrors !== undefined) out.mirrors = parseMirrors(input.mirrors, source('mirrors'));
+  if (input.metadata !== undefined) {
+    out.metadata = typeof input.metadata === 'string'
+      ? { driver: 'postgres', url: parseMetadataUrl(input.metadata, source('metadata')) }
+      : parseMetadata(input.metadata, source('metadata'));
+  }
   return out;
 }
 
@@ -516,6 +568,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
   const names: Record<string, string> = {
     host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', auth: 'BERTH_AUTH', anonymousPull: 'BERTH_ANONYMOUS_PULL',
     tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH', mirrors: 'BERTH_MIRRORS',
+    metadata: 'BERTH_METADATA_URL',
     ...LIFECYCLE_ENV,
     ...LIMITS_ENV,
   };
@@ -527,6 +580,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
       auth: env.BERTH_AUTH || undefined, anonymousPull: env.BERTH_ANONYMOUS_PULL || undefined, tls: env.BERTH_TLS || undefined,
       tlsCert: env.BERTH_TLS_CERT || undefined, tlsKey: env.BERTH_TLS_KEY || undefined, insecureNoAuth: env.BERTH_INSECURE_NO_AUTH || undefined,
       mirrors: env.BERTH_MIRRORS || undefined,
+      metadata: env.BERTH_METADATA_URL || undefined,
       ...lifecycle,
     },
     (key) => names[key] ?? key,
@@ -539,7 +593,7 @@ export async function loadConfig(options: { flags?: ConfigInput; configFile?: st
   const fromFile = file ? await readConfigFile(path.resolve(file), env) : {};
   const flagNames: Record<string, string> = {
     host: '--host', port: '--port', data: '--data', logLevel: '--log-level', anonymousPull: '--anonymous-pull',
-    tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth', mirrors: '--mirror',
+    tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth', mirrors: '--mirror', metadata: '--metadata-url',
   };
   const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
   const environment = fromEnv(env);

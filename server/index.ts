@@ -11,9 +11,8 @@ import type { BerthConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import type { RegistryServices } from './http/context.ts';
 import { createLogger } from './log.ts';
-import { ActivityLog } from './metadata/activity-db.ts';
-import { MetadataIndex } from './metadata/index-db.ts';
-import { MaintenanceStore } from './metadata/maintenance-db.ts';
+import { createMetadataStores, type MetadataStores } from './metadata/stores.ts';
+import { ClusterEvents } from './registry/cluster-events.ts';
 import { ActivityService } from './registry/activity.ts';
 import { selfUrl } from './registry/addresses.ts';
 import { ImageService } from './registry/images.ts';
@@ -56,10 +55,8 @@ import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { subjectNames } from './tls/names.ts';
-import { NedbWebhookStore } from './metadata/webhook-db.ts';
 import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
-import { NedbMirrorStore } from './metadata/mirror-db.ts';
 import { MirrorService } from './mirror/service.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
@@ -84,6 +81,8 @@ export interface Registry {
   readonly server: http.Server | https.Server | null;
   /** Registry auth (users, tokens), or null when auth is off. */
   readonly auth: AuthService | null;
+  /** The metadata stores (nedb files, or a cluster's PostgreSQL database). */
+  readonly metadata: MetadataStores;
   /**
    * Prepares the data directory, takes its lock and starts listening. `initialAdmin` is set on the first
    * start with auth on when Berth generated the admin password: show it once, never log it.
@@ -126,9 +125,11 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const blobStore = new FsBlobStore(paths);
   const repositoryStore = new FsRepositoryStore(paths);
   const uploadStore = new FsUploadStore(paths);
-  const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
-  const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
-  const guard = new LinkGuard();
+  // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
+  const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused });
+  const index = metadata.index;
+  const maintenanceStore = metadata.lifecycle;
+  const guard = new LinkGuard(Date.now, { locks: metadata.locks, shared: metadata.uses });
   const clock = deps.clock ?? systemClock;
   const reserve = new SpaceReserve(paths.reserveFile);
   /** Set when close() begins: event streams end, and the request log names requests cut off by it. */
@@ -145,14 +146,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     retention,
     purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
     async reindex() {
-      // Index writes wait at the gate while the rebuild runs, so none is lost under its replaceAll().
+      // Index writes wait while the rebuild runs (on every replica of a cluster), so none is lost under its replaceAll().
       await index.ready();
-      const work = rebuildIndex({ repositories: repositoryStore, manifests, index, log });
-      index.holdUntil(work);
-      return work;
+      return index.exclusive(() => rebuildIndex({ repositories: repositoryStore, manifests, index, log }));
     },
     events,
     log,
+    ...(metadata.maintenanceTurn ? { exclusive: metadata.maintenanceTurn } : {}),
   });
   const scheduler = new Scheduler(
     [
@@ -187,7 +187,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   // The pull-through cache (mirror/): it routes nothing until an upstream is configured or added in the UI.
   const mirror = new MirrorService({
     configured: config.mirrors,
-    store: new NedbMirrorStore(paths.mirrorsDir, diskRefused),
+    store: metadata.mirror,
     manifests,
     repositories: repositoryStore,
     blobs: blobStore,
@@ -223,9 +223,12 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   };
   let url: string | null = null;
   const auth = config.auth === 'token'
-    ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}) })
+    ? new AuthService({
+      dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}),
+      ...(metadata.users ? { store: metadata.users } : {}), ...(metadata.signingKey ? { signingKey: metadata.signingKey } : {}),
+    })
     : null;
-  const activityLog = new ActivityLog(paths.activityFile, undefined, diskRefused);
+  const activityLog = metadata.activity;
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
   // Inside images (issue 15): layers are read by worker threads through the blob store's stream.
@@ -262,7 +265,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
   const webhooks = new WebhookService({
-    store: new NedbWebhookStore(paths.webhooksDir, diskRefused),
+    store: metadata.webhooks,
     events,
     configured: config.webhooks ?? [],
     queueCap: config.webhookQueueCap ?? DEFAULT_QUEUE_CAP,
@@ -275,6 +278,16 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   manage.webhooks = webhooks;
   let webhooksOpened = false;
   let activityOpened = false;
+  // A cluster: events relayed to and from the other replicas (the UI's stream, caches).
+  const cluster = metadata.bus ? new ClusterEvents({ events, bus: metadata.bus, flushActivity: () => manage.activity.flush(), log }) : null;
+  if (cluster) {
+    events.onRemote('blob-freed', (e) => manifests.evict(e.digest));
+    events.onRemote('mirror-changed', (e) => {
+      mirror.changedElsewhere(e.upstream).catch((err: unknown) => log.warn({ err, upstream: e.upstream }, 'mirror: could not reload what another replica changed'));
+    });
+  }
+  /** Where --tls keeps Berth's own CA and certificates: <data>/tls/, or a cluster's database. */
+  const certificates = metadata.certificates ?? new TlsFiles(paths.tlsDir);
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
   let caCertificate: string | null = null;
 
@@ -302,9 +315,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view() },
+    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view(), metadata: () => metadata.view() },
     storage,
     stopping: () => stopping,
+    metadata: metadata.driver === 'postgres' ? metadata : null,
   });
   // A collection or an upload purge may have made room.
   events.on('maintenance', (event) => {
@@ -321,7 +335,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     if (!rebuildReason) return;
     if (memoryOnly) log.error({ reason: rebuildReason }, 'the metadata index cannot be read from disk; rebuilding it in memory (listings work, the disk may be failing)');
     else log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
-    const stats = await rebuildIndex({ repositories: repositoryStore, manifests, index, log });
+    const stats = await index.exclusive(() => rebuildIndex({ repositories: repositoryStore, manifests, index, log }));
     log.info(stats, 'metadata index rebuilt');
   }
 
@@ -346,9 +360,16 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   async function openStores(): Promise<void> {
     await prepareDataDir();
     try {
+      await metadata.connect();
+    } catch (err) {
+      await lock?.release();
+      throw new StartupError((err as Error).message);
+    }
+    try {
       const { setAside } = await maintenanceStore.open();
       for (const store of setAside) reportSetAside(store);
     } catch (err) {
+      await metadata.close().catch(() => undefined);
       await lock?.release();
       throw new StartupError(storeProblem(err, `cannot open the maintenance store in ${paths.maintenanceDir}`));
     }
@@ -358,6 +379,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       webhooksOpened = true;
     } catch (err) {
       await maintenanceStore.close().catch(() => undefined);
+      await metadata.close().catch(() => undefined);
       await lock?.release();
       throw new StartupError(storeProblem(err, `cannot open the webhooks in ${paths.webhooksDir}`));
     }
@@ -366,6 +388,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     } catch (err) {
       await maintenanceStore.close().catch(() => undefined);
       await closeWebhooks();
+      await metadata.close().catch(() => undefined);
       await lock?.release();
       throw new StartupError(storeProblem(err, `cannot open the mirror state in ${paths.mirrorsDir}`));
     }
@@ -422,10 +445,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   async function tlsMaterial(): Promise<TlsMaterial> {
     try {
       if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
-      const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
+      const material = await ensureCertificates(certificates, subjectNames(config.host));
       caCertificate = material.ca;
+      // A cluster keeps its CA in the database; its certificate (public) is also written where
+      // `berth tls trust-help` and the maintenance commands look for it.
+      if (!(certificates instanceof TlsFiles) && material.ca) await writeCaCopy(material.ca);
       if (material.issued === 'ca') {
-        log.warn({ ca: new TlsFiles(paths.tlsDir).caCert, reason: material.caReason ?? 'there was none' },
+        log.warn({ ca: certificates instanceof TlsFiles ? certificates.caCert : 'in the metadata database', reason: material.caReason ?? 'there was none' },
           'made a new local CA: clients must trust it, again if they trusted the previous one (berth tls trust-help)');
       }
       else if (material.issued) log.info('issued a new server certificate');
@@ -435,6 +461,11 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     }
   }
 
+  async function writeCaCopy(ca: string): Promise<void> {
+    await fs.mkdir(paths.tlsDir, { recursive: true });
+    await fs.writeFile(new TlsFiles(paths.tlsDir).caCert, ca, { mode: 0o644 });
+  }
+
   /**
    * Berth's own certificate follows the machine: every 10 minutes the names (a laptop joins another
    * network) and the expiry are checked, and a new certificate is swapped in without a restart.
@@ -442,11 +473,12 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   function watchCertificate(s: https.Server): void {
     if (config.tlsCert) return;
     certificateCheck = setInterval(() => {
-      ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host)).then(
+      ensureCertificates(certificates, subjectNames(config.host)).then(
         (m) => {
           if (!m.issued) return;
           s.setSecureContext({ cert: m.cert, key: m.key });
           caCertificate = m.ca;
+          if (!(certificates instanceof TlsFiles) && m.ca) void writeCaCopy(m.ca).catch(() => undefined);
           if (m.issued === 'ca') log.warn({ reason: m.caReason }, 'made a new local CA: clients must trust it again (berth tls trust-help)');
           else log.info({ issued: m.issued }, 're-issued the server certificate');
         },
@@ -484,6 +516,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       return server;
     },
     auth,
+    metadata,
 
     async open() {
       await openStores();
@@ -504,11 +537,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       } catch (err) {
         await maintenanceStore.close().catch(() => undefined);
         storesOpened = false;
+        await metadata.close().catch(() => undefined);
         await lock?.release();
         throw new StartupError(storeProblem(err, 'cannot open the activity log'));
       }
       manage.activity.start();
       activityOpened = true;
+      await cluster?.start();
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
       // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout, and a body
       // that stops arriving after bodyIdleTimeoutMs (http/request-bodies.ts).
@@ -539,6 +574,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
+        await metadata.close().catch(() => undefined);
         await lock?.release();
         throw err;
       }
@@ -587,6 +623,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         clearTimeout(timer);
         clearInterval(idle);
       }
+      await cluster?.stop().catch((err: unknown) => log.error({ err }, 'stopping the cluster events failed'));
       await closeActivity();
       layerIndex.close();
       await layerWorkers.close();
@@ -604,6 +641,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
+      await metadata.close().catch((err) => log.error({ err }, 'closing the metadata database failed'));
       await lock?.release();
       lock = null;
       metrics.close();

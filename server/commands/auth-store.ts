@@ -12,6 +12,8 @@ import { StartupError } from '../index.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
 import { printable, useDataDir } from './common.ts';
+import { pino } from 'pino';
+import { createMetadataStores } from '../metadata/stores.ts';
 
 export const DATA_OPTIONS = {
   data: { type: 'string' },
@@ -30,6 +32,7 @@ export function configFor(values: { data?: string; config?: string; host?: strin
 
 export async function withAuthStore<T>(config: BerthConfig, work: (auth: AuthService) => Promise<T>): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
+  if (config.metadata.driver === 'postgres') return withSharedUsers(config, paths, work);
   await useDataDir(paths.root);
   let lock: DataDirLock;
   try {
@@ -50,6 +53,27 @@ export async function withAuthStore<T>(config: BerthConfig, work: (auth: AuthSer
   } finally {
     await auth.close().catch(() => undefined);
     await lock.release();
+  }
+}
+
+/**
+ * With the metadata in PostgreSQL the users live in the database every replica shares: the command
+ * changes them there, while the replicas run (each sees the change at its next login).
+ */
+async function withSharedUsers<T>(config: BerthConfig, paths: StoragePaths, work: (auth: AuthService) => Promise<T>): Promise<T> {
+  const metadata = createMetadataStores(config.metadata, { paths, log: pino({ level: 'silent' }), onWriteFailure: () => undefined });
+  try {
+    await metadata.connect();
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  const auth = new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull, store: metadata.users!, signingKey: metadata.signingKey! });
+  try {
+    await auth.open();
+    return await work(auth);
+  } finally {
+    await auth.close().catch(() => undefined);
+    await metadata.close();
   }
 }
 

@@ -21,6 +21,7 @@ export const SERVER_OPTIONS = {
   'tls-key': { type: 'string' },
   'insecure-no-auth': { type: 'boolean' },
   mirror: { type: 'string', multiple: true },
+  'metadata-url': { type: 'string' },
 } as const;
 
 export const SERVER_OPTIONS_USAGE = `  --host HOST        address to bind (default 127.0.0.1; env BERTH_HOST)
@@ -40,6 +41,10 @@ export const SERVER_OPTIONS_USAGE = `  --host HOST        address to bind (defau
   --mirror NAME=URL  be a pull-through cache of the registry at URL, which clients call NAME, such as
                      docker.io=https://registry-1.docker.io; repeatable (env BERTH_MIRRORS, comma-separated;
                      settings per upstream: config file "mirrors", or the Mirrors page)
+  --metadata-url URL keep the metadata in PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB) instead of
+                     the data directory: replicas sharing it and one storage form one registry
+                     (env BERTH_METADATA_URL, which keeps the password off the command line;
+                     config file "metadata"; see docs/deploy.md)
 On the first start with auth on, the user "admin" is created with the password in BERTH_ADMIN_PASSWORD,
 or a generated one printed once.`;
 
@@ -85,9 +90,9 @@ export async function startLines(config: BerthConfig, url: string, user: string 
 export async function configFromArgs(args: string[]): Promise<BerthConfig> {
   const { values } = parseOptions(args, SERVER_OPTIONS);
   const { host, port, data, config, 'log-level': logLevel, auth, 'anonymous-pull': anonymousPull, tls } = values;
-  const { 'tls-cert': tlsCert, 'tls-key': tlsKey, 'insecure-no-auth': insecureNoAuth, mirror } = values;
+  const { 'tls-cert': tlsCert, 'tls-key': tlsKey, 'insecure-no-auth': insecureNoAuth, mirror, 'metadata-url': metadata } = values;
   return loadConfig({
-    flags: { host, port, data, logLevel, auth, anonymousPull, tls, tlsCert, tlsKey, insecureNoAuth, ...(mirror ? { mirrors: mirror } : {}) },
+    flags: { host, port, data, logLevel, auth, anonymousPull, tls, tlsCert, tlsKey, insecureNoAuth, ...(mirror ? { mirrors: mirror } : {}), ...(metadata ? { metadata } : {}) },
     ...(config !== undefined ? { configFile: config } : {}),
   });
 }

@@ -55,9 +55,11 @@ export interface AppDeps {
   storage?: StorageHealth | null;
   /** True once the server is stopping (the request log names requests the shutdown cut off). */
   stopping?: () => boolean;
+  /** The metadata store: while a cluster's database is away, writes are refused at once (503). */
+  metadata?: { ensureReachable(): void } | null;
 }
 
-export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping, metadata = null }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
@@ -78,6 +80,14 @@ export function createApp({ services, events, log, info, management, auth = null
   });
   app.use(requestBodies({ bodyIdleTimeoutMs: info.config.bodyIdleTimeoutMs, uploadsPerClient: info.config.uploadsPerClient }));
   app.use(requestOrigin({ bindHost: info.config.host, allowedHosts: info.config.allowedHosts, registryAuth: auth !== null }));
+  if (metadata) {
+    // Before a byte of a push is taken: it could not be recorded. Reads (pulls) go on; a login is
+    // tried (a cached answer may do), and /healthz says what is wrong.
+    app.use(async function metadataWrites(ctx, next) {
+      if (!READS.has(ctx.method) && ctx.path !== '/token' && ctx.path !== '/token/revoke') metadata.ensureReachable();
+      await next();
+    });
+  }
   app.use(async function guardApi(ctx, next) {
     if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
     else await next();
@@ -99,6 +109,8 @@ export function createApp({ services, events, log, info, management, auth = null
   });
   return app;
 }
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function routerFor(routes: Route[], authorize: Authorize | null, routeToMirror: MirrorRouting | null = null): Router {
   const router = new Router();

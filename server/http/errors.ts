@@ -10,6 +10,7 @@ import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError, isRegistryError } from '../registry/errors.ts';
 import type { StorageHealth } from '../registry/storage-health.ts';
+import { isMetadataUnavailable } from '../metadata/stores.ts';
 import { awaitingContinue } from './expect-continue.ts';
 
 /** Errors Node and Koa's helpers raise for a client that went away mid-request. */
@@ -29,7 +30,7 @@ export function errorResponder(log: Logger, storage: Pick<StorageHealth, 'failed
       if (error.code === 'UNKNOWN' && !clientGone) log.error({ err: thrown, method: ctx.method, path: ctx.path }, 'request failed');
       if (clientGone) ctx.state.clientGone = true;
       // A body refused for want of disk space is read to its end first: see drain().
-      const close = !ctx.req.complete && !(isStorageError(error) && !awaitingContinue(ctx.req) && (await drain(ctx.req)));
+      const close = !ctx.req.complete && !((isStorageError(error) || error.code === 'UNAVAILABLE') && !awaitingContinue(ctx.req) && (await drain(ctx.req)));
       if (ctx.headerSent || !ctx.writable) return;
 
       // Headers set for a success (Location, Docker-Content-Digest...) must not survive into an error.
@@ -81,6 +82,8 @@ function drain(req: IncomingMessage): Promise<boolean> {
 
 function toRegistryError(thrown: unknown, clientGone: boolean): RegistryError {
   if (isRegistryError(thrown)) return thrown;
+  // The metadata database of a cluster is away (metadata/postgres/database.ts): 503, saying so.
+  if (isMetadataUnavailable(thrown)) return new RegistryError('UNAVAILABLE', { message: thrown.message });
   if (clientGone) return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'the request body ended before it was complete' });
   // Koa's own HttpErrors (ctx.throw) carry a status we may honour; their messages are ours.
   const status = (thrown as { status?: unknown })?.status;

@@ -1,9 +1,10 @@
 /**
  * Operations endpoints, outside /v2/ and /api/:
  *   GET /healthz   for load balancers, `docker run --health-cmd`, CI scripts: 200 {"status":"ok",
- *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes}} while the data
- *                  directory is writable; 200 with "status":"degraded" and a "problem" while its disk is
- *                  full (pulls still work, and a health check must not take them away); 503
+ *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes},"metadata":{driver,
+ *                  state,where}} while the data directory is writable; 200 with "status":"degraded" and a
+ *                  "problem" while its disk is full or the metadata database of a cluster is away (pulls
+ *                  still work, and a health check must not take them away); 503
  *                  {"status":"unavailable","problem":...} when it cannot be written. Open to everyone;
  *                  it names nothing (no path, no repository).
  *   GET /metrics   Prometheus exposition (registry/metrics.ts). Open while registry auth is off (as is
@@ -18,6 +19,7 @@ import type { AuthService } from '../auth/service.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { StorageView } from '../registry/api-types.ts';
 import type { RegistryMetrics } from '../registry/metrics.ts';
+import type { MetadataView } from '../metadata/stores.ts';
 import { WWW_AUTHENTICATE } from './auth.ts';
 import { sendJson, type Ctx } from './context.ts';
 import type { Route } from './routes.ts';
@@ -30,6 +32,8 @@ export interface OperationsDeps {
   indexReady: () => boolean;
   /** The disk's state (registry/storage-health.ts). */
   storage?: () => Promise<StorageView>;
+  /** The metadata store's state (metadata/stores.ts): a cluster's database may be away. */
+  metadata?: () => MetadataView;
 }
 
 /**
@@ -50,7 +54,7 @@ export function measureRequests(metrics: RegistryMetrics): Middleware {
   };
 }
 
-export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage }: OperationsDeps): Route[] {
+export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage, metadata }: OperationsDeps): Route[] {
   async function getHealth(ctx: Ctx): Promise<void> {
     try {
       await fs.access(dataDir, fs.constants.W_OK);
@@ -64,8 +68,13 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage }
     const index = indexReady() ? 'ready' : 'loading';
     const view = storage ? await storage() : null;
     const disk = view ? { storage: { state: view.state, freeBytes: view.freeBytes, totalBytes: view.totalBytes } } : {};
-    if (view && view.state !== 'ok') sendJson(ctx, { status: 'degraded', index, ...disk, problem: view.problem });
-    else sendJson(ctx, { status: 'ok', index, ...disk });
+    const meta = metadata?.();
+    const store = meta ? { metadata: { driver: meta.driver, state: meta.state, ...(meta.where ? { where: meta.where } : {}), ...(meta.since ? { since: meta.since } : {}) } } : {};
+    // A metadata database that is away costs writes, not pulls: degraded (200), so a load balancer
+    // keeps sending this replica the reads it can serve.
+    const problem = meta?.problem ?? (view && view.state !== 'ok' ? view.problem : null);
+    if (problem) sendJson(ctx, { status: 'degraded', index, ...disk, ...store, problem });
+    else sendJson(ctx, { status: 'ok', index, ...disk, ...store });
   }
 
   async function getMetrics(ctx: Ctx): Promise<void> {

@@ -89,8 +89,26 @@ export interface MirrorStore {
   removeCachedRefs(filter: { upstream: string } | { repository: string; references?: string[] }): Promise<number>;
 
   counters(): Promise<Map<string, CounterTotals>>;
-  saveCounters(upstream: string, totals: CounterTotals): Promise<void>;
+  /**
+   * Adds counts to an upstream's totals (the rate limit fields replace the stored ones when set) and
+   * returns the totals: replicas of a cluster each add what they counted, none overwrites another's.
+   */
+  addCounters(upstream: string, delta: CounterTotals): Promise<CounterTotals>;
   removeCounters(upstream: string): Promise<void>;
+}
+
+/** `a` plus the counts of `b` (its rate limit, when set, replaces `a`'s). */
+export function addTotals(a: CounterTotals, b: CounterTotals): CounterTotals {
+  return {
+    hits: a.hits + b.hits,
+    misses: a.misses + b.misses,
+    bytesFromCache: a.bytesFromCache + b.bytesFromCache,
+    bytesFetched: a.bytesFetched + b.bytesFetched,
+    staleServes: a.staleServes + b.staleServes,
+    upstreamErrors: a.upstreamErrors + b.upstreamErrors,
+    rateLimitRemaining: b.rateLimitAt ? b.rateLimitRemaining : a.rateLimitRemaining,
+    rateLimitAt: b.rateLimitAt ?? a.rateLimitAt,
+  };
 }
 
 /** How often recorded uses are written out (and on close). */
@@ -261,8 +279,13 @@ export class NedbMirrorStore implements MirrorStore {
     return new Map(docs.map(({ _id, ...totals }) => [_id, { ...emptyCounters(), ...totals }]));
   }
 
-  async saveCounters(upstream: string, totals: CounterTotals): Promise<void> {
+  async addCounters(upstream: string, delta: CounterTotals): Promise<CounterTotals> {
+    const stored = await this.counterDocs.findOne<CounterDoc>({ _id: upstream });
+    const { _id, ...before } = stored ?? { _id: upstream, ...emptyCounters() };
+    void _id;
+    const totals = addTotals({ ...emptyCounters(), ...before }, delta);
     await this.counterDocs.update({ _id: upstream }, { ...totals, _id: upstream }, { upsert: true });
+    return totals;
   }
 
   async removeCounters(upstream: string): Promise<void> {

@@ -139,8 +139,28 @@ export interface OutboxStore {
   queueLengths(): Map<string, number>;
 }
 
+/** What changed in a store other replicas share: its endpoints, the outbox, or delivery states. */
+export type WebhookChange = 'endpoints' | 'outbox' | 'states';
+
+/**
+ * A store the replicas of a cluster share (postgres/webhook-store.ts): every replica records
+ * deliveries, one at a time delivers them (the one holding the delivery lease), and each hears of the
+ * others' changes.
+ */
+export interface WebhookCluster {
+  /** Calls `listener` when another replica changed something; returns the unsubscribe. */
+  onChange(listener: (change: WebhookChange) => void): () => void;
+  /**
+   * Calls `start` once this replica holds the delivery lease (at once, or when the replica that held
+   * it goes), and `stop` if it loses it (the database went away); the returned function gives it up.
+   */
+  lead(start: () => void, stop: () => Promise<void>): () => Promise<void>;
+}
+
 export interface WebhookStore extends EndpointStore, OutboxStore {
   /** Loads the store; damaged files are set aside (and reported) so the registry still starts. */
   open(): Promise<{ setAside: SetAsideStore[] }>;
   close(): Promise<void>;
+  /** Present when several replicas share the store. */
+  readonly cluster?: WebhookCluster;
 }

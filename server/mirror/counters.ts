@@ -2,9 +2,10 @@
  * Per-upstream counters of the pull-through cache: hits (answered from the cache, or from a fill another
  * request started), misses (fetched from the upstream), bytes served from the cache and fetched, stale
  * serves, upstream errors, and the last RateLimit-Remaining. Counted in memory on the request path and
- * written to the store (metadata/mirror-db.ts) every few seconds and on close, so they survive restarts.
+ * added to the store (metadata/mirror-db.ts) every few seconds and on close, so they survive restarts;
+ * the totals read back then include what the other replicas of a cluster counted.
  */
-import { emptyCounters, type CounterTotals, type MirrorStore } from '../metadata/mirror-db.ts';
+import { addTotals, emptyCounters, type CounterTotals, type MirrorStore } from '../metadata/mirror-db.ts';
 
 type NumericCounter = 'hits' | 'misses' | 'bytesFromCache' | 'bytesFetched' | 'staleServes' | 'upstreamErrors';
 
@@ -14,7 +15,8 @@ export class MirrorCounters {
   private readonly store: MirrorStore;
   private readonly now: () => number;
   private totals = new Map<string, CounterTotals>();
-  private readonly dirty = new Set<string>();
+  /** What was counted here since the last flush, per upstream. */
+  private pending = new Map<string, CounterTotals>();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
 
@@ -44,14 +46,21 @@ export class MirrorCounters {
   add(upstream: string, counter: NumericCounter, amount = 1): void {
     if (amount === 0) return;
     this.of(upstream)[counter] += amount;
-    this.dirty.add(upstream);
+    this.delta(upstream)[counter] += amount;
   }
 
   rateLimit(upstream: string, remaining: number): void {
-    const totals = this.of(upstream);
-    totals.rateLimitRemaining = remaining;
-    totals.rateLimitAt = new Date(this.now());
-    this.dirty.add(upstream);
+    const at = new Date(this.now());
+    for (const totals of [this.of(upstream), this.delta(upstream)]) {
+      totals.rateLimitRemaining = remaining;
+      totals.rateLimitAt = at;
+    }
+  }
+
+  private delta(upstream: string): CounterTotals {
+    let delta = this.pending.get(upstream);
+    if (!delta) this.pending.set(upstream, (delta = emptyCounters()));
+    return delta;
   }
 
   /** Every upstream's totals (a copy). */
@@ -62,17 +71,25 @@ export class MirrorCounters {
   /** Forgets an upstream that was removed. */
   async forget(upstream: string): Promise<void> {
     this.totals.delete(upstream);
-    this.dirty.delete(upstream);
+    this.pending.delete(upstream);
     await this.store.removeCounters(upstream);
   }
 
   flush(): Promise<void> {
     this.writing = this.writing.then(async () => {
-      const names = [...this.dirty];
-      this.dirty.clear();
-      for (const name of names) {
-        const totals = this.totals.get(name);
-        if (totals) await this.store.saveCounters(name, { ...totals });
+      const batch = this.pending;
+      this.pending = new Map();
+      for (const [name, delta] of batch) {
+        try {
+          const stored = await this.store.addCounters(name, delta);
+          if (!this.totals.has(name)) continue; // forgotten meanwhile
+          const since = this.pending.get(name);
+          this.totals.set(name, since ? addTotals(stored, since) : stored);
+        } catch {
+          // Kept for the next flush.
+          const since = this.pending.get(name);
+          this.pending.set(name, since ? addTotals(delta, since) : delta);
+        }
       }
     }).catch(() => undefined);
     return this.writing;

@@ -92,6 +92,7 @@ export class MirrorService {
     // A push creates the repository: from then on it is local and wins over the cache.
     for (const name of ['blob-pushed', 'blob-mounted', 'manifest-pushed', 'repository-deleted'] as const) {
       deps.events.on(name, (e) => this.router.forget(e.repository));
+      deps.events.onRemote(name, (e) => this.router.forget(e.repository));
     }
   }
 
@@ -100,11 +101,20 @@ export class MirrorService {
     const { store, log } = this.deps;
     const { setAside } = await store.open();
     for (const file of setAside) log.error({ file }, 'mirror: a state file could not be read; it was set aside');
+    await this.loadUpstreams(true);
+    await this.counters.open();
+    if (this.upstreams.size > 0) log.info({ upstreams: this.upstreams.list.map((u) => `${u.name}=${u.url}`) }, 'mirroring upstream registries');
+    this.planExpiry(EXPIRY_FIRST_MS);
+  }
+
+  /** The configured upstreams and those added in the UI (stored): at open, and when another replica changed them. */
+  private async loadUpstreams(warn: boolean): Promise<void> {
+    const { store, log } = this.deps;
     const added = await store.upstreams();
-    const list: Upstream[] = [...this.upstreams.list];
+    const list: Upstream[] = this.deps.configured.map((c) => ({ ...c, source: 'config' as const }));
     for (const doc of added) {
       if (list.some((u) => u.name === doc.name)) {
-        log.warn({ upstream: doc.name }, 'mirror: an upstream added in the UI has the name of a configured one; the configured one is used');
+        if (warn) log.warn({ upstream: doc.name }, 'mirror: an upstream added in the UI has the name of a configured one; the configured one is used');
         continue;
       }
       list.push(upstreamOf(doc));
@@ -114,10 +124,18 @@ export class MirrorService {
       this.upstreams = new UpstreamSet(list);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'mirror: upstreams added in the UI clash with configured ones; only the configured ones are used');
+      this.upstreams = new UpstreamSet(list.filter((u) => u.source === 'config'));
     }
-    await this.counters.open();
-    if (this.upstreams.size > 0) log.info({ upstreams: this.upstreams.list.map((u) => `${u.name}=${u.url}`) }, 'mirroring upstream registries');
-    this.planExpiry(EXPIRY_FIRST_MS);
+  }
+
+  /**
+   * Another replica of a cluster changed an upstream (its settings, credentials or cached content):
+   * the upstreams are read again and the upstream's client starts afresh.
+   */
+  async changedElsewhere(upstream: string): Promise<void> {
+    await this.loadUpstreams(false);
+    this.clients.get(upstream)?.auth.reset();
+    this.manifestCache.recovered(upstream);
   }
 
   async close(): Promise<void> {

@@ -86,9 +86,26 @@ export type RegistryEventName = keyof RegistryEventMap;
 /** A typed EventEmitter; listeners must not throw (they are observers, not participants). */
 export class RegistryEvents {
   private readonly emitter = new EventEmitter();
+  /** Events other replicas of a cluster relayed (cluster-events.ts): a separate stream, see onRemote(). */
+  private readonly remote = new EventEmitter();
 
   constructor() {
     this.emitter.setMaxListeners(100);
+    this.remote.setMaxListeners(100);
+  }
+
+  /**
+   * Events that happened on another replica of a cluster, relayed through the shared database: the UI's
+   * live stream and this replica's caches hear them. The activity log, webhooks and metrics never do:
+   * the replica where an event happened recorded it.
+   */
+  onRemote<K extends RegistryEventName>(name: K, listener: (event: RegistryEventMap[K]) => void): () => void {
+    this.remote.on(name, listener);
+    return () => this.remote.off(name, listener);
+  }
+
+  emitRemote<K extends RegistryEventName>(name: K, event: RegistryEventMap[K]): void {
+    if (this.remote.listenerCount(name) > 0) this.remote.emit(name, event);
   }
 
   on<K extends RegistryEventName>(name: K, listener: (event: RegistryEventMap[K]) => void): () => void {

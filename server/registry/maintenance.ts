@@ -45,6 +45,11 @@ export interface MaintenanceDeps {
   events: RegistryEvents;
   log: Logger;
   now?: () => Date;
+  /**
+   * A cluster: runs `work` once no other replica runs maintenance (one collection at a time across
+   * the cluster); the wait ends, rejected, when `signal` aborts. Absent for one server.
+   */
+  exclusive?: <T>(signal: AbortSignal, work: () => Promise<T>) => Promise<T>;
 }
 
 /** Progress events go out at most this often (and at every change of phase). */
@@ -139,8 +144,21 @@ export class MaintenanceService {
   // ---- internals ------------------------------------------------------------------------------
 
   private async execute(doc: RunDoc, request: RunRequest): Promise<RunDoc> {
-    const { store, log } = this.deps;
     if (this.abort.signal.aborted) return this.finish(doc, 'interrupted', null, 'Berth stopped before the run started');
+    const { exclusive, log } = this.deps;
+    if (!exclusive) return this.executeNow(doc, request);
+    try {
+      // Queued until the run another replica is doing has finished.
+      return await exclusive(this.abort.signal, () => this.executeNow(doc, request));
+    } catch (err) {
+      if (this.abort.signal.aborted) return this.finish(doc, 'interrupted', null, 'Berth stopped before the run started');
+      log.error({ err, run: doc._id, kind: doc.kind }, 'maintenance run could not start');
+      return this.finish(doc, 'failed', null, (err as Error).message);
+    }
+  }
+
+  private async executeNow(doc: RunDoc, request: RunRequest): Promise<RunDoc> {
+    const { store, log } = this.deps;
     doc.state = 'running';
     doc.startedAt = this.now();
     doc.progress = { phase: 'starting', done: 0, total: 0 };

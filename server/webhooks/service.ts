@@ -64,6 +64,8 @@ export class WebhookService {
   private readonly recorder: OutboxRecorder;
   private readonly worker: DeliveryWorker;
   private opened = false;
+  /** A cluster (metadata/webhook-store.ts WebhookCluster): stops listening, gives up the delivery lease. */
+  private leaveCluster: (() => Promise<void>)[] = [];
 
   constructor(deps: WebhookServiceDeps) {
     this.deps = deps;
@@ -105,33 +107,82 @@ export class WebhookService {
   /** Loads the store and the endpoints; from then on events are recorded (deliveries wait for start()). */
   async open(): Promise<{ setAside: SetAsideStore[] }> {
     const result = await this.deps.store.open();
-    for (const c of this.deps.configured) {
-      const now = new Date(0);
-      const doc: EndpointDoc = { _id: c.id, ...c.fields, secrets: c.secret ? [{ value: c.secret, until: null }] : [], createdAt: now, updatedAt: now };
-      this.endpoints.set(c.id, liveEndpoint(doc, 'config'));
-    }
-    for (const doc of await this.deps.store.listEndpoints()) {
-      if (this.endpoints.has(doc._id)) {
-        this.deps.log.error({ endpoint: doc._id }, 'a webhook endpoint of the config file has the id of one made through the API; the config file wins');
-        continue;
-      }
-      this.endpoints.set(doc._id, liveEndpoint(doc, 'api'));
-    }
+    await this.loadEndpoints(true);
     for (const state of await this.deps.store.endpointStates()) this.states.set(state._id, state);
+    const cluster = this.deps.store.cluster;
+    if (cluster) {
+      // Other replicas add endpoints and queue deliveries: this one hears of it.
+      const off = cluster.onChange((change) => {
+        const reload = change === 'endpoints' ? this.loadEndpoints(false) : change === 'states' ? this.loadStates() : Promise.resolve(this.worker.poke());
+        reload.catch((err: unknown) => this.deps.log.warn({ err, change }, 'webhooks: could not reload what another replica changed'));
+      });
+      this.leaveCluster.push(async () => off());
+    }
     this.recorder.start();
     this.opened = true;
     return result;
   }
 
-  /** Starts delivering; `url` is where the registry listens (Distribution's source address). */
+  /** The endpoints of the config file and of the store (again after another replica changed them). */
+  private async loadEndpoints(first: boolean): Promise<void> {
+    const stored = await this.deps.store.listEndpoints();
+    const next = new Map<string, LiveEndpoint>();
+    for (const c of this.deps.configured) {
+      const now = new Date(0);
+      const doc: EndpointDoc = { _id: c.id, ...c.fields, secrets: c.secret ? [{ value: c.secret, until: null }] : [], createdAt: now, updatedAt: now };
+      next.set(c.id, liveEndpoint(doc, 'config'));
+    }
+    for (const doc of stored) {
+      if (next.has(doc._id)) {
+        if (first) this.deps.log.error({ endpoint: doc._id }, 'a webhook endpoint of the config file has the id of one made through the API; the config file wins');
+        continue;
+      }
+      next.set(doc._id, liveEndpoint(doc, 'api'));
+    }
+    for (const [id, live] of this.endpoints) {
+      const now = next.get(id);
+      if (!now || now.doc.url !== live.doc.url) this.sender.forget(id);
+    }
+    this.endpoints.clear();
+    for (const [id, live] of next) this.endpoints.set(id, live);
+    if (!first) this.worker.poke();
+  }
+
+  private async loadStates(): Promise<void> {
+    // The replica that delivers owns the states; the others show what it last saved.
+    if (this.worker.isRunning()) return;
+    for (const state of await this.deps.store.endpointStates()) this.states.set(state._id, state);
+  }
+
+  /**
+   * Starts delivering; `url` is where the registry listens (Distribution's source address). In a
+   * cluster only the replica holding the delivery lease delivers; another takes over when it goes.
+   */
   start(url: string | null): void {
     if (url) this.source.addr = `${os.hostname()}:${new URL(url).port}`;
-    this.worker.start();
+    const cluster = this.deps.store.cluster;
+    if (!cluster) {
+      this.worker.start();
+      return;
+    }
+    this.leaveCluster.push(cluster.lead(
+      () => {
+        // The states the previous leader saved are where this one goes on from.
+        void this.deps.store.endpointStates().then(
+          (states) => {
+            for (const state of states) this.states.set(state._id, state);
+          },
+          () => undefined,
+        ).finally(() => this.worker.start());
+      },
+      () => this.worker.stop(),
+    ));
   }
 
   async close(): Promise<void> {
     if (!this.opened) return;
     this.opened = false;
+    for (const leave of this.leaveCluster.splice(0)) await leave().catch(() => undefined);
     this.recorder.stop();
     await this.worker.stop();
     this.sender.close();

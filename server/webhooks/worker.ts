@@ -73,6 +73,11 @@ export class DeliveryWorker {
     if (endpointIds.some((id) => !this.sending.has(id))) this.poke();
   }
 
+  /** Whether this worker delivers (started and not stopped). */
+  isRunning(): boolean {
+    return this.running;
+  }
+
   /** Whether an attempt of the endpoint's queue is on the wire. */
   isSending(endpointId: string): boolean {
     return this.sending.has(endpointId);

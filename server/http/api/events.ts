@@ -1,6 +1,6 @@
 /**
  * GET /api/events: server-sent events (HTML Living Standard, "Server-sent events") carrying every
- * registry event as it happens, so the UI updates without reloading, and `uploads` with the progress
+ * registry event as it happens (in a cluster, those of every replica), so the UI updates without reloading, and `uploads` with the progress
  * of uploads in progress (registry/upload-monitor.ts). A comment line every 15 s
  * keeps proxies and idle timeouts from closing the stream.
  */
@@ -27,6 +27,8 @@ export function eventHandlers(events: RegistryEvents, monitor: UploadMonitor, st
         stream.end();
       };
       const unsubscribe = EVENT_NAMES.map((name) => events.on(name, (event) => send(name, event)));
+      // In a cluster, what happened on the other replicas too (registry/cluster-events.ts).
+      for (const name of EVENT_NAMES) unsubscribe.push(events.onRemote(name, (event) => send(name, event)));
       unsubscribe.push(events.on('stopping', end));
       // Upload progress, every second while uploads are in progress.
       unsubscribe.push(monitor.subscribe((uploads) => send('uploads', { uploads })));
