@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { testMetadata } from './server.ts';
 import type { GcReport } from '../../server/registry/gc.ts';
 import type { RunJson } from '../../server/registry/maintenance.ts';
 import type { ScrubReport } from '../../server/registry/scrub.ts';
@@ -63,6 +64,18 @@ export async function age(dataDir: string, ms: number): Promise<void> {
     }
   };
   for (const sub of ['blobs', 'repositories', 'uploads']) await walk(path.join(dataDir, sub));
+  // With the metadata in PostgreSQL the blob uses live there (and outlive a restart): they age too.
+  const metadata = await testMetadata(dataDir);
+  if (metadata.driver === 'postgres') {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: metadata.url });
+    await client.connect();
+    try {
+      await client.query(`UPDATE blob_uses SET used_at = used_at - make_interval(secs => $1)`, [ms / 1000]).catch(() => undefined);
+    } finally {
+      await client.end();
+    }
+  }
 }
 
 /** Every tag of every repository pulls: manifest, children of an index, config and layers, hashed. */

@@ -1,4 +1,10 @@
-/** A real Berth server on a random loopback port with a fresh data directory, in this process. */
+/**
+ * A real Berth server on a random loopback port with a fresh data directory, in this process. With
+ * BERTH_TEST_POSTGRES set (scripts/test.js's second pass: the URL of a PostgreSQL server it started),
+ * its metadata lives in a database of its own there, one per data directory (a restart on the same
+ * directory finds its users and runs again).
+ */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +25,8 @@ export async function tempDir(prefix = 'berth-test-'): Promise<string> {
 
 export async function startServer(overrides: Partial<BerthConfig> = {}, deps: RegistryDeps = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir());
-  const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, ...overrides, dataDir };
+  const metadata = overrides.metadata ?? (await testMetadata(dataDir));
+  const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, ...overrides, dataDir, metadata };
   const registry = createRegistry(config, deps);
   const { url } = await registry.listen();
   await registry.indexReady();
@@ -33,3 +40,34 @@ export async function startServer(overrides: Partial<BerthConfig> = {}, deps: Re
     },
   };
 }
+
+/** The metadata a test server uses: nedb, or (second pass) a PostgreSQL database of its data directory. */
+export async function testMetadata(dataDir: string): Promise<BerthConfig['metadata']> {
+  const server = process.env.BERTH_TEST_POSTGRES;
+  if (!server) return { driver: 'nedb' };
+  return { driver: 'postgres', url: await testDatabase(`t_${createHash('sha256').update(dataDir).digest('hex').slice(0, 20)}`) };
+}
+
+/** Creates (unless it exists) a database on the test run's PostgreSQL server; returns its URL. */
+export async function testDatabase(name: string): Promise<string> {
+  const server = process.env.BERTH_TEST_POSTGRES;
+  if (!server) throw new Error('BERTH_TEST_POSTGRES is not set');
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: server });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rows.length === 0) await client.query(`CREATE DATABASE "${name}"`);
+  } catch (err) {
+    // Two files creating the same database at once: the other one made it.
+    if ((err as { code?: string }).code !== '42P04' && (err as { code?: string }).code !== '23505') throw err;
+  } finally {
+    await client.end();
+  }
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Whether this run keeps metadata in PostgreSQL (tests of nedb files skip their file checks then). */
+export const metadataInPostgres = Boolean(process.env.BERTH_TEST_POSTGRES);

@@ -8,7 +8,7 @@ import { SignJWT, generateKeyPair, importJWK, type JWK } from 'jose';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client, expectError } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, testMetadata, type TestServer } from '../helpers/server.ts';
 import { ADMIN_PASSWORD, addUser, basic, bearer, challengeFor, claimsOf, expectChallenge, fetchToken, getToken, postToken } from '../helpers/auth.ts';
 
 /** A Client whose every request carries this bearer token. */
@@ -21,11 +21,25 @@ function clientWith(base: string, token: string): Client {
 
 /** Signs claims with the server's own key file (to make tokens the server would never issue, like expired ones). */
 async function signWithServerKey(server: TestServer, claims: Record<string, unknown>, exp: number): Promise<string> {
-  const jwk = JSON.parse(await fs.readFile(path.join(server.dataDir, 'auth', 'signing-key.jwk'), 'utf8')) as JWK;
+  const jwk = JSON.parse(await serverSigningKey(server)) as JWK;
   const key = await importJWK(jwk, 'ES256');
   return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: jwk.kid! })
     .setIssuer('berth').setAudience('berth').setSubject('alice').setIssuedAt(exp - 300).setNotBefore(exp - 300).setExpirationTime(exp).setJti('x')
     .sign(key);
+}
+
+/** The server's signing key: its key file, or (metadata in PostgreSQL) the row every replica shares. */
+async function serverSigningKey(server: TestServer): Promise<string> {
+  const metadata = await testMetadata(server.dataDir);
+  if (metadata.driver === 'nedb') return fs.readFile(path.join(server.dataDir, 'auth', 'signing-key.jwk'), 'utf8');
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: metadata.url });
+  await client.connect();
+  try {
+    return (await client.query<{ value: string }>(`SELECT value FROM shared_secrets WHERE name = 'token-signing-key'`)).rows[0]!.value;
+  } finally {
+    await client.end();
+  }
 }
 
 describe('registry with token auth', () => {

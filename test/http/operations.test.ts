@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseGrant } from '../../server/auth/permissions.ts';
 import { ADMIN_PASSWORD, addUser, basic } from '../helpers/auth.ts';
 import { Client, expectError, OCI_MANIFEST } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { metadataInPostgres, startServer, type TestServer } from '../helpers/server.ts';
 
 /** The value of one sample of the exposition text, or undefined when it is absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -30,8 +30,11 @@ describe('operations endpoints, registry auth off', () => {
   it('GET /healthz says ok with the index ready', async () => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number } };
-    assert.deepEqual({ ...body, storage: { ...body.storage, freeBytes: 0, totalBytes: 0 } }, { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 } });
+    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number }; metadata: { driver: string; state: string } };
+    assert.deepEqual(
+      { ...body, storage: { ...body.storage, freeBytes: 0, totalBytes: 0 }, metadata: { driver: body.metadata.driver, state: body.metadata.state } },
+      { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 }, metadata: { driver: metadataInPostgres ? 'postgres' : 'nedb', state: 'ok' } },
+    );
     const volume = await fs.statfs(server.dataDir);
     assert.equal(body.storage.totalBytes, volume.blocks * volume.bsize, 'the size of the volume');
     assert.ok(body.storage.freeBytes > 0 && body.storage.freeBytes <= body.storage.totalBytes, 'what is free on it');
