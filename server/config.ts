@@ -7,6 +7,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
+import { ConfigError } from './config-error.ts';
+import { storageDefaults, storageFromEnv, validateStorage, type StorageConfig } from './storage/config.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -62,17 +64,14 @@ export interface BerthConfig {
    * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
    */
   adminPassword: string | null;
+  /** Where blobs, manifests, tags and uploads live: the data directory (default), S3 or Azure (storage/config.ts). */
+  storage: StorageConfig;
 }
 
 export const AUTH_MODES = ['none', 'token'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 export const DEFAULT_PORT = 5000;
 
@@ -87,7 +86,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
 export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
-    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
+    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null, storage: storageDefaults(),
     ...lifecycleDefaults(),
   };
 }
@@ -140,11 +139,12 @@ export interface ConfigInput {
   tlsCert?: unknown;
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
+  storage?: unknown;
 }
 
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
-  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule', 'storage',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -214,6 +214,7 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(`${source(key)}: needs a file path`);
     out[key] = path.resolve(value);
   }
+  if (input.storage !== undefined) out.storage = validateStorage(input.storage, source);
   return out;
 }
 
@@ -306,6 +307,8 @@ export async function loadConfig(options: { flags?: ConfigInput; configFile?: st
   };
   const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
   const environment = fromEnv(env);
+  const storage = storageFromEnv(env, fromFile.storage);
+  if (storage) environment.storage = storage;
   const authGiven = [fromFile, environment, fromFlags].some((layer) => layer.auth !== undefined);
   return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags, adminPassword: env.BERTH_ADMIN_PASSWORD || null }, authGiven);
 }

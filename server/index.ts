@@ -35,11 +35,13 @@ import { Scrubber } from './registry/scrub.ts';
 import { UploadService } from './registry/uploads.ts';
 import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
-import { FsBlobStore } from './storage/blob-store.ts';
+import { DriverBlobStore } from './storage/blob-store.ts';
+import { createDriver } from './storage/driver/create.ts';
+import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
 import { DataDirLock } from './storage/lock.ts';
 import { StoragePaths } from './storage/paths.ts';
-import { FsRepositoryStore } from './storage/repository-store.ts';
-import { FsUploadStore } from './storage/upload-store.ts';
+import { DriverRepositoryStore } from './storage/repository-store.ts';
+import { DriverUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
@@ -62,6 +64,8 @@ export interface Registry {
   readonly manage: ManagementServices;
   readonly events: RegistryEvents;
   readonly log: Logger;
+  /** Where the objects live (storage/driver/): for tests and `berth storage`, which look at the store itself. */
+  readonly driver: StorageDriver;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
   /** The HTTP (or, with TLS, HTTPS) server while listening. */
@@ -86,6 +90,8 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
+  /** The storage driver (tests inject one); default: the one config.storage names. */
+  driver?: StorageDriver;
   /** The scheduler's clock (tests drive it). */
   clock?: Clock;
 }
@@ -94,9 +100,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const log = deps.log ?? createLogger(config.logLevel);
   const paths = new StoragePaths(config.dataDir);
   const events = new RegistryEvents();
-  const blobStore = new FsBlobStore(paths);
-  const repositoryStore = new FsRepositoryStore(paths);
-  const uploadStore = new FsUploadStore(paths);
+  const driver = deps.driver ?? createDriver(config.storage, paths.root);
+  const blobStore = new DriverBlobStore(driver);
+  const repositoryStore = new DriverRepositoryStore(driver);
+  const uploadStore = new DriverUploadStore(driver);
   const index = new MetadataIndex(paths.indexDir, paths.tmpDir);
   const maintenanceStore = new MaintenanceStore(paths.maintenanceDir);
   const guard = new LinkGuard();
@@ -224,7 +231,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady },
+    operations: { metrics, dataDir: paths.root, indexReady, checkStorage: () => driver.check({ create: false }) },
   });
   let server: http.Server | https.Server | null = null;
   let certificateCheck: NodeJS.Timeout | null = null;
@@ -269,7 +276,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
 
   async function prepareDataDir(): Promise<void> {
     try {
-      for (const dir of [paths.root, paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir, paths.maintenanceDir]) {
+      for (const dir of [paths.root, paths.tmpDir, paths.indexDir, paths.maintenanceDir]) {
         await fs.mkdir(dir, { recursive: true });
       }
       await fs.access(paths.root, fs.constants.W_OK);
@@ -286,6 +293,14 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     }
     // Temp files left by a crash were never renamed into place: nothing refers to them.
     for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
+    // The store answers, its bucket exists (created when allowed), the credentials work: else one line.
+    try {
+      await driver.check();
+    } catch (err) {
+      await lock?.release();
+      lock = null;
+      throw new StartupError(isStorageError(err) ? `storage: ${err.message}` : `storage ${driver.location.description}: ${(err as Error).message}`);
+    }
   }
 
   /** Opens the user store; on the first start, creates `admin` (returned when its password was generated). */
@@ -357,6 +372,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     manage,
     events,
     log,
+    driver,
     callback: () => app.callback(),
     get server() {
       return server;
@@ -443,6 +459,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.release();
       lock = null;
       metrics.close();
+      await driver.close().catch(() => undefined);
     },
   };
 }

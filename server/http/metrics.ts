@@ -1,7 +1,8 @@
 /**
  * Operations endpoints, outside /v2/ and /api/:
  *   GET /healthz   for load balancers, `docker run --health-cmd`, CI scripts: 200 {"status":"ok",
- *                  "index":"ready"|"loading"} while the data directory is writable, else 503
+ *                  "index":"ready"|"loading","storage":"reachable"} while the data directory is writable
+ *                  and the storage (the folder, the bucket, the container) answers, else 503
  *                  {"status":"unavailable","problem":...}. Open to everyone; it names nothing.
  *   GET /metrics   Prometheus exposition (registry/metrics.ts). Open while registry auth is off (as is
  *                  the registry itself); with auth on it takes Basic credentials of a user, or an access
@@ -24,7 +25,12 @@ export interface OperationsDeps {
   auth: AuthService | null;
   dataDir: string;
   indexReady: () => boolean;
+  /** Throws when the storage cannot be used (a StorageError: its kind is what /healthz tells). */
+  checkStorage?: () => Promise<void>;
 }
+
+/** /healthz waits this long for the store before calling it unreachable (a load balancer wants an answer). */
+const STORAGE_CHECK_MS = 5000;
 
 /**
  * Counts and times every request, from its arrival until it has been answered: the handler has
@@ -44,7 +50,7 @@ export function measureRequests(metrics: RegistryMetrics): Middleware {
   };
 }
 
-export function operationsRoutes({ metrics, auth, dataDir, indexReady }: OperationsDeps): Route[] {
+export function operationsRoutes({ metrics, auth, dataDir, indexReady, checkStorage }: OperationsDeps): Route[] {
   async function getHealth(ctx: Ctx): Promise<void> {
     try {
       await fs.access(dataDir, fs.constants.W_OK);
@@ -54,7 +60,13 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady }: Operati
       sendJson(ctx, { status: 'unavailable', problem: `the data directory is not writable (${code})` });
       return;
     }
-    sendJson(ctx, { status: 'ok', index: indexReady() ? 'ready' : 'loading' });
+    const problem = checkStorage ? await storageProblem(checkStorage) : null;
+    if (problem) {
+      ctx.status = 503;
+      sendJson(ctx, { status: 'unavailable', problem });
+      return;
+    }
+    sendJson(ctx, { status: 'ok', index: indexReady() ? 'ready' : 'loading', storage: 'reachable' });
   }
 
   async function getMetrics(ctx: Ctx): Promise<void> {
@@ -67,6 +79,30 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady }: Operati
     { method: 'GET', pattern: /^\/healthz$/, params: [], handler: getHealth },
     { method: 'GET', pattern: /^\/metrics$/, params: [], handler: getMetrics },
   ];
+}
+
+/** What is wrong with the store, in words that name no bucket, host or path; null when it answers. */
+async function storageProblem(check: () => Promise<void>): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`the storage did not answer within ${STORAGE_CHECK_MS / 1000} s`), STORAGE_CHECK_MS);
+  });
+  const checked = check().then(
+    () => null,
+    (err: unknown) => {
+      const kind = (err as { kind?: string }).kind;
+      if (kind === 'unreachable') return 'the storage is unreachable';
+      if (kind === 'denied') return 'the storage refused the credentials';
+      if (kind === 'missing') return 'the storage bucket or container is missing';
+      if (kind === 'throttled') return 'the storage is throttling requests';
+      return 'the storage failed to answer';
+    },
+  );
+  try {
+    return await Promise.race([checked, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const METRICS_CHALLENGE = 'Basic realm="Berth metrics", charset="UTF-8"';

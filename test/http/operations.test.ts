@@ -30,7 +30,7 @@ describe('operations endpoints, registry auth off', () => {
   it('GET /healthz says ok with the index ready', async () => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ok', index: 'ready' });
+    assert.deepEqual(await res.json(), { status: 'ok', index: 'ready', storage: 'reachable' });
   });
 
   it('GET /metrics counts requests by operation and status, and what was pushed, pulled and deleted', async () => {
