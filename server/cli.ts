@@ -13,6 +13,7 @@ import { gcCommand } from './commands/gc.ts';
 import { scrubCommand } from './commands/scrub.ts';
 import { reindexCommand } from './commands/reindex.ts';
 import { purgeUploadsCommand } from './commands/purge-uploads.ts';
+import { storageCommand } from './commands/storage.ts';
 import { AuthError } from './auth/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   scrub: scrubCommand,
   reindex: reindexCommand,
   'purge-uploads': purgeUploadsCommand,
+  storage: storageCommand,
 };
 
 function usage(): string {

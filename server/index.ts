@@ -39,7 +39,7 @@ import { DriverBlobStore } from './storage/blob-store.ts';
 import { createDriver } from './storage/driver/create.ts';
 import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
 import { DataDirLock } from './storage/lock.ts';
-import { StoragePaths } from './storage/paths.ts';
+import { keys, StoragePaths } from './storage/paths.ts';
 import { DriverRepositoryStore } from './storage/repository-store.ts';
 import { DriverUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
@@ -190,7 +190,19 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       blobs: blobStore,
       index,
       dataDir: paths.root,
-      volume: volumeSpace,
+      volume: async (dir) => (driver.location.driver === 'filesystem' ? volumeSpace(dir) : null),
+      storage: driver.location,
+      countObjects: async () => {
+        let objects = 0;
+        let bytes = 0;
+        for (const dir of [keys.blobs, keys.repositories, keys.uploads, keys.quarantine]) {
+          for await (const object of driver.walk(dir)) {
+            objects += 1;
+            bytes += object.size;
+          }
+        }
+        return { objects, bytes };
+      },
       reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),

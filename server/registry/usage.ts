@@ -6,6 +6,7 @@
  */
 import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobLister } from '../storage/blob-store.ts';
+import type { StorageLocation } from '../storage/driver/driver.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
 
@@ -67,7 +68,11 @@ export interface DiskUsageServiceDeps {
   blobs: BlobLister;
   index: MetadataIndex;
   dataDir: string;
-  volume(dir: string): Promise<VolumeSpace>;
+  /** The volume of the data directory, or null when the blobs are not on it (a bucket). */
+  volume(dir: string): Promise<VolumeSpace | null>;
+  storage: StorageLocation;
+  /** Every object Berth keeps in the store, counted (a bucket listing, page by page). */
+  countObjects(): Promise<{ objects: number; bytes: number }>;
   /** What a garbage collection with the configured settings would free now (a dry run). */
   reclaimable(): Promise<number>;
 }
@@ -81,7 +86,7 @@ export class DiskUsageService {
 
   /** Walks the blob store (sizes as the files hold them) and measures each repository against it. */
   async get(): Promise<DiskUsage> {
-    const { blobs, index, dataDir, volume } = this.deps;
+    const { blobs, index, dataDir, volume, storage } = this.deps;
     const onDisk = new Map<string, number>();
     let bytesOnDisk = 0;
     for (const blob of await blobs.list()) {
@@ -99,6 +104,7 @@ export class DiskUsageService {
       sharedBytes: used.sharedBytes,
       reclaimableByGcBytes: await this.deps.reclaimable(),
       volume: await volume(dataDir),
+      storage: { driver: storage.driver, location: storage.description, ...(await this.deps.countObjects()) },
       repositories,
     };
   }

@@ -64,7 +64,7 @@ export interface BlobLister {
 }
 
 export interface BlobQuarantine {
-  /** Moves a blob out of blobs/ into quarantine/; returns its new key, or null when it was not stored. */
+  /** Moves a blob out of blobs/ into quarantine/; returns where it went (a path, a URL), or null when it was not stored. */
   quarantine(digest: Digest, at: Date): Promise<string | null>;
 }
 
@@ -185,7 +185,7 @@ export class DriverBlobStore implements BlobStore {
     } finally {
       this.forget(digest);
     }
-    return target;
+    return this.driver.describe(target);
   }
 
   /** Drops a removed blob from the cache, after its object is gone (see `removals`). */

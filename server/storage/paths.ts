@@ -14,13 +14,14 @@
  *       _layers/<alg>/<hex>                   empty object: blob <alg>:<hex> belongs to this repository
  *                                             (modified time: the last upload or mount that linked it: the
  *                                             GC grace window)
- *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: "<media type>\n<pushed at,
- *                                             ISO 8601>\n" (older files hold only the media type: their
- *                                             modified time is the push time)
- *       _manifests/tags/<tag file>            "<digest>\n<tag>\n<pushed at>\n": a tag and the manifest it points
- *                                             to; file name from tagFileName() below. The times are written
- *                                             into the objects because object stores keep whole seconds and
- *                                             a copy between stores (berth storage copy) would reset them.
+ *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: "<media type>\n", and on
+ *                                             an object store "<pushed at, ISO 8601>\n"; on disk the file's
+ *                                             modified time is the push time
+ *       _manifests/tags/<tag file>            "<digest>\n<tag>\n" (+ "<pushed at>\n" on an object store): a tag
+ *                                             and the manifest it points to; file name from tagFileName()
+ *                                             below. Object stores keep whole seconds and a copy between
+ *                                             stores (berth storage copy) resets times, so there the time is
+ *                                             in the object; a time line, where present, wins.
  *     uploads/<uuid>/data                     the bytes of an upload session received so far: a growing file
  *                                             on disk; in a bucket a multipart upload (or staged blocks) with
  *                                             its state next to it (data.state, data.tail-*: see the driver)

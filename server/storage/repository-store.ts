@@ -144,10 +144,11 @@ export class DriverRepositoryStore implements RepositoryStore {
   }
 
   async linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date> {
+    const key = keys.revisionLink(repo, digest);
     const pushedAt = new Date();
-    await this.driver.putContent(keys.revisionLink(repo, digest), `${mediaType}\n${pushedAt.toISOString()}\n`);
+    await this.driver.putContent(key, `${mediaType}\n${this.stamp(pushedAt)}`);
     this.revisions.set(`${repo}\0${digest.value}`, mediaType);
-    return pushedAt;
+    return this.storedTime(key, pushedAt);
   }
 
   async unlinkManifest(repo: string, digest: Digest): Promise<boolean> {
@@ -182,10 +183,11 @@ export class DriverRepositoryStore implements RepositoryStore {
   }
 
   async putTag(repo: string, tag: string, digest: Digest): Promise<Date> {
+    const key = keys.tag(repo, tag);
     const pushedAt = new Date();
-    await this.driver.putContent(keys.tag(repo, tag), `${digest.value}\n${tag}\n${pushedAt.toISOString()}\n`);
+    await this.driver.putContent(key, `${digest.value}\n${tag}\n${this.stamp(pushedAt)}`);
     this.tags.set(`${repo}\0${tag}`, digest);
-    return pushedAt;
+    return this.storedTime(key, pushedAt);
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {
@@ -253,6 +255,20 @@ export class DriverRepositoryStore implements RepositoryStore {
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /**
+   * The push time as a line of the object, where the store's own time is not exact (object stores keep
+   * whole seconds; paths.ts). On disk the file's modified time is the push time, as it always was.
+   */
+  private stamp(at: Date): string {
+    return this.driver.exactTimes ? '' : `${at.toISOString()}\n`;
+  }
+
+  /** The push time as a later read will see it: the file's time on disk, the stamped one elsewhere. */
+  private async storedTime(key: string, stamped: Date): Promise<Date> {
+    if (!this.driver.exactTimes) return stamped;
+    return (await this.driver.stat(key))?.modifiedAt ?? stamped;
+  }
 
   /** Drops every cached link and tag of a removed repository. */
   private forgetRepository(repo: string): void {

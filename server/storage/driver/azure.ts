@@ -42,6 +42,7 @@ interface WriterState {
 
 export class AzureDriver implements StorageDriver {
   readonly shared = true;
+  readonly exactTimes = false;
   readonly location;
   private readonly settings: AzureSettings;
   private readonly service: BlobServiceClient;
@@ -73,6 +74,10 @@ export class AzureDriver implements StorageDriver {
 
   private blob(path: string): BlockBlobClient {
     return this.container.getBlockBlobClient(this.prefix + path);
+  }
+
+  describe(path: string): string {
+    return `azure://${this.settings.container}/${this.prefix}${path}`;
   }
 
   async getContent(path: string, maxBytes = Infinity): Promise<StoredContent | null> {

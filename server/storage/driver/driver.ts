@@ -105,6 +105,15 @@ export interface StorageDriver {
    * may live only in this process, and an upload's hash state is saved with its bytes.
    */
   readonly shared: boolean;
+  /**
+   * Whether an object's modified time is exact (to the millisecond) and is what the store keeps as its
+   * time (files). Object stores keep whole seconds, and a copy gets a new time: the repository store
+   * then writes push times into the objects themselves (paths.ts).
+   */
+  readonly exactTimes: boolean;
+
+  /** Where an object is, for a person (a file path, an s3:// or azure:// URL): reports, never a request. */
+  describe(path: string): string;
 
   /** The whole object (small objects: links, tags, manifests); null when absent or larger than maxBytes. */
   getContent(path: string, maxBytes?: number): Promise<StoredContent | null>;

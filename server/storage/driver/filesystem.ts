@@ -28,6 +28,7 @@ const TOP_FOLDERS = [keys.blobs, keys.repositories, keys.uploads];
 export class FilesystemDriver implements StorageDriver {
   readonly root: string;
   readonly shared = false;
+  readonly exactTimes = true;
   readonly location;
   /** Temp files, renamed into place once complete and fsynced (emptied at start: nothing refers to them). */
   readonly tmpDir: string;
@@ -41,6 +42,10 @@ export class FilesystemDriver implements StorageDriver {
   /** The file behind a key. Keys come from paths.ts, built from validated names and digests. */
   file(key: string): string {
     return path.join(this.root, ...key.split('/'));
+  }
+
+  describe(key: string): string {
+    return this.file(key);
   }
 
   async getContent(key: string, maxBytes = Infinity): Promise<StoredContent | null> {

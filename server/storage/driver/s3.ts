@@ -70,6 +70,7 @@ interface WriterState {
 
 export class S3Driver implements StorageDriver {
   readonly shared = true;
+  readonly exactTimes = false;
   readonly location;
   private readonly client: S3Client;
   private readonly settings: S3Settings;
@@ -87,6 +88,10 @@ export class S3Driver implements StorageDriver {
       driver: 's3' as const,
       description: `s3://${settings.bucket}${settings.prefix ? `/${settings.prefix}` : ''}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`,
     };
+    // The SDK warns on every start under Node 20 that versions published after January 2027 will need
+    // Node 22; Berth pins the version it was tested with (package.json), so the warning says nothing
+    // actionable to whoever runs `berth serve`.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
@@ -110,6 +115,10 @@ export class S3Driver implements StorageDriver {
 
   private pathOf(key: string): string {
     return key.slice(this.prefix.length);
+  }
+
+  describe(path: string): string {
+    return `s3://${this.bucket}/${this.key(path)}`;
   }
 
   async getContent(path: string, maxBytes = Infinity): Promise<StoredContent | null> {
