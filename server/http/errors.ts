@@ -1,11 +1,13 @@
 /**
  * The one middleware that writes error responses (koa docs/error-handling.md): every failure below it
  * becomes the OCI envelope {"errors":[{code,message,detail}]} with the status from the error table.
- * Anything that is not a RegistryError is logged and answered as UNKNOWN/500 with no stack or path.
+ * A failure of the storage (storage/driver: unreachable, credentials refused...) is UNAVAILABLE/503.
+ * Anything else that is not a RegistryError is logged and answered as UNKNOWN/500 with no stack or path.
  */
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError, isRegistryError } from '../registry/errors.ts';
+import { isStorageError, type StorageErrorKind } from '../storage/driver/driver.ts';
 
 /** Errors Node and Koa's helpers raise for a client that went away mid-request. */
 const CLIENT_GONE = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'EPIPE']);
@@ -19,6 +21,7 @@ export function errorResponder(log: Logger): Middleware {
         (thrown as { type?: string })?.type === 'request.aborted';
       const error = toRegistryError(thrown, clientGone);
       if (error.code === 'UNKNOWN' && !clientGone) log.error({ err: thrown, method: ctx.method, path: ctx.path }, 'request failed');
+      if (isStorageError(thrown)) log.error({ method: ctx.method, path: ctx.path, storage: thrown.kind, problem: thrown.message }, 'storage failed');
       if (clientGone) ctx.state.clientGone = true;
       if (ctx.headerSent || !ctx.writable) return;
 
@@ -37,8 +40,20 @@ export function errorResponder(log: Logger): Middleware {
   };
 }
 
+/** What a client is told when the store fails (the log has the store's own words: endpoint, bucket). */
+const STORAGE_PROBLEMS: Record<StorageErrorKind, string> = {
+  unreachable: 'the registry cannot reach its storage',
+  missing: 'the registry storage\'s bucket or container is missing',
+  denied: 'the registry storage refused the registry\'s credentials',
+  throttled: 'the registry storage is throttling requests',
+  failed: 'the registry storage failed',
+};
+
 function toRegistryError(thrown: unknown, clientGone: boolean): RegistryError {
   if (isRegistryError(thrown)) return thrown;
+  if (isStorageError(thrown)) {
+    return new RegistryError('UNAVAILABLE', { message: `${STORAGE_PROBLEMS[thrown.kind]}; nothing was half-written: try again`, detail: { storage: thrown.kind } });
+  }
   if (clientGone) return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'the request body ended before it was complete' });
   // Koa's own HttpErrors (ctx.throw) carry a status we may honour; their messages are ours.
   const status = (thrown as { status?: unknown })?.status;

@@ -85,7 +85,7 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady, checkStor
 async function storageProblem(check: () => Promise<void>): Promise<string | null> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`the storage did not answer within ${STORAGE_CHECK_MS / 1000} s`), STORAGE_CHECK_MS);
+    timer = setTimeout(() => resolve(`the storage is unreachable (no answer within ${STORAGE_CHECK_MS / 1000} s)`), STORAGE_CHECK_MS);
   });
   const checked = check().then(
     () => null,

@@ -57,7 +57,7 @@ export class AzureDriver implements StorageDriver {
     this.prefix = settings.prefix ? `${settings.prefix}/` : '';
     this.page = options.pageSize ?? PAGE;
     const pipelineOptions: StoragePipelineOptions = {
-      retryOptions: { maxTries: options.maxTries ?? MAX_TRIES, retryPolicyType: StorageRetryPolicyType.EXPONENTIAL, retryDelayInMs: 200, maxRetryDelayInMs: 10_000, tryTimeoutInMs: 120_000 },
+      retryOptions: { maxTries: options.maxTries ?? MAX_TRIES, retryPolicyType: StorageRetryPolicyType.EXPONENTIAL, retryDelayInMs: 200, maxRetryDelayInMs: 5_000, tryTimeoutInMs: 120_000 },
     };
     if (settings.connectionString) {
       this.service = BlobServiceClient.fromConnectionString(settings.connectionString, pipelineOptions);
