@@ -3,7 +3,7 @@
 // Usage: node scripts/test.js [file or folder ...]
 //
 // Storage drivers: the whole run uses the filesystem driver; then the registry's HTTP suite and the
-// real-client end-to-end tests (PER_DRIVER below) run again on S3 and on Azure (BERTH_TEST_STORAGE=s3,
+// real-client end-to-end tests, and kill -9 during pushes (PER_DRIVER below) run again on S3 and on Azure (BERTH_TEST_STORAGE=s3,
 // azure), each against a real server started once for the whole run (scripts/storage-servers.js):
 // OpenStack Swift + s3api, a strict S3 that refuses parts under 5 MiB, and Azurite. The driver test
 // suite and the storage fault tests (test/storage) use the same servers. Without Swift's Debian packages
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { startAzurite, startSwift, swiftAvailable } from './storage-servers.js';
 
 /** What runs again on every other driver: the registry API and the real clients. */
-const PER_DRIVER = ['test/http', 'test/e2e/skopeo.test.ts', 'test/e2e/podman-buildah.test.ts', 'test/e2e/docker.test.ts'];
+const PER_DRIVER = ['test/http', 'test/e2e/skopeo.test.ts', 'test/e2e/podman-buildah.test.ts', 'test/e2e/docker.test.ts', 'test/e2e/crash-safety.test.ts'];
 
 function testFiles(target) {
   if (statSync(target).isFile()) return [target];
