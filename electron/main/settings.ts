@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, DEFAULT_PORT, defaultDataDir, defaults, finish, validate, type BerthConfig } from '../../server/config.ts';
 import type { DesktopSettings, SettingsErrors } from '../shared/ipc.ts';
+import { checkStorage, defaultDesktopStorage, storageConfig } from './storage-settings.ts';
 
 export const SETTINGS_FILE = 'settings.json';
 
@@ -23,6 +24,7 @@ const FIELDS = ['port', 'bindAddress', 'dataDir', 'tls', 'startAtLogin'] as cons
 
 /** Desktop and `berth serve` share the data directory by default, so both see the same images. */
 export function defaultSettings(): DesktopSettings {
+  // No storage: the data directory holds the images (the form shows the storage section's defaults).
   return { port: DEFAULT_PORT, bindAddress: 'loopback', dataDir: defaultDataDir(), tls: false, startAtLogin: false };
 }
 
@@ -111,13 +113,20 @@ export function validateSettings(input: unknown): Validation {
     if ('error' in result) errors[field] = result.error;
     else out[field] = result.value;
   }
+  // Storage is optional (settings saved before it existed): absent means the data directory.
+  if (record.storage !== undefined) {
+    const storage = checkStorage(record.storage);
+    if ('error' in storage) errors.storage = storage.error;
+    else out.storage = storage.value;
+  }
   if (Object.keys(errors).length > 0) return { ok: false, errors };
   return { ok: true, settings: out as DesktopSettings };
 }
 
 /** Fields whose change needs the registry restarted (start at login does not). */
 export function restartNeeded(before: DesktopSettings, after: DesktopSettings): boolean {
-  return before.port !== after.port || before.bindAddress !== after.bindAddress || before.dataDir !== after.dataDir || before.tls !== after.tls;
+  return before.port !== after.port || before.bindAddress !== after.bindAddress || before.dataDir !== after.dataDir || before.tls !== after.tls ||
+    JSON.stringify(before.storage ?? defaultDesktopStorage()) !== JSON.stringify(after.storage ?? defaultDesktopStorage());
 }
 
 /** The server configuration for these settings and this launch's management token. */
@@ -133,6 +142,7 @@ export function serverConfig(settings: DesktopSettings, managementToken: string)
       managementToken,
       auth: registryAuthFor(settings.bindAddress),
       tls: settings.tls,
+      storage: storageConfig(settings.storage),
     },
     true,
   );
@@ -175,6 +185,11 @@ export async function loadSettings(dir: string): Promise<LoadedSettings> {
     const result = CHECKS[field](record[field]);
     if ('error' in result) problems.push(`${file}: "${field}" ${result.error}; using ${JSON.stringify(fallback[field])}`);
     else (settings as Record<keyof DesktopSettings, unknown>)[field] = result.value;
+  }
+  if ('storage' in record) {
+    const storage = checkStorage(record.storage);
+    if ('error' in storage) problems.push(`${file}: "storage" ${storage.error}; using the data directory`);
+    else settings.storage = storage.value;
   }
   return { settings, problems };
 }

@@ -8,15 +8,18 @@ import { FolderOpen, RotateCw, TriangleAlert } from 'lucide-react';
 import type { DesktopSettings, SettingsErrors } from '../../electron/shared/ipc.ts';
 import { native } from '../api.ts';
 import { ErrorState, Skeleton } from './states.tsx';
+import { DEFAULT_STORAGE, StorageSettings, storageProblem } from './storage-settings.tsx';
 import { useToast } from './toast.tsx';
 
-const RESTART_FIELDS: (keyof DesktopSettings)[] = ['port', 'bindAddress', 'dataDir', 'tls'];
+const RESTART_FIELDS: (keyof DesktopSettings)[] = ['port', 'bindAddress', 'dataDir', 'tls', 'storage'];
 
 export function validateSettings(s: DesktopSettings): SettingsErrors {
   const errors: SettingsErrors = {};
   if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) errors.port = 'Enter a port from 1 to 65535.';
   else if (s.port < 1024) errors.port = 'Ports below 1024 need administrator rights; pick 1024 or above (5000 and 5001 are usual).';
   if (!s.dataDir.trim()) errors.dataDir = 'Choose a folder for images and the index.';
+  const storage = s.storage && storageProblem(s.storage);
+  if (storage) errors.storage = storage;
   return errors;
 }
 
@@ -123,6 +126,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
         {fieldError('dataDir', ids.dataDir)}
         <span className="help">Images already stored stay in the old folder; Berth starts with what the new one holds.</span>
       </div>
+      <StorageSettings value={draft.storage ?? DEFAULT_STORAGE} error={errors.storage} onChange={(next) => update('storage', next)} />
       <div className="field">
         <label className="check" htmlFor={ids.tls}>
           <input id={ids.tls} type="checkbox" checked={draft.tls} onChange={(e) => update('tls', e.target.checked)} />

@@ -36,7 +36,7 @@ function makeImage(i: number, layerMiB: number): TestImage {
 }
 
 /** One HTTP request with a body streamed in 64 KiB pieces (chunked, like docker and podman send). */
-function send(url: string, method: string, body: Buffer | null, headers: Record<string, string> = {}, pauseMs = 0): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function send(url: string, method: string, body: Buffer | null, headers: Record<string, string> = {}, pauseMs = 0, onStarted?: () => void): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: body ? headers : { ...headers, 'Content-Length': '0' } }, (res) => {
       res.resume();
@@ -54,6 +54,7 @@ function send(url: string, method: string, body: Buffer | null, headers: Record<
         offset += piece.length;
         if (pauseMs > 0) {
           req.write(piece);
+          onStarted?.();
           setTimeout(pump, pauseMs);
           return;
         }
@@ -68,19 +69,24 @@ function send(url: string, method: string, body: Buffer | null, headers: Record<
   });
 }
 
-async function pushBlob(base: string, repo: string, bytes: Buffer, pauseMs = 0): Promise<void> {
+async function pushBlob(base: string, repo: string, bytes: Buffer, pauseMs = 0, onStarted?: () => void): Promise<void> {
   const start = await send(`${base}/v2/${repo}/blobs/uploads/`, 'POST', null);
   assert.equal(start.status, 202);
   const location = new URL(start.headers.location!, base);
-  const patch = await send(location.toString(), 'PATCH', bytes, {}, pauseMs);
+  const patch = await send(location.toString(), 'PATCH', bytes, {}, pauseMs, onStarted);
   assert.equal(patch.status, 202);
   const done = new URL(patch.headers.location!, base);
   done.searchParams.set('digest', sha256(bytes));
   assert.equal((await send(done.toString(), 'PUT', null)).status, 201);
 }
 
-async function pushImage(base: string, image: TestImage, pauseMs = 0): Promise<number> {
-  for (const layer of image.layers) await pushBlob(base, image.repo, layer, pauseMs);
+/** `beforeLastLayer` may hold the last layer back; `onLastLayer` is told once its bytes flow. */
+async function pushImage(base: string, image: TestImage, pauseMs = 0, hooks: { beforeLastLayer?: () => Promise<void>; onLastLayer?: () => void } = {}): Promise<number> {
+  for (const [i, layer] of image.layers.entries()) {
+    const last = i === image.layers.length - 1;
+    if (last) await hooks.beforeLastLayer?.();
+    await pushBlob(base, image.repo, layer, pauseMs, last ? hooks.onLastLayer : undefined);
+  }
   await pushBlob(base, image.repo, image.config);
   const res = await send(`${base}/v2/${image.repo}/manifests/v1`, 'PUT', image.manifest, { 'Content-Type': OCI_MANIFEST });
   return res.status;
@@ -155,8 +161,12 @@ describe('crash safety', { timeout: 300_000 }, () => {
         })
         .catch(() => undefined),
     );
-    // A push that trickles: it is certainly mid-upload when the server dies.
-    const slowPush = pushImage(base, slow, 20).catch(() => undefined);
+    // A push that trickles its last layer only once two images are complete: it is certainly mid-upload
+    // when the server dies (however fast the store is).
+    let twoDone!: () => void;
+    const twoCompleted = new Promise<void>((resolve) => (twoDone = resolve));
+    let lastLayerFlowing = false;
+    const slowPush = pushImage(base, slow, 20, { beforeLastLayer: () => twoCompleted, onLastLayer: () => (lastLayerFlowing = true) }).catch(() => undefined);
     // A chunked upload with 7 MiB acknowledged (more than a part of the object stores) when the server dies.
     const chunked = pseudoRandom('crash-chunked', 9 * 1024 * 1024 + 7);
     const opened = await send(`${base}/v2/crash/chunked/blobs/uploads/`, 'POST', null);
@@ -168,6 +178,9 @@ describe('crash safety', { timeout: 300_000 }, () => {
     const deadline = Date.now() + 120_000;
     while (completed.size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(completed.size >= 2, 'some pushes completed before the crash');
+    twoDone();
+    while (!lastLayerFlowing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(lastLayerFlowing, 'the trickling push is sending its last layer');
     await berth.kill9();
     await Promise.all([...pushes, slowPush]);
     assert.ok(!completed.has(slow.repo), 'the trickling push was cut by the crash');
