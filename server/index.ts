@@ -159,7 +159,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     log,
   );
   const services: RegistryServices = {
-    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
+    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard, redirect: config.storage.redirect }),
     uploads,
     manifests,
     listings: new ListingService({ index }),

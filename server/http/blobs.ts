@@ -33,6 +33,14 @@ export function blobHandlers({ blobs }: RegistryServices) {
     async getBlob(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
+      // storage.redirect: the client downloads from the bucket itself (Range works there as here).
+      const url = await blobs.redirect(repo, digest);
+      if (url) {
+        ctx.set(CONTENT_DIGEST_HEADER, digest.value);
+        ctx.set('Location', url);
+        sendEmpty(ctx, 307);
+        return;
+      }
       const blob = await blobs.open(repo, digest);
       let range: ByteRange | null;
       try {

@@ -23,6 +23,8 @@ export interface BlobReader {
   open(digest: Digest): Promise<OpenBlob | null>;
   /** Whole blob in memory, for manifests and configs only: null when absent or larger than maxBytes. */
   read(digest: Digest, maxBytes: number): Promise<Buffer | null>;
+  /** A presigned URL of the blob in the store, or null where the store has none (a local disk). */
+  urlFor(digest: Digest, expiresInSeconds: number): Promise<string | null>;
 }
 
 export interface BlobWriter {
@@ -111,6 +113,10 @@ export class DriverBlobStore implements BlobStore {
     const size = await this.stat(digest);
     if (size === null || size > maxBytes) return null;
     return (await this.driver.getContent(keys.blob(digest), maxBytes))?.bytes ?? null;
+  }
+
+  async urlFor(digest: Digest, expiresInSeconds: number): Promise<string | null> {
+    return this.driver.urlFor ? this.driver.urlFor(keys.blob(digest), expiresInSeconds) : null;
   }
 
   async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
