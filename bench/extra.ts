@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     work: { type: 'string', default: '/tmp/berth-bench/bench' },
     out: { type: 'string', default: '/tmp/berth-bench/bench/extra.json' },
     only: { type: 'string' },
+    /** Port of the Berth it starts (bench/s3.sh keeps to its own range). */
+    port: { type: 'string', default: '5156' },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -283,7 +285,7 @@ for (const [name, workload] of [['rss1g', rss1g], ['push20', push20]] as const) 
   const entry: Record<string, unknown> = {};
   const dir = path.join(WORK, `extra-${name}`);
   await fs.rm(dir, { recursive: true, force: true });
-  const berth = spawnBerth(dir, 5156);
+  const berth = spawnBerth(dir, Number(args.port));
   await waitFor(`${berth.url}/v2/`);
   // Interleaved: Berth, then Distribution, on the same machine state.
   entry.berth = await workload(berth.url, berth.pid, 'berth');
