@@ -5,6 +5,7 @@
  * Uploads (writer()) are multipart uploads whose state lives next to them in the bucket, never only in
  * this process (another process may continue them: a restart, or a replica, issue 16):
  *   <key>.state      {"uploadId", "parts": [{n, etag, size}], "tail", "size"} — written after the bytes
+ *                    (and once when the multipart upload is created, so none is ever left unnamed)
  *   <key>.tail-*     bytes persisted but fewer than S3's 5 MiB part minimum: a small PATCH is gathered
  *                    here until the next request fills a part (at most one tail is current)
  * Every part but the last is at least 5 MiB (full parts of partBytes; a tail becomes a part only once
@@ -437,7 +438,7 @@ class S3Writer implements ObjectWriter {
   readonly settled: Promise<number>;
   private readonly driver: S3Driver;
   private readonly path: string;
-  private readonly state: WriterState;
+  private state: WriterState;
   private readonly parts: PartSink;
   private uploadId: string | null;
   private readonly newParts: PartRecord[] = [];
@@ -459,7 +460,14 @@ class S3Writer implements ObjectWriter {
   }
 
   private async sendPart(bytes: Buffer): Promise<void> {
-    this.uploadId ??= await this.driver.createUpload(this.path);
+    if (!this.uploadId) {
+      const uploadId = await this.driver.createUpload(this.path);
+      // Named in the state at once (same size, same parts): a crash before persist() leaves no
+      // multipart upload that nothing knows of; the next writer continues it, a purge aborts it.
+      await this.driver.writeState(this.path, { ...this.state, uploadId, updatedAt: new Date().toISOString() });
+      this.uploadId = uploadId;
+      this.state = { ...this.state, uploadId };
+    }
     this.newParts.push(await this.driver.uploadPart(this.path, this.uploadId, this.nextPartNumber(), bytes));
   }
 
@@ -490,9 +498,6 @@ class S3Writer implements ObjectWriter {
       });
       if (this.state.tail && this.state.tail.key !== tail?.key) await this.driver.delete(this.state.tail.key).catch(() => undefined);
       return size;
-    } catch (err) {
-      await this.forgetNewUpload();
-      throw err;
     } finally {
       this.parts.release();
     }
@@ -500,8 +505,9 @@ class S3Writer implements ObjectWriter {
 
   async discard(): Promise<void> {
     this.begin();
+    // Parts this writer sent stay unnamed in the state: a later writer overwrites their numbers, and
+    // completion lists only the state's parts.
     await this.parts.abandon();
-    await this.forgetNewUpload();
   }
 
   async commit(target: string): Promise<void> {
@@ -529,11 +535,6 @@ class S3Writer implements ObjectWriter {
     }
     if (this.state.tail) await this.driver.delete(this.state.tail.key).catch(() => undefined);
     await this.driver.delete(stateKey(this.path)).catch(() => undefined);
-  }
-
-  /** A multipart upload this writer created and no state names is aborted, not left behind. */
-  private async forgetNewUpload(): Promise<void> {
-    if (this.uploadId && !this.state.uploadId) await this.driver.abortUpload(this.path, this.uploadId).catch(() => undefined);
   }
 }
 
