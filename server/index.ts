@@ -434,7 +434,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
       await lock?.update({ url });
-      log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
+      log.info({ url, dataDir: paths.root, storage: driver.location.description, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}) };
     },

@@ -119,16 +119,9 @@ export class FilesystemDriver implements StorageDriver {
       throw err;
     }
     if (knownSize !== undefined) return openFileReader(handle, knownSize);
-    let size: number;
-    try {
-      // The size comes from the open file: a concurrent garbage collection can unlink the name, never
-      // the bytes this handle reads.
-      size = (await handle.stat()).size;
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
-    return openFileReader(handle, size);
+    // The size comes from the open file: a concurrent garbage collection can unlink the name, never
+    // the bytes this handle reads.
+    return openFileReader(handle, await sizeOrClose(handle));
   }
 
   async readStream(key: string): Promise<NodeJS.ReadableStream | null> {
@@ -208,13 +201,7 @@ export class FilesystemDriver implements StorageDriver {
     const file = this.file(key);
     await fs.mkdir(path.dirname(file), { recursive: true });
     const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT);
-    let offset: number;
-    try {
-      offset = (await handle.stat()).size;
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
+    const offset = await sizeOrClose(handle);
     const sink = new AppendSink(handle, offset, options.onWritten);
     const settle = async (): Promise<number> => {
       // A writer ended without a pipeline (no body) still has its file open.
@@ -259,6 +246,16 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The open file's size; the handle is closed when even that fails. */
+async function sizeOrClose(handle: fs.FileHandle): Promise<number> {
+  try {
+    return (await handle.stat()).size;
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
 }
 
 function openFileReader(handle: fs.FileHandle, size: number): ObjectReader {
