@@ -16,6 +16,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kit="${BENCH_KIT:-$root/../shared/bench}"
+[ -d "$kit" ] || kit=/work/shared/bench
 export WORK="${WORK:-/tmp/berth-bench/s3}" IMAGES="${IMAGES:-/tmp/berth-bench/images}"
 RUNS="${RUNS:-3}" DUR="${DUR:-5}"
 s3_port=5300 dist_port=5200 berth_port=5201 extra_port=5202

@@ -39,9 +39,9 @@ export function StorageSettings({ value, error, onChange }: { value: DesktopStor
         <label className="check" key={driver}>
           <input type="radio" name={`${id}-driver`} checked={value.driver === driver} onChange={() => set('driver', driver)} />
           <span>
-            {driver === 'filesystem' ? 'The data directory' : driver === 's3' ? 'An S3 bucket' : 'An Azure Blob Storage container'}
+            {driver === 'filesystem' ? 'Local disk' : driver === 's3' ? 'Amazon S3 or compatible' : 'Azure Blob Storage'}
             <span className="help">
-              {driver === 'filesystem' ? ' — on this computer' : driver === 's3' ? ' — AWS, MinIO, Ceph, Garage, SeaweedFS…' : ' — or Azurite'}
+              {driver === 'filesystem' ? ' — in the folder above' : driver === 's3' ? ' — AWS, MinIO, Ceph, Garage, SeaweedFS…' : ' — or Azurite'}
             </span>
           </span>
         </label>

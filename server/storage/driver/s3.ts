@@ -249,14 +249,19 @@ export class S3Driver implements StorageDriver {
 
   async move(from: string, to: string): Promise<void> {
     await this.copy(from, to);
-    await this.delete(from);
+    await this.remove(from);
   }
 
   async delete(path: string): Promise<boolean> {
     // DeleteObject answers 204 either way: a HEAD tells whether there was something to delete.
     if (!(await this.stat(path))) return false;
-    await this.call(`delete ${path}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
+    await this.remove(path);
     return true;
+  }
+
+  /** DeleteObject alone, where nobody asks whether the object was there (one request, not two). */
+  async remove(path: string): Promise<void> {
+    await this.call(`delete ${path}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
   }
 
   async deleteAll(dir: string): Promise<void> {
@@ -298,8 +303,9 @@ export class S3Driver implements StorageDriver {
     const state = await this.readState(path);
     if (state?.uploadId) await this.abortUpload(path, state.uploadId);
     // The state and tails go with the session's prefix (deleteAll); here only what the state names.
-    if (state?.tail) await this.delete(state.tail.key);
-    await this.delete(stateKey(path));
+    if (!state) return;
+    if (state.tail) await this.remove(state.tail.key);
+    await this.remove(stateKey(path));
   }
 
   async urlFor(path: string, expiresInSeconds: number): Promise<string | null> {
@@ -496,7 +502,7 @@ class S3Writer implements ObjectWriter {
         size,
         updatedAt: new Date().toISOString(),
       });
-      if (this.state.tail && this.state.tail.key !== tail?.key) await this.driver.delete(this.state.tail.key).catch(() => undefined);
+      if (this.state.tail && this.state.tail.key !== tail?.key) await this.driver.remove(this.state.tail.key).catch(() => undefined);
       return size;
     } finally {
       this.parts.release();
@@ -528,13 +534,13 @@ class S3Writer implements ObjectWriter {
           if ((await this.driver.stat(this.path))?.size !== size) throw err;
         }
         await this.driver.copy(this.path, target, size);
-        await this.driver.delete(this.path);
+        await this.driver.remove(this.path);
       }
     } finally {
       this.parts.release();
     }
-    if (this.state.tail) await this.driver.delete(this.state.tail.key).catch(() => undefined);
-    await this.driver.delete(stateKey(this.path)).catch(() => undefined);
+    if (this.state.tail) await this.driver.remove(this.state.tail.key).catch(() => undefined);
+    await this.driver.remove(stateKey(this.path)).catch(() => undefined);
   }
 }
 
