@@ -16,12 +16,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kit="${BENCH_KIT:-$root/../shared/bench}"
-[ -d "$kit" ] || kit=/work/shared/bench
 export WORK="${WORK:-/tmp/berth-bench/s3}" IMAGES="${IMAGES:-/tmp/berth-bench/images}"
 RUNS="${RUNS:-3}" DUR="${DUR:-5}"
 s3_port=5300 dist_port=5200 berth_port=5201 extra_port=5202
 mkdir -p "$WORK"
-command -v docker-registry >/dev/null || { apt-get update -qq && apt-get install -y -qq docker-registry >/dev/null; }
+need=()
+for tool in docker-registry:docker-registry skopeo:skopeo wrk:wrk ab:apache2-utils curl:curl; do command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}"); done
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
 [ -x "$kit/registry_bench.py" ] || [ -f "$kit/registry_bench.py" ] || { echo "bench: the shared kit is not at $kit (set BENCH_KIT)" >&2; exit 2; }
 [ -d "$IMAGES/big" ] || bash "$kit/make-images.sh" "$IMAGES"
 

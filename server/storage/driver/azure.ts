@@ -15,7 +15,6 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   BlobSASPermissions,
   BlobServiceClient,
@@ -29,6 +28,7 @@ import {
 import type { AzureSettings } from '../config.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 import { PartSink } from './part-sink.ts';
+import { sendStream } from './send-stream.ts';
 
 /** Attempts per request, the first included (throttling and network errors back off and retry). */
 const MAX_TRIES = 8;
@@ -120,7 +120,7 @@ export class AzureDriver implements StorageDriver {
         const count = (range ? range.end + 1 : size) - start;
         if (count <= 0) return;
         const res = await this.call(`read ${path}`, () => this.blob(path).download(start, count));
-        await pipeline(res.readableStreamBody as Readable, dest, { end: false });
+        await sendStream(res.readableStreamBody as Readable, dest);
       },
       close: async () => undefined,
     };

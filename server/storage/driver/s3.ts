@@ -21,7 +21,6 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -46,6 +45,7 @@ import type { S3Settings } from '../config.ts';
 import { S3_MIN_PART_BYTES } from '../config.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 import { PartSink } from './part-sink.ts';
+import { sendStream } from './send-stream.ts';
 
 /** Attempts per request, the first included: throttling and network errors back off and retry. */
 const MAX_ATTEMPTS = 8;
@@ -169,7 +169,7 @@ export class S3Driver implements StorageDriver {
         const res = await this.call(`read ${path}`, () =>
           this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${range?.start ?? 0}-${end}` })),
         );
-        await sendBody(res.Body as Readable, dest);
+        await sendStream(res.Body as Readable, dest);
       },
       close: async () => undefined,
     };
@@ -433,10 +433,6 @@ function stateKey(path: string): string {
   return `${path}.state`;
 }
 
-/** Pipes an object's body to the response (the caller ends it); a client that hangs up stops the download. */
-async function sendBody(body: Readable, dest: Writable): Promise<void> {
-  await pipeline(body, dest, { end: false });
-}
 
 class S3Writer implements ObjectWriter {
   readonly offset: number;
