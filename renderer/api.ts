@@ -343,8 +343,23 @@ export async function signIn(user: string, password: string): Promise<void> {
   for (const listener of signInListeners) listener(false);
 }
 
-export function signOut(): void {
+/**
+ * Signs out: the refresh token is revoked on the server (POST /token/revoke, RFC 7009), so a copy of
+ * it left anywhere is worth nothing, then forgotten here.
+ */
+export async function signOut(): Promise<void> {
+  const refreshToken = session?.refreshToken ?? null;
   requireSignIn();
+  if (!refreshToken) return;
+  try {
+    await fetch('/token/revoke', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: 'berth-ui' }),
+    });
+  } catch {
+    // Unreachable: the token still ends by itself (unused for 30 days); the tab has forgotten it.
+  }
 }
 
 /** The signed-in user in a browser with registry auth on, or null. */
@@ -404,6 +419,8 @@ const LIVE_EVENTS: Record<LiveEventName, true> = {
   'repository-deleted': true,
   uploads: true,
   maintenance: true,
+  storage: true,
+  stopping: true,
 };
 
 const listeners = new Set<LiveListener>();
@@ -427,6 +444,8 @@ function connect(): void {
   source.addEventListener('error', () => setState('lost'));
   for (const name of Object.keys(LIVE_EVENTS) as LiveEventName[]) {
     source.addEventListener(name, (event) => {
+      // The server is stopping: its stream ends now, and live updates with it.
+      if (name === 'stopping') setState('lost');
       const data: unknown = JSON.parse(event.data);
       for (const listener of listeners) listener(name, data);
     });

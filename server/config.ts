@@ -4,11 +4,13 @@
  * Loopback by default: a registry is reachable from other machines only when asked for.
  */
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
 import { ConfigError } from './config-error.ts';
 import { storageDefaults, storageFromEnv, validateStorage, type StorageConfig } from './storage/config.ts';
+import { readProblem } from './storage/files.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -66,6 +68,19 @@ export interface BerthConfig {
   adminPassword: string | null;
   /** Where blobs, manifests, tags and uploads live: the data directory (default), S3 or Azure (storage/config.ts). */
   storage: StorageConfig;
+  /**
+   * Host names (or addresses) requests may name besides this machine's own (http/request-origin.ts):
+   * a DNS alias or a reverse proxy's public name. Everything else is refused (DNS rebinding).
+   */
+  allowedHosts: string[];
+  /**
+   * A request body that sends no byte for this long is cut and its connection closed (ms): a stalled
+   * client must not hold a connection and an open file forever. Not a limit on the whole request: a
+   * slow push that keeps sending never trips it.
+   */
+  bodyIdleTimeoutMs: number;
+  /** Request bodies one client address may be sending at once (uploads, manifests); more get 429. */
+  uploadsPerClient: number;
 }
 
 export const AUTH_MODES = ['none', 'token'] as const;
@@ -87,11 +102,20 @@ export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
     auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null, storage: storageDefaults(),
+    allowedHosts: [], bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, uploadsPerClient: DEFAULT_UPLOADS_PER_CLIENT,
     ...lifecycleDefaults(),
   };
 }
 
 const HOUR_MS = 60 * 60 * 1000;
+/** nginx's client_body_timeout: a minute between two reads of a body is already a client in trouble. */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Docker pushes 5 layers at once by default (max-concurrent-uploads), containerd and skopeo a few
+ * more; 64 leaves room for several clients behind one address (NAT, a CI host) and bounds what one
+ * address can hold open.
+ */
+export const DEFAULT_UPLOADS_PER_CLIENT = 64;
 
 export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGraceMs' | 'gcUntagged' | 'uploadPurgeAgeMs' | 'uploadPurgeIntervalMs' | 'retentionIntervalMs'> {
   return { gcIntervalMs: null, gcGraceMs: HOUR_MS, gcUntagged: false, uploadPurgeAgeMs: 24 * HOUR_MS, uploadPurgeIntervalMs: HOUR_MS, retentionIntervalMs: null };
@@ -101,15 +125,25 @@ export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGrace
 const MIN_INTERVAL_MS = 60 * 1000;
 
 /**
- * A duration such as "90s", "30m", "1h", "7d" or "1.5 hours" (parsed by the ms package), in ms. A bare
- * number is refused: "3600" could mean seconds or milliseconds, and guessing wrong deletes too early.
+ * The one parser of durations Berth takes from people (flags, environment, config file, the management
+ * API): "90s", "30m", "1h", "7d", "2w" or "1.5 hours" (the ms package), in ms. A bare 0 is zero, in any
+ * unit. Any other bare number is refused: "3600" could mean seconds or milliseconds, and guessing
+ * wrong deletes too early. So is a negative duration, with a message that says so.
  */
-export function parseDuration(value: unknown, source: string, min = 0): number {
-  const text = typeof value === 'string' ? value.trim() : '';
-  const parsed = text && !/^[\d.]+$/.test(text) ? ms(text as ms.StringValue) : undefined;
+export function parseDuration(value: unknown, source: string, min = 0, accepted = 'a number with a unit: 30s, 15m, 1h, 7d'): number {
+  const text = typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '';
+  const shown = `"${String(value)}"`;
+  const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
+  const examples = `use ${accepted}`;
+  if (/^-/.test(text)) throw new ConfigError(`${source}: ${shown} is negative; ${examples}`);
+  if (/^0*\.?0*$/.test(text) && text !== '' && text !== '.') {
+    if (min > 0) throw new ConfigError(`${source}: ${shown} is less than ${ms(min, { long: true })}; ${examples}`);
+    return 0;
+  }
+  if (/^[\d.]+$/.test(text)) throw new ConfigError(`${source}: ${shown} has no unit (seconds? minutes?); ${examples}`);
+  const parsed = text ? ms(text as ms.StringValue) : undefined;
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < min) {
-    const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
-    throw new ConfigError(`${source}: "${String(value)}" is not a duration${least}; use a number with a unit: 30s, 15m, 1h, 7d`);
+    throw new ConfigError(`${source}: ${shown} is not a duration${least}; ${examples}`);
   }
   return parsed;
 }
@@ -140,11 +174,15 @@ export interface ConfigInput {
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
   storage?: unknown;
+  allowedHosts?: unknown;
+  bodyIdleTimeout?: unknown;
+  uploadsPerClient?: unknown;
 }
 
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
-  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule', 'storage',
+  'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'storage',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -208,6 +246,15 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
   if (input.anonymousPull !== undefined) out.anonymousPull = parseSwitch(input.anonymousPull, source('anonymousPull'));
   if (input.tls !== undefined) out.tls = parseSwitch(input.tls, source('tls'));
   if (input.insecureNoAuth !== undefined) out.insecureNoAuth = parseSwitch(input.insecureNoAuth, source('insecureNoAuth'));
+  if (input.allowedHosts !== undefined) out.allowedHosts = parseHostList(input.allowedHosts, source('allowedHosts'));
+  if (input.bodyIdleTimeout !== undefined) out.bodyIdleTimeoutMs = parseDuration(input.bodyIdleTimeout, source('bodyIdleTimeout'), 1000);
+  if (input.uploadsPerClient !== undefined) {
+    const value = typeof input.uploadsPerClient === 'string' && /^\d+$/.test(input.uploadsPerClient) ? Number(input.uploadsPerClient) : input.uploadsPerClient;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
+      throw new ConfigError(`${source('uploadsPerClient')}: "${String(input.uploadsPerClient)}" is not a whole number from 1 to 100000`);
+    }
+    out.uploadsPerClient = value;
+  }
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = input[key];
     if (value === undefined) continue;
@@ -216,6 +263,24 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
   }
   if (input.storage !== undefined) out.storage = validateStorage(input.storage, source);
   return out;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/;
+
+/** Host names or IP addresses: a JSON array (a file) or a comma-separated list (the environment). */
+function parseHostList(value: unknown, source: string): string[] {
+  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : null;
+  if (!items) throw new ConfigError(`${source}: must be a list of host names`);
+  const hosts: string[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1') : '';
+    if (text === '' && typeof value === 'string') continue;
+    if (!HOST_NAME.test(text) && net.isIP(text) === 0) {
+      throw new ConfigError(`${source}: "${String(item)}" is not a host name or IP address (no port, no scheme)`);
+    }
+    hosts.push(text);
+  }
+  return [...new Set(hosts)];
 }
 
 /**
@@ -243,7 +308,7 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
+    throw new ConfigError(`config file ${file}: ${readProblem(err)}`);
   }
   let parsed: unknown;
   try {
@@ -278,14 +343,22 @@ const LIFECYCLE_ENV = {
   retentionSchedule: 'BERTH_RETENTION_SCHEDULE',
 } as const;
 
+/** The request-handling limits in the environment. */
+const LIMITS_ENV = {
+  allowedHosts: 'BERTH_ALLOWED_HOSTS',
+  bodyIdleTimeout: 'BERTH_BODY_IDLE_TIMEOUT',
+  uploadsPerClient: 'BERTH_UPLOADS_PER_CLIENT',
+} as const;
+
 export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
   const names: Record<string, string> = {
     host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', auth: 'BERTH_AUTH', anonymousPull: 'BERTH_ANONYMOUS_PULL',
     tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH',
     ...LIFECYCLE_ENV,
+    ...LIMITS_ENV,
   };
   const lifecycle: ConfigInput = {};
-  for (const [key, name] of Object.entries(LIFECYCLE_ENV)) if (env[name]) lifecycle[key as keyof typeof LIFECYCLE_ENV] = env[name];
+  for (const [key, name] of Object.entries({ ...LIFECYCLE_ENV, ...LIMITS_ENV })) if (env[name]) lifecycle[key as keyof ConfigInput] = env[name];
   return validate(
     {
       host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined,

@@ -43,6 +43,12 @@ import { keys, StoragePaths } from './storage/paths.ts';
 import { DriverRepositoryStore } from './storage/repository-store.ts';
 import { DriverUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
+import { DataDirError, prepareDataDir as prepareDirectory, probeWritable } from './storage/data-dir.ts';
+import { SpaceReserve } from './storage/reserve.ts';
+import { findSetAside, StoreReadError } from './metadata/nedb-file.ts';
+import type { SetAsideStore } from './metadata/maintenance-db.ts';
+import { StorageHealth } from './registry/storage-health.ts';
+import { continueWhenRead } from './http/expect-continue.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
@@ -76,12 +82,12 @@ export interface Registry {
    * Prepares the data directory, takes its lock and starts listening. `initialAdmin` is set on the first
    * start with auth on when Berth generated the admin password: show it once, never log it.
    */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { name: string; password: string } }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { name: string; password: string }; setAside: SetAsideStore[] }>;
   /**
    * Prepares the data directory, takes its lock and opens the stores, without listening: for CLI
    * commands that work on the directory directly. Resolves once the index is ready.
    */
-  open(): Promise<void>;
+  open(): Promise<{ setAside: SetAsideStore[] }>;
   /** Resolves when the metadata index is loaded (or rebuilt); it starts loading once listen() listens, or in open(). */
   indexReady(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the index. */
@@ -94,22 +100,38 @@ export interface RegistryDeps {
   driver?: StorageDriver;
   /** The scheduler's clock (tests drive it). */
   clock?: Clock;
+  /** The auth service's clock: token and refresh expiry, throttling (tests age them). */
+  authNow?: () => number;
 }
 
 export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Registry {
   const log = deps.log ?? createLogger(config.logLevel);
   const paths = new StoragePaths(config.dataDir);
   const events = new RegistryEvents();
+  const storage = new StorageHealth({
+    dataDir: paths.root,
+    volume: volumeSpace,
+    probe: () => probeWritable(paths.tmpDir),
+    setAside: () => findSetAside([paths.root, paths.maintenanceDir, paths.authDir]),
+    events,
+    log,
+  });
+  const diskRefused = (err: Error, file: string) => storage.noted(err, file);
   const driver = deps.driver ?? createDriver(config.storage, paths.root);
   const blobStore = new DriverBlobStore(driver);
   const repositoryStore = new DriverRepositoryStore(driver);
   const uploadStore = new DriverUploadStore(driver);
-  const index = new MetadataIndex(paths.indexDir, paths.tmpDir);
-  const maintenanceStore = new MaintenanceStore(paths.maintenanceDir);
+  const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
+  const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
   const guard = new LinkGuard();
+  const reserve = new SpaceReserve(paths.reserveFile);
+  /** Set when close() begins: event streams end, and the request log names requests cut off by it. */
+  let stopping = false;
 
   const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
-  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard });
+  // The data directory's disk health speaks for uploads only when they are written to that disk.
+  const uploadDisk = driver.location.driver === 'filesystem' ? storage : undefined;
+  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard, storage: uploadDisk });
   const retention = new RetentionService({ store: maintenanceStore, repositories: repositoryStore, manifests });
   const collector = new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log });
   const maintenance = new MaintenanceService({
@@ -162,7 +184,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard, redirect: config.storage.redirect }),
     uploads,
     manifests,
-    listings: new ListingService({ index }),
+    listings: new ListingService({ index, manifests }),
     lifecycle: {
       maintenance,
       retention,
@@ -179,8 +201,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
   };
   let url: string | null = null;
-  const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
-  const activityLog = new ActivityLog(paths.activityFile);
+  const auth = config.auth === 'token'
+    ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}) })
+    : null;
+  const activityLog = new ActivityLog(paths.activityFile, undefined, diskRefused);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
   const manage: ManagementServices = {
@@ -189,6 +213,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     usage: new DiskUsageService({
       blobs: blobStore,
       index,
+      manifests,
       dataDir: paths.root,
       volume: async (dir) => (driver.location.driver === 'filesystem' ? volumeSpace(dir) : null),
       storage: driver.location,
@@ -238,12 +263,18 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     services,
     events,
     log,
-    info: { config, startedAt: new Date(), url: () => url },
+    info: { config, startedAt: new Date(), url: () => url, storage: () => storage.view(), stopping: () => stopping },
     management: { token: config.managementToken },
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady, checkStorage: () => driver.check({ create: false }) },
+    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view(), checkStorage: () => driver.check({ create: false }) },
+    storage,
+    stopping: () => stopping,
+  });
+  // A collection or an upload purge may have made room.
+  events.on('maintenance', (event) => {
+    if (event.state === 'succeeded') storage.recheck();
   });
   let server: http.Server | https.Server | null = null;
   let certificateCheck: NodeJS.Timeout | null = null;
@@ -252,9 +283,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   let storesOpened = false;
 
   async function openIndex(): Promise<void> {
-    const { rebuildReason } = await index.open();
+    const { rebuildReason, memoryOnly } = await index.open();
     if (!rebuildReason) return;
-    log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
+    if (memoryOnly) log.error({ reason: rebuildReason }, 'the metadata index cannot be read from disk; rebuilding it in memory (listings work, the disk may be failing)');
+    else log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
     const stats = await rebuildIndex({ repositories: repositoryStore, manifests, index, log });
     log.info(stats, 'metadata index rebuilt');
   }
@@ -273,35 +305,50 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     );
   }
 
+  /** Store files set aside at this start (their contents could not be read), for the console. */
+  const setAsideNow: SetAsideStore[] = [];
+
   /** Data directory, lock and the maintenance store. */
   async function openStores(): Promise<void> {
     await prepareDataDir();
     try {
       const { setAside } = await maintenanceStore.open();
-      for (const file of setAside) log.error({ file }, 'the maintenance history or retention rules could not be read; the file was set aside');
+      for (const store of setAside) reportSetAside(store);
     } catch (err) {
       await lock?.release();
-      throw new StartupError(`cannot open the maintenance store in ${paths.maintenanceDir}: ${(err as Error).message}`);
+      throw new StartupError(storeProblem(err, `cannot open the maintenance store in ${paths.maintenanceDir}`));
     }
     storesOpened = true;
+    // Room again for the bookkeeping reserve, if it was used up by a start on a full disk.
+    void volumeSpace(paths.root).then((space) => reserve.restore(space), () => undefined);
+  }
+
+  function reportSetAside(store: SetAsideStore): void {
+    setAsideNow.push(store);
+    log.error(
+      { file: store.file, keptAs: store.keptAs, badLines: store.badLines, lines: store.lines, kept: store.salvaged },
+      `could not read ${store.file} (${store.badLines} of ${store.lines} lines damaged); it was set aside as ${store.keptAs} ` +
+        `and the ${store.salvaged} entries that could be read were kept. To restore it: stop Berth, repair the file, move it back, start Berth`,
+    );
   }
 
   async function prepareDataDir(): Promise<void> {
     try {
-      for (const dir of [paths.root, paths.tmpDir, paths.indexDir, paths.maintenanceDir]) {
-        await fs.mkdir(dir, { recursive: true });
-      }
-      await fs.access(paths.root, fs.constants.W_OK);
+      // The objects' folders (blobs/, repositories/, uploads/) are the filesystem driver's (its check()).
+      await prepareDirectory(paths.root, [paths.tmpDir, paths.indexDir, paths.maintenanceDir]);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new StartupError(
-        `cannot use data directory ${paths.root}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (err as Error).message}`,
-      );
+      if (err instanceof DataDirError) throw new StartupError(err.message);
+      throw err;
+    }
+    // On a disk full to the last block the lock file could not be written: give up the reserve for it.
+    if (await reserve.releaseIfLow(await volumeSpace(paths.root).catch(() => null))) {
+      log.warn({ dataDir: paths.root }, 'the disk holding the data directory is full: used the space Berth keeps in reserve to start');
     }
     try {
       lock = await DataDirLock.acquire(paths.lockFile);
     } catch (err) {
-      throw new StartupError(`cannot use data directory ${paths.root}: ${(err as Error).message}`);
+      const full = (err as NodeJS.ErrnoException).code === 'ENOSPC';
+      throw new StartupError(`cannot use data directory ${paths.root}: ${full ? 'the disk holding it is full (not even the lock file fits); free some space and start again' : (err as Error).message}`);
     }
     // Temp files left by a crash were never renamed into place: nothing refers to them.
     for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
@@ -335,7 +382,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
       const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
       caCertificate = material.ca;
-      if (material.issued === 'ca') log.warn({ ca: new TlsFiles(paths.tlsDir).caCert }, 'made a new local CA: clients must trust it (berth tls trust-help)');
+      if (material.issued === 'ca') {
+        log.warn({ ca: new TlsFiles(paths.tlsDir).caCert, reason: material.caReason ?? 'there was none' },
+          'made a new local CA: clients must trust it, again if they trusted the previous one (berth tls trust-help)');
+      }
       else if (material.issued) log.info('issued a new server certificate');
       return material;
     } catch (err) {
@@ -354,7 +404,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         (m) => {
           if (!m.issued) return;
           s.setSecureContext({ cert: m.cert, key: m.key });
-          log.info({ issued: m.issued }, 're-issued the server certificate');
+          caCertificate = m.ca;
+          if (m.issued === 'ca') log.warn({ reason: m.caReason }, 'made a new local CA: clients must trust it again (berth tls trust-help)');
+          else log.info({ issued: m.issued }, 're-issued the server certificate');
         },
         (err) => log.error({ err }, 'renewing the server certificate failed'),
       );
@@ -394,17 +446,30 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     async open() {
       await openStores();
       startIndex();
-      await indexOpened;
+      try {
+        await indexOpened;
+      } catch (err) {
+        throw new StartupError(storeProblem(err, 'cannot open the metadata index'));
+      }
+      return { setAside: [...setAsideNow] };
     },
 
     async listen() {
       if (!storesOpened) await openStores();
-      const { reset } = await activityLog.open();
-      if (reset) log.warn({ reason: reset }, 'activity log started anew');
+      try {
+        const { setAside } = await activityLog.open();
+        if (setAside) reportSetAside(setAside);
+      } catch (err) {
+        await maintenanceStore.close().catch(() => undefined);
+        storesOpened = false;
+        await lock?.release();
+        throw new StartupError(storeProblem(err, 'cannot open the activity log'));
+      }
       manage.activity.start();
       activityOpened = true;
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
-      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
+      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout, and a body
+      // that stops arriving after bodyIdleTimeoutMs (http/request-bodies.ts).
       const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
       let address: AddressInfo;
       let initialAdmin: { name: string; password: string } | undefined;
@@ -413,11 +478,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         if (config.tls) {
           const { cert, key } = await tlsMaterial();
           const secure = https.createServer({ ...timeouts, cert, key }, app.callback());
+          continueWhenRead(secure, app.callback());
           server = secure;
           address = await listenOn(secure);
           watchCertificate(secure);
         } else {
           server = http.createServer(timeouts, app.callback());
+          continueWhenRead(server, app.callback());
           address = await listenOn(server);
         }
         // In the same turn as 'listening': no request can reach the index before its gate is set.
@@ -436,12 +503,17 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root, storage: driver.location.description, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
-      return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}) };
+      return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
     },
 
     indexReady: () => index.ready(),
 
     async close() {
+      // First, so the UI's live connection ends now (its 'Live' goes off) instead of being a request in
+      // flight that the grace period waits for; streams asked for after this end at once.
+      stopping = true;
+      events.emit('stopping', {});
+      storage.stop();
       if (certificateCheck) clearInterval(certificateCheck);
       certificateCheck = null;
       scheduler.stop();
@@ -451,10 +523,24 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         const s = server;
         server = null;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        // Node closes the connections idle when close() is called, not those that become idle later:
+        // a response finishing just after the signal would keep its connection, and the stop, waiting
+        // for the grace period.
         s.closeIdleConnections();
-        const timer = setTimeout(() => s.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+        const idle = setInterval(() => s.closeIdleConnections(), 100);
+        const timer = setTimeout(() => {
+          const cut = uploads.receivingUploads();
+          if (cut.length > 0) {
+            log.warn(
+              { uploads: cut.map((u) => ({ repository: u.repository, id: u.id, bytes: u.size })) },
+              `the ${config.shutdownGraceSeconds} s shutdown grace period is over: cutting off ${cut.length} upload(s) still receiving; their clients must push again`,
+            );
+          }
+          s.closeAllConnections();
+        }, config.shutdownGraceSeconds * 1000);
         await closed;
         clearTimeout(timer);
+        clearInterval(idle);
       }
       await closeActivity();
       if (indexOpened) {
@@ -474,6 +560,22 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await driver.close().catch(() => undefined);
     },
   };
+}
+
+/**
+ * A store that could not be opened, in one line. A file the disk cannot read is left exactly where it
+ * is (nothing is set aside for a disk error), and the line says so.
+ */
+function storeProblem(err: unknown, what: string): string {
+  if (err instanceof StoreReadError) {
+    const why = err.code === 'EIO'
+      ? 'the disk reported an I/O error (EIO); it may be failing: check it (dmesg, fsck)'
+      : err.code === 'EACCES' || err.code === 'EPERM'
+        ? `permission denied (${err.code}); give the file back to the user running Berth`
+        : `${err.code} (${err.message})`;
+    return `${what}: cannot read ${err.file}: ${why}. Nothing was changed or moved`;
+  }
+  return `${what}: ${(err as Error).message}`;
 }
 
 function listenError(err: NodeJS.ErrnoException, config: BerthConfig): Error {

@@ -5,6 +5,7 @@ import { Activity, Anchor, Boxes, CalendarClock, HardDrive, Settings, Wrench } f
 import { currentUser, signOut, watchConnection, type ConnectionState } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { CopyButton } from './copy.tsx';
+import { StorageAlert } from './storage-alert.tsx';
 
 const NAV = [
   { to: '/', label: 'Repositories', icon: Boxes, end: true },
@@ -69,7 +70,7 @@ export function Layout() {
           {currentUser() && (
             <span className="actions" style={{ gap: 6 }}>
               <span className="faint">Signed in as {currentUser()}</span>
-              <button type="button" className="small" onClick={signOut}>
+              <button type="button" className="small" onClick={() => void signOut()}>
                 Sign out
               </button>
             </span>
@@ -77,6 +78,7 @@ export function Layout() {
         </div>
       </aside>
       <main className="main" id="main" tabIndex={-1}>
+        <StorageAlert />
         <Outlet />
       </main>
     </div>

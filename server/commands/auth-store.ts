@@ -11,6 +11,7 @@ import { loadConfig, type BerthConfig } from '../config.ts';
 import { StartupError } from '../index.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
+import { printable, useDataDir } from './common.ts';
 
 export const DATA_OPTIONS = {
   data: { type: 'string' },
@@ -29,7 +30,7 @@ export function configFor(values: { data?: string; config?: string; host?: strin
 
 export async function withAuthStore<T>(config: BerthConfig, work: (auth: AuthService) => Promise<T>): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
-  await fs.mkdir(paths.root, { recursive: true });
+  await useDataDir(paths.root);
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(paths.lockFile);
@@ -59,8 +60,9 @@ export async function readPasswordFromStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
 }
 
-/** A table with a header row, columns padded to their widest cell. */
-export function table(header: string[], rows: string[][]): string {
+/** A table with a header row, columns padded to their widest cell; every cell printable(). */
+export function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }

@@ -18,10 +18,11 @@ import prettyBytes from 'pretty-bytes';
 import { loadConfig, type BerthConfig } from '../config.ts';
 import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
-import { isAlive, readLock, type LockInfo } from '../storage/lock.ts';
+import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import { keys, StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
+import { setAsideLine } from './common.ts';
 
 export const MAINTENANCE_OPTIONS = {
   data: { type: 'string' },
@@ -78,8 +79,8 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
 async function lockHolder(lockFile: string): Promise<LockInfo | null> {
   const deadline = Date.now() + LOCK_URL_WAIT_MS;
   for (;;) {
-    const holder = await readLock(lockFile);
-    if (!holder || !isAlive(holder.pid)) return null;
+    const holder = await liveHolder(lockFile);
+    if (!holder) return null;
     if (holder.url || Date.now() > deadline) return holder;
     await sleep(POLL_MS);
   }
@@ -211,7 +212,8 @@ async function runLocally(config: BerthConfig, request: RunRequest): Promise<Run
   // Logs go to stderr (warnings only): stdout is the command's output.
   const log = pino({ level: 'warn', base: { app: 'berth' } }, pino.destination(2));
   const registry = createRegistry({ ...config, logLevel: 'warn' }, { log });
-  await registry.open();
+  const { setAside } = await registry.open();
+  for (const store of setAside) process.stderr.write(setAsideLine(store));
   const progress = progressLine();
   const off = registry.events.on('maintenance', (event) => {
     if (event.progress) progress.show({ progress: event.progress });

@@ -12,7 +12,7 @@ import { StartupError } from '../index.ts';
 import { copyRegistry, type CopyProgress } from '../storage/copy.ts';
 import { createDriver } from '../storage/driver/create.ts';
 import { isStorageError, type StorageDriver } from '../storage/driver/driver.ts';
-import { isAlive, readLock } from '../storage/lock.ts';
+import { liveHolder } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
 import { parseOptions, UsageError, type Command } from './common.ts';
 
@@ -66,8 +66,8 @@ async function copy(args: string[]): Promise<number> {
   if (from.name === to.name) throw new UsageError(`--from and --to are the same store (${from.name})`);
   // The destination's index must be rebuilt from what the copy wrote: no server may hold it meanwhile.
   const destination = new StoragePaths(to.config.dataDir);
-  const holder = await readLock(destination.lockFile).catch(() => null);
-  if (holder && isAlive(holder.pid) && holder.pid !== process.pid) {
+  const holder = await liveHolder(destination.lockFile).catch(() => null);
+  if (holder && holder.pid !== process.pid) {
     throw new StartupError(`a Berth server (pid ${holder.pid}) uses the destination's data directory ${destination.root}: stop it first`);
   }
   for (const [store, role] of [[from, 'source'], [to, 'destination']] as const) {

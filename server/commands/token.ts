@@ -1,5 +1,6 @@
 /** `berth token create|list|revoke`: personal and robot access tokens, and the logins (refresh tokens) to revoke. */
 import { formatGrant, parseGrant } from '../auth/permissions.ts';
+import { ConfigError, parseDuration } from '../config.ts';
 import { UsageError, parseOptions, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, configFor, table, withAuthStore } from './auth-store.ts';
 
@@ -35,13 +36,19 @@ const OPTIONS = {
 
 const DEFAULT_EXPIRY = '90d';
 
+/** "never", a date (2027-01-31), or a duration from now through the one duration parser (config.ts). */
 export function parseExpiry(text: string, now = Date.now()): Date | null {
   if (text === 'never') return null;
-  const relative = /^(\d{1,5})([hdw])$/.exec(text);
-  if (relative) return new Date(now + Number(relative[1]) * { h: 3_600_000, d: 86_400_000, w: 604_800_000 }[relative[2] as 'h' | 'd' | 'w']);
   if (/^\d{4}-\d\d-\d\d(T[\d:.]+Z?)?$/.test(text) && !Number.isNaN(Date.parse(text))) return new Date(text);
-  throw new UsageError(`--expires "${text}": use a duration (12h, 90d, 4w), a date (2027-01-31) or never`);
+  try {
+    return new Date(now + parseDuration(text, '--expires', MIN_LIFETIME_MS, 'a duration (12h, 90d, 4w), a date (2027-01-31) or never'));
+  } catch (err) {
+    throw err instanceof ConfigError ? new UsageError(err.message) : err;
+  }
 }
+
+/** A token that expires sooner would be dead before anyone could use it. */
+const MIN_LIFETIME_MS = 60_000;
 
 export const tokenCommand: Command = {
   summary: 'Manage access tokens (personal and robot) and logins: create, list, revoke',

@@ -1,6 +1,7 @@
 /** `berth user add|list|remove|passwd|import-htpasswd`: the registry's users (auth/). */
 import fs from 'node:fs/promises';
 import { formatGrant, parseGrant, type Grant } from '../auth/permissions.ts';
+import { readProblem } from '../storage/files.ts';
 import { generatePassword } from '../auth/secrets.ts';
 import { UsageError, parseOptions, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, configFor, readPasswordFromStdin, table, withAuthStore } from './auth-store.ts';
@@ -91,7 +92,7 @@ export const userCommand: Command = {
         try {
           text = await fs.readFile(file, 'utf8');
         } catch (err) {
-          throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+          throw new UsageError(`cannot read ${file}: ${readProblem(err)}`);
         }
         const permissions = grantsFrom(values, [{ repository: '*', actions: ['pull', 'push'] }]);
         const result = await withAuthStore(config, (auth) => auth.importHtpasswd(text, { permissions, replace: values.replace === true }));

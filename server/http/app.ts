@@ -4,6 +4,8 @@
  *   1. requestLog         one structured line per request
  *   2. errorResponder     the only writer of error bodies
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
+ *   3b. requestBodies     an idle timeout on request bodies, a cap on uploads per client (request-bodies.ts)
+ *   3c. requestOrigin     the Host must name us, and web pages of other sites stay out (request-origin.ts)
  *   4. managementGuard    who may use /api/ (api/guard.ts)
  *   5. router             the registry route table (routes.ts), the token endpoint (token.ts), the
  *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with auth
@@ -23,12 +25,15 @@ import type { Ctx, RegistryServices } from './context.ts';
 import { errorResponder } from './errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
+import { requestBodies } from './request-bodies.ts';
+import { requestOrigin } from './request-origin.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
 import { serveUi } from './ui.ts';
 import { measureRequests, operationsRoutes, type OperationsDeps } from './metrics.ts';
 import type { AuthService } from '../auth/service.ts';
 import { registryAuthorizer, type Authorize } from './auth.ts';
 import { tokenRoutes } from './token.ts';
+import type { StorageHealth } from '../registry/storage-health.ts';
 
 export interface AppDeps {
   services: RegistryServices;
@@ -43,9 +48,13 @@ export interface AppDeps {
   uiDir?: string | null;
   /** /healthz and /metrics. */
   operations: Omit<OperationsDeps, 'auth'>;
+  /** Words disk failures for the clients (registry/storage-health.ts); absent in tests of the app alone. */
+  storage?: StorageHealth | null;
+  /** True once the server is stopping (the request log names requests the shutdown cut off). */
+  stopping?: () => boolean;
 }
 
-export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
@@ -56,12 +65,16 @@ export function createApp({ services, events, log, info, management, auth = null
   const authorize = auth ? registryAuthorizer(auth, info.url) : null;
 
   app.use(measureRequests(operations.metrics));
-  app.use(requestLog(log));
-  app.use(errorResponder(log));
+  app.use(requestLog(log, stopping ? { stopping } : {}));
+  app.use(errorResponder(log, storage));
   app.use(async function apiVersion(ctx, next) {
     ctx.set(API_VERSION_HEADER, API_VERSION);
+    // While stopping, no connection is kept for another request.
+    if (stopping?.()) ctx.set('Connection', 'close');
     await next();
   });
+  app.use(requestBodies({ bodyIdleTimeoutMs: info.config.bodyIdleTimeoutMs, uploadsPerClient: info.config.uploadsPerClient }));
+  app.use(requestOrigin({ bindHost: info.config.host, allowedHosts: info.config.allowedHosts, registryAuth: auth !== null }));
   app.use(async function guardApi(ctx, next) {
     if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
     else await next();

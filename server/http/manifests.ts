@@ -3,7 +3,8 @@ import getRawBody from 'raw-body';
 import { RegistryError } from '../registry/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../registry/manifests.ts';
 import { parseAccept } from '../registry/media-types.ts';
-import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
+import { parseDigest } from '../registry/reference.ts';
+import { repositoryName, sendEmpty, singleQuery, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength, ifNoneMatchHolds } from './headers.ts';
 
 export function manifestHandlers({ manifests }: RegistryServices) {
@@ -33,8 +34,11 @@ export function manifestHandlers({ manifests }: RegistryServices) {
 
     async putManifest(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
+      // ?digest=<algorithm>:<hex>: the digest the client computed, by the algorithm it wants (see ManifestService.put).
+      const digestParam = singleQuery(ctx, 'digest');
+      const expected = digestParam === undefined ? undefined : parseDigest(digestParam);
       const bytes = await readManifestBody(ctx);
-      const pushed = await manifests.put(repo, ctx.params.reference!, ctx.get('Content-Type') || undefined, bytes);
+      const pushed = await manifests.put(repo, ctx.params.reference!, ctx.get('Content-Type') || undefined, bytes, expected);
       ctx.set('Location', `/v2/${repo}/manifests/${pushed.digest.value}`);
       ctx.set(CONTENT_DIGEST_HEADER, pushed.digest.value);
       if (pushed.subject) ctx.set(OCI_SUBJECT_HEADER, pushed.subject.value);

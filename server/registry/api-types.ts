@@ -32,6 +32,37 @@ export interface StatusView {
   tls: { enabled: boolean; caCertificateUrl: string | null };
   /** Registry authentication (token auth) is on. */
   auth: { enabled: boolean };
+  /** How the disk of the data directory is doing (also the live `storage` event). */
+  storage: StorageView;
+}
+
+/**
+ * Whether the registry can store what it is sent. `full`: the volume has (next to) no space left, or a
+ * write failed for lack of space and nothing has freed space since; `read-only`, `not-writable` (the
+ * permissions), `failing` (I/O errors): writes fail. Pulls are served in every state.
+ */
+export interface StorageView {
+  state: 'ok' | 'full' | 'read-only' | 'not-writable' | 'failing';
+  freeBytes: number | null;
+  totalBytes: number | null;
+  /** What is wrong in a few words ("The registry's disk is full"), then what to do about it; null while ok. */
+  headline: string | null;
+  problem: string | null;
+  /** When the problem was first seen (ISO 8601), or null. */
+  since: string | null;
+  /** Store files Berth set aside because their contents could not be read, oldest first. */
+  setAside: SetAsideView[];
+}
+
+export interface SetAsideView {
+  /** The store file (`<data>/maintenance/retention.db`) and what it holds ("retention rules"). */
+  file: string;
+  holds: string;
+  /** Where the damaged file was moved, and when. */
+  keptAs: string;
+  at: string;
+  /** How to get its contents back. */
+  restore: string;
 }
 
 export interface RepositorySummary {
@@ -267,7 +298,7 @@ export interface SelfTestSummary {
  */
 export type LiveEventName =
   | 'blob-pushed' | 'blob-mounted' | 'blob-deleted' | 'manifest-pushed' | 'manifest-pulled'
-  | 'manifest-deleted' | 'tag-deleted' | 'repository-deleted' | 'uploads' | 'maintenance';
+  | 'manifest-deleted' | 'tag-deleted' | 'repository-deleted' | 'uploads' | 'maintenance' | 'storage' | 'stopping';
 
 export interface UploadsEvent {
   uploads: UploadProgress[];
@@ -438,7 +469,7 @@ export interface RebuildStats {
   ms: number;
 }
 
-/** A retention rule (registry/retention.ts); globs are picomatch patterns. */
+/** A retention rule (registry/retention.ts); patterns are Berth's one dialect (server/name-pattern.ts). */
 export interface RetentionRule {
   id: string;
   repositories: string;

@@ -1,6 +1,6 @@
 /** What happened in the registry, for the activity feed, live UI updates and webhooks. */
 import { EventEmitter } from 'node:events';
-import type { MaintenanceEvent } from './api-types.ts';
+import type { MaintenanceEvent, StorageView } from './api-types.ts';
 
 export interface RegistryEventMap {
   'blob-pushed': { repository: string; digest: string; size: number };
@@ -14,6 +14,10 @@ export interface RegistryEventMap {
   'repository-deleted': { repository: string; tags: string[]; manifests: number; layers: number };
   /** A maintenance run (gc, scrub, purge-uploads, reindex, retention) was queued, progressed or finished. */
   maintenance: MaintenanceEvent;
+  /** The disk's state changed (storage-health.ts): full, writable again, a store file set aside. */
+  storage: StorageView;
+  /** The server is stopping: live connections end now. */
+  stopping: Record<string, never>;
 }
 
 export type RegistryEventName = keyof RegistryEventMap;

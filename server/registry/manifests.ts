@@ -5,7 +5,7 @@
  */
 import AsyncLock from 'async-lock';
 import { LRUCache } from 'lru-cache';
-import type { ManifestSummary, MetadataIndex } from '../metadata/index-db.ts';
+import { MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, type ManifestSummary, type MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
@@ -13,8 +13,8 @@ import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import { isImageConfigMediaType } from './media-types.ts';
-import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type ParsedManifest } from './manifest.ts';
-import { parseReference, truncate, type Digest, type Reference } from './reference.ts';
+import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.ts';
+import { parseReference, truncate, tryParseDigest, type Digest, type Reference } from './reference.ts';
 
 /**
  * The largest manifest we accept. The spec asks registries to accept at least 4 MiB
@@ -22,8 +22,12 @@ import { parseReference, truncate, type Digest, type Reference } from './referen
  * Distribution and zot use the same 4 MiB cap. It also bounds what a request can make us buffer.
  */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** The largest manifest body kept in memory (see ManifestService.bodies). */
+const MAX_CACHED_BODY = 256 * 1024;
 /** Image configs are read for the summary (platform, created) only up to this size. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
+/** What the index keeps of a platform or a creation time: real ones are a few dozen characters. */
+const MAX_LABEL = 100;
 
 export interface StoredManifest {
   digest: Digest;
@@ -46,8 +50,12 @@ export interface ManifestServiceDeps {
 
 export class ManifestService {
   private readonly deps: ManifestServiceDeps;
-  /** Manifest bodies by digest: immutable, so always valid; 64 MiB keeps hot tags off the disk. */
-  private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
+  /**
+   * Manifest bodies by digest: immutable, so always valid; 64 MiB keeps hot tags off the disk. Bodies
+   * over 256 KiB (a few giant artifacts) are read from disk each time instead: a handful of them
+   * would push out thousands of the small manifests clients pull all day.
+   */
+  private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, maxEntrySize: MAX_CACHED_BODY, sizeCalculation: (b) => b.length || 1 });
   /** Serialises writes to one tag so the disk and the index see them in the same order. */
   private readonly tagLocks = new AsyncLock({ maxPending: Infinity });
 
@@ -77,14 +85,27 @@ export class ManifestService {
     return { digest, mediaType, bytes };
   }
 
-  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer): Promise<PushedManifest> {
+  /**
+   * PUT. The manifest's digest is sha256 of the bytes, or by the algorithm of the digest it is pushed
+   * by, or of `expected`: the ?digest= a client adds to a push by tag to choose the algorithm (the
+   * spec's draft, "Pushing Manifests": sha512 for a manifest pushed by tag). `expected` must match
+   * the bytes, and the reference when that is a digest too.
+   */
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, expected?: Digest): Promise<PushedManifest> {
     const ref = parseReference(reference);
-    const manifest = parseManifest(bytes, contentType);
-    const digest = digestOf(bytes, ref.kind === 'digest' ? ref.digest.algorithm : 'sha256');
-    if (ref.kind === 'digest' && ref.digest.value !== digest.value) {
+    if (expected && ref.kind === 'digest' && expected.value !== ref.digest.value) {
       throw new RegistryError('DIGEST_INVALID', {
-        message: `the manifest body has digest ${digest.value}, not ${ref.digest.value}`,
-        detail: { expected: ref.digest.value, actual: digest.value },
+        message: `?digest=${expected.value} is not the digest the manifest is pushed by (${ref.digest.value})`,
+        detail: { reference: ref.digest.value, digest: expected.value },
+      });
+    }
+    const manifest = parseManifest(bytes, contentType);
+    const claimed = expected ?? (ref.kind === 'digest' ? ref.digest : null);
+    const digest = digestOf(bytes, claimed?.algorithm ?? 'sha256');
+    if (claimed && claimed.value !== digest.value) {
+      throw new RegistryError('DIGEST_INVALID', {
+        message: `the manifest body has digest ${digest.value}, not ${claimed.value}`,
+        detail: { expected: claimed.value, actual: digest.value },
       });
     }
     const { blobs, repositories, index, guard } = this.deps;
@@ -194,34 +215,37 @@ export class ManifestService {
     size: number,
     childTotal: (digest: string) => Promise<number | undefined>,
   ): Promise<ManifestSummary> {
-    const summary: ManifestSummary = { mediaType: m.mediaType, size, totalSize: 0, layers: [], children: [] };
+    const summary: ManifestSummary = { mediaType: m.mediaType, size, totalSize: 0, descriptorCount: m.isIndex ? m.manifests.length : m.layers.length };
     if (m.artifactType) summary.artifactType = m.artifactType;
-    if (m.subject) summary.subject = m.subject.digest.value;
-    if (m.annotations) summary.annotations = JSON.stringify(m.annotations);
+    if (m.subject) {
+      summary.subject = m.subject.digest.value;
+      // Only the referrers listing shows annotations; a large set is read from the manifest there.
+      const annotations = m.annotations ? JSON.stringify(m.annotations) : null;
+      if (annotations && annotations.length <= MAX_INDEXED_ANNOTATIONS) summary.annotations = annotations;
+      else if (annotations) summary.annotationsInManifest = true;
+    }
     if (m.isIndex) {
-      summary.children = m.manifests.map((d) => ({
-        digest: d.digest.value,
-        size: d.size,
-        mediaType: d.mediaType,
-        ...(d.platform ? { platform: platformLabel(d.platform) } : {}),
-      }));
+      const platforms = new Set<string>();
+      for (const child of m.manifests) {
+        if (child.platform && platforms.size < MAX_INDEXED_PLATFORMS) platforms.add(platformLabel(child.platform).slice(0, MAX_LABEL));
+      }
+      if (platforms.size > 0) summary.platforms = [...platforms];
       for (const child of m.manifests) summary.totalSize += (await childTotal(child.digest.value)) ?? child.size;
       return summary;
     }
     const config = m.config!;
     summary.config = { digest: config.digest.value, size: config.size, mediaType: config.mediaType };
-    summary.layers = m.layers.map((d) => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType }));
     summary.totalSize = config.size + m.layers.reduce((sum, d) => sum + d.size, 0);
     if (isImageConfigMediaType(config.mediaType)) {
       const bytes = await this.deps.blobs.read(config.digest, MAX_CONFIG_BYTES);
       const image = bytes ? safeJson(bytes) : null;
       if (image) {
         try {
-          summary.platform = platformLabel(parsePlatform(image, 'config'));
+          summary.platform = platformLabel(parsePlatform(image, 'config')).slice(0, MAX_LABEL);
         } catch {
           // A config without os/architecture is still an image; it just has no platform to show.
         }
-        if (typeof image.created === 'string') summary.created = image.created;
+        if (typeof image.created === 'string') summary.created = image.created.slice(0, MAX_LABEL);
       }
     }
     return summary;
@@ -254,11 +278,25 @@ export class ManifestService {
     return new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${what} is not known to this registry` });
   }
 
-  /** Everything a manifest points to must be in this repository (subject excepted, by the spec). */
+  /**
+   * Everything a manifest points to must be in this repository (subject excepted, by the spec), with
+   * the size its descriptor declares. Each distinct blob is checked once, however often it is listed.
+   */
   private async checkReferences(repo: string, m: ParsedManifest): Promise<void> {
     const { blobs, repositories } = this.deps;
     const missing: string[] = [];
+    const distinct = new Map<string, Descriptor>();
     for (const d of requiredBlobs(m)) {
+      const seen = distinct.get(d.digest.value);
+      if (seen && seen.size !== d.size) {
+        throw new RegistryError('MANIFEST_INVALID', {
+          message: `${d.digest.value} is listed with two sizes, ${seen.size} and ${d.size} bytes`,
+          detail: { digest: d.digest.value, sizes: [seen.size, d.size] },
+        });
+      }
+      distinct.set(d.digest.value, d);
+    }
+    for (const d of distinct.values()) {
       const size = (await repositories.hasLayer(repo, d.digest)) ? await blobs.stat(d.digest) : null;
       if (size === null) {
         missing.push(d.digest.value);
@@ -269,8 +307,8 @@ export class ManifestService {
         });
       }
     }
-    for (const d of m.manifests) {
-      if ((await repositories.manifestMediaType(repo, d.digest)) === null) missing.push(d.digest.value);
+    for (const digest of new Set(m.manifests.map((d) => d.digest.value))) {
+      if ((await repositories.manifestMediaType(repo, tryParseDigest(digest)!)) === null) missing.push(digest);
     }
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {

@@ -21,8 +21,8 @@ import type { RegistryEventName, RegistryEvents } from './events.ts';
 import type { ManifestService } from './manifests.ts';
 import type { DeletedRepository } from './repository-delete.ts';
 import { isImageConfigMediaType, isIndexMediaType } from './media-types.ts';
-import { isValidTag, parseDigest, parseName, truncate } from './reference.ts';
-import { blobsByRepository, sharing } from './usage.ts';
+import { isValidTag, parseDigest, parseName, truncate, tryParseDigest } from './reference.ts';
+import { blobsByRepository, sharing, type StoredManifests } from './usage.ts';
 import type { RepositoryUsage } from './api-types.ts';
 
 export interface RepositoryQuery {
@@ -86,7 +86,7 @@ export class RepositoryService {
     }
     tagRows.sort((a, b) => b.taggedAt.localeCompare(a.taggedAt) || (a.tag < b.tag ? -1 : 1));
     const tagged = new Set(tags.map((t) => t.digest));
-    const children = new Set(manifests.flatMap((m) => m.children.map((c) => c.digest)));
+    const children = await childDigests(manifests, this.deps.manifests);
     const untagged = manifests
       .filter((m) => !tagged.has(m.digest) && !children.has(m.digest) && !m.subject)
       .map(manifestRow)
@@ -123,8 +123,8 @@ export class RepositoryService {
   private repositoryStats(): Promise<Stats> {
     if (!this.stats) {
       const { index } = this.deps;
-      const computing = Promise.all([index.manifestDocs(), index.tagDocs()]).then(([manifests, tags]) => ({
-        usage: sharing(blobsByRepository(manifests), (_, size) => size).repositories,
+      const computing = Promise.all([index.manifestDocs(), index.tagDocs()]).then(async ([manifests, tags]) => ({
+        usage: sharing(await blobsByRepository(manifests, this.deps.manifests), (_, size) => size).repositories,
         tagCounts: countBy(tags, (t) => t.repo),
         manifestCounts: countBy(manifests, (m) => m.repo),
       }));
@@ -145,9 +145,27 @@ export function manifestKind(mediaType: string, artifactType: string | undefined
 }
 
 /** Platforms an image or index runs on; attestations (unknown/unknown) are not platforms. */
-export function manifestPlatforms(doc: Pick<ManifestDoc, 'platform' | 'children'>): string[] {
-  const all = doc.platform ? [doc.platform] : doc.children.map((c) => c.platform).filter((p): p is string => !!p);
+export function manifestPlatforms(doc: Pick<ManifestDoc, 'platform' | 'platforms'>): string[] {
+  const all = doc.platform ? [doc.platform] : (doc.platforms ?? []);
   return [...new Set(all.filter((p) => p !== 'unknown/unknown'))];
+}
+
+/**
+ * The digests the indexes among `docs` list as children, read from the indexes themselves (the
+ * metadata index does not hold them: see index-db.ts). An index that cannot be read lists none.
+ */
+export async function childDigests(docs: readonly ManifestDoc[], manifests: StoredManifests): Promise<Set<string>> {
+  const children = new Set<string>();
+  for (const doc of docs) {
+    const digest = tryParseDigest(doc.digest);
+    if (!isIndexMediaType(doc.mediaType) || doc.descriptorCount === 0 || !digest) continue;
+    try {
+      for (const child of (await manifests.parseStored(doc.repo, digest, doc.mediaType)).manifest.manifests) children.add(child.digest.value);
+    } catch {
+      // Unreadable (scrub says so): its children show as untagged rather than not at all.
+    }
+  }
+  return children;
 }
 
 function manifestRow(doc: ManifestDoc): ManifestRow {

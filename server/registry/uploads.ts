@@ -12,10 +12,10 @@
  * its file instead. A completion in another algorithm (sha512) re-hashes too: on a shared store by
  * finishing the data under the session and reading it back, the one case where the bytes are read again.
  */
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable, type Writable } from 'node:stream';
 import type { MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { storageFailureKind } from '../storage/failures.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { UploadStore } from '../storage/upload-store.ts';
 import type { ObjectWriter } from '../storage/driver/driver.ts';
@@ -24,6 +24,7 @@ import { RegistryError } from './errors.ts';
 import type { RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
+import type { StorageHealth } from './storage-health.ts';
 
 export interface UploadState {
   id: string;
@@ -65,6 +66,11 @@ export interface UploadServiceDeps {
   index: MetadataIndex;
   events: RegistryEvents;
   guard: LinkGuard;
+  /**
+   * Refuses bodies that cannot fit and words disk failures (storage-health.ts): for uploads kept on the
+   * data directory's disk (the filesystem driver); absent in unit tests and for buckets.
+   */
+  storage?: Pick<StorageHealth, 'ensureRoom' | 'failed' | 'stored'> | undefined;
 }
 
 export class UploadService {
@@ -76,7 +82,12 @@ export class UploadService {
   }
 
   async start(repository: string): Promise<UploadState> {
-    const info = await this.deps.uploads.create(repository);
+    let info;
+    try {
+      info = await this.deps.uploads.create(repository);
+    } catch (err) {
+      throw (await this.deps.storage?.failed(err, { repository, what: 'a new upload' })) ?? err;
+    }
     this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: await this.freshHash(), busy: false, inFlight: 0 });
     return { id: info.id, repository, size: 0 };
   }
@@ -150,11 +161,14 @@ export class UploadService {
       await this.deps.uploads.remove(id);
       this.live.delete(id);
     });
+    this.deps.storage?.stored();
     this.deps.events.emit('blob-pushed', { repository, digest: digest.value, size: session.size });
   }
 
   /** POST with ?digest= and the whole blob as body. */
   async uploadWhole(repository: string, digest: Digest, body: Readable, options: ChunkOptions): Promise<void> {
+    // Refused before a session (or any byte) is written when it cannot fit.
+    if (options.length !== undefined) await this.deps.storage?.ensureRoom(options.length, { repository, what: 'this blob' });
     const { id } = await this.start(repository);
     try {
       await this.complete(repository, id, digest, body, options);
@@ -304,14 +318,23 @@ export class UploadService {
         }));
       }
     }
+    if (length !== undefined) {
+      try {
+        await this.deps.storage?.ensureRoom(length, { repository: session.repository, what: 'this chunk' });
+      } catch (err) {
+        await writer.discard();
+        throw err;
+      }
+    }
     try {
-      await pipeline(body, writer.sink);
+      await pipeBody(body, writer.sink);
     } catch (err) {
       // The client hung up or the store failed: the session keeps exactly what arrived (made durable
       // now), and the hash covers exactly those bytes (the writer hands on only what it accepted).
       session.inFlight = 0;
       await this.persist(id, session, writer).catch(() => undefined);
-      throw err;
+      const failure = storageFailureKind(err) ? await this.dropAfterDiskFailure(id, err, session.repository) : null;
+      throw failure ?? err;
     }
     session.inFlight = 0;
     const received = await writer.settled;
@@ -343,6 +366,17 @@ export class UploadService {
     }
   }
 
+  /**
+   * The disk refused the session's bytes: its partial data would only hold the space a client needs
+   * once some is freed, and no client resumes a push that failed, so the session goes (its folder
+   * with it). Returns the error for the client.
+   */
+  private async dropAfterDiskFailure(id: string, err: unknown, repository: string): Promise<Error | null> {
+    this.live.delete(id);
+    await this.deps.uploads.remove(id).catch(() => undefined);
+    return (await this.deps.storage?.failed(err, { repository, what: 'the blob', uploadRemoved: true })) ?? null;
+  }
+
   private async freshHash(): Promise<UploadHash> {
     return this.deps.uploads.shared ? savableUploadHash('sha256') : localUploadHash('sha256');
   }
@@ -372,6 +406,38 @@ export class UploadService {
     if (stream) for await (const chunk of stream) hash.update(chunk as Buffer);
     return digestFromHash(algorithm, hash);
   }
+}
+
+/**
+ * Pipes a request body into the upload's writer. Unlike pipeline(), a failing writer does not destroy the
+ * request: that would close the connection under the client, which would then see a reset instead of
+ * the error response (and Koa's ctx.ip would throw). The rest of the body is drained instead, so the
+ * connection stays in step and the client reads the answer. A client that hangs up destroys the sink,
+ * which ends the writer's intake.
+ */
+function pipeBody(body: Readable, sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve();
+    };
+    finished(sink, (err) => {
+      if (err && !body.destroyed) {
+        body.unpipe(sink);
+        body.resume();
+      }
+      settle(err);
+    });
+    finished(body, { writable: false }, (err) => {
+      if (!err) return;
+      sink.destroy(err);
+      settle(err);
+    });
+    body.pipe(sink);
+  });
 }
 
 /** The spec's Range response header: "0-<last byte>", no "bytes=" prefix; "0-0" for an empty upload. */

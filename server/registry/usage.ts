@@ -9,16 +9,36 @@ import type { BlobLister } from '../storage/blob-store.ts';
 import type { StorageLocation } from '../storage/driver/driver.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
+import type { ParsedManifest } from './manifest.ts';
+import { isIndexMediaType } from './media-types.ts';
+import { tryParseDigest, type Digest } from './reference.ts';
 
-/** repository -> digest -> size the manifest declared, for every blob a manifest of it references. */
-export function blobsByRepository(docs: Iterable<ManifestDoc>): Map<string, Map<string, number>> {
+/** Reads a manifest as stored (ManifestService.parseStored). */
+export interface StoredManifests {
+  parseStored(repo: string, digest: Digest, mediaType: string): Promise<{ manifest: ParsedManifest }>;
+}
+
+/**
+ * repository -> digest -> size the manifest declared, for every blob a manifest of it references.
+ * The layers are read from each manifest in turn (the index does not hold them), so what this holds
+ * is the distinct blobs of each repository, however many descriptors its manifests repeat. A
+ * manifest that cannot be read (see scrub) counts with its config only.
+ */
+export async function blobsByRepository(docs: Iterable<ManifestDoc>, manifests: StoredManifests): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   for (const doc of docs) {
     let blobs = out.get(doc.repo);
     if (!blobs) out.set(doc.repo, (blobs = new Map()));
     blobs.set(doc.digest, doc.size);
     if (doc.config) blobs.set(doc.config.digest, doc.config.size);
-    for (const layer of doc.layers) blobs.set(layer.digest, layer.size);
+    const digest = tryParseDigest(doc.digest);
+    if (isIndexMediaType(doc.mediaType) || doc.descriptorCount === 0 || !digest) continue;
+    try {
+      const { manifest } = await manifests.parseStored(doc.repo, digest, doc.mediaType);
+      for (const layer of manifest.layers) blobs.set(layer.digest.value, layer.size);
+    } catch {
+      // Unreadable: scrub reports it; its layers are not counted here.
+    }
   }
   return out;
 }
@@ -67,6 +87,7 @@ export function sharing(byRepository: Map<string, Map<string, number>>, sizeOf: 
 export interface DiskUsageServiceDeps {
   blobs: BlobLister;
   index: MetadataIndex;
+  manifests: StoredManifests;
   dataDir: string;
   /** The volume of the data directory, or null when the blobs are not on it (a bucket). */
   volume(dir: string): Promise<VolumeSpace | null>;
@@ -93,7 +114,7 @@ export class DiskUsageService {
       onDisk.set(blob.digest.value, blob.size);
       bytesOnDisk += blob.size;
     }
-    const used = sharing(blobsByRepository(await index.manifestDocs()), (digest) => onDisk.get(digest) ?? null);
+    const used = sharing(await blobsByRepository(await index.manifestDocs(), this.deps.manifests), (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
     return {
       dataDir,

@@ -38,7 +38,10 @@
  * LOCAL STATE, always in the data directory (--data), whatever the driver:
  *
  *   <data>/
- *     berth.lock                              pid lock: one server (one nedb owner) per directory
+ *     berth.lock                              the lock: one server (one nedb owner) per directory; who holds it
+ *     berth.sock                              ...and the socket its holder listens on while alive (storage/lock.ts)
+ *     reserve                                 64 KiB of random bytes held back for the lock and the nedb
+ *                                             files: deleted when Berth starts on a full disk (reserve.ts)
  *     tmp/                                    temp files, renamed into place once complete and fsynced
  *     index/                                  the nedb metadata index (metadata/): rebuilt from the objects
  *                                             whenever it is missing, corrupt or was not closed cleanly
@@ -48,7 +51,8 @@
  *       credentials.db                        nedb: access tokens (personal/robot) and refresh tokens, SHA-256 hashed
  *       signing-key.jwk                       the ES256 private key that signs registry JWTs (mode 0600)
  *     tls/                                    certificates Berth makes itself (tls/)
- *       ca.crt, ca.key                        the local CA (ECDSA P-256, 10 years); the key (0600) never leaves here
+ *       ca.crt, ca.key                        the local CA (ECDSA P-256, 2 years, name-constrained); the key (0600)
+ *                                             never leaves here: keep backups of this folder as private as the key
  *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
  *     maintenance/                            nedb store of the storage lifecycle (metadata/maintenance-db.ts):
  *       runs.db                               history of garbage collections, scrubs, purges, reindexes (what
@@ -57,6 +61,9 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
+ *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
+ *                                             read live on in <store>.db. Never made for a disk error.
  *
  * Who owns which fact: the objects are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -86,6 +93,7 @@ export class StoragePaths {
   get tlsDir(): string { return path.join(this.root, 'tls'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get reserveFile(): string { return path.join(this.root, 'reserve'); }
 }
 
 /** Object keys (see OBJECTS above). */

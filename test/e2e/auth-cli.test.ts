@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AuthStore } from '../../server/auth/store.ts';
 import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
@@ -107,7 +108,11 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     assert.ok(!list.stdout.includes(robotToken.slice(-20)), 'list never shows secrets');
     for (const [args, pattern] of [
       [['token', 'create', '--data', data], /exactly one of --user NAME or --robot NAME/],
-      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /--expires "soon"/],
+      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /--expires: "soon" is not a duration of at least 1 minute; use a duration \(12h, 90d, 4w\), a date \(2027-01-31\) or never/],
+      [['token', 'create', '--user', 'dev', '--expires', '-1d', '--data', data], /^berth: --expires: "-1d" is negative; use a duration \(12h, 90d, 4w\), a date \(2027-01-31\) or never\n$/],
+      [['token', 'create', '--user', 'dev', '--expires', '3600', '--data', data], /--expires: "3600" has no unit \(seconds\? minutes\?\)/],
+      [['token', 'create', '--user', 'dev', '--permission', 'team', '--data', data], /^berth: permission "team" is not PATTERN:ACTIONS: name the actions after a colon, as in "team:pull,push" \(actions: pull, push, delete, admin; \* in a pattern matches any characters\)\n$/],
+      [['user', 'add', 'newbie', '--permission', 'team/*', '--data', data], /permission "team\/\*" is not PATTERN:ACTIONS: name the actions after a colon, as in "team\/\*:pull,push"/],
       [['token', 'create', '--robot', 'new-bot', '--data', data], /needs its permissions/],
     ] as const) {
       const result = await runBerth([...args]);
@@ -136,6 +141,30 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     } finally {
       await berth.stop();
     }
+  });
+
+  it('prints client ids and token names harmlessly, and refuses new ones with control characters', async () => {
+    const data = path.join(work, 'escapes');
+    assert.equal((await berthWithInput(['user', 'add', 'eve', '--password-stdin', '--data', data], 'eve-password-1\n')).code, 0);
+    // A login recorded by an older Berth, whose client_id was stored as sent: ESC sequences that
+    // set the terminal's title, clear the screen, and a bidi override that reverses the line.
+    const hostile = '\u001b]0;owned\u0007\u001b[2J\u001b[31mdocker\u202e';
+    const store = new AuthStore(path.join(data, 'auth'));
+    await store.open();
+    await store.insertCredential({
+      _id: '00112233445566ff', kind: 'refresh', user: 'eve', label: hostile, secretHash: 'ab'.repeat(32),
+      permissions: null, parent: null, createdAt: new Date(), expiresAt: null, lastUsedAt: new Date(),
+    });
+    await store.close();
+    const list = await runBerth(['token', 'list', '--data', data]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.doesNotMatch(list.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/, 'no control character reaches the terminal');
+    assert.ok(list.stdout.includes('\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mdocker\\u202e'), list.stdout);
+    const json = await runBerth(['token', 'list', '--json', '--data', data]);
+    assert.doesNotMatch(json.stdout, /[\u0000-\u0009\u000b-\u001f]/);
+    const named = await runBerth(['token', 'create', '--user', 'eve', '--name', '\u001b[2Jlaptop', '--data', data]);
+    assert.equal(named.code, 1);
+    assert.match(named.stderr, /a token name is 1-100 characters, without control characters/);
   });
 
   it('imports bcrypt entries of an htpasswd file and refuses other hash kinds', { skip: skipUnless('htpasswd') }, async () => {

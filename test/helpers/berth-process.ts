@@ -1,4 +1,5 @@
 /** `berth serve` as a child process (the shipped CLI in dist/), for end-to-end tests with real clients. */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
@@ -33,6 +34,15 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A command's failure is one line on stderr, prefixed "berth:", with no stack trace. */
+export function assertOneLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line, got: ${stderr}`);
+  assert.match(lines[0]!, /^berth: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /);
 }
 
 /** Runs `berth <args>` to completion (for CLI error cases). */

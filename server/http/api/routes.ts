@@ -50,7 +50,7 @@ const SEGMENT = '([^/]+)';
 
 export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] {
   const status = statusHandlers(info);
-  const live = eventHandlers(events, manage.uploadMonitor);
+  const live = eventHandlers(events, manage.uploadMonitor, info.stopping);
   const repositories = repositoryHandlers(manage.repositories);
   const tags = tagHandlers(manage.repositories);
   const images = imageHandlers(manage.images, manage.repositories);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { AppendSink } from '../append-sink.ts';
 import { BufferPool } from '../buffer-pool.ts';
-import { fsyncDir, isNotFound, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic } from '../files.ts';
+import { fsyncDir, isNotFound, makeDir, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic } from '../files.ts';
 import { keys } from '../paths.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 
@@ -71,7 +71,7 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // tmp/ is made at start (check()); a test or a fresh directory may not have it yet.
-      await fs.mkdir(this.tmpDir, { recursive: true });
+      await makeDir(this.tmpDir);
       await writeFileAtomic(this.tmpDir, this.file(key), content);
     }
   }
@@ -95,7 +95,7 @@ export class FilesystemDriver implements StorageDriver {
       await handle.close();
     }
     const target = this.file(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDir(path.dirname(target));
     try {
       await fs.rename(source, target);
     } catch (err) {
@@ -173,7 +173,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async move(from: string, to: string): Promise<void> {
     const target = this.file(to);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDir(path.dirname(target));
     await fs.rename(this.file(from), target);
     await fsyncDir(path.dirname(target));
     await fsyncDir(path.dirname(this.file(from))).catch(() => undefined);
@@ -199,7 +199,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(key: string, options: WriterOptions = {}): Promise<ObjectWriter> {
     const file = this.file(key);
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await makeDir(path.dirname(file));
     const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT);
     const offset = await sizeOrClose(handle);
     const sink = new AppendSink(handle, offset, options.onWritten);
@@ -236,7 +236,7 @@ export class FilesystemDriver implements StorageDriver {
   async check(): Promise<void> {
     try {
       // The top folders exist from the start: a data directory is recognisable (berth gc checks blobs/).
-      for (const dir of [this.tmpDir, ...TOP_FOLDERS.map((f) => path.join(this.root, f))]) await fs.mkdir(dir, { recursive: true });
+      for (const dir of [this.tmpDir, ...TOP_FOLDERS.map((f) => path.join(this.root, f))]) await makeDir(dir);
       await fs.access(this.root, constants.W_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
