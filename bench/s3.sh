@@ -12,6 +12,7 @@
 # 4. measures Berth's RSS during a 1 GiB chunked push on S3 (bench/extra.ts rss1g, Berth on :5202), and the
 #    cost of keeping an upload's hash state (bench/hash-state.ts);
 # 5. writes $WORK/result.json, $WORK/extra.json, $WORK/hash.json.
+# Knobs: RUNS, DUR, WORK, IMAGES, BENCH_KIT, SKIP_BUILD=1 (use dist/ as it is).
 # Distribution is run with `env -u AWS_CA_BUNDLE`: this environment sets it, and its s3 driver panics on it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${n
 
 cd "$root"
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npm run --silent build
+[ "${SKIP_BUILD:-0}" = 1 ] || npm run --silent build
 
 pids=()
 cleanup() {
