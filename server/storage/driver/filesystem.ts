@@ -14,6 +14,7 @@ import { AppendSink } from '../append-sink.ts';
 import { BufferPool } from '../buffer-pool.ts';
 import { fsyncDir, isNotFound, makeDir, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic } from '../files.ts';
 import { keys } from '../paths.ts';
+import { closedEarly } from './send-stream.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 
 /**
@@ -280,20 +281,15 @@ function openFileReader(handle: fs.FileHandle, size: number): ObjectReader {
 
 /** Bytes [start, end) of the file to `dest`, double-buffered with pooled buffers (see SEND_CHUNK). */
 async function sendFile(handle: fs.FileHandle, dest: Writable, start: number, end: number): Promise<void> {
-  // A destination that closes early (the client hung up) may never call back pending writes.
-  let onClose!: () => void;
-  const closedEarly = new Promise<never>((_, reject) => {
-    onClose = () => reject(Object.assign(new Error('the client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-  });
-  closedEarly.catch(() => undefined);
-  dest.once('close', onClose);
+  const early = closedEarly(dest);
+  const closed = early.promise;
   const held: Buffer[] = [];
   const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
   try {
     let position = start;
     for (let turn = 0; position < end; turn++) {
       const slot = turn % 2;
-      await Promise.race([writes[slot], closedEarly]);
+      await Promise.race([writes[slot], closed]);
       const buffer = held[slot] ?? (held[slot] = sendBuffers.acquire());
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
       if (bytesRead === 0) throw new Error(`blob file ended at byte ${position} of ${end}`);
@@ -306,10 +302,10 @@ async function sendFile(handle: fs.FileHandle, dest: Writable, start: number, en
       write.catch(() => undefined);
       writes[slot] = write;
     }
-    await Promise.race([Promise.all(writes), closedEarly]);
+    await Promise.race([Promise.all(writes), closed]);
     for (const buffer of held) sendBuffers.release(buffer);
   } finally {
     // Buffers of a failed send may still be referenced by the socket: they are left to the GC.
-    dest.off('close', onClose);
+    early.stop();
   }
 }

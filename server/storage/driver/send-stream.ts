@@ -10,14 +10,24 @@ import { BufferPool } from '../buffer-pool.ts';
 const WRITE_BYTES = 1024 * 1024;
 const buffers = new BufferPool(WRITE_BYTES, 16);
 
-/** Copies `body` to `dest` (which the caller ends); rejects when either side fails or the client goes away. */
-export async function sendStream(body: Readable, dest: Writable): Promise<void> {
+/**
+ * A promise that rejects when `dest` closes (the client hung up): a destination that closes early may
+ * never call back pending writes, so every wait on one races this. `stop()` stops listening.
+ */
+export function closedEarly(dest: Writable): { promise: Promise<never>; stop(): void } {
   let onClose!: () => void;
-  const closedEarly = new Promise<never>((_, reject) => {
+  const promise = new Promise<never>((_, reject) => {
     onClose = () => reject(Object.assign(new Error('the client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
   });
-  closedEarly.catch(() => undefined);
+  promise.catch(() => undefined);
   dest.once('close', onClose);
+  return { promise, stop: () => dest.off('close', onClose) };
+}
+
+/** Copies `body` to `dest` (which the caller ends); rejects when either side fails or the client goes away. */
+export async function sendStream(body: Readable, dest: Writable): Promise<void> {
+  const early = closedEarly(dest);
+  const closed = early.promise;
   const held: Buffer[] = [];
   const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
   let slot = 0;
@@ -32,7 +42,7 @@ export async function sendStream(body: Readable, dest: Writable): Promise<void> 
     writes[slot] = write;
     slot = 1 - slot;
     // The other buffer may still be on its way to the socket: wait for it before filling it again.
-    await Promise.race([writes[slot], closedEarly]);
+    await Promise.race([writes[slot], closed]);
     buffer = held[slot] ?? (held[slot] = buffers.acquire());
     filled = 0;
   };
@@ -49,13 +59,13 @@ export async function sendStream(body: Readable, dest: Writable): Promise<void> 
       }
     }
     await flush();
-    await Promise.race([Promise.all(writes), closedEarly]);
+    await Promise.race([Promise.all(writes), closed]);
     for (const b of held) buffers.release(b);
   } catch (err) {
     body.destroy();
     throw err;
   } finally {
     // Buffers of a failed send may still be referenced by the socket: they are left to the GC.
-    dest.off('close', onClose);
+    early.stop();
   }
 }
