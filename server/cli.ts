@@ -14,6 +14,9 @@ import { scrubCommand } from './commands/scrub.ts';
 import { reindexCommand } from './commands/reindex.ts';
 import { purgeUploadsCommand } from './commands/purge-uploads.ts';
 import { storageCommand } from './commands/storage.ts';
+import { filesCommand } from './commands/files.ts';
+import { diffCommand } from './commands/diff.ts';
+import { webhookCommand } from './commands/webhook.ts';
 import { AuthError } from './auth/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
@@ -26,6 +29,9 @@ const COMMANDS: Record<string, Command> = {
   reindex: reindexCommand,
   'purge-uploads': purgeUploadsCommand,
   storage: storageCommand,
+  files: filesCommand,
+  diff: diffCommand,
+  webhook: webhookCommand,
 };
 
 function usage(): string {

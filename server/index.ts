@@ -17,6 +17,11 @@ import { MaintenanceStore } from './metadata/maintenance-db.ts';
 import { ActivityService } from './registry/activity.ts';
 import { selfUrl } from './registry/addresses.ts';
 import { ImageService } from './registry/images.ts';
+import { ArtifactService } from './registry/artifacts.ts';
+import { InspectService } from './registry/inspect.ts';
+import { LayerIndex } from './registry/layers/layer-index.ts';
+import { LayerWorkers } from './registry/layers/worker-pool.ts';
+import { FsLayerListingStore } from './storage/derived-store.ts';
 import { RepositoryService } from './registry/repositories.ts';
 import { UploadMonitor } from './registry/upload-monitor.ts';
 import { DiskUsageService } from './registry/usage.ts';
@@ -26,7 +31,7 @@ import { GarbageCollector } from './registry/gc.ts';
 import { LinkGuard } from './registry/link-guard.ts';
 import { ListingService } from './registry/listings.ts';
 import { MaintenanceService } from './registry/maintenance.ts';
-import { ManifestService } from './registry/manifests.ts';
+import { MAX_MANIFEST_BYTES, ManifestService } from './registry/manifests.ts';
 import { purgeUploads } from './registry/purge-uploads.ts';
 import { rebuildIndex } from './registry/reindex.ts';
 import { deleteRepository } from './registry/repository-delete.ts';
@@ -53,7 +58,11 @@ import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { subjectNames } from './tls/names.ts';
+import { NedbWebhookStore } from './metadata/webhook-db.ts';
+import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
+import { NedbMirrorStore } from './metadata/mirror-db.ts';
+import { MirrorService } from './mirror/service.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
@@ -69,6 +78,7 @@ export interface Registry {
   /** The services behind the management API (/api/). */
   readonly manage: ManagementServices;
   readonly events: RegistryEvents;
+  readonly webhooks: WebhookService;
   readonly log: Logger;
   /** Where the objects live (storage/driver/): for tests and `berth storage`, which look at the store itself. */
   readonly driver: StorageDriver;
@@ -98,8 +108,10 @@ export interface RegistryDeps {
   log?: Logger;
   /** The storage driver (tests inject one); default: the one config.storage names. */
   driver?: StorageDriver;
-  /** The scheduler's clock (tests drive it). */
+  /** The scheduler's and the webhook worker's clock (tests drive it). */
   clock?: Clock;
+  /** The webhook retries' jitter (tests fix it). */
+  random?: () => number;
   /** The auth service's clock: token and refresh expiry, throttling (tests age them). */
   authNow?: () => number;
 }
@@ -112,7 +124,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     dataDir: paths.root,
     volume: volumeSpace,
     probe: () => probeWritable(paths.tmpDir),
-    setAside: () => findSetAside([paths.root, paths.maintenanceDir, paths.authDir]),
+    setAside: () => findSetAside([paths.root, paths.maintenanceDir, paths.authDir, paths.webhooksDir]),
     events,
     log,
   });
@@ -124,6 +136,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
   const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
   const guard = new LinkGuard();
+  const clock = deps.clock ?? systemClock;
   const reserve = new SpaceReserve(paths.reserveFile);
   /** Set when close() begins: event streams end, and the request log names requests cut off by it. */
   let stopping = false;
@@ -137,7 +150,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const maintenance = new MaintenanceService({
     store: maintenanceStore,
     gc: collector,
-    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard }),
+    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard, fetchedOnDemand: (repo) => mirror.isCached(repo) }),
     retention,
     purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
     async reindex() {
@@ -177,14 +190,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         },
       },
     ],
-    deps.clock ?? systemClock,
+    clock,
     log,
   );
+  // The pull-through cache (mirror/): it routes nothing until an upstream is configured or added in the UI.
+  const mirror = new MirrorService({
+    configured: config.mirrors,
+    store: new NedbMirrorStore(paths.mirrorsDir, diskRefused),
+    manifests,
+    repositories: repositoryStore,
+    blobs: blobStore,
+    index,
+    guard,
+    events,
+    deleteRepository: (name) => services.lifecycle.deleteRepository(name),
+    spoolDir: paths.tmpDir,
+    log,
+    clock,
+    maxManifestBytes: MAX_MANIFEST_BYTES,
+  });
   const services: RegistryServices = {
     blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard, redirect: config.storage.redirect }),
     uploads,
     manifests,
     listings: new ListingService({ index, manifests }),
+    mirror,
     lifecycle: {
       maintenance,
       retention,
@@ -207,6 +237,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const activityLog = new ActivityLog(paths.activityFile, undefined, diskRefused);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
+  // Inside images (issue 15): layers are read by worker threads through the blob store's stream.
+  const layerWorkers = new LayerWorkers({ blobs: blobStore });
+  const layerIndex = new LayerIndex({ workers: layerWorkers, store: new FsLayerListingStore(paths), events, log, sizeOf: (d) => blobStore.stat(d) });
   const manage: ManagementServices = {
     repositories,
     images: new ImageService({ manifests, blobs: blobStore, repositories: repositoryStore, index, listings: services.listings }),
@@ -229,6 +262,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         return { objects, bytes };
       },
       reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+      cached: (repo) => mirror.isCached(repo),
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
     uploadMonitor,
@@ -245,10 +279,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       ca: () => caCertificate,
     },
     tls: { caCertificate: () => caCertificate },
+    inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
+    artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
+  const webhooks = new WebhookService({
+    store: new NedbWebhookStore(paths.webhooksDir, diskRefused),
+    events,
+    configured: config.webhooks ?? [],
+    queueCap: config.webhookQueueCap ?? DEFAULT_QUEUE_CAP,
+    run: (id) => maintenance.get(id),
+    registryUrl: () => (url ? selfUrl(url) : null),
+    clock: deps.clock ?? systemClock,
+    log,
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  manage.webhooks = webhooks;
+  let webhooksOpened = false;
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
   let caCertificate: string | null = null;
+
+  async function closeWebhooks(): Promise<void> {
+    if (!webhooksOpened) return;
+    webhooksOpened = false;
+    await webhooks.close().catch((err) => log.error({ err }, 'closing the webhooks failed'));
+  }
 
   async function closeActivity(): Promise<void> {
     if (!activityOpened) return;
@@ -258,7 +313,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry], mirrors: () => mirror.metrics() });
   const app = createApp({
     services,
     events,
@@ -317,6 +372,23 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     } catch (err) {
       await lock?.release();
       throw new StartupError(storeProblem(err, `cannot open the maintenance store in ${paths.maintenanceDir}`));
+    }
+    try {
+      const { setAside } = await webhooks.open();
+      for (const store of setAside) reportSetAside(store);
+      webhooksOpened = true;
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await lock?.release();
+      throw new StartupError(storeProblem(err, `cannot open the webhooks in ${paths.webhooksDir}`));
+    }
+    try {
+      await mirror.open();
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await closeWebhooks();
+      await lock?.release();
+      throw new StartupError(storeProblem(err, `cannot open the mirror state in ${paths.mirrorsDir}`));
     }
     storesOpened = true;
     // Room again for the bookkeeping reserve, if it was used up by a start on a full disk.
@@ -435,6 +507,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     services,
     manage,
     events,
+    webhooks,
     log,
     driver,
     callback: () => app.callback(),
@@ -492,6 +565,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       } catch (err) {
         server = null;
         await maintenanceStore.close().catch(() => undefined);
+        await closeWebhooks();
+        await mirror.close().catch(() => undefined);
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
@@ -503,6 +578,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root, storage: driver.location.description, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
+      webhooks.start(url);
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
     },
 
@@ -543,6 +619,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         clearInterval(idle);
       }
       await closeActivity();
+      layerIndex.close();
+      await layerWorkers.close();
+      // Blob fills still running (their clients gone) stop here; nothing half-fetched is committed.
+      if (storesOpened) await mirror.close().catch((err) => log.error({ err }, 'closing the mirror failed'));
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         indexLoaded = false;
@@ -552,6 +632,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (storesOpened) {
         storesOpened = false;
         await maintenanceStore.close().catch((err) => log.error({ err }, 'closing the maintenance store failed'));
+        await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       await lock?.release();

@@ -75,8 +75,21 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
   return { run: await runLocally(config, request), server: null };
 }
 
+/**
+ * A client of the management API of the server holding the data directory, or null when none does
+ * (the command may then open the directory itself). Another berth command holding it is an error.
+ */
+export async function serverHolding(paths: StoragePaths): Promise<{ client: ManagementClient; url: string } | null> {
+  const holder = await lockHolder(paths.lockFile);
+  if (holder?.url) return { client: new ManagementClient(serverUrl(holder.url), await trustedCas(paths)), url: holder.url };
+  if (holder) {
+    throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
+  }
+  return null;
+}
+
 /** The live holder of the lock; a starting server is given a moment to write its URL. */
-async function lockHolder(lockFile: string): Promise<LockInfo | null> {
+export async function lockHolder(lockFile: string): Promise<LockInfo | null> {
   const deadline = Date.now() + LOCK_URL_WAIT_MS;
   for (;;) {
     const holder = await liveHolder(lockFile);
@@ -87,7 +100,7 @@ async function lockHolder(lockFile: string): Promise<LockInfo | null> {
 }
 
 /** A server bound to every interface is asked on loopback (the management API serves this machine). */
-function serverUrl(url: string): string {
+export function serverUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
   if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
@@ -108,7 +121,7 @@ async function runOnServer(base: string, endpoint: string, body: Record<string, 
 }
 
 /** With TLS on, the server's certificate is signed by Berth's own CA in the data directory. */
-async function trustedCas(paths: StoragePaths): Promise<string[]> {
+export async function trustedCas(paths: StoragePaths): Promise<string[]> {
   const own = await fs.readFile(new TlsFiles(paths.tlsDir).caCert, 'utf8').catch(() => null);
   return own ? [...tls.rootCertificates, own] : [...tls.rootCertificates];
 }
@@ -125,7 +138,7 @@ interface Answer {
  * auth on an admin's JWT from /token, got with BERTH_USERNAME and BERTH_PASSWORD (a password or an
  * access token) and fetched again when it expires.
  */
-class ManagementClient {
+export class ManagementClient {
   private bearer: string | null = process.env.BERTH_MANAGEMENT_TOKEN || null;
   private readonly base: string;
   private readonly ca: string[];
@@ -135,7 +148,7 @@ class ManagementClient {
     this.ca = ca;
   }
 
-  async call<T>(method: 'GET' | 'POST', endpoint: string, body?: Record<string, unknown>): Promise<T> {
+  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', endpoint: string, body?: Record<string, unknown>): Promise<T> {
     const headers: Record<string, string> = { [CLIENT_HEADER]: 'berth-cli' };
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['Content-Type'] = 'application/json';
@@ -146,7 +159,7 @@ class ManagementClient {
       answer = await this.send(method, `${this.base}${endpoint}`, headers, payload);
     }
     if (answer.status >= 400) throw this.refusal(answer);
-    return JSON.parse(answer.text) as T;
+    return (answer.text === '' ? undefined : JSON.parse(answer.text)) as T;
   }
 
   /** OAuth2 password grant at the challenge's realm (docs/spec/auth/oauth.md), for the admin scope. */

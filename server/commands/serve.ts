@@ -20,6 +20,7 @@ export const SERVER_OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'insecure-no-auth': { type: 'boolean' },
+  mirror: { type: 'string', multiple: true },
 } as const;
 
 export const SERVER_OPTIONS_USAGE = `  --host HOST        address to bind (default 127.0.0.1; env BERTH_HOST)
@@ -36,6 +37,9 @@ export const SERVER_OPTIONS_USAGE = `  --host HOST        address to bind (defau
   --tls-key FILE     ...and its private key (env BERTH_TLS_KEY)
   --insecure-no-auth serve a non-loopback address without auth (refused otherwise)
                      (env BERTH_INSECURE_NO_AUTH)
+  --mirror NAME=URL  be a pull-through cache of the registry at URL, which clients call NAME, such as
+                     docker.io=https://registry-1.docker.io; repeatable (env BERTH_MIRRORS, comma-separated;
+                     settings per upstream: config file "mirrors", or the Mirrors page)
 On the first start with auth on, the user "admin" is created with the password in BERTH_ADMIN_PASSWORD,
 or a generated one printed once.`;
 
@@ -81,9 +85,9 @@ export async function startLines(config: BerthConfig, url: string, user: string 
 export async function configFromArgs(args: string[]): Promise<BerthConfig> {
   const { values } = parseOptions(args, SERVER_OPTIONS);
   const { host, port, data, config, 'log-level': logLevel, auth, 'anonymous-pull': anonymousPull, tls } = values;
-  const { 'tls-cert': tlsCert, 'tls-key': tlsKey, 'insecure-no-auth': insecureNoAuth } = values;
+  const { 'tls-cert': tlsCert, 'tls-key': tlsKey, 'insecure-no-auth': insecureNoAuth, mirror } = values;
   return loadConfig({
-    flags: { host, port, data, logLevel, auth, anonymousPull, tls, tlsCert, tlsKey, insecureNoAuth },
+    flags: { host, port, data, logLevel, auth, anonymousPull, tls, tlsCert, tlsKey, insecureNoAuth, ...(mirror ? { mirrors: mirror } : {}) },
     ...(config !== undefined ? { configFile: config } : {}),
   });
 }

@@ -8,8 +8,10 @@
  *   3c. requestOrigin     the Host must name us, and web pages of other sites stay out (request-origin.ts)
  *   4. managementGuard    who may use /api/ (api/guard.ts)
  *   5. router             the registry route table (routes.ts), the token endpoint (token.ts), the
- *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with auth
- *                         on, registry routes are authorized (auth.ts) after matching, before their handler
+ *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with
+ *                         upstreams to mirror, registry routes are routed into the pull-through cache
+ *                         (mirror.ts); with auth on, they are authorized (auth.ts) after matching (and
+ *                         mirror routing), before their handler
  *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
@@ -17,7 +19,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
-import type { RegistryEvents } from '../registry/events.ts';
+import type { EventOrigin, RegistryEvents } from '../registry/events.ts';
 import { managementGuard, type ManagementAccess } from './api/guard.ts';
 import { apiRoutes, type ManagementServices } from './api/routes.ts';
 import type { ServerInfo } from './api/status.ts';
@@ -33,6 +35,7 @@ import { measureRequests, operationsRoutes, type OperationsDeps } from './metric
 import type { AuthService } from '../auth/service.ts';
 import { registryAuthorizer, type Authorize } from './auth.ts';
 import { tokenRoutes } from './token.ts';
+import { mirrorRouting, type MirrorRouting } from './mirror.ts';
 import type { StorageHealth } from '../registry/storage-health.ts';
 
 export interface AppDeps {
@@ -79,7 +82,7 @@ export function createApp({ services, events, log, info, management, auth = null
     if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
     else await next();
   });
-  app.use(routerFor(registry, authorize).routes());
+  app.use(routerFor(registry, authorize, services.mirror ? mirrorRouting(services.mirror) : null).routes());
   app.use(routerFor(others, null).routes());
   if (uiDir) app.use(serveUi(uiDir));
   app.use(async function unmatched(ctx) {
@@ -97,7 +100,7 @@ export function createApp({ services, events, log, info, management, auth = null
   return app;
 }
 
-function routerFor(routes: Route[], authorize: Authorize | null): Router {
+function routerFor(routes: Route[], authorize: Authorize | null, routeToMirror: MirrorRouting | null = null): Router {
   const router = new Router();
   for (const route of routes) {
     router.register(route.pattern, [route.method], [
@@ -105,10 +108,18 @@ function routerFor(routes: Route[], authorize: Authorize | null): Router {
         // The handler's name (getManifest, patchBlobData, ...) labels the request's metrics.
         ctx.state.operation = route.handler.name;
         bindParams(ctx as unknown as Ctx, route, (ctx as unknown as { captures: string[] }).captures ?? []);
+        // Before authorization: a request the pull-through cache answers is authorized on the cached name.
+        if (routeToMirror) await routeToMirror(ctx as unknown as Ctx);
         if (authorize) await authorize(ctx as unknown as Ctx, route);
         await next();
       },
-      async (ctx) => route.handler(ctx as unknown as Ctx),
+      async (ctx) => {
+        await route.handler(ctx as unknown as Ctx);
+        // What the request caused is recorded where it must be before the client hears it succeeded
+        // (the webhook outbox: registry/events.ts EventOrigin).
+        const origin = ctx.state.eventOrigin as EventOrigin | undefined;
+        if (origin) await origin.settled();
+      },
     ], { pathAsRegExp: true });
   }
   return router;

@@ -11,7 +11,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Datastore from 'nedb-promises';
-import { compact, isDiskError, openNedb, setAside, StoreCorruptError, type NedbOptions } from './nedb-file.ts';
+import { compact, isDiskError, openNedb, openOrSetAside, type NedbOptions, type SetAsideStore } from './nedb-file.ts';
 
 export type RunKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
@@ -58,16 +58,7 @@ export interface RetentionRuleDoc {
 /** How many runs the history keeps; older ones are dropped as new ones finish. */
 export const RUN_HISTORY_LIMIT = 200;
 
-/** A store file that could not be read and was moved aside; the documents that still parsed were kept. */
-export interface SetAsideStore {
-  file: string;
-  keptAs: string;
-  /** Lines of the file that could not be read, of all its lines (0 of 0 when documents contradicted each other). */
-  badLines: number;
-  lines: number;
-  /** Documents read from it and kept in the new file. */
-  salvaged: number;
-}
+export type { SetAsideStore } from './nedb-file.ts';
 
 export class MaintenanceStore {
   private readonly dir: string;
@@ -189,16 +180,8 @@ export class MaintenanceStore {
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private async load<T>(name: string, setAsideStores: SetAsideStore[]): Promise<Datastore<T>> {
-    const file = path.join(this.dir, `${name}.db`);
-    try {
-      return await openNedb<T>(file, this.options);
-    } catch (err) {
-      if (!(err instanceof StoreCorruptError)) throw err;
-      const { db, keptAs, salvaged } = await setAside<T>(file, this.options);
-      setAsideStores.push({ file, keptAs, badLines: err.badLines, lines: err.lines, salvaged });
-      return db;
-    }
+  private load<T>(name: string, setAsideStores: SetAsideStore[]): Promise<Datastore<T>> {
+    return openOrSetAside<T>(path.join(this.dir, `${name}.db`), this.options, setAsideStores);
   }
 }
 

@@ -27,6 +27,8 @@ export interface NedbOptions {
   derived?: boolean;
   /** Told of every write the disk refused (a full disk is reported by the registry's storage health). */
   onWriteFailure?: (err: Error, file: string) => void;
+  /** Permissions of the file (every rewrite too) and its folder, for stores that hold secrets (nedb's option). */
+  modes?: { fileMode: number; dirMode: number };
 }
 
 /** The file could not be read (EIO, EACCES, ...): nothing was changed, nothing must be moved. */
@@ -124,6 +126,32 @@ export async function setAside<T>(file: string, options: NedbOptions = {}, now =
   return { db, keptAs, salvaged: docs.length };
 }
 
+/** A store file that could not be read and was moved aside; the documents that still parsed were kept. */
+export interface SetAsideStore {
+  file: string;
+  keptAs: string;
+  /** Lines of the file that could not be read, of all its lines (0 of 0 when documents contradicted each other). */
+  badLines: number;
+  lines: number;
+  /** Documents read from it and kept in the new file. */
+  salvaged: number;
+}
+
+/**
+ * Opens a store of primary data: a damaged file is set aside (reported in `setAsideStores`) and a new
+ * one holds what still parsed; a file that cannot be read at all (StoreReadError) is never moved.
+ */
+export async function openOrSetAside<T>(file: string, options: NedbOptions, setAsideStores: SetAsideStore[]): Promise<Datastore<T>> {
+  try {
+    return await openNedb<T>(file, options);
+  } catch (err) {
+    if (!(err instanceof StoreCorruptError)) throw err;
+    const { db, keptAs, salvaged } = await setAside<T>(file, options);
+    setAsideStores.push({ file, keptAs, badLines: err.badLines, lines: err.lines, salvaged });
+    return db;
+  }
+}
+
 /** The infix of a set-aside file's name (`retention.db.unreadable-2026-01-01T00-00-00-000Z`). */
 export const SET_ASIDE_MARK = '.unreadable-';
 
@@ -168,7 +196,7 @@ function persistenceOf<T>(db: Datastore<T>): object {
 }
 
 async function load<T>(file: string, options: NedbOptions, dropBadLines: boolean): Promise<Datastore<T>> {
-  const db = Datastore.create({ filename: file, autoload: false }) as unknown as Datastore<T>;
+  const db = Datastore.create({ filename: file, autoload: false, ...(options.modes ? { modes: options.modes } : {}) } as Parameters<typeof Datastore.create>[0]) as unknown as Datastore<T>;
   const persistence = persistenceOf(db) as NedbPersistence;
   // nedb's default refuses a file with more than 10% of bad lines; a torn last line is dropped instead.
   if (dropBadLines) persistence.corruptAlertThreshold = 1;

@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   TOO_LARGE: { status: 413, message: 'request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported media type' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  // Not an OCI code: a stored layer or artifact whose content cannot be read as what it claims to be
+  // (a corrupt or truncated tar, an SBOM that is not JSON): the request was fine, the content is not.
+  CONTENT_INVALID: { status: 422, message: 'the stored content cannot be read' },
   // Not OCI codes: the data directory cannot take the write. Clients show the message only of a 4xx
   // answer (Docker, podman and skopeo print "received unexpected HTTP status: 507 ..." for any 5xx and
   // drop the body), and Docker retries every code but UNAUTHORIZED, UNSUPPORTED and DENIED five times

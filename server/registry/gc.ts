@@ -297,6 +297,7 @@ export class GarbageCollector {
         }
         if (await blobs.remove(digest)) {
           manifests.evict(ref.digest);
+          events.emit('blob-freed', { digest: ref.digest });
           bytesFreed += file.size;
           done.blobs.push({ digest: ref.digest, size: file.size });
         }

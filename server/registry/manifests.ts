@@ -10,7 +10,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
 import { RegistryError } from './errors.ts';
-import type { RegistryEvents } from './events.ts';
+import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import { isImageConfigMediaType } from './media-types.ts';
 import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.ts';
@@ -71,7 +71,7 @@ export class ManifestService {
    * client named exact bytes and gets them.
    * `pull`: the client fetches the manifest (GET, not HEAD): announced as manifest-pulled.
    */
-  async get(repo: string, reference: string, accept: Set<string> | null, { pull = false } = {}): Promise<StoredManifest> {
+  async get(repo: string, reference: string, accept: Set<string> | null, { pull = false, origin }: { pull?: boolean; origin?: EventOrigin } = {}): Promise<StoredManifest> {
     const ref = this.readableReference(reference);
     const { digest, mediaType } = await this.resolve(repo, ref);
     if (ref.kind === 'tag' && accept && !accept.has(mediaType)) {
@@ -81,7 +81,7 @@ export class ManifestService {
       });
     }
     const bytes = await this.body(repo, digest);
-    if (pull) this.deps.events.emit('manifest-pulled', { repository: repo, digest: digest.value, reference });
+    if (pull) this.deps.events.emit('manifest-pulled', { repository: repo, digest: digest.value, reference, mediaType, size: bytes.length, ...(origin ? { origin } : {}) });
     return { digest, mediaType, bytes };
   }
 
@@ -91,7 +91,7 @@ export class ManifestService {
    * spec's draft, "Pushing Manifests": sha512 for a manifest pushed by tag). `expected` must match
    * the bytes, and the reference when that is a digest too.
    */
-  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, expected?: Digest): Promise<PushedManifest> {
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, expected?: Digest, origin?: EventOrigin): Promise<PushedManifest> {
     const ref = parseReference(reference);
     if (expected && ref.kind === 'digest' && expected.value !== ref.digest.value) {
       throw new RegistryError('DIGEST_INVALID', {
@@ -136,20 +136,51 @@ export class ManifestService {
       ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
       mediaType: manifest.mediaType,
       size: bytes.length,
+      ...(origin ? { origin } : {}),
     });
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }
 
+  /**
+   * Stores a manifest the pull-through cache fetched from an upstream (mirror/) into its cache
+   * repository: the exact bytes, linked, indexed and (with `tag`) tagged like a push, but without
+   * requiring what it references to be here already: a cache fetches blobs and child manifests when a
+   * client asks for them. The caller verified the digest. Announced as no push (it is none).
+   */
+  async putFetched(repo: string, tag: string | null, bytes: Buffer, contentType: string): Promise<Digest> {
+    const manifest = parseManifest(bytes, contentType);
+    const digest = digestOf(bytes, 'sha256');
+    const { blobs, repositories, index, guard } = this.deps;
+    await guard.withDigests([digest.value], () =>
+      guard.withRepository(repo, async () => {
+        await blobs.putBytes(digest, bytes);
+        this.bodies.set(digest.value, bytes);
+        const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+        let fetchedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
+        await index.recordManifest(repo, digest.value, summary, fetchedAt);
+        if (tag !== null) {
+          await this.tagLocks.acquire(`${repo}:${tag}`, async () => {
+            fetchedAt = await repositories.putTag(repo, tag, digest);
+            await index.setTag(repo, tag, digest.value, fetchedAt);
+          });
+        }
+        await index.touchRepository(repo, fetchedAt);
+      }),
+    );
+    return digest;
+  }
+
   /** By tag: untags. By digest: removes the manifest from the repository, and every tag pointing to it. */
-  async delete(repo: string, reference: string): Promise<void> {
+  async delete(repo: string, reference: string, origin?: EventOrigin): Promise<void> {
     const ref = this.readableReference(reference);
     const { repositories, index, events } = this.deps;
+    const caused = origin ? { origin } : {};
     if (ref.kind === 'tag') {
       await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
         const digest = await repositories.resolveTag(repo, ref.tag);
         if (!digest || !(await repositories.deleteTag(repo, ref.tag))) throw await this.unknown(repo, ref);
         await index.removeTag(repo, ref.tag);
-        events.emit('tag-deleted', { repository: repo, tag: ref.tag, digest: digest.value });
+        events.emit('tag-deleted', { repository: repo, tag: ref.tag, digest: digest.value, ...caused });
       });
       return;
     }
@@ -162,12 +193,12 @@ export class ManifestService {
         if ((await repositories.resolveTag(repo, tag.tag))?.value !== digest.value) return;
         await repositories.deleteTag(repo, tag.tag);
         await index.removeTag(repo, tag.tag);
-        events.emit('tag-deleted', { repository: repo, tag: tag.tag, digest: digest.value });
+        events.emit('tag-deleted', { repository: repo, tag: tag.tag, digest: digest.value, ...caused });
       });
     }
     await repositories.unlinkManifest(repo, digest);
     await index.removeManifest(repo, digest.value);
-    events.emit('manifest-deleted', { repository: repo, digest: digest.value });
+    events.emit('manifest-deleted', { repository: repo, digest: digest.value, ...caused });
   }
 
   /**

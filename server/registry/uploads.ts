@@ -21,7 +21,7 @@ import type { UploadStore } from '../storage/upload-store.ts';
 import type { ObjectWriter } from '../storage/driver/driver.ts';
 import { digestFromHash, localUploadHash, newHash, savableUploadHash, type UploadHash } from './digester.ts';
 import { RegistryError } from './errors.ts';
-import type { RegistryEvents } from './events.ts';
+import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
 import type { StorageHealth } from './storage-health.ts';
@@ -108,7 +108,7 @@ export class UploadService {
   }
 
   /** The closing PUT: an optional last chunk, then verification and commit. */
-  async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions): Promise<void> {
+  async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions, origin?: EventOrigin): Promise<void> {
     const session = await this.session(repository, id);
     await this.exclusive(session, async () => {
       const writer = await this.open(id, session);
@@ -162,16 +162,16 @@ export class UploadService {
       this.live.delete(id);
     });
     this.deps.storage?.stored();
-    this.deps.events.emit('blob-pushed', { repository, digest: digest.value, size: session.size });
+    this.deps.events.emit('blob-pushed', { repository, digest: digest.value, size: session.size, ...(origin ? { origin } : {}) });
   }
 
   /** POST with ?digest= and the whole blob as body. */
-  async uploadWhole(repository: string, digest: Digest, body: Readable, options: ChunkOptions): Promise<void> {
+  async uploadWhole(repository: string, digest: Digest, body: Readable, options: ChunkOptions, origin?: EventOrigin): Promise<void> {
     // Refused before a session (or any byte) is written when it cannot fit.
     if (options.length !== undefined) await this.deps.storage?.ensureRoom(options.length, { repository, what: 'this blob' });
     const { id } = await this.start(repository);
     try {
-      await this.complete(repository, id, digest, body, options);
+      await this.complete(repository, id, digest, body, options, origin);
     } catch (err) {
       await this.cancel(repository, id).catch(() => undefined);
       throw err;
@@ -186,20 +186,21 @@ export class UploadService {
   }
 
   /** Links a blob of `from` into `repository`; false when `from` does not hold it. */
-  async mount(repository: string, from: string, digest: Digest): Promise<boolean> {
+  async mount(repository: string, from: string, digest: Digest, origin?: EventOrigin): Promise<boolean> {
     const { guard, repositories, blobs, index } = this.deps;
     // The check that the blob exists and the new link are one step for garbage collection (link-guard.ts).
-    const mounted = await guard.withDigests([digest.value], () =>
+    const size = await guard.withDigests([digest.value], () =>
       guard.withRepository(repository, async () => {
-        if (!(await repositories.hasLayer(from, digest))) return false;
-        if ((await blobs.stat(digest)) === null) return false;
+        if (!(await repositories.hasLayer(from, digest))) return null;
+        const stored = await blobs.stat(digest);
+        if (stored === null) return null;
         await repositories.linkLayer(repository, digest);
         await index.touchRepository(repository, null);
-        return true;
+        return stored;
       }),
     );
-    if (mounted) this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value });
-    return mounted;
+    if (size !== null) this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value, size, ...(origin ? { origin } : {}) });
+    return size !== null;
   }
 
   /** Sessions this process knows of, with progress, for the activity view. */

@@ -96,6 +96,8 @@ export interface DiskUsageServiceDeps {
   countObjects(): Promise<{ objects: number; bytes: number }>;
   /** What a garbage collection with the configured settings would free now (a dry run). */
   reclaimable(): Promise<number>;
+  /** Whether a repository is the pull-through cache's (mirror/): its bytes are counted apart. */
+  cached?: (repository: string) => boolean;
 }
 
 export class DiskUsageService {
@@ -114,8 +116,11 @@ export class DiskUsageService {
       onDisk.set(blob.digest.value, blob.size);
       bytesOnDisk += blob.size;
     }
-    const used = sharing(await blobsByRepository(await index.manifestDocs(), this.deps.manifests), (digest) => onDisk.get(digest) ?? null);
+    const byRepository = await blobsByRepository(await index.manifestDocs(), this.deps.manifests);
+    const used = sharing(byRepository, (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
+    const cached = this.deps.cached ?? (() => false);
+    for (const repo of repositories) if (cached(repo.name)) repo.cached = true;
     return {
       dataDir,
       bytesOnDisk,
@@ -123,10 +128,23 @@ export class DiskUsageService {
       referencedBytes: used.referencedBytes,
       unreferencedBytes: bytesOnDisk - used.referencedBytes,
       sharedBytes: used.sharedBytes,
+      cachedBytes: cachedOnly(byRepository, cached, (digest) => onDisk.get(digest) ?? null),
       reclaimableByGcBytes: await this.deps.reclaimable(),
       volume: await volume(dataDir),
       storage: { driver: storage.driver, location: storage.description, ...(await this.deps.countObjects()) },
       repositories,
     };
   }
+}
+
+/** Bytes of the stored blobs that only cache repositories use (a blob a pushed image uses too is pushed). */
+export function cachedOnly(byRepository: Map<string, Map<string, number>>, cached: (repository: string) => boolean, sizeOf: (digest: string) => number | null): number {
+  const pushed = new Set<string>();
+  const fromCache = new Set<string>();
+  for (const [repo, blobs] of byRepository) {
+    for (const digest of blobs.keys()) (cached(repo) ? fromCache : pushed).add(digest);
+  }
+  let bytes = 0;
+  for (const digest of fromCache) if (!pushed.has(digest)) bytes += sizeOf(digest) ?? 0;
+  return bytes;
 }

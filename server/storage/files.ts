@@ -50,14 +50,47 @@ async function writeThenRename(tmp: string, target: string, data: string | Uint8
     } finally {
       await handle.close();
     }
-    await makeDir(path.dirname(target));
-    await fs.rename(tmp, target);
   } catch (err) {
     // A write cut short by a full disk must not leave its partial file behind, holding the space.
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
+  await renameDurable(tmp, target);
+}
+
+/**
+ * Moves a complete, synced temp file over `target` and makes the rename durable; the temp file is
+ * removed if the move fails.
+ */
+export async function renameDurable(tmp: string, target: string): Promise<void> {
+  try {
+    await makeDir(path.dirname(target));
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
   await fsyncDir(path.dirname(target));
+}
+
+/** fsyncs a file written through a stream (which does not sync it). */
+export async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a file for reading, or null when there is none. */
+export async function openIfExists(file: string): Promise<fs.FileHandle | null> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
 }
 
 /** Creates an empty marker file (a link) and makes its directory entry durable. */

@@ -1,26 +1,12 @@
 /** The auth and TLS commands of the CLI, and `berth serve` with auth: what a user types and reads. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthStore } from '../../server/auth/store.ts';
-import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
-
-/** `berth <args>` with `input` on stdin. */
-function berthWithInput(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BERTH_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(input);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function token(url: string, user: string, password: string): Promise<number> {
   const res = await fetch(`${url}/token?service=berth`, { headers: { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } });
@@ -39,7 +25,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
 
   it('adds, lists, changes and removes users, and the server honours them', async () => {
     const data = path.join(work, 'users');
-    const add = await berthWithInput(['user', 'add', 'alice', '--password-stdin', '--permission', 'team/*:pull,push', '--data', data], 'alice-password\n');
+    const add = await runBerth(['user', 'add', 'alice', '--password-stdin', '--permission', 'team/*:pull,push', '--data', data], {}, 'alice-password\n');
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, /Added user alice \(team\/\*:pull,push\)/);
     const generated = await runBerth(['user', 'add', 'boss', '--admin', '--data', data]);
@@ -51,7 +37,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     const json = JSON.parse((await runBerth(['user', 'list', '--json', '--data', data])).stdout) as { name: string }[];
     assert.deepEqual(json.map((u) => u.name), ['alice', 'boss']);
     for (const args of [['user', 'add', 'alice'], ['user', 'add', 'x'], ['user', 'remove', 'ghost']]) {
-      const result = await berthWithInput([...args, '--password-stdin', '--data', data], 'short\n');
+      const result = await runBerth([...args, '--password-stdin', '--data', data], {}, 'short\n');
       assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}`);
       assert.match(result.stderr, /^berth: (user "alice" exists already|a password needs at least 8 characters|no user "ghost")\n$/);
     }
@@ -75,7 +61,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
       await berth.stop();
     }
 
-    const passwd = await berthWithInput(['user', 'passwd', 'alice', '--password-stdin', '--data', data], 'alice-new-password\n');
+    const passwd = await runBerth(['user', 'passwd', 'alice', '--password-stdin', '--data', data], {}, 'alice-new-password\n');
     assert.equal(passwd.code, 0, passwd.stderr);
     const removed = await runBerth(['user', 'remove', 'boss', '--data', data]);
     assert.equal(removed.code, 0, removed.stderr);
@@ -94,7 +80,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
 
   it('creates, lists and revokes robot and personal tokens', async () => {
     const data = path.join(work, 'tokens');
-    await berthWithInput(['user', 'add', 'dev', '--password-stdin', '--data', data], 'dev-password\n');
+    await runBerth(['user', 'add', 'dev', '--password-stdin', '--data', data], {}, 'dev-password\n');
     const robot = await runBerth(['token', 'create', '--robot', 'ci', '--permission', 'ci/*:pull,push', '--name', 'pipeline', '--expires', '30d', '--data', data]);
     assert.equal(robot.code, 0, robot.stderr);
     const robotToken = /^(berth_pat_[0-9a-f]{16}_\S+)$/m.exec(robot.stdout)![1]!;
@@ -145,7 +131,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
 
   it('prints client ids and token names harmlessly, and refuses new ones with control characters', async () => {
     const data = path.join(work, 'escapes');
-    assert.equal((await berthWithInput(['user', 'add', 'eve', '--password-stdin', '--data', data], 'eve-password-1\n')).code, 0);
+    assert.equal((await runBerth(['user', 'add', 'eve', '--password-stdin', '--data', data], {}, 'eve-password-1\n')).code, 0);
     // A login recorded by an older Berth, whose client_id was stored as sent: ESC sequences that
     // set the terminal's title, clear the screen, and a bidi override that reverses the line.
     const hostile = '\u001b]0;owned\u0007\u001b[2J\u001b[31mdocker\u202e';

@@ -11,7 +11,7 @@ import type { Ctx } from '../context.ts';
 
 const EVENT_NAMES: RegistryEventName[] = [
   'blob-pushed', 'blob-mounted', 'blob-deleted', 'manifest-pushed', 'manifest-pulled', 'manifest-deleted', 'tag-deleted',
-  'repository-deleted', 'maintenance', 'storage',
+  'repository-deleted', 'maintenance', 'storage', 'mirror-fetched', 'mirror-stale', 'mirror-error', 'mirror-changed',
 ];
 const HEARTBEAT_MS = 15_000;
 

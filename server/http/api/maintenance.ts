@@ -14,26 +14,14 @@
  * one is refused with detail {"fields": ["grace"]} (api-types.ts FieldErrorDetail), for the UI to show
  * next to its field.
  */
-import { ConfigError, parseDuration } from '../../config.ts';
-import type { FieldErrorDetail, MaintenanceOverview } from '../../registry/api-types.ts';
+import type { MaintenanceOverview } from '../../registry/api-types.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { RUN_KINDS, type RunJson, type RunRequest } from '../../registry/maintenance.ts';
 import type { RunKind } from '../../metadata/maintenance-db.ts';
 import { sendJson, singleQuery, type Ctx, type LifecycleServices } from '../context.ts';
-import { onlyFields, optionalBoolean, readJsonObject } from './json-body.ts';
+import { durationField, onlyFields, optionalBoolean, readJsonObject } from './json-body.ts';
 
 const MAX_LIST = 200;
-
-/** A duration field ("1h"); the configured default when absent. */
-function durationField(body: Record<string, unknown>, key: string, fallbackMs: number): number {
-  if (body[key] === undefined) return fallbackMs;
-  try {
-    return parseDuration(body[key], `"${key}"`);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new RegistryError('BAD_REQUEST', { message: err.message, detail: { fields: [key] } satisfies FieldErrorDetail });
-    throw err;
-  }
-}
 
 export function maintenanceHandlers({ maintenance, settings, nextRuns }: LifecycleServices) {
   /** Queues the run; answers 202 + Location, or with wait the finished run (200). */
