@@ -19,7 +19,7 @@ import { loadConfig, type BerthConfig } from '../config.ts';
 import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
 import { liveHolder, type LockInfo } from '../storage/lock.ts';
-import { StoragePaths } from '../storage/paths.ts';
+import { keys, StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
 import { setAsideLine } from './common.ts';
@@ -64,10 +64,13 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
   if (holder) {
     throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
   }
-  try {
-    await fs.access(paths.blobsDir);
-  } catch {
-    throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
+  // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
+  if (config.storage.driver === 'filesystem') {
+    try {
+      await fs.access(path.join(paths.root, keys.blobs));
+    } catch {
+      throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
+    }
   }
   return { run: await runLocally(config, request), server: null };
 }
