@@ -28,3 +28,21 @@ export function sum(values: Iterable<number>): number {
   for (const v of values) total += v;
   return total;
 }
+
+/**
+ * Waits until every object of the store is older than now. Swift's s3api rounds an object's time up to
+ * the next second, so something written a moment ago can look younger than a collection that starts
+ * now: kept even with a 0 s grace window by a dry run, and freed by the collection that follows it. A
+ * test comparing the two waits here first; on a file system it returns at once.
+ */
+export async function storeTimesPast(driver: StorageDriver, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const dir of ['blobs', 'repositories']) {
+    for await (const object of driver.walk(dir)) {
+      while (object.modifiedAt.getTime() >= Date.now()) {
+        if (Date.now() > deadline) throw new Error(`${object.path} is still dated in the future (${object.modifiedAt.toISOString()})`);
+        await new Promise((resolve) => setTimeout(resolve, object.modifiedAt.getTime() - Date.now() + 1));
+      }
+    }
+  }
+}

@@ -192,12 +192,13 @@ describe('image files API', () => {
     await fs.rm(path.join(t.server.dataDir, 'derived'), { recursive: true });
     assert.deepEqual((await t.api.json<LayerListingView>(layerUrl)).entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt']);
     await fs.access(cached);
-    // A server started on a copy of the data (as after a restart) reads the stored listing, with no
+    // A server started on a copy of the local data (as after a restart), over the same storage (a
+    // bucket keeps its blobs under the first server's prefix), reads the stored listing, with no
     // worker: a line added to the file shows up.
     await fs.appendFile(cached, gzipSync(`${JSON.stringify({ path: 'only-in-the-file', type: 'file', mode: 420, uid: 0, gid: 0, size: 0, mtime: 0 })}\n`));
     const copy = `${t.server.dataDir}-restarted`;
     await fs.cp(t.server.dataDir, copy, { recursive: true, filter: (from) => !/berth\.(lock|sock)$/.test(from) });
-    const second = await startApiServer({ dataDir: copy, port: 0 });
+    const second = await startApiServer({ dataDir: copy, port: 0, storage: t.server.registry.config.storage });
     try {
       const again = await second.api.json<LayerListingView>(layerUrl);
       assert.deepEqual(again.entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt', 'only-in-the-file'], 'read from the file, not listed again');
