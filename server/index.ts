@@ -44,6 +44,8 @@ import { volumeSpace } from './storage/volume.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
+import { UserAdmin } from './registry/user-admin.ts';
+import { RegistryError } from './registry/errors.ts';
 import { subjectNames } from './tls/names.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
 
@@ -173,6 +175,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   };
   let url: string | null = null;
   const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
+  /**
+   * With auth off the users are still managed (ready for when it is turned on): their store is opened
+   * on first use, by this process, which holds the data directory's lock (nedb: one writer per file).
+   */
+  let idleUsers: Promise<AuthService> | null = null;
+  const userStore = (): Promise<AuthService> => {
+    if (auth) return Promise.resolve(auth);
+    if (!idleUsers) {
+      const opening = (async () => {
+        const store = new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull });
+        try {
+          await store.open();
+        } catch (err) {
+          log.error({ err, dir: paths.authDir }, 'cannot open the user store');
+          throw new RegistryError('UNAVAILABLE', { message: 'the users (<data>/auth) cannot be opened; the server log says why' });
+        }
+        return store;
+      })();
+      opening.catch(() => {
+        if (idleUsers === opening) idleUsers = null;
+      });
+      idleUsers = opening;
+    }
+    return idleUsers;
+  };
   const activityLog = new ActivityLog(paths.activityFile);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
@@ -184,7 +211,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       index,
       dataDir: paths.root,
       volume: volumeSpace,
-      reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+      reclaimable: async () => {
+        const plan = await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs });
+        return { nowBytes: plan.bytesFreed, afterGraceBytes: plan.bytesFreed + plan.protected.bytes, graceSeconds: plan.graceSeconds };
+      },
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
     uploadMonitor,
@@ -201,6 +231,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       ca: () => caCertificate,
     },
     tls: { caCertificate: () => caCertificate },
+    users: new UserAdmin({ auth: userStore, authEnabled: auth !== null }),
   };
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
@@ -440,6 +471,11 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await maintenanceStore.close().catch((err) => log.error({ err }, 'closing the maintenance store failed'));
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
+      if (idleUsers) {
+        const opened = idleUsers;
+        idleUsers = null;
+        await opened.then((store) => store.close()).catch((err) => log.error({ err }, 'closing the user store failed'));
+      }
       await lock?.release();
       lock = null;
       metrics.close();

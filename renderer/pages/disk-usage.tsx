@@ -13,7 +13,7 @@ import { Card, PageHeader, Stat } from '../components/page.tsx';
 import { Table } from '../components/table.tsx';
 import { Loaded } from '../components/loaded.tsx';
 import { EmptyState } from '../components/states.tsx';
-import { formatBytes, formatCount } from '../format.ts';
+import { formatBytes, formatCount, formatInterval } from '../format.ts';
 import { useResource, type Resource } from '../hooks/use-resource.ts';
 import { runFinished, runQueuedOrFinished } from '../hooks/use-run.ts';
 import { repositoryLink } from '../links.ts';
@@ -27,6 +27,10 @@ function percent(part: number, whole: number): string {
 /** The measured usage: headline numbers, the volume, and each repository (chart and table). */
 function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: Resource<MaintenanceOverview>; reload(): void }) {
   const volumeUsed = data.volume.totalBytes - data.volume.freeBytes;
+  // The collection's dry run keeps what is younger than the grace window (pushes in progress): the
+  // "now" figure can be 0 while deleted images' bytes wait out the window.
+  const graceWindow = formatInterval(data.gcGraceSeconds);
+  const waiting = data.reclaimableAfterGraceBytes - data.reclaimableByGcBytes;
   return (
     <>
       <div className="stats">
@@ -36,9 +40,16 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
         <Stat testId="free-bytes" label="Free on volume" value={<Bytes value={data.volume.freeBytes} />} hint={`of ${formatBytes(data.volume.totalBytes)}`} />
         <Stat
           testId="reclaimable-bytes"
-          label="Reclaimable"
+          label="Reclaimable now"
           value={<Bytes value={data.reclaimableByGcBytes} />}
-          hint={<a href="#garbage-collection">freed by garbage collection</a>}
+          hint={
+            <>
+              <span data-testid="reclaimable-after-grace-bytes">
+                <Bytes value={data.reclaimableAfterGraceBytes} />
+              </span>{' '}
+              after the {graceWindow} <a href="#garbage-collection">grace window</a>
+            </>
+          }
         />
       </div>
       <Card title="Volume" hint="The disk that holds the data directory.">
@@ -65,7 +76,17 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
             <Info size={17} aria-hidden />
             <span data-testid="unreferenced-bytes">
               <Bytes value={data.unreferencedBytes} /> on disk belong to no image any more (deleted tags and repositories, unfinished pushes).
-              Deleting only unlinks; garbage collection frees these bytes.
+              Deleting only unlinks; garbage collection frees these bytes:{' '}
+              {waiting > 0 ? (
+                <>
+                  <Bytes value={data.reclaimableByGcBytes} /> now, and <Bytes value={waiting} /> more once they are older than the {graceWindow} grace window,
+                  which keeps pushes in progress safe.
+                </>
+              ) : (
+                <>
+                  <Bytes value={data.reclaimableByGcBytes} /> now.
+                </>
+              )}
             </span>
           </p>
         )}

@@ -14,7 +14,7 @@ import { platformLabel } from './manifest.ts';
 import { readableReference, type ManifestService } from './manifests.ts';
 import { isImageConfigMediaType } from './media-types.ts';
 import { parseName } from './reference.ts';
-import { manifestKind } from './repositories.ts';
+import { createdOf, manifestKind } from './repositories.ts';
 
 /**
  * Configs are read whole to be shown. Real ones are a few KiB (history grows them); 8 MiB leaves room
@@ -66,6 +66,7 @@ export class ImageService {
       config: config ? view(config) : null,
       layers: manifest.layers.map(view),
       image: config ? await this.imageConfig(config) : null,
+      created: doc ? createdOf(doc, new Map(siblings.map((m) => [m.digest, m]))) : null,
       referrers,
       raw: bytes.toString('utf8'),
     };

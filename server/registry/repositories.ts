@@ -82,14 +82,14 @@ export class RepositoryService {
     const tagRows: TagRow[] = [];
     for (const tag of tags) {
       const manifest = byDigest.get(tag.digest);
-      if (manifest) tagRows.push({ ...manifestRow(manifest), tag: tag.tag, taggedAt: tag.pushedAt.toISOString() });
+      if (manifest) tagRows.push({ ...manifestRow(manifest, byDigest), tag: tag.tag, taggedAt: tag.pushedAt.toISOString() });
     }
     tagRows.sort((a, b) => b.taggedAt.localeCompare(a.taggedAt) || (a.tag < b.tag ? -1 : 1));
     const tagged = new Set(tags.map((t) => t.digest));
     const children = new Set(manifests.flatMap((m) => m.children.map((c) => c.digest)));
     const untagged = manifests
       .filter((m) => !tagged.has(m.digest) && !children.has(m.digest) && !m.subject)
-      .map(manifestRow)
+      .map((m) => manifestRow(m, byDigest))
       .sort((a, b) => b.pushedAt.localeCompare(a.pushedAt));
     return { ...summary(doc, tags.length, manifests.length, usage.get(name)), tags: tagRows, untagged };
   }
@@ -150,7 +150,28 @@ export function manifestPlatforms(doc: Pick<ManifestDoc, 'platform' | 'children'
   return [...new Set(all.filter((p) => p !== 'unknown/unknown'))];
 }
 
-function manifestRow(doc: ManifestDoc): ManifestRow {
+/** The annotation image-spec annotations.md defines for when an image (or index) was created. */
+const CREATED_ANNOTATION = 'org.opencontainers.image.created';
+
+/**
+ * When an image was created: its config's "created". An index has no config: its own
+ * org.opencontainers.image.created annotation when present, else the newest "created" of its platform
+ * images in the repository (a multi-arch build creates them together; attestations are not images).
+ */
+export function createdOf(doc: ManifestDoc, byDigest: ReadonlyMap<string, ManifestDoc>): string | null {
+  if (doc.created) return doc.created;
+  const annotated = doc.annotations ? (JSON.parse(doc.annotations) as Record<string, unknown>)[CREATED_ANNOTATION] : undefined;
+  if (typeof annotated === 'string' && !Number.isNaN(Date.parse(annotated))) return annotated;
+  let newest: string | null = null;
+  for (const child of doc.children) {
+    if (child.platform === 'unknown/unknown') continue;
+    const created = byDigest.get(child.digest)?.created;
+    if (created && !Number.isNaN(Date.parse(created)) && (newest === null || Date.parse(created) > Date.parse(newest))) newest = created;
+  }
+  return newest;
+}
+
+function manifestRow(doc: ManifestDoc, byDigest: ReadonlyMap<string, ManifestDoc>): ManifestRow {
   return {
     digest: doc.digest,
     mediaType: doc.mediaType,
@@ -158,7 +179,7 @@ function manifestRow(doc: ManifestDoc): ManifestRow {
     artifactType: doc.artifactType ?? null,
     size: doc.totalSize,
     platforms: manifestPlatforms(doc),
-    created: doc.created ?? null,
+    created: createdOf(doc, byDigest),
     pushedAt: doc.pushedAt.toISOString(),
   };
 }

@@ -68,8 +68,11 @@ export interface DiskUsageServiceDeps {
   index: MetadataIndex;
   dataDir: string;
   volume(dir: string): Promise<VolumeSpace>;
-  /** What a garbage collection with the configured settings would free now (a dry run). */
-  reclaimable(): Promise<number>;
+  /**
+   * What a garbage collection with the configured settings would free now (a dry run), and what it
+   * would free once the grace window has passed (the dry run's freed plus protected bytes).
+   */
+  reclaimable(): Promise<{ nowBytes: number; afterGraceBytes: number; graceSeconds: number }>;
 }
 
 export class DiskUsageService {
@@ -88,6 +91,7 @@ export class DiskUsageService {
       onDisk.set(blob.digest.value, blob.size);
       bytesOnDisk += blob.size;
     }
+    const reclaimable = await this.deps.reclaimable();
     const used = sharing(blobsByRepository(await index.manifestDocs()), (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
     return {
@@ -97,7 +101,9 @@ export class DiskUsageService {
       referencedBytes: used.referencedBytes,
       unreferencedBytes: bytesOnDisk - used.referencedBytes,
       sharedBytes: used.sharedBytes,
-      reclaimableByGcBytes: await this.deps.reclaimable(),
+      reclaimableByGcBytes: reclaimable.nowBytes,
+      reclaimableAfterGraceBytes: reclaimable.afterGraceBytes,
+      gcGraceSeconds: reclaimable.graceSeconds,
       volume: await volume(dataDir),
       repositories,
     };

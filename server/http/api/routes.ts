@@ -11,6 +11,7 @@ import type { ImageService } from '../../registry/images.ts';
 import type { RepositoryService } from '../../registry/repositories.ts';
 import type { SelfTestDeps } from '../../registry/self-test.ts';
 import type { UploadMonitor } from '../../registry/upload-monitor.ts';
+import type { UserAdmin } from '../../registry/user-admin.ts';
 import type { DiskUsageService } from '../../registry/usage.ts';
 import type { RegistryServices } from '../context.ts';
 import type { Route } from '../routes.ts';
@@ -25,6 +26,8 @@ import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
 import { tagHandlers } from './tags.ts';
 import { tlsHandlers } from './tls.ts';
+import { accessTokenHandlers } from './tokens.ts';
+import { userHandlers } from './users.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -35,6 +38,7 @@ export interface ManagementServices {
   uploadMonitor: UploadMonitor;
   selfTest: SelfTestDeps;
   tls: { caCertificate(): string | null };
+  users: UserAdmin;
 }
 
 export interface ApiDeps {
@@ -60,11 +64,14 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const tls = tlsHandlers(manage.tls);
   const maintenance = maintenanceHandlers(services.lifecycle);
   const retention = retentionHandlers(services.lifecycle);
+  const users = userHandlers(manage.users);
+  const tokens = accessTokenHandlers(manage.users);
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
   const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
+  const user = /^\/api\/users\/([^/]+)$/;
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
@@ -94,5 +101,15 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'DELETE', pattern: rule, params: ['id'], handler: retention.deleteRetentionRule },
     { method: 'POST', pattern: /^\/api\/retention\/preview$/, params: [], handler: retention.previewRetention },
     { method: 'POST', pattern: /^\/api\/retention\/apply$/, params: [], handler: maintenance.startRetention },
+    // Users and tokens (issue 10)
+    { method: 'GET', pattern: /^\/api\/users$/, params: [], handler: users.listUsers },
+    { method: 'POST', pattern: /^\/api\/users$/, params: [], handler: users.createUser },
+    { method: 'POST', pattern: /^\/api\/users\/htpasswd$/, params: [], handler: users.importHtpasswd },
+    { method: 'PUT', pattern: user, params: ['name'], handler: users.updateUser },
+    { method: 'DELETE', pattern: user, params: ['name'], handler: users.removeUser },
+    { method: 'PUT', pattern: /^\/api\/users\/([^/]+)\/password$/, params: ['name'], handler: users.setPassword },
+    { method: 'GET', pattern: /^\/api\/tokens$/, params: [], handler: tokens.listTokens },
+    { method: 'POST', pattern: /^\/api\/tokens$/, params: [], handler: tokens.createToken },
+    { method: 'DELETE', pattern: /^\/api\/tokens\/([^/]+)$/, params: ['id'], handler: tokens.revokeToken },
   ];
 }
