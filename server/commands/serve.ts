@@ -73,7 +73,7 @@ export const serveCommand: Command = {
       process.stderr.write(
         `Created the user "${initialAdmin.name}" with the password ${initialAdmin.password}\n` +
           `It is shown only this once. Log in with: docker login ${url.replace(/^https?:\/\//, '')} -u ${initialAdmin.name}\n` +
-          `Change it with: berth user passwd ${initialAdmin.name} (while Berth is stopped)\n`,
+          `Change it with: berth user passwd ${initialAdmin.name}, or on the Users & tokens page of the web UI\n`,
       );
     }
     // The management API answers loopback only (http/api/guard.ts): the UI is opened from this machine.

@@ -281,7 +281,7 @@ function userName(value: unknown, field: string): string {
 
 /** A password given in the request, or null for "generate one". */
 function optionalPassword(value: unknown): string | null {
-  if (value === undefined || value === null || value === '') return null;
+  if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw invalid('"password" must be a string, or left out to have one generated', 'password');
   const problem = passwordProblem(value);
   if (problem) throw invalid(problem, 'password');

@@ -17,6 +17,11 @@ export interface BerthProcess {
   pid: number;
   child: ChildProcess;
   output(): string;
+  /**
+   * Waits until the output matches (what the server prints right after it starts listening may come
+   * after its port answers) and returns the match; fails with the output when the process exits first.
+   */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL, no chance to clean up. */
@@ -93,6 +98,15 @@ export async function startBerth(options: { dataDir: string; port?: number; args
     pid: child.pid!,
     child,
     output: () => output,
+    async waitForOutput(pattern: RegExp, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = pattern.exec(output);
+        if (match) return match;
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`berth serve never printed ${pattern}: ${output}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
