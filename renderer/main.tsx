@@ -13,6 +13,7 @@ import { RepositoryRoute } from './pages/repository-route.tsx';
 import { RetentionPage } from './pages/retention.tsx';
 import { SettingsPage } from './pages/settings.tsx';
 import { SetupPage } from './pages/setup.tsx';
+import { UsersPage } from './pages/users.tsx';
 import { StatusProvider } from './status.tsx';
 import './styles.css';
 
@@ -28,6 +29,7 @@ const router = createBrowserRouter([
       { path: 'disk-usage', element: <DiskUsagePage /> },
       { path: 'retention', element: <RetentionPage /> },
       { path: 'setup', element: <SetupPage /> },
+      { path: 'users', element: <UsersPage /> },
       { path: 'settings', element: <SettingsPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],

@@ -1,7 +1,7 @@
 /** The frame of every page: navigation, the registry's address, and whether live updates flow. */
 import { useEffect, useState } from 'react';
 import { NavLink, Outlet, Link } from 'react-router';
-import { Activity, Anchor, Boxes, CalendarClock, HardDrive, Settings, Wrench } from 'lucide-react';
+import { Activity, Anchor, Boxes, CalendarClock, HardDrive, Settings, Users, Wrench } from 'lucide-react';
 import { currentUser, signOut, watchConnection, type ConnectionState } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { CopyButton } from './copy.tsx';
@@ -12,6 +12,7 @@ const NAV = [
   { to: '/disk-usage', label: 'Disk usage', icon: HardDrive, end: false },
   { to: '/retention', label: 'Retention', icon: CalendarClock, end: false },
   { to: '/setup', label: 'Docker setup', icon: Wrench, end: false },
+  { to: '/users', label: 'Users & tokens', icon: Users, end: false },
   { to: '/settings', label: 'Settings', icon: Settings, end: false },
 ];
 

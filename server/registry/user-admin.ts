@@ -312,6 +312,9 @@ function grants(value: unknown, field: string, required: boolean): Grant[] | nul
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalid(`permission ${i + 1} must be {"repository", "actions"}`, at);
     const { repository, actions, ...rest } = entry as Record<string, unknown>;
     if (Object.keys(rest).length > 0) throw invalid(`permission ${i + 1} has unknown fields ${Object.keys(rest).slice(0, 5).join(', ')} (known: repository, actions)`, at);
+    if (repository === '' || repository === undefined) {
+      throw invalid(`permission ${i + 1} needs a repository pattern, such as team/* (everything under team/) or * (every repository)`, `${at}.repository`);
+    }
     if (typeof repository !== 'string' || !validPattern(repository)) {
       throw invalid(`permission ${i + 1}: "${String(repository).slice(0, 100)}" is not a repository pattern: lowercase names, "/", and * for any characters (team/*, *)`, `${at}.repository`);
     }
