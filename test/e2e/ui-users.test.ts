@@ -50,7 +50,8 @@ describe('Users & tokens page with registry auth on (Chromium)', { skip }, () =>
     ui.errors.splice(index, 1);
   }
 
-  const clipboard = () => ui.page.evaluate(() => navigator.clipboard.readText());
+  // A string: the test runner's types know no navigator (the page has one).
+  const clipboard = () => ui.page.evaluate<string>('navigator.clipboard.readText()');
 
   it('signs in and lists the admin', async () => {
     await ui.page.goto('/');

@@ -79,6 +79,18 @@ describe('management API: activity', () => {
     assert.equal(entries[0]!.count, 2);
   });
 
+  it('never folds a push across a later delete: push, delete, push are three entries, newest first', async () => {
+    await pushImageWith(registry, 'act/order', 'todelete');
+    await api.delete('/api/repositories/act/order/-/tags/todelete');
+    await pushImageWith(registry, 'act/order', '1.0');
+    const entries = (await feed()).entries.filter((e) => e.repository === 'act/order');
+    assert.deepEqual(entries.map((e) => [e.kind, e.tags]), [['push', ['1.0']], ['delete', ['todelete']], ['push', ['todelete']]]);
+    // And a delete after that push starts a new delete entry instead of joining the first one.
+    await api.delete('/api/repositories/act/order/-/tags/1.0');
+    const again = (await feed()).entries.filter((e) => e.repository === 'act/order');
+    assert.deepEqual(again.map((e) => [e.kind, e.tags]), [['delete', ['1.0']], ['push', ['1.0']], ['delete', ['todelete']], ['push', ['todelete']]]);
+  });
+
   it('records deletes of tags and of whole repositories', async () => {
     await pushImageWith(registry, 'act/delete', 'x');
     await pushImageWith(registry, 'act/delete', 'y');

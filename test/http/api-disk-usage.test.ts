@@ -26,6 +26,7 @@ describe('management API: disk usage', () => {
     assert.equal(usage.dataDir, server.dataDir);
     assert.ok(usage.volume.totalBytes > 0 && usage.volume.freeBytes > 0 && usage.volume.freeBytes <= usage.volume.totalBytes);
     assert.equal(usage.reclaimableByGcBytes, 0);
+    assert.equal(usage.reclaimableAfterGraceBytes, 0);
   });
 
   it('equals the blob files on disk, counting a layer shared by two repositories once', async () => {
@@ -63,8 +64,11 @@ describe('management API: disk usage', () => {
     assert.equal(usage.bytesOnDisk, sum(files.values()), 'deleting unlinks: the bytes are still on disk');
     assert.equal(usage.unreferencedBytes, image.size + image.manifestSize);
     assert.ok(!usage.repositories.some((r) => r.name === 'usage/gone'));
-    // Deleted a moment ago: inside the one-hour grace window that protects pushes in progress.
+    // Deleted a moment ago: inside the one-hour grace window that protects pushes in progress. Not
+    // now, then; all of it once the window has passed, and the answer says which window.
     assert.equal(usage.reclaimableByGcBytes, 0);
+    assert.equal(usage.reclaimableAfterGraceBytes, usage.unreferencedBytes);
+    assert.equal(usage.gcGraceSeconds, 3600);
   });
 
   it('reports as reclaimable exactly what a collection then frees', async () => {
@@ -75,10 +79,13 @@ describe('management API: disk usage', () => {
       await quick.api.delete('/api/repositories/usage/soon-gone');
       const before = await quick.api.json<DiskUsage>('/api/disk-usage');
       assert.equal(before.reclaimableByGcBytes, image.size + image.manifestSize);
+      assert.equal(before.reclaimableAfterGraceBytes, before.reclaimableByGcBytes, 'no grace window: nothing waits');
+      assert.equal(before.gcGraceSeconds, 0);
       const report = await runGc(quick.registry);
       assert.equal(report.bytesFreed, before.reclaimableByGcBytes);
       const after = await quick.api.json<DiskUsage>('/api/disk-usage');
       assert.equal(after.reclaimableByGcBytes, 0);
+      assert.equal(after.reclaimableAfterGraceBytes, 0);
       assert.equal(after.bytesOnDisk, before.bytesOnDisk - before.reclaimableByGcBytes);
     } finally {
       await quick.server.close({ remove: true });
