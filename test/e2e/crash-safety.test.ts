@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { ActivityFeed } from '../../server/registry/api-types.ts';
 import { pseudoRandom } from '../fixtures/images.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/registry-client.ts';
@@ -33,8 +34,12 @@ function makeImage(i: number, layerMiB: number): TestImage {
   return { repo: `crash/image${i}`, layers, config, manifest };
 }
 
-/** One HTTP request with a body streamed in 64 KiB pieces (chunked, like docker and podman send). */
-function send(url: string, method: string, body: Buffer | null, headers: Record<string, string> = {}, pauseMs = 0): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+/**
+ * One HTTP request with a body streamed in 64 KiB pieces (chunked, like docker and podman send).
+ * With `holdAfter`, it stops sending once that many bytes are written and never ends: a client
+ * certainly mid-upload, however slow or fast the machine is, when the server dies.
+ */
+function send(url: string, method: string, body: Buffer | null, headers: Record<string, string> = {}, holdAfter = Infinity): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: body ? headers : { ...headers, 'Content-Length': '0' } }, (res) => {
       res.resume();
@@ -48,13 +53,9 @@ function send(url: string, method: string, body: Buffer | null, headers: Record<
     let offset = 0;
     const pump = () => {
       while (offset < body.length) {
+        if (offset >= holdAfter) return;
         const piece = body.subarray(offset, offset + 65536);
         offset += piece.length;
-        if (pauseMs > 0) {
-          req.write(piece);
-          setTimeout(pump, pauseMs);
-          return;
-        }
         if (!req.write(piece)) {
           req.once('drain', pump);
           return;
@@ -66,19 +67,20 @@ function send(url: string, method: string, body: Buffer | null, headers: Record<
   });
 }
 
-async function pushBlob(base: string, repo: string, bytes: Buffer, pauseMs = 0): Promise<void> {
+async function pushBlob(base: string, repo: string, bytes: Buffer, holdAfter = Infinity): Promise<void> {
   const start = await send(`${base}/v2/${repo}/blobs/uploads/`, 'POST', null);
   assert.equal(start.status, 202);
   const location = new URL(start.headers.location!, base);
-  const patch = await send(location.toString(), 'PATCH', bytes, {}, pauseMs);
+  const patch = await send(location.toString(), 'PATCH', bytes, {}, holdAfter);
   assert.equal(patch.status, 202);
   const done = new URL(patch.headers.location!, base);
   done.searchParams.set('digest', sha256(bytes));
   assert.equal((await send(done.toString(), 'PUT', null)).status, 201);
 }
 
-async function pushImage(base: string, image: TestImage, pauseMs = 0): Promise<number> {
-  for (const layer of image.layers) await pushBlob(base, image.repo, layer, pauseMs);
+/** Pushes the image; with `holdAfter`, its first layer's upload stops after that many bytes and hangs. */
+async function pushImage(base: string, image: TestImage, holdAfter = Infinity): Promise<number> {
+  for (const [i, layer] of image.layers.entries()) await pushBlob(base, image.repo, layer, i === 0 ? holdAfter : Infinity);
   await pushBlob(base, image.repo, image.config);
   const res = await send(`${base}/v2/${image.repo}/manifests/v1`, 'PUT', image.manifest, { 'Content-Type': OCI_MANIFEST });
   return res.status;
@@ -149,15 +151,22 @@ describe('crash safety', { timeout: 300_000 }, () => {
         })
         .catch(() => undefined),
     );
-    // A push that trickles: it is certainly mid-upload when the server dies.
-    const slowPush = pushImage(base, slow, 20).catch(() => undefined);
+    // A push that sends half its first layer and then hangs: it is mid-upload when the server dies.
+    const half = slow.layers[0]!.length >> 1;
+    const slowPush = pushImage(base, slow, half).then(() => completed.add(slow.repo), () => undefined);
 
+    // Waited for: two finished pushes, and the server holding the hanging upload's bytes.
+    const uploading = async () => {
+      const feed = (await (await fetch(`${base}/api/activity?limit=1`)).json()) as ActivityFeed;
+      return feed.uploads.some((u) => u.repository === slow.repo && u.bytes >= half);
+    };
     const deadline = Date.now() + 120_000;
-    while (completed.size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (!(completed.size >= 2 && (await uploading())) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(completed.size >= 2, 'some pushes completed before the crash');
+    assert.ok(await uploading(), 'the server has half a layer of the hanging push');
     await berth.kill9();
     await Promise.all([...pushes, slowPush]);
-    assert.ok(!completed.has(slow.repo), 'the trickling push was cut by the crash');
+    assert.ok(!completed.has(slow.repo), 'the hanging push was cut by the crash');
 
     berth = await startBerth({ dataDir });
     for (const repo of completed) {
@@ -171,8 +180,7 @@ describe('crash safety', { timeout: 300_000 }, () => {
         assert.ok(blob.bytes.equals(layer), `${repo} blob byte-identical`);
       }
     }
-    const lastSlowLayer = slow.layers[slow.layers.length - 1]!;
-    assert.equal((await fetch(`${berth.url}/v2/${slow.repo}/blobs/${sha256(lastSlowLayer)}`, { method: 'HEAD' })).status, 404, 'the cut blob is not visible');
+    assert.equal((await fetch(`${berth.url}/v2/${slow.repo}/blobs/${sha256(slow.layers[0]!)}`, { method: 'HEAD' })).status, 404, 'the cut blob is not visible');
     assert.ok((await assertNoPartialBlobs(dataDir)) > 0);
     assert.ok((await assertEveryTagComplete(berth.url)) >= completed.size);
     const { repositories } = (await (await fetch(`${berth.url}/v2/_catalog`)).json()) as { repositories: string[] };

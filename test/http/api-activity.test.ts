@@ -27,13 +27,15 @@ function slowPatch(base: string, location: string, first: Buffer): { end(rest: B
   };
 }
 
+/** Polls `probe` until it gives a value; the 30 s bound is for a hang on a loaded machine. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('management API: activity', () => {
