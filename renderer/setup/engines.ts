@@ -41,7 +41,8 @@ function lanAddress(a: ClientAddresses): string {
   return a.lan[0] ?? `<this computer's address>:${a.localhost.split(':')[1]}`;
 }
 
-const LOOPBACK_WARNING = 'Berth listens on this computer only (loopback). Let it listen on all interfaces in Settings so this engine can reach it.';
+const LOOPBACK_WARNING =
+  'Berth listens on this computer only (loopback). Let it listen on all interfaces (Settings in the desktop app, or berth serve --host 0.0.0.0) so this engine can reach it.';
 
 /** Instead of steps for other computers, while none can reach Berth. */
 const REACH_FROM_ELSEWHERE =
