@@ -28,6 +28,13 @@ const KIND: Record<TokenKind, { label: string; tone: string }> = {
   login: { label: 'Login', tone: 'good' },
 };
 
+/** A login is labelled with the client it was issued to (its client_id): named as people know them. */
+const CLIENTS: Record<string, string> = { 'berth-ui': 'Berth UI sign-in', 'berth-cli': 'berth command line', docker: 'docker login', podman: 'podman login' };
+
+function tokenName(t: TokenView): string {
+  return t.kind === 'login' ? (CLIENTS[t.label] ?? `${t.label} login`) : t.label;
+}
+
 const EXPIRIES = [
   { value: '7d', label: '7 days' },
   { value: '30d', label: '30 days' },
@@ -538,7 +545,7 @@ export function UsersPage() {
                   <tr key={t.id} data-token={t.id} data-kind={t.kind} data-label={t.label} className={t.expired ? 'muted-row' : undefined}>
                     <td>
                       <span className="token-name">
-                        <strong>{t.label}</strong>
+                        <strong>{tokenName(t)}</strong>
                         <span className={`chip ${KIND[t.kind].tone}`}>{KIND[t.kind].label}</span>
                       </span>
                       <code className="faint token-id" title="Its id (berth token revoke ID); never the secret">
@@ -557,7 +564,7 @@ export function UsersPage() {
                       <Time iso={t.lastUsedAt} fallback="never" />
                     </td>
                     <td className="num">
-                      <button type="button" className="small danger" aria-label={`Revoke ${t.label} of ${t.user}`} onClick={() => setRevoking(t)}>
+                      <button type="button" className="small danger" aria-label={`Revoke ${tokenName(t)} of ${t.user}`} onClick={() => setRevoking(t)}>
                         Revoke
                       </button>
                     </td>
@@ -591,11 +598,11 @@ export function UsersPage() {
         onClose={() => setRevoking(null)}
         onConfirm={async () => {
           await api.revokeToken(revoking!.id);
-          toast('good', `Revoked ${revoking!.label}`);
+          toast('good', `Revoked ${tokenName(revoking!)}`);
           tokens.reload();
           users.reload();
         }}
-        title={`Revoke ${revoking?.label}?`}
+        title={`Revoke ${revoking ? tokenName(revoking) : ''}?`}
         confirmLabel="Revoke"
       >
         <p>
