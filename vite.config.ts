@@ -22,6 +22,8 @@ export default defineConfig({
     target: 'es2022',
     reportCompressedSize: false,
   },
-  server: { proxy: { '/api': target, '/v2': target } },
+  // Keys starting with ^ are regular expressions. A plain '/api' prefix would also catch the UI's own
+  // module /api.ts (and leave a blank page): only /api/..., /v2/... and /token go to the server.
+  server: { proxy: { '^/api/': target, '^/v2(/|$)': target, '^/token(\\?|$)': target } },
   logLevel: 'warn',
 });

@@ -4,6 +4,7 @@
  * there is no preload: desktop features fall back to web equivalents or report themselves missing.
  */
 import { EventSource } from 'eventsource';
+import type { ArtifactsView, FileView, ImageDiff, ImageFilesView, SbomView, VerifyView } from '../server/registry/inspect-types.ts';
 import type { BerthDesktopApi, DesktopSettings, SaveSettingsResult } from '../electron/shared/ipc.ts';
 import type {
   ActivityFeed,
@@ -33,7 +34,12 @@ import type {
   StatusView,
   MaintenanceEvent,
   UploadsEvent,
+  MirrorExpiryReport,
+  MirrorsOverview,
+  UpstreamInput,
+  UpstreamView,
 } from '../server/registry/api-types.ts';
+import type { DeliveryState, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../server/webhooks/api-types.ts';
 
 declare global {
   interface Window {
@@ -144,6 +150,17 @@ export function runResult<K extends MaintenanceKind>(run: MaintenanceRun | null 
 /** POST /api/tokens: a robot account's token (the account is made on its first) or a user's personal one. */
 export type NewToken = ({ robot: string } | { user: string }) & { name?: string; expires: string; permissions?: PermissionView[] };
 
+/** What the UI sends to add or change a webhook endpoint (server/webhooks/endpoints.ts). */
+export interface WebhookFields {
+  url: string;
+  name?: string;
+  enabled?: boolean;
+  events?: WebhookEndpoint['events'];
+  repositories?: string | null;
+  format?: WebhookEndpoint['format'];
+  secret?: string | null;
+}
+
 export interface RepositoryListQuery {
   q?: string;
   sort: RepositorySort;
@@ -166,6 +183,35 @@ export const api = {
     json<ImageDetail>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}`, signal),
 
   deleteRepository: (name: string) => json<DeleteResult>('DELETE', repositoryPath(name)),
+
+  // ---- inside images (server/http/api/inspect.ts) ----
+
+  imageFiles(name: string, reference: string, query: { path?: string; search?: string; platform?: string }, signal?: AbortSignal): Promise<ImageFilesView> {
+    const params = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => !!e[1]));
+    return json('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/files${params.size ? `?${params}` : ''}`, signal);
+  },
+
+  imageFile(name: string, reference: string, path: string, platform?: string, signal?: AbortSignal): Promise<FileView> {
+    const params = new URLSearchParams({ path, ...(platform ? { platform } : {}) });
+    return json('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/file?${params}`, signal);
+  },
+
+  /** One file of an image, fetched with this page's credentials. */
+  downloadFile: async (url: string): Promise<Blob> => (await send('GET', url)).blob(),
+
+  imageDiff(from: string, to: string, options: { platform?: string; timestamps?: boolean }, signal?: AbortSignal): Promise<ImageDiff> {
+    const params = new URLSearchParams({ from, to, ...(options.platform ? { platform: options.platform } : {}), ...(options.timestamps ? { timestamps: '1' } : {}) });
+    return json('GET', `/api/diff?${params}`, signal);
+  },
+
+  artifacts: (name: string, reference: string, signal?: AbortSignal) =>
+    json<ArtifactsView>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/artifacts`, signal),
+
+  sbom: (name: string, reference: string, digest: string, signal?: AbortSignal) =>
+    json<SbomView>('GET', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/sbom/${encodeURIComponent(digest)}`, signal),
+
+  verify: (name: string, reference: string, publicKey: string) =>
+    withJson<VerifyView>('POST', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(reference)}/verify`, { publicKey }),
 
   deleteTag: (name: string, tag: string) => json<DeleteResult>('DELETE', `${repositoryPath(name)}/-/tags/${encodeURIComponent(tag)}`),
 
@@ -252,28 +298,85 @@ export const api = {
     await send('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
   },
 
-  /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
-  async selfTest(onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {
-    const res = await send('POST', '/api/self-test');
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = '';
-    let summary: SelfTestSummary | null = null;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += value;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, newline)) as SelfTestStep | SelfTestSummary;
-        buffered = buffered.slice(newline + 1);
-        if ('done' in line) summary = line;
-        else onStep(line);
-      }
-    }
-    if (!summary) throw new ApiError(0, 'INCOMPLETE', 'The self-test stopped before it finished: the connection to Berth was lost.');
-    return summary;
+  // ---- webhooks (server/http/api/webhooks.ts) ----
+
+  async webhooks(signal?: AbortSignal): Promise<WebhookEndpoint[]> {
+    return (await json<{ endpoints: WebhookEndpoint[] }>('GET', '/api/webhooks', signal)).endpoints;
   },
+
+  /** Answers the secret once (made by the server unless given; null: unsigned). */
+  createWebhook: (fields: WebhookFields) => withJson<WebhookSecretAnswer>('POST', '/api/webhooks', fields),
+
+  updateWebhook: (id: string, changes: Partial<WebhookFields>) => withJson<WebhookEndpoint>('PUT', `/api/webhooks/${encodeURIComponent(id)}`, changes),
+
+  async deleteWebhook(id: string): Promise<void> {
+    await send('DELETE', `/api/webhooks/${encodeURIComponent(id)}`);
+  },
+
+  rotateWebhookSecret: (id: string) => withJson<WebhookSecretAnswer>('POST', `/api/webhooks/${encodeURIComponent(id)}/rotate-secret`, { grace: '24h' }),
+
+  /** Sends a test event now; answers the delivery as recorded (delivered or dead). */
+  testWebhook: (id: string) => withJson<WebhookDelivery>('POST', `/api/webhooks/${encodeURIComponent(id)}/test`, {}),
+
+  webhookDeliveries(id: string, options: { state?: DeliveryState; limit?: number } = {}, signal?: AbortSignal): Promise<WebhookDeliveryPage> {
+    const params = new URLSearchParams({ limit: String(options.limit ?? 50) });
+    if (options.state) params.set('state', options.state);
+    return json('GET', `/api/webhooks/${encodeURIComponent(id)}/deliveries?${params}`, signal);
+  },
+
+  redeliverWebhook: (id: string, delivery: string) =>
+    withJson<WebhookDelivery>('POST', `/api/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(delivery)}/redeliver`, {}),
+
+  /** Runs the self-test, calling `onStep` for each line the server streams; resolves with the summary. */
+  selfTest: (onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> => streamedSteps(send('POST', '/api/self-test'), onStep),
+
+  // ---- the pull-through cache (server/http/api/mirrors.ts) ----
+
+  mirrors: (signal?: AbortSignal) => json<MirrorsOverview>('GET', '/api/mirrors', signal),
+
+  addMirror: (upstream: UpstreamInput) => withJson<UpstreamView>('POST', '/api/mirrors', upstream),
+
+  updateMirror: (name: string, changes: UpstreamInput) => withJson<UpstreamView>('PUT', `/api/mirrors/${encodeURIComponent(name)}`, changes),
+
+  async deleteMirror(name: string): Promise<void> {
+    await send('DELETE', `/api/mirrors/${encodeURIComponent(name)}`);
+  },
+
+  setMirrorCredentials: (name: string, username: string, password: string) =>
+    withJson<UpstreamView>('PUT', `/api/mirrors/${encodeURIComponent(name)}/credentials`, { username, password }),
+
+  deleteMirrorCredentials: (name: string) => json<UpstreamView>('DELETE', `/api/mirrors/${encodeURIComponent(name)}/credentials`),
+
+  clearMirror: (name: string) => withJson<{ repositories: string[] }>('POST', `/api/mirrors/${encodeURIComponent(name)}/clear`, {}),
+
+  expireMirrors: () => withJson<MirrorExpiryReport>('POST', '/api/mirrors/expire', {}),
+
+  /** Pulls an image through the mirror of `name` (the server's default test image when none is given). */
+  mirrorSelfTest: (name: string, image: string, onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> =>
+    streamedSteps(send('POST', `/api/mirrors/${encodeURIComponent(name)}/self-test`, { body: image ? { image } : {} }), onStep),
 };
+
+/** Reads a self-test's application/x-ndjson answer: each step to `onStep`, then the summary. */
+async function streamedSteps(request: Promise<Response>, onStep: (step: SelfTestStep) => void): Promise<SelfTestSummary> {
+  const res = await request;
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  let summary: SelfTestSummary | null = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buffered.slice(0, newline)) as SelfTestStep | SelfTestSummary;
+      buffered = buffered.slice(newline + 1);
+      if ('done' in line) summary = line;
+      else onStep(line);
+    }
+  }
+  if (!summary) throw new ApiError(0, 'INCOMPLETE', 'The self-test stopped before it finished: the connection to Berth was lost.');
+  return summary;
+}
 
 // ---- signing in (registry auth on, in a browser; server/http/api/guard.ts) -------------------------
 
@@ -379,8 +482,23 @@ export async function signIn(user: string, password: string): Promise<void> {
   for (const listener of signInListeners) listener(false);
 }
 
-export function signOut(): void {
+/**
+ * Signs out: the refresh token is revoked on the server (POST /token/revoke, RFC 7009), so a copy of
+ * it left anywhere is worth nothing, then forgotten here.
+ */
+export async function signOut(): Promise<void> {
+  const refreshToken = session?.refreshToken ?? null;
   requireSignIn();
+  if (!refreshToken) return;
+  try {
+    await fetch('/token/revoke', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: 'berth-ui' }),
+    });
+  } catch {
+    // Unreachable: the token still ends by itself (unused for 30 days); the tab has forgotten it.
+  }
 }
 
 /** The signed-in user in a browser with registry auth on, or null. */
@@ -440,6 +558,12 @@ const LIVE_EVENTS: Record<LiveEventName, true> = {
   'repository-deleted': true,
   uploads: true,
   maintenance: true,
+  'mirror-fetched': true,
+  'mirror-stale': true,
+  'mirror-error': true,
+  'mirror-changed': true,
+  storage: true,
+  stopping: true,
 };
 
 const listeners = new Set<LiveListener>();
@@ -463,6 +587,8 @@ function connect(): void {
   source.addEventListener('error', () => setState('lost'));
   for (const name of Object.keys(LIVE_EVENTS) as LiveEventName[]) {
     source.addEventListener(name, (event) => {
+      // The server is stopping: its stream ends now, and live updates with it.
+      if (name === 'stopping') setState('lost');
       const data: unknown = JSON.parse(event.data);
       for (const listener of listeners) listener(name, data);
     });

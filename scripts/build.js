@@ -21,17 +21,31 @@ const node = {
 
 // The CLI (`berth serve`) with its dependencies bundled in: resolving and compiling a few hundred
 // separate modules was most of its start-up (import 250-390 ms -> 120 ms measured here). The bundled
-// CommonJS packages get a require() of their own. @peculiar/x509 stays out: it is loaded on demand,
-// only when TLS is used (server/tls/certificates.ts).
+// CommonJS packages get a require() of their own. @peculiar/x509 and its ASN.1 layer stay out: they
+// are loaded on demand, only when TLS is used (server/tls/certificates.ts).
+const requireBanner = { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" };
+// Where each bundle finds the layer reader's worker thread (server/registry/layers/worker-pool.ts).
+const layerWorker = (from) => ({ BERTH_LAYER_WORKER: JSON.stringify(from) });
 await build({
   ...node,
+  define: { ...node.define, ...layerWorker('./layer-worker.js') },
   entryPoints: { 'server/cli': 'server/cli.ts' },
-  external: ['@peculiar/x509', 'reflect-metadata'],
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  external: ['@peculiar/x509', '@peculiar/asn1-x509', '@peculiar/asn1-schema', 'reflect-metadata'],
+  banner: requireBanner,
 });
 
+// The layer reader's worker thread (tar-stream and fzstd bundled in), beside the CLI.
+await build({ ...node, entryPoints: { 'server/layer-worker': 'server/registry/layers/layer-worker.ts' }, banner: requireBanner });
+
 // The desktop app's main process: dependencies stay external (electron-builder packs the production ones).
-await build({ ...node, entryPoints: { 'electron/main': 'electron/main/index.ts' }, packages: 'external' });
+await build({ ...node, define: { ...node.define, ...layerWorker('../server/layer-worker.js') }, entryPoints: { 'electron/main': 'electron/main/index.ts' }, packages: 'external' });
+
+// The bcrypt thread (server/auth/password-pool.ts), next to each bundle that starts it: it looks for
+// password-worker.js beside its own file. bcryptjs is bundled in, so the worker needs nothing else.
+await build({
+  ...node,
+  entryPoints: { 'server/password-worker': 'server/auth/password-worker.ts', 'electron/password-worker': 'server/auth/password-worker.ts' },
+});
 
 // The preload as one CommonJS file: a sandboxed preload cannot be ESM and can require only
 // 'electron' (Electron docs, "Process Sandboxing"), so everything else is bundled in.

@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-/** electron/main/index.ts (which imports it) prints a line starting with this once the app runs. */
-export const READY_LINE = 'berth: the desktop app is running';
+// The app's ready line lives with the app (the main bundle must not reach into scripts/).
+export { READY_LINE } from '../electron/shared/ready.js';
 
 /** Why Electron cannot start here, decided without starting it; null when it may. */
 export function electronProblem({ env, platform, electronDir }) {

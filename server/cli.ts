@@ -13,6 +13,9 @@ import { gcCommand } from './commands/gc.ts';
 import { scrubCommand } from './commands/scrub.ts';
 import { reindexCommand } from './commands/reindex.ts';
 import { purgeUploadsCommand } from './commands/purge-uploads.ts';
+import { filesCommand } from './commands/files.ts';
+import { diffCommand } from './commands/diff.ts';
+import { webhookCommand } from './commands/webhook.ts';
 import { AuthError } from './auth/errors.ts';
 import { ServerRefusal } from './commands/management-client.ts';
 import { RegistryError } from './registry/errors.ts';
@@ -26,6 +29,9 @@ const COMMANDS: Record<string, Command> = {
   scrub: scrubCommand,
   reindex: reindexCommand,
   'purge-uploads': purgeUploadsCommand,
+  files: filesCommand,
+  diff: diffCommand,
+  webhook: webhookCommand,
 };
 
 function usage(): string {

@@ -4,9 +4,13 @@
  * Loopback by default: a registry is reachable from other machines only when asked for.
  */
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
+import { configuredEndpoints } from './webhooks/config.ts';
+import type { ConfiguredEndpoint } from './webhooks/service.ts';
+import { readProblem } from './storage/files.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -62,6 +66,53 @@ export interface BerthConfig {
    * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
    */
   adminPassword: string | null;
+  /** Webhook endpoints of the config file (webhooks/config.ts); more are added through the API or CLI. */
+  webhooks?: ConfiguredEndpoint[];
+  /** Pending webhook deliveries per endpoint before the oldest are dropped (default 10,000). */
+  webhookQueueCap?: number;
+  /**
+   * Host names (or addresses) requests may name besides this machine's own (http/request-origin.ts):
+   * a DNS alias or a reverse proxy's public name. Everything else is refused (DNS rebinding).
+   */
+  allowedHosts: string[];
+  /**
+   * A request body that sends no byte for this long is cut and its connection closed (ms): a stalled
+   * client must not hold a connection and an open file forever. Not a limit on the whole request: a
+   * slow push that keeps sending never trips it.
+   */
+  bodyIdleTimeoutMs: number;
+  /** Request bodies one client address may be sending at once (uploads, manifests); more get 429. */
+  uploadsPerClient: number;
+  /**
+   * Upstream registries Berth mirrors as a pull-through cache (mirror/): from the config file's `mirrors`,
+   * BERTH_MIRRORS and `--mirror NAME=URL`. Empty: no mirroring, nothing changes.
+   */
+  mirrors: MirrorConfig[];
+}
+
+/** One upstream of the pull-through cache, as configured (mirror/upstreams.ts reads it). */
+export interface MirrorConfig {
+  /**
+   * The upstream's host as clients name it ("docker.io", "ghcr.io"): the namespace its cached content
+   * lives under (docker.io/library/alpine), so a valid repository name component containing a dot.
+   */
+  name: string;
+  /** Where its registry API answers: https://registry-1.docker.io (the /v2/ root). */
+  url: string;
+  /** Other host names clients may use for it (containerd's ?ns=, podman's path prefix). */
+  aliases: string[];
+  /** A cached tag is served without asking the upstream for this long after its last check (default 5 min). */
+  checkIntervalMs: number;
+  /** Cached tags nobody pulled for this long are dropped (default 7 days). */
+  keepMs: number;
+  /** Off: the upstream is never contacted; what is cached is still served. */
+  enabled: boolean;
+  /** Serves Docker's `registry-mirrors` requests, which name no upstream (default: docker.io, else the first). */
+  default: boolean;
+  /** Token realm hosts trusted besides the upstream's own host and domain (refused otherwise). */
+  trustedRealms: string[];
+  /** How long an upstream request may wait for an answer (and a blob body for its next bytes); default 20 s. */
+  timeoutMs: number;
 }
 
 export const AUTH_MODES = ['none', 'token'] as const;
@@ -88,11 +139,21 @@ export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
     auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
+    mirrors: [],
+    allowedHosts: [], bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, uploadsPerClient: DEFAULT_UPLOADS_PER_CLIENT,
     ...lifecycleDefaults(),
   };
 }
 
 const HOUR_MS = 60 * 60 * 1000;
+/** nginx's client_body_timeout: a minute between two reads of a body is already a client in trouble. */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Docker pushes 5 layers at once by default (max-concurrent-uploads), containerd and skopeo a few
+ * more; 64 leaves room for several clients behind one address (NAT, a CI host) and bounds what one
+ * address can hold open.
+ */
+export const DEFAULT_UPLOADS_PER_CLIENT = 64;
 
 export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGraceMs' | 'gcUntagged' | 'uploadPurgeAgeMs' | 'uploadPurgeIntervalMs' | 'retentionIntervalMs'> {
   return { gcIntervalMs: null, gcGraceMs: HOUR_MS, gcUntagged: false, uploadPurgeAgeMs: 24 * HOUR_MS, uploadPurgeIntervalMs: HOUR_MS, retentionIntervalMs: null };
@@ -102,15 +163,25 @@ export function lifecycleDefaults(): Pick<BerthConfig, 'gcIntervalMs' | 'gcGrace
 const MIN_INTERVAL_MS = 60 * 1000;
 
 /**
- * A duration such as "90s", "30m", "1h", "7d" or "1.5 hours" (parsed by the ms package), in ms. A bare
- * number is refused: "3600" could mean seconds or milliseconds, and guessing wrong deletes too early.
+ * The one parser of durations Berth takes from people (flags, environment, config file, the management
+ * API): "90s", "30m", "1h", "7d", "2w" or "1.5 hours" (the ms package), in ms. A bare 0 is zero, in any
+ * unit. Any other bare number is refused: "3600" could mean seconds or milliseconds, and guessing
+ * wrong deletes too early. So is a negative duration, with a message that says so.
  */
-export function parseDuration(value: unknown, source: string, min = 0): number {
-  const text = typeof value === 'string' ? value.trim() : '';
-  const parsed = text && !/^[\d.]+$/.test(text) ? ms(text as ms.StringValue) : undefined;
+export function parseDuration(value: unknown, source: string, min = 0, accepted = 'a number with a unit: 30s, 15m, 1h, 7d'): number {
+  const text = typeof value === 'string' ? value.trim() : typeof value === 'number' ? String(value) : '';
+  const shown = `"${String(value)}"`;
+  const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
+  const examples = `use ${accepted}`;
+  if (/^-/.test(text)) throw new ConfigError(`${source}: ${shown} is negative; ${examples}`);
+  if (/^0*\.?0*$/.test(text) && text !== '' && text !== '.') {
+    if (min > 0) throw new ConfigError(`${source}: ${shown} is less than ${ms(min, { long: true })}; ${examples}`);
+    return 0;
+  }
+  if (/^[\d.]+$/.test(text)) throw new ConfigError(`${source}: ${shown} has no unit (seconds? minutes?); ${examples}`);
+  const parsed = text ? ms(text as ms.StringValue) : undefined;
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < min) {
-    const least = min > 0 ? ` of at least ${ms(min, { long: true })}` : '';
-    throw new ConfigError(`${source}: "${String(value)}" is not a duration${least}; use a number with a unit: 30s, 15m, 1h, 7d`);
+    throw new ConfigError(`${source}: ${shown} is not a duration${least}; ${examples}`);
   }
   return parsed;
 }
@@ -140,11 +211,18 @@ export interface ConfigInput {
   tlsCert?: unknown;
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
+  webhookQueueCap?: unknown;
+  /** A list of upstreams: "NAME=URL" strings or objects (file), "NAME=URL,NAME=URL" (environment), repeated flags. */
+  mirrors?: unknown;
+  allowedHosts?: unknown;
+  bodyIdleTimeout?: unknown;
+  uploadsPerClient?: unknown;
 }
 
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
   'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
+  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'webhookQueueCap', 'mirrors',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -208,13 +286,160 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
   if (input.anonymousPull !== undefined) out.anonymousPull = parseSwitch(input.anonymousPull, source('anonymousPull'));
   if (input.tls !== undefined) out.tls = parseSwitch(input.tls, source('tls'));
   if (input.insecureNoAuth !== undefined) out.insecureNoAuth = parseSwitch(input.insecureNoAuth, source('insecureNoAuth'));
+  if (input.webhookQueueCap !== undefined) {
+    const cap = Number(input.webhookQueueCap);
+    if (!Number.isInteger(cap) || cap < 1 || cap > 1_000_000) throw new ConfigError(`${source('webhookQueueCap')}: must be a whole number of deliveries from 1 to 1000000`);
+    out.webhookQueueCap = cap;
+  }
+  if (input.allowedHosts !== undefined) out.allowedHosts = parseHostList(input.allowedHosts, source('allowedHosts'));
+  if (input.bodyIdleTimeout !== undefined) out.bodyIdleTimeoutMs = parseDuration(input.bodyIdleTimeout, source('bodyIdleTimeout'), 1000);
+  if (input.uploadsPerClient !== undefined) {
+    const value = typeof input.uploadsPerClient === 'string' && /^\d+$/.test(input.uploadsPerClient) ? Number(input.uploadsPerClient) : input.uploadsPerClient;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
+      throw new ConfigError(`${source('uploadsPerClient')}: "${String(input.uploadsPerClient)}" is not a whole number from 1 to 100000`);
+    }
+    out.uploadsPerClient = value;
+  }
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = input[key];
     if (value === undefined) continue;
     if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(`${source(key)}: needs a file path`);
     out[key] = path.resolve(value);
   }
+  if (input.mirrors !== undefined) out.mirrors = parseMirrors(input.mirrors, source('mirrors'));
   return out;
+}
+
+// ---- upstreams of the pull-through cache ---------------------------------------------------------
+
+/** A repository name component (OCI Distribution Spec v1.1 name grammar) with at least one dot: a host name. */
+const MIRROR_NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+/** host or host:port, as clients name a registry (containerd's ns, podman's prefix). */
+const HOST_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
+/** Docker Hub's names: its registry answers at registry-1.docker.io, clients call it docker.io. */
+export const DOCKER_HUB_HOSTS = ['docker.io', 'registry-1.docker.io', 'index.docker.io'] as const;
+
+const MIRROR_KEYS = ['name', 'url', 'aliases', 'checkInterval', 'keep', 'enabled', 'default', 'trustedRealms', 'timeout'] as const;
+
+export function mirrorDefaults(name: string, url: string): MirrorConfig {
+  const host = new URL(url).host;
+  const hub = DOCKER_HUB_HOSTS.some((h) => h === name || h === host);
+  return {
+    name, url, aliases: hub ? DOCKER_HUB_HOSTS.filter((h) => h !== name) : [],
+    checkIntervalMs: 5 * 60_000, keepMs: 7 * 24 * HOUR_MS, enabled: true, default: false, trustedRealms: [], timeoutMs: 20_000,
+  };
+}
+
+/** Checks an upstream's name and URL; returns the URL without a trailing slash. */
+export function checkMirrorAddress(name: unknown, url: unknown, where: string): { name: string; url: string } {
+  if (typeof name !== 'string' || !MIRROR_NAME_RE.test(name) || !name.includes('.') || name.length > 128) {
+    throw new ConfigError(`${where}: the upstream name "${String(name)}" must be its registry's host name as clients write it, such as docker.io or ghcr.io (lowercase, with a dot, no port)`);
+  }
+  let parsed: URL | null = null;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : null;
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.username || parsed.password || parsed.search || parsed.hash || (parsed.pathname !== '/' && parsed.pathname !== '')) {
+    throw new ConfigError(`${where}: "${String(url)}" is not a registry URL; give its root, such as https://registry-1.docker.io (credentials go in the Mirrors page, not the URL)`);
+  }
+  return { name, url: `${parsed.protocol}//${parsed.host}` };
+}
+
+/** Checks a list of host[:port] names (aliases, trusted realms). */
+export function checkHosts(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || !value.every((h) => typeof h === 'string' && HOST_RE.test(h.toLowerCase()))) {
+    throw new ConfigError(`${where}: must be a list of host names (host or host:port)`);
+  }
+  return [...new Set(value.map((h: string) => h.toLowerCase()))];
+}
+
+function parseMirrorEntry(entry: unknown, where: string): MirrorConfig {
+  if (typeof entry === 'string') {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`${where}: "${entry}" is not NAME=URL, such as docker.io=https://registry-1.docker.io`);
+    const { name, url } = checkMirrorAddress(entry.slice(0, eq).trim(), entry.slice(eq + 1).trim(), where);
+    return mirrorDefaults(name, url);
+  }
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    throw new ConfigError(`${where}: each upstream is "NAME=URL" or an object with "name" and "url"`);
+  }
+  const input = entry as Record<string, unknown>;
+  const unknown = Object.keys(input).filter((k) => !(MIRROR_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new ConfigError(`${where}: unknown upstream setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${MIRROR_KEYS.join(', ')})`);
+  const { name, url } = checkMirrorAddress(input.name, input.url, where);
+  const out = mirrorDefaults(name, url);
+  const at = (key: string) => `${where} (${name}) "${key}"`;
+  if (input.aliases !== undefined) out.aliases = checkHosts(input.aliases, at('aliases')).filter((h) => h !== name);
+  if (input.checkInterval !== undefined) out.checkIntervalMs = parseDuration(input.checkInterval, at('checkInterval'));
+  if (input.keep !== undefined) out.keepMs = parseDuration(input.keep, at('keep'), 1000);
+  if (input.enabled !== undefined) out.enabled = parseSwitch(input.enabled, at('enabled'));
+  if (input.default !== undefined) out.default = parseSwitch(input.default, at('default'));
+  if (input.trustedRealms !== undefined) out.trustedRealms = checkHosts(input.trustedRealms, at('trustedRealms'));
+  if (input.timeout !== undefined) out.timeoutMs = parseDuration(input.timeout, at('timeout'), 100);
+  return out;
+}
+
+/** A list of upstreams; a list given as one string is comma-separated (BERTH_MIRRORS). */
+export function parseMirrors(value: unknown, where: string): MirrorConfig[] {
+  const entries = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(entries)) throw new ConfigError(`${where}: must be a list of upstreams ("NAME=URL" or objects)`);
+  const out: MirrorConfig[] = [];
+  for (const entry of entries) {
+    const mirror = parseMirrorEntry(entry, where);
+    if (out.some((m) => m.name === mirror.name)) throw new ConfigError(`${where}: the upstream ${mirror.name} is listed twice`);
+    out.push(mirror);
+  }
+  checkMirrorClashes(out, where);
+  return out;
+}
+
+/** No two upstreams may answer to the same host name (which one would a client mean?). */
+export function checkMirrorClashes(mirrors: readonly MirrorConfig[], where: string): void {
+  const owner = new Map<string, string>();
+  for (const m of mirrors) {
+    for (const host of [m.name, ...m.aliases]) {
+      const other = owner.get(host);
+      if (other && other !== m.name) throw new ConfigError(`${where}: ${host} names both ${other} and ${m.name}`);
+      owner.set(host, m.name);
+    }
+  }
+}
+
+/**
+ * Merges the layers' upstream lists by name: a later layer (environment, then flags) replaces the URL
+ * of an upstream an earlier one (the file) named, keeping its other settings, and adds the others.
+ */
+export function mergeMirrors(...layers: (MirrorConfig[] | undefined)[]): MirrorConfig[] {
+  const out: MirrorConfig[] = [];
+  for (const layer of layers) {
+    for (const mirror of layer ?? []) {
+      const at = out.findIndex((m) => m.name === mirror.name);
+      if (at < 0) out.push(mirror);
+      else out[at] = { ...out[at]!, url: mirror.url };
+    }
+  }
+  checkMirrorClashes(out, 'mirrors');
+  return out;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/;
+
+/** Host names or IP addresses: a JSON array (a file) or a comma-separated list (the environment). */
+function parseHostList(value: unknown, source: string): string[] {
+  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : null;
+  if (!items) throw new ConfigError(`${source}: must be a list of host names`);
+  const hosts: string[] = [];
+  for (const item of items) {
+    const text = typeof item === 'string' ? item.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1') : '';
+    if (text === '' && typeof value === 'string') continue;
+    if (!HOST_NAME.test(text) && net.isIP(text) === 0) {
+      throw new ConfigError(`${source}: "${String(item)}" is not a host name or IP address (no port, no scheme)`);
+    }
+    hosts.push(text);
+  }
+  return [...new Set(hosts)];
 }
 
 /**
@@ -237,12 +462,12 @@ export function finish(config: BerthConfig, authGiven: boolean): BerthConfig {
   return out;
 }
 
-export async function readConfigFile(file: string): Promise<Partial<BerthConfig>> {
+export async function readConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Partial<BerthConfig>> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
+    throw new ConfigError(`config file ${file}: ${readProblem(err)}`);
   }
   let parsed: unknown;
   try {
@@ -253,18 +478,21 @@ export async function readConfigFile(file: string): Promise<Partial<BerthConfig>
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${file}: must be a JSON object`);
   }
-  const unknown = Object.keys(parsed).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
+  const { webhooks, ...settings } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(settings).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')})`);
+    throw new ConfigError(`config file ${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${INPUT_KEYS.join(', ')}, webhooks)`);
   }
-  const relative = parsed as ConfigInput;
+  const relative = settings as ConfigInput;
   // A relative data path in a config file is relative to the file, not to the working directory.
   if (typeof relative.data === 'string') relative.data = path.resolve(path.dirname(file), relative.data);
   for (const key of ['tlsCert', 'tlsKey'] as const) {
     const value = relative[key];
     if (typeof value === 'string' && value.trim() !== '') relative[key] = path.resolve(path.dirname(file), value);
   }
-  return validate(relative, (key) => `config file ${file}: "${key}"`);
+  const out = validate(relative, (key) => `config file ${file}: "${key}"`);
+  if (webhooks !== undefined) out.webhooks = await configuredEndpoints(webhooks, file, env, (message) => new ConfigError(`config file ${file}: ${message}`));
+  return out;
 }
 
 /** The storage lifecycle's settings in the environment: BERTH_GC_SCHEDULE, BERTH_GC_GRACE, ... */
@@ -277,19 +505,28 @@ const LIFECYCLE_ENV = {
   retentionSchedule: 'BERTH_RETENTION_SCHEDULE',
 } as const;
 
+/** The request-handling limits in the environment. */
+const LIMITS_ENV = {
+  allowedHosts: 'BERTH_ALLOWED_HOSTS',
+  bodyIdleTimeout: 'BERTH_BODY_IDLE_TIMEOUT',
+  uploadsPerClient: 'BERTH_UPLOADS_PER_CLIENT',
+} as const;
+
 export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
   const names: Record<string, string> = {
     host: 'BERTH_HOST', port: 'BERTH_PORT', data: 'BERTH_DATA', logLevel: 'BERTH_LOG_LEVEL', auth: 'BERTH_AUTH', anonymousPull: 'BERTH_ANONYMOUS_PULL',
-    tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH',
+    tls: 'BERTH_TLS', tlsCert: 'BERTH_TLS_CERT', tlsKey: 'BERTH_TLS_KEY', insecureNoAuth: 'BERTH_INSECURE_NO_AUTH', mirrors: 'BERTH_MIRRORS',
     ...LIFECYCLE_ENV,
+    ...LIMITS_ENV,
   };
   const lifecycle: ConfigInput = {};
-  for (const [key, name] of Object.entries(LIFECYCLE_ENV)) if (env[name]) lifecycle[key as keyof typeof LIFECYCLE_ENV] = env[name];
+  for (const [key, name] of Object.entries({ ...LIFECYCLE_ENV, ...LIMITS_ENV })) if (env[name]) lifecycle[key as keyof ConfigInput] = env[name];
   return validate(
     {
       host: env.BERTH_HOST || undefined, port: env.BERTH_PORT || undefined, data: env.BERTH_DATA || undefined, logLevel: env.BERTH_LOG_LEVEL || undefined,
       auth: env.BERTH_AUTH || undefined, anonymousPull: env.BERTH_ANONYMOUS_PULL || undefined, tls: env.BERTH_TLS || undefined,
       tlsCert: env.BERTH_TLS_CERT || undefined, tlsKey: env.BERTH_TLS_KEY || undefined, insecureNoAuth: env.BERTH_INSECURE_NO_AUTH || undefined,
+      mirrors: env.BERTH_MIRRORS || undefined,
       ...lifecycle,
     },
     (key) => names[key] ?? key,
@@ -299,13 +536,14 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
 export async function loadConfig(options: { flags?: ConfigInput; configFile?: string; env?: NodeJS.ProcessEnv }): Promise<BerthConfig> {
   const env = options.env ?? process.env;
   const file = options.configFile ?? (env.BERTH_CONFIG || undefined);
-  const fromFile = file ? await readConfigFile(path.resolve(file)) : {};
+  const fromFile = file ? await readConfigFile(path.resolve(file), env) : {};
   const flagNames: Record<string, string> = {
     host: '--host', port: '--port', data: '--data', logLevel: '--log-level', anonymousPull: '--anonymous-pull',
-    tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth',
+    tlsCert: '--tls-cert', tlsKey: '--tls-key', insecureNoAuth: '--insecure-no-auth', mirrors: '--mirror',
   };
   const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
   const environment = fromEnv(env);
   const authGiven = [fromFile, environment, fromFlags].some((layer) => layer.auth !== undefined);
-  return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags, adminPassword: env.BERTH_ADMIN_PASSWORD || null }, authGiven);
+  const mirrors = mergeMirrors(fromFile.mirrors, environment.mirrors, fromFlags.mirrors);
+  return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags, mirrors, adminPassword: env.BERTH_ADMIN_PASSWORD || null }, authGiven);
 }

@@ -17,6 +17,11 @@ import { MaintenanceStore } from './metadata/maintenance-db.ts';
 import { ActivityService } from './registry/activity.ts';
 import { selfUrl } from './registry/addresses.ts';
 import { ImageService } from './registry/images.ts';
+import { ArtifactService } from './registry/artifacts.ts';
+import { InspectService } from './registry/inspect.ts';
+import { LayerIndex } from './registry/layers/layer-index.ts';
+import { LayerWorkers } from './registry/layers/worker-pool.ts';
+import { FsLayerListingStore } from './storage/derived-store.ts';
 import { RepositoryService } from './registry/repositories.ts';
 import { UploadMonitor } from './registry/upload-monitor.ts';
 import { DiskUsageService } from './registry/usage.ts';
@@ -26,7 +31,7 @@ import { GarbageCollector } from './registry/gc.ts';
 import { LinkGuard } from './registry/link-guard.ts';
 import { ListingService } from './registry/listings.ts';
 import { MaintenanceService } from './registry/maintenance.ts';
-import { ManifestService } from './registry/manifests.ts';
+import { MAX_MANIFEST_BYTES, ManifestService } from './registry/manifests.ts';
 import { purgeUploads } from './registry/purge-uploads.ts';
 import { rebuildIndex } from './registry/reindex.ts';
 import { deleteRepository } from './registry/repository-delete.ts';
@@ -41,13 +46,23 @@ import { StoragePaths } from './storage/paths.ts';
 import { FsRepositoryStore } from './storage/repository-store.ts';
 import { FsUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
+import { DataDirError, prepareDataDir as prepareDirectory, probeWritable } from './storage/data-dir.ts';
+import { SpaceReserve } from './storage/reserve.ts';
+import { findSetAside, StoreReadError } from './metadata/nedb-file.ts';
+import type { SetAsideStore } from './metadata/maintenance-db.ts';
+import { StorageHealth } from './registry/storage-health.ts';
+import { continueWhenRead } from './http/expect-continue.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
 import { UserAdmin } from './registry/user-admin.ts';
 import { RegistryError } from './registry/errors.ts';
 import { subjectNames } from './tls/names.ts';
+import { NedbWebhookStore } from './metadata/webhook-db.ts';
+import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
+import { NedbMirrorStore } from './metadata/mirror-db.ts';
+import { MirrorService } from './mirror/service.ts';
 
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
@@ -63,6 +78,7 @@ export interface Registry {
   /** The services behind the management API (/api/). */
   readonly manage: ManagementServices;
   readonly events: RegistryEvents;
+  readonly webhooks: WebhookService;
   readonly log: Logger;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
@@ -74,12 +90,12 @@ export interface Registry {
    * Prepares the data directory, takes its lock and starts listening. `initialAdmin` is set on the first
    * start with auth on when Berth generated the admin password: show it once, never log it.
    */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { name: string; password: string } }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { name: string; password: string }; setAside: SetAsideStore[] }>;
   /**
    * Prepares the data directory, takes its lock and opens the stores, without listening: for CLI
    * commands that work on the directory directly. Resolves once the index is ready.
    */
-  open(): Promise<void>;
+  open(): Promise<{ setAside: SetAsideStore[] }>;
   /** Resolves when the metadata index is loaded (or rebuilt); it starts loading once listen() listens, or in open(). */
   indexReady(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the index. */
@@ -88,29 +104,46 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
-  /** The scheduler's clock (tests drive it). */
+  /** The scheduler's and the webhook worker's clock (tests drive it). */
   clock?: Clock;
+  /** The webhook retries' jitter (tests fix it). */
+  random?: () => number;
+  /** The auth service's clock: token and refresh expiry, throttling (tests age them). */
+  authNow?: () => number;
 }
 
 export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Registry {
   const log = deps.log ?? createLogger(config.logLevel);
   const paths = new StoragePaths(config.dataDir);
   const events = new RegistryEvents();
+  const storage = new StorageHealth({
+    dataDir: paths.root,
+    volume: volumeSpace,
+    probe: () => probeWritable(paths.tmpDir),
+    setAside: () => findSetAside([paths.root, paths.maintenanceDir, paths.authDir, paths.webhooksDir]),
+    events,
+    log,
+  });
+  const diskRefused = (err: Error, file: string) => storage.noted(err, file);
   const blobStore = new FsBlobStore(paths);
   const repositoryStore = new FsRepositoryStore(paths);
   const uploadStore = new FsUploadStore(paths);
-  const index = new MetadataIndex(paths.indexDir, paths.tmpDir);
-  const maintenanceStore = new MaintenanceStore(paths.maintenanceDir);
+  const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
+  const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
   const guard = new LinkGuard();
+  const clock = deps.clock ?? systemClock;
+  const reserve = new SpaceReserve(paths.reserveFile);
+  /** Set when close() begins: event streams end, and the request log names requests cut off by it. */
+  let stopping = false;
 
   const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
-  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard });
+  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard, storage });
   const retention = new RetentionService({ store: maintenanceStore, repositories: repositoryStore, manifests });
   const collector = new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log });
   const maintenance = new MaintenanceService({
     store: maintenanceStore,
     gc: collector,
-    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard }),
+    scrubber: new Scrubber({ blobs: blobStore, repositories: repositoryStore, manifests, guard, fetchedOnDemand: (repo) => mirror.isCached(repo) }),
     retention,
     purgeUploads: (options) => purgeUploads({ uploads: uploadStore, service: uploads }, options),
     async reindex() {
@@ -150,14 +183,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         },
       },
     ],
-    deps.clock ?? systemClock,
+    clock,
     log,
   );
+  // The pull-through cache (mirror/): it routes nothing until an upstream is configured or added in the UI.
+  const mirror = new MirrorService({
+    configured: config.mirrors,
+    store: new NedbMirrorStore(paths.mirrorsDir, diskRefused),
+    manifests,
+    repositories: repositoryStore,
+    blobs: blobStore,
+    index,
+    guard,
+    events,
+    deleteRepository: (name) => services.lifecycle.deleteRepository(name),
+    spoolDir: paths.tmpDir,
+    log,
+    clock,
+    maxManifestBytes: MAX_MANIFEST_BYTES,
+  });
   const services: RegistryServices = {
     blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
     uploads,
     manifests,
-    listings: new ListingService({ index }),
+    listings: new ListingService({ index, manifests }),
+    mirror,
     lifecycle: {
       maintenance,
       retention,
@@ -174,7 +224,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
   };
   let url: string | null = null;
-  const auth = config.auth === 'token' ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull }) : null;
+  const authOptions = { dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}) };
+  const auth = config.auth === 'token' ? new AuthService(authOptions) : null;
   /**
    * With auth off the users are still managed (ready for when it is turned on): their store is opened
    * on first use, by this process, which holds the data directory's lock (nedb: one writer per file).
@@ -184,7 +235,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     if (auth) return Promise.resolve(auth);
     if (!idleUsers) {
       const opening = (async () => {
-        const store = new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull });
+        const store = new AuthService(authOptions);
         try {
           await store.open();
         } catch (err) {
@@ -200,21 +251,26 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     }
     return idleUsers;
   };
-  const activityLog = new ActivityLog(paths.activityFile);
+  const activityLog = new ActivityLog(paths.activityFile, undefined, diskRefused);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
+  // Inside images (issue 15): layers are read by worker threads through the blob store's stream.
+  const layerWorkers = new LayerWorkers({ blobs: blobStore });
+  const layerIndex = new LayerIndex({ workers: layerWorkers, store: new FsLayerListingStore(paths), events, log, sizeOf: (d) => blobStore.stat(d) });
   const manage: ManagementServices = {
     repositories,
     images: new ImageService({ manifests, blobs: blobStore, repositories: repositoryStore, index, listings: services.listings }),
     usage: new DiskUsageService({
       blobs: blobStore,
       index,
+      manifests,
       dataDir: paths.root,
       volume: volumeSpace,
       reclaimable: async () => {
         const plan = await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs });
         return { nowBytes: plan.bytesFreed, afterGraceBytes: plan.bytesFreed + plan.protected.bytes, graceSeconds: plan.graceSeconds };
       },
+      cached: (repo) => mirror.isCached(repo),
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
     uploadMonitor,
@@ -232,10 +288,31 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
     tls: { caCertificate: () => caCertificate },
     users: new UserAdmin({ auth: userStore, authEnabled: auth !== null }),
+    inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
+    artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
+  const webhooks = new WebhookService({
+    store: new NedbWebhookStore(paths.webhooksDir, diskRefused),
+    events,
+    configured: config.webhooks ?? [],
+    queueCap: config.webhookQueueCap ?? DEFAULT_QUEUE_CAP,
+    run: (id) => maintenance.get(id),
+    registryUrl: () => (url ? selfUrl(url) : null),
+    clock: deps.clock ?? systemClock,
+    log,
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  manage.webhooks = webhooks;
+  let webhooksOpened = false;
   let activityOpened = false;
   /** The CA of Berth's own certificates while serving HTTPS with them (PEM), for clients to trust. */
   let caCertificate: string | null = null;
+
+  async function closeWebhooks(): Promise<void> {
+    if (!webhooksOpened) return;
+    webhooksOpened = false;
+    await webhooks.close().catch((err) => log.error({ err }, 'closing the webhooks failed'));
+  }
 
   async function closeActivity(): Promise<void> {
     if (!activityOpened) return;
@@ -245,17 +322,23 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry], mirrors: () => mirror.metrics() });
   const app = createApp({
     services,
     events,
     log,
-    info: { config, startedAt: new Date(), url: () => url },
+    info: { config, startedAt: new Date(), url: () => url, storage: () => storage.view(), stopping: () => stopping },
     management: { token: config.managementToken },
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady },
+    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view() },
+    storage,
+    stopping: () => stopping,
+  });
+  // A collection or an upload purge may have made room.
+  events.on('maintenance', (event) => {
+    if (event.state === 'succeeded') storage.recheck();
   });
   let server: http.Server | https.Server | null = null;
   let certificateCheck: NodeJS.Timeout | null = null;
@@ -264,9 +347,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   let storesOpened = false;
 
   async function openIndex(): Promise<void> {
-    const { rebuildReason } = await index.open();
+    const { rebuildReason, memoryOnly } = await index.open();
     if (!rebuildReason) return;
-    log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
+    if (memoryOnly) log.error({ reason: rebuildReason }, 'the metadata index cannot be read from disk; rebuilding it in memory (listings work, the disk may be failing)');
+    else log.info({ reason: rebuildReason }, 'rebuilding the metadata index from storage');
     const stats = await rebuildIndex({ repositories: repositoryStore, manifests, index, log });
     log.info(stats, 'metadata index rebuilt');
   }
@@ -285,35 +369,66 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     );
   }
 
+  /** Store files set aside at this start (their contents could not be read), for the console. */
+  const setAsideNow: SetAsideStore[] = [];
+
   /** Data directory, lock and the maintenance store. */
   async function openStores(): Promise<void> {
     await prepareDataDir();
     try {
       const { setAside } = await maintenanceStore.open();
-      for (const file of setAside) log.error({ file }, 'the maintenance history or retention rules could not be read; the file was set aside');
+      for (const store of setAside) reportSetAside(store);
     } catch (err) {
       await lock?.release();
-      throw new StartupError(`cannot open the maintenance store in ${paths.maintenanceDir}: ${(err as Error).message}`);
+      throw new StartupError(storeProblem(err, `cannot open the maintenance store in ${paths.maintenanceDir}`));
+    }
+    try {
+      const { setAside } = await webhooks.open();
+      for (const store of setAside) reportSetAside(store);
+      webhooksOpened = true;
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await lock?.release();
+      throw new StartupError(storeProblem(err, `cannot open the webhooks in ${paths.webhooksDir}`));
+    }
+    try {
+      await mirror.open();
+    } catch (err) {
+      await maintenanceStore.close().catch(() => undefined);
+      await closeWebhooks();
+      await lock?.release();
+      throw new StartupError(storeProblem(err, `cannot open the mirror state in ${paths.mirrorsDir}`));
     }
     storesOpened = true;
+    // Room again for the bookkeeping reserve, if it was used up by a start on a full disk.
+    void volumeSpace(paths.root).then((space) => reserve.restore(space), () => undefined);
+  }
+
+  function reportSetAside(store: SetAsideStore): void {
+    setAsideNow.push(store);
+    log.error(
+      { file: store.file, keptAs: store.keptAs, badLines: store.badLines, lines: store.lines, kept: store.salvaged },
+      `could not read ${store.file} (${store.badLines} of ${store.lines} lines damaged); it was set aside as ${store.keptAs} ` +
+        `and the ${store.salvaged} entries that could be read were kept. To restore it: stop Berth, repair the file, move it back, start Berth`,
+    );
   }
 
   async function prepareDataDir(): Promise<void> {
     try {
-      for (const dir of [paths.root, paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir, paths.maintenanceDir]) {
-        await fs.mkdir(dir, { recursive: true });
-      }
-      await fs.access(paths.root, fs.constants.W_OK);
+      await prepareDirectory(paths.root, [paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir, paths.maintenanceDir]);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new StartupError(
-        `cannot use data directory ${paths.root}: ${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (err as Error).message}`,
-      );
+      if (err instanceof DataDirError) throw new StartupError(err.message);
+      throw err;
+    }
+    // On a disk full to the last block the lock file could not be written: give up the reserve for it.
+    if (await reserve.releaseIfLow(await volumeSpace(paths.root).catch(() => null))) {
+      log.warn({ dataDir: paths.root }, 'the disk holding the data directory is full: used the space Berth keeps in reserve to start');
     }
     try {
       lock = await DataDirLock.acquire(paths.lockFile);
     } catch (err) {
-      throw new StartupError(`cannot use data directory ${paths.root}: ${(err as Error).message}`);
+      const full = (err as NodeJS.ErrnoException).code === 'ENOSPC';
+      throw new StartupError(`cannot use data directory ${paths.root}: ${full ? 'the disk holding it is full (not even the lock file fits); free some space and start again' : (err as Error).message}`);
     }
     // Temp files left by a crash were never renamed into place: nothing refers to them.
     for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
@@ -339,7 +454,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (config.tlsCert && config.tlsKey) return await loadOwnCertificate(config.tlsCert, config.tlsKey);
       const material = await ensureCertificates(new TlsFiles(paths.tlsDir), subjectNames(config.host));
       caCertificate = material.ca;
-      if (material.issued === 'ca') log.warn({ ca: new TlsFiles(paths.tlsDir).caCert }, 'made a new local CA: clients must trust it (berth tls trust-help)');
+      if (material.issued === 'ca') {
+        log.warn({ ca: new TlsFiles(paths.tlsDir).caCert, reason: material.caReason ?? 'there was none' },
+          'made a new local CA: clients must trust it, again if they trusted the previous one (berth tls trust-help)');
+      }
       else if (material.issued) log.info('issued a new server certificate');
       return material;
     } catch (err) {
@@ -358,7 +476,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         (m) => {
           if (!m.issued) return;
           s.setSecureContext({ cert: m.cert, key: m.key });
-          log.info({ issued: m.issued }, 're-issued the server certificate');
+          caCertificate = m.ca;
+          if (m.issued === 'ca') log.warn({ reason: m.caReason }, 'made a new local CA: clients must trust it again (berth tls trust-help)');
+          else log.info({ issued: m.issued }, 're-issued the server certificate');
         },
         (err) => log.error({ err }, 'renewing the server certificate failed'),
       );
@@ -387,6 +507,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     services,
     manage,
     events,
+    webhooks,
     log,
     callback: () => app.callback(),
     get server() {
@@ -397,17 +518,30 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     async open() {
       await openStores();
       startIndex();
-      await indexOpened;
+      try {
+        await indexOpened;
+      } catch (err) {
+        throw new StartupError(storeProblem(err, 'cannot open the metadata index'));
+      }
+      return { setAside: [...setAsideNow] };
     },
 
     async listen() {
       if (!storesOpened) await openStores();
-      const { reset } = await activityLog.open();
-      if (reset) log.warn({ reason: reset }, 'activity log started anew');
+      try {
+        const { setAside } = await activityLog.open();
+        if (setAside) reportSetAside(setAside);
+      } catch (err) {
+        await maintenanceStore.close().catch(() => undefined);
+        storesOpened = false;
+        await lock?.release();
+        throw new StartupError(storeProblem(err, 'cannot open the activity log'));
+      }
       manage.activity.start();
       activityOpened = true;
       // Uploads may take as long as they take: no request timeout (Node's default of 300 s would cut
-      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout.
+      // a multi-gigabyte push). Slow-header clients are still cut after headersTimeout, and a body
+      // that stops arriving after bodyIdleTimeoutMs (http/request-bodies.ts).
       const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
       let address: AddressInfo;
       let initialAdmin: { name: string; password: string } | undefined;
@@ -416,11 +550,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         if (config.tls) {
           const { cert, key } = await tlsMaterial();
           const secure = https.createServer({ ...timeouts, cert, key }, app.callback());
+          continueWhenRead(secure, app.callback());
           server = secure;
           address = await listenOn(secure);
           watchCertificate(secure);
         } else {
           server = http.createServer(timeouts, app.callback());
+          continueWhenRead(server, app.callback());
           address = await listenOn(server);
         }
         // In the same turn as 'listening': no request can reach the index before its gate is set.
@@ -428,6 +564,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       } catch (err) {
         server = null;
         await maintenanceStore.close().catch(() => undefined);
+        await closeWebhooks();
+        await mirror.close().catch(() => undefined);
         storesOpened = false;
         await closeActivity();
         await auth?.close().catch(() => undefined);
@@ -439,12 +577,18 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.update({ url });
       log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
-      return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}) };
+      webhooks.start(url);
+      return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
     },
 
     indexReady: () => index.ready(),
 
     async close() {
+      // First, so the UI's live connection ends now (its 'Live' goes off) instead of being a request in
+      // flight that the grace period waits for; streams asked for after this end at once.
+      stopping = true;
+      events.emit('stopping', {});
+      storage.stop();
       if (certificateCheck) clearInterval(certificateCheck);
       certificateCheck = null;
       scheduler.stop();
@@ -454,12 +598,30 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         const s = server;
         server = null;
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        // Node closes the connections idle when close() is called, not those that become idle later:
+        // a response finishing just after the signal would keep its connection, and the stop, waiting
+        // for the grace period.
         s.closeIdleConnections();
-        const timer = setTimeout(() => s.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+        const idle = setInterval(() => s.closeIdleConnections(), 100);
+        const timer = setTimeout(() => {
+          const cut = uploads.receivingUploads();
+          if (cut.length > 0) {
+            log.warn(
+              { uploads: cut.map((u) => ({ repository: u.repository, id: u.id, bytes: u.size })) },
+              `the ${config.shutdownGraceSeconds} s shutdown grace period is over: cutting off ${cut.length} upload(s) still receiving; their clients must push again`,
+            );
+          }
+          s.closeAllConnections();
+        }, config.shutdownGraceSeconds * 1000);
         await closed;
         clearTimeout(timer);
+        clearInterval(idle);
       }
       await closeActivity();
+      layerIndex.close();
+      await layerWorkers.close();
+      // Blob fills still running (their clients gone) stop here; nothing half-fetched is committed.
+      if (storesOpened) await mirror.close().catch((err) => log.error({ err }, 'closing the mirror failed'));
       if (indexOpened) {
         await indexOpened.catch(() => undefined);
         indexLoaded = false;
@@ -469,6 +631,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (storesOpened) {
         storesOpened = false;
         await maintenanceStore.close().catch((err) => log.error({ err }, 'closing the maintenance store failed'));
+        await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
       if (idleUsers) {
@@ -481,6 +644,22 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       metrics.close();
     },
   };
+}
+
+/**
+ * A store that could not be opened, in one line. A file the disk cannot read is left exactly where it
+ * is (nothing is set aside for a disk error), and the line says so.
+ */
+function storeProblem(err: unknown, what: string): string {
+  if (err instanceof StoreReadError) {
+    const why = err.code === 'EIO'
+      ? 'the disk reported an I/O error (EIO); it may be failing: check it (dmesg, fsck)'
+      : err.code === 'EACCES' || err.code === 'EPERM'
+        ? `permission denied (${err.code}); give the file back to the user running Berth`
+        : `${err.code} (${err.message})`;
+    return `${what}: cannot read ${err.file}: ${why}. Nothing was changed or moved`;
+  }
+  return `${what}: ${(err as Error).message}`;
 }
 
 function listenError(err: NodeJS.ErrnoException, config: BerthConfig): Error {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeImage, session, shell, Tray } from 'electron';
 // scripts/start.js waits for a line starting with READY_LINE to know the app started.
-import { READY_LINE } from '../../scripts/launch.js';
+import { READY_LINE } from '../shared/ready.js';
 import { createRegistry } from '../../server/index.ts';
 import { exposeGc } from '../../server/storage/transient-memory.ts';
 import { createDesktop, type WindowLike } from './desktop.ts';

@@ -1,12 +1,15 @@
 /**
- * The desktop app's settings: defaults, validation (the rules of server/config.ts, plus what a
- * desktop app adds), and persistence as JSON in Electron's userData directory. Loading never fails:
+ * The desktop app's settings: defaults, validation (electron/shared/settings-rules.ts, shared with
+ * the settings form), and persistence as JSON in Electron's userData directory. Loading never fails:
  * a missing file gives the defaults; a damaged file is kept aside and its valid fields are used.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, DEFAULT_PORT, defaultDataDir, defaults, finish, validate, type BerthConfig } from '../../server/config.ts';
-import type { DesktopSettings, SettingsErrors } from '../shared/ipc.ts';
+import { DEFAULT_PORT, defaultDataDir, defaults, finish, type BerthConfig } from '../../server/config.ts';
+import type { DesktopSettings } from '../shared/ipc.ts';
+import { SETTINGS_FIELDS, checkSetting, validateSettings as validateShared, type PathRules, type Validation } from '../shared/settings-rules.ts';
+
+export type { Validation } from '../shared/settings-rules.ts';
 
 export const SETTINGS_FILE = 'settings.json';
 
@@ -19,8 +22,6 @@ const BIND_HOSTS: Record<DesktopSettings['bindAddress'], string> = { loopback: '
 export function bindHost(bindAddress: DesktopSettings['bindAddress']): string {
   return BIND_HOSTS[bindAddress];
 }
-const FIELDS = ['port', 'bindAddress', 'dataDir', 'tls', 'startAtLogin'] as const satisfies readonly (keyof DesktopSettings)[];
-
 /** Desktop and `berth serve` share the data directory by default, so both see the same images. */
 export function defaultSettings(): DesktopSettings {
   return { port: DEFAULT_PORT, bindAddress: 'loopback', dataDir: defaultDataDir(), tls: false, startAtLogin: false };
@@ -36,53 +37,8 @@ export function desktopUserDataDir(appData: string, platform: NodeJS.Platform): 
   return path.join(appData, platform === 'darwin' || platform === 'win32' ? 'Berth Desktop' : 'Berth');
 }
 
-export type Validation = { ok: true; settings: DesktopSettings } | { ok: false; errors: SettingsErrors };
-
-/** Runs one value through server/config.ts validate() and returns its message on failure. */
-function serverRule<K extends keyof BerthConfig>(input: Parameters<typeof validate>[0], key: K): { value: BerthConfig[K] } | { error: string } {
-  try {
-    return { value: validate(input, () => 'setting')[key] as BerthConfig[K] };
-  } catch (err) {
-    if (err instanceof ConfigError) return { error: err.message.replace(/^setting: /, '') };
-    throw err;
-  }
-}
-
-function checkPort(value: unknown): { value: number } | { error: string } {
-  if (typeof value !== 'number') return { error: 'must be a whole number from 1 to 65535' };
-  const rule = serverRule({ port: value }, 'port');
-  if ('error' in rule) return { error: 'must be a whole number from 1 to 65535' };
-  // The server accepts 0 (any free port); a desktop app needs an address users can type into
-  // `docker push`, so the port must be fixed.
-  if (rule.value === 0) return { error: 'must be a fixed port from 1 to 65535 (0 would change at every start)' };
-  return rule;
-}
-
-function checkDataDir(value: unknown): { value: string } | { error: string } {
-  if (typeof value !== 'string' || value.trim() === '') return { error: 'needs a folder' };
-  // A relative path would depend on the directory the app happened to start in.
-  if (!path.isAbsolute(value)) return { error: `"${value}" is not an absolute path` };
-  if (value.includes('\0')) return { error: 'contains a NUL character' };
-  return serverRule({ data: value }, 'dataDir');
-}
-
-function checkBindAddress(value: unknown): { value: DesktopSettings['bindAddress'] } | { error: string } {
-  if (value !== 'loopback' && value !== 'all') return { error: 'must be "loopback" (this computer only) or "all" (every network interface)' };
-  const rule = serverRule({ host: BIND_HOSTS[value] }, 'host');
-  return 'error' in rule ? rule : { value };
-}
-
-function checkBoolean(value: unknown): { value: boolean } | { error: string } {
-  return typeof value === 'boolean' ? { value } : { error: 'must be true or false' };
-}
-
-const CHECKS: { [K in keyof DesktopSettings]: (value: unknown) => { value: DesktopSettings[K] } | { error: string } } = {
-  port: checkPort,
-  bindAddress: checkBindAddress,
-  dataDir: checkDataDir,
-  tls: checkBoolean,
-  startAtLogin: checkBoolean,
-};
+/** Paths as the server reads them: absolute by this platform's rules, resolved as path.resolve does. */
+const NODE_PATHS: PathRules = { isAbsolute: path.isAbsolute, normalize: path.resolve };
 
 /**
  * The one rule tying exposure to auth: a registry bound to every interface can be reached from the
@@ -94,25 +50,9 @@ export function registryAuthFor(bindAddress: DesktopSettings['bindAddress']): Be
   return bindAddress === 'all' ? 'token' : 'none';
 }
 
-/** Validates a whole settings object, field by field; every bad field gets its own message. */
+/** Validates a whole settings object (the rules of electron/shared/settings-rules.ts, with this platform's paths). */
 export function validateSettings(input: unknown): Validation {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return { ok: false, errors: Object.fromEntries(FIELDS.map((f) => [f, 'missing'])) };
-  }
-  const record = input as Record<string, unknown>;
-  const errors: SettingsErrors = {};
-  const out: Partial<Record<keyof DesktopSettings, unknown>> = {};
-  for (const field of FIELDS) {
-    if (!(field in record)) {
-      errors[field] = 'missing';
-      continue;
-    }
-    const result = CHECKS[field](record[field]);
-    if ('error' in result) errors[field] = result.error;
-    else out[field] = result.value;
-  }
-  if (Object.keys(errors).length > 0) return { ok: false, errors };
-  return { ok: true, settings: out as DesktopSettings };
+  return validateShared(input, NODE_PATHS);
 }
 
 /** Fields whose change needs the registry restarted (start at login does not). */
@@ -170,9 +110,9 @@ export async function loadSettings(dir: string): Promise<LoadedSettings> {
   const record = parsed as Record<string, unknown>;
   const settings = { ...fallback };
   const problems: string[] = [];
-  for (const field of FIELDS) {
+  for (const field of SETTINGS_FIELDS) {
     if (!(field in record)) continue;
-    const result = CHECKS[field](record[field]);
+    const result = checkSetting(field, record[field], NODE_PATHS);
     if ('error' in result) problems.push(`${file}: "${field}" ${result.error}; using ${JSON.stringify(fallback[field])}`);
     else (settings as Record<keyof DesktopSettings, unknown>)[field] = result.value;
   }

@@ -1,16 +1,19 @@
 /** The frame of every page: navigation, the registry's address, and whether live updates flow. */
 import { useEffect, useState } from 'react';
 import { NavLink, Outlet, Link } from 'react-router';
-import { Activity, Anchor, Boxes, CalendarClock, HardDrive, Settings, Users, Wrench } from 'lucide-react';
+import { Activity, Anchor, Boxes, CalendarClock, CloudDownload, HardDrive, Settings, Users, Webhook, Wrench } from 'lucide-react';
 import { currentUser, signOut, watchConnection, type ConnectionState } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { CopyButton } from './copy.tsx';
+import { StorageAlert } from './storage-alert.tsx';
 
 const NAV = [
   { to: '/', label: 'Repositories', icon: Boxes, end: true },
   { to: '/activity', label: 'Activity', icon: Activity, end: false },
   { to: '/disk-usage', label: 'Disk usage', icon: HardDrive, end: false },
   { to: '/retention', label: 'Retention', icon: CalendarClock, end: false },
+  { to: '/mirrors', label: 'Mirrors', icon: CloudDownload, end: false },
+  { to: '/webhooks', label: 'Webhooks', icon: Webhook, end: false },
   { to: '/setup', label: 'Docker setup', icon: Wrench, end: false },
   { to: '/users', label: 'Users & tokens', icon: Users, end: false },
   { to: '/settings', label: 'Settings', icon: Settings, end: false },
@@ -70,7 +73,7 @@ export function Layout() {
           {currentUser() && (
             <span className="actions" style={{ gap: 6 }}>
               <span className="faint">Signed in as {currentUser()}</span>
-              <button type="button" className="small" onClick={signOut}>
+              <button type="button" className="small" onClick={() => void signOut()}>
                 Sign out
               </button>
             </span>
@@ -78,6 +81,7 @@ export function Layout() {
         </div>
       </aside>
       <main className="main" id="main" tabIndex={-1}>
+        <StorageAlert />
         <Outlet />
       </main>
     </div>

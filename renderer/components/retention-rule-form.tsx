@@ -148,7 +148,7 @@ export function RuleForm({ initial, isNew, onSave, onPreview, onCancel }: {
         'repositories',
         'Repositories',
         <>
-          A pattern of repository names: <code>team/*</code> (one level), <code>team/**</code> (any depth), <code>**</code> (every repository).
+          A pattern of repository names: <code>team/*</code> (everything under team/, at any depth), <code>*</code> (every repository); <code>?</code> is one character, <code>{'{a,b}'}</code> either.
         </>,
         { wide: true },
       )}

@@ -1,4 +1,7 @@
-/** The self-test: Berth pushes a tiny image to itself and pulls it back, step by step. */
+/**
+ * The self-test: Berth pushes a tiny image to itself and pulls it back, step by step; or, with `run`,
+ * another streamed test (the mirror's: an image pulled through the pull-through cache).
+ */
 import { useState } from 'react';
 import { CircleCheck, CircleDashed, CircleMinus, CircleX, Play } from 'lucide-react';
 import type { SelfTestStep, SelfTestSummary } from '../../server/registry/api-types.ts';
@@ -7,7 +10,10 @@ import { api } from '../api.ts';
 const ICON = { passed: CircleCheck, failed: CircleX, skipped: CircleMinus, running: CircleDashed } as const;
 const SAID = { passed: 'passed', failed: 'failed', skipped: 'skipped', running: 'running' } as const;
 
-export function SelfTest() {
+export function SelfTest({ run: start = api.selfTest, label = 'Run self-test' }: {
+  run?: (onStep: (step: SelfTestStep) => void) => Promise<SelfTestSummary>;
+  label?: string;
+} = {}) {
   const [steps, setSteps] = useState<SelfTestStep[]>([]);
   const [running, setRunning] = useState(false);
   const [summary, setSummary] = useState<SelfTestSummary | null>(null);
@@ -19,7 +25,7 @@ export function SelfTest() {
     setSummary(null);
     setError(null);
     try {
-      const result = await api.selfTest((step) => setSteps((list) => [...list.filter((s) => s.step !== step.step), step].sort((a, b) => a.step - b.step)));
+      const result = await start((step) => setSteps((list) => [...list.filter((s) => s.step !== step.step), step].sort((a, b) => a.step - b.step)));
       setSummary(result);
     } catch (err) {
       setError((err as Error).message);
@@ -33,7 +39,7 @@ export function SelfTest() {
       <div className="actions" style={{ marginBottom: steps.length ? 12 : 0 }}>
         <button type="button" className="primary" onClick={run} disabled={running}>
           {running ? <span className="spinner" aria-hidden /> : <Play size={15} aria-hidden />}
-          {running ? 'Testing…' : summary ? 'Run again' : 'Run self-test'}
+          {running ? 'Testing…' : summary ? 'Run again' : label}
         </button>
         {summary && (
           <span role="status" className={summary.ok ? 'status-passed' : 'status-failed'} data-testid="self-test-result" style={{ fontWeight: 600 }}>

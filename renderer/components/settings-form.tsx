@@ -6,18 +6,23 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { FolderOpen, RotateCw, TriangleAlert } from 'lucide-react';
 import type { DesktopSettings, SettingsErrors } from '../../electron/shared/ipc.ts';
+import { validateSettings } from '../../electron/shared/settings-rules.ts';
 import { native } from '../api.ts';
 import { ErrorState, Skeleton } from './states.tsx';
 import { useToast } from './toast.tsx';
 
 const RESTART_FIELDS: (keyof DesktopSettings)[] = ['port', 'bindAddress', 'dataDir', 'tls'];
 
-export function validateSettings(s: DesktopSettings): SettingsErrors {
-  const errors: SettingsErrors = {};
-  if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) errors.port = 'Enter a port from 1 to 65535.';
-  else if (s.port < 1024) errors.port = 'Ports below 1024 need administrator rights; pick 1024 or above (5000 and 5001 are usual).';
-  if (!s.dataDir.trim()) errors.dataDir = 'Choose a folder for images and the index.';
-  return errors;
+/** A message under its field as a sentence: the shared rules and main answer in fragments ("must be ..."). */
+function sentence(text: string): string {
+  const capital = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+/** The draft's problems by the same rules the main process applies (electron/shared/settings-rules.ts). */
+function draftErrors(draft: DesktopSettings): SettingsErrors {
+  const result = validateSettings(draft);
+  return result.ok ? {} : result.errors;
 }
 
 export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: number }) {
@@ -42,7 +47,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
   if (loadError) return <ErrorState error={loadError} title="Could not read the settings" />;
   if (!draft || !saved) return <Skeleton rows={5} label="Loading settings" />;
 
-  const errors = { ...validateSettings(draft), ...serverErrors };
+  const errors = { ...draftErrors(draft), ...serverErrors };
   const restart = RESTART_FIELDS.some((k) => draft[k] !== saved[k]);
   const changed = (Object.keys(draft) as (keyof DesktopSettings)[]).some((k) => draft[k] !== saved[k]);
   const update = <K extends keyof DesktopSettings>(key: K, value: DesktopSettings[K]) => {
@@ -52,7 +57,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
 
   async function save(event: FormEvent) {
     event.preventDefault();
-    if (!draft || Object.keys(validateSettings(draft)).length > 0) return;
+    if (!draft || Object.keys(draftErrors(draft)).length > 0) return;
     setSaving(true);
     try {
       const result = await native.saveSettings(draft);
@@ -75,7 +80,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
   const fieldError = (key: keyof DesktopSettings, id: string) =>
     errors[key] && (
       <span className="error-text" id={`${id}-error`} role="alert">
-        {errors[key]}
+        {sentence(errors[key])}
       </span>
     );
 
@@ -144,7 +149,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
         </p>
       )}
       <div className="actions">
-        <button type="submit" className="primary" disabled={!changed || saving || Object.keys(validateSettings(draft)).length > 0}>
+        <button type="submit" className="primary" disabled={!changed || saving || Object.keys(draftErrors(draft)).length > 0}>
           {saving && <span className="spinner" aria-hidden />}
           {restart ? 'Save and restart' : 'Save'}
         </button>

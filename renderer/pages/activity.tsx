@@ -1,7 +1,7 @@
 /** What happened: uploads in progress (live), and recent pushes, pulls and deletes. */
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router';
-import { ArrowDownToLine, ArrowUpFromLine, History, Trash2, UploadCloud } from 'lucide-react';
+import { ArrowDownToLine, ArrowUpFromLine, CloudAlert, CloudDownload, History, Trash2, UploadCloud } from 'lucide-react';
 import type { ActivityEntry, ActivityKind, UploadProgress } from '../../server/registry/api-types.ts';
 import { api, subscribe, type UploadsEvent } from '../api.ts';
 import { Bytes } from '../components/bytes.tsx';
@@ -18,9 +18,14 @@ const FILTERS: { value: Filter; label: string }[] = [
   { value: 'push', label: 'Pushes' },
   { value: 'pull', label: 'Pulls' },
   { value: 'delete', label: 'Deletes' },
+  { value: 'cache', label: 'Cached' },
 ];
-const ICONS = { push: ArrowUpFromLine, pull: ArrowDownToLine, delete: Trash2 } as const;
-const VERB = { push: 'Pushed', pull: 'Pulled', delete: 'Deleted' } as const;
+const ICONS: Record<ActivityKind, typeof Trash2> = {
+  push: ArrowUpFromLine, pull: ArrowDownToLine, delete: Trash2, cache: CloudDownload, stale: CloudAlert, 'upstream-error': CloudAlert,
+};
+const VERB: Record<ActivityKind, string> = {
+  push: 'Pushed', pull: 'Pulled', delete: 'Deleted', cache: 'Cached', stale: 'Served from the cache (stale)', 'upstream-error': 'Could not fetch',
+};
 
 function What({ entry }: { entry: ActivityEntry }) {
   const repo = <Link to={repositoryLink(entry.repository)}>{entry.repository}</Link>;
@@ -38,6 +43,8 @@ function What({ entry }: { entry: ActivityEntry }) {
     <>
       {VERB[entry.kind]} {repo} {refs.length > 0 && <>· {refs}</>}
       <span className="muted">{more}</span>
+      {entry.upstream && <span className="muted"> · from {entry.upstream}</span>}
+      {entry.note && <span className="muted" data-testid="activity-note">: {entry.note}</span>}
     </>
   );
 }
@@ -77,7 +84,7 @@ export function ActivityPage() {
   const [loadingMore, setLoadingMore] = useState(false);
   const [uploads, setUploads] = useState<UploadProgress[]>([]);
   const feed = useResource((signal) => api.activity({ limit: 50 }, signal), [], {
-    refreshOn: ['manifest-pushed', 'manifest-pulled', 'manifest-deleted', 'tag-deleted', 'repository-deleted'],
+    refreshOn: ['manifest-pushed', 'manifest-pulled', 'manifest-deleted', 'tag-deleted', 'repository-deleted', 'mirror-fetched', 'mirror-stale', 'mirror-error'],
   });
 
   useEffect(() => {
@@ -108,7 +115,7 @@ export function ActivityPage() {
   return (
     <>
       <title>Activity · Berth</title>
-      <PageHeader title="Activity" subtitle="Pushes, pulls and deletes, newest first. Kept across restarts." />
+      <PageHeader title="Activity" subtitle="Pushes, pulls, deletes and what the pull-through cache fetched, newest first. Kept across restarts." />
       {uploads.length > 0 && <Uploads uploads={uploads} />}
       <Card
         title="Recent"
@@ -146,10 +153,11 @@ export function ActivityPage() {
                   </span>
                   <span style={{ minWidth: 0, overflowWrap: 'anywhere' }}>
                     <What entry={e} />
-                    {e.bytes !== null && e.kind === 'push' && (
+                    {e.bytes !== null && (e.kind === 'push' || e.kind === 'cache') && (
                       <span className="muted">
                         {' '}
                         · <Bytes value={e.bytes} />
+                        {e.kind === 'cache' && ' fetched'}
                       </span>
                     )}
                   </span>

@@ -37,6 +37,9 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
         <Stat testId="bytes-on-disk" label="On disk" value={<Bytes value={data.bytesOnDisk} />} hint={formatCount(data.blobCount, 'blob')} />
         <Stat testId="referenced-bytes" label="Used by images" value={<Bytes value={data.referencedBytes} />} hint="shared layers counted once" />
         <Stat testId="shared-bytes" label="Shared" value={<Bytes value={data.sharedBytes} />} hint="stored once, used by several repositories" />
+        {data.cachedBytes > 0 && (
+          <Stat testId="cached-bytes" label="Mirror cache" value={<Bytes value={data.cachedBytes} />} hint={<Link to="/mirrors">pulled through upstreams; the rest was pushed</Link>} />
+        )}
         <Stat testId="free-bytes" label="Free on volume" value={<Bytes value={data.volume.freeBytes} />} hint={`of ${formatBytes(data.volume.totalBytes)}`} />
         <Stat
           testId="reclaimable-bytes"
@@ -113,6 +116,11 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
                 <tr key={r.name} data-repository={r.name}>
                   <td>
                     <Link to={repositoryLink(r.name)}>{r.name}</Link>
+                    {r.cached && (
+                      <span className="chip" style={{ marginLeft: 6 }} title="Cached from an upstream (Mirrors)">
+                        cache
+                      </span>
+                    )}
                   </td>
                   <td className="num" data-field="unique">
                     <Bytes value={r.uniqueBytes} />

@@ -13,6 +13,7 @@ import { useResource } from '../hooks/use-resource.ts';
 import { imageLink, repositoryLink } from '../links.ts';
 import { useStatus } from '../status.tsx';
 import { ConfigCard, HistoryCard, LayersCard, PlatformsCard, ReferrersCard } from './image-sections.tsx';
+import { InsideLinks } from './image-inside.tsx';
 
 const KIND_LABEL = { image: 'Image', index: 'Multi-platform index', artifact: 'Artifact' } as const;
 
@@ -109,6 +110,7 @@ export function ImagePage({ name, reference }: { name: string; reference: string
               ))}
             </p>
           )}
+          {data.kind === 'image' && <InsideLinks name={name} reference={reference} />}
           {data.kind === 'index' && <PlatformsCard image={data} />}
           {config && <ConfigCard config={config} />}
           {data.layers.length > 0 && <LayersCard image={data} />}

@@ -7,6 +7,7 @@ import { ApiError, api } from '../api.ts';
 import { Bytes } from '../components/bytes.tsx';
 import { Digest } from '../components/copy.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
+import { AttachedNote } from './image-inside.tsx';
 import { Card, PageHeader, Stat } from '../components/page.tsx';
 import { PullCard } from '../components/pull-commands.tsx';
 import { DeleteButton } from '../components/delete-button.tsx';
@@ -236,12 +237,18 @@ export function RepositoryPage({ name }: { name: string }) {
             The {data ? formatBytes(data.uniqueSize) : ''} only this repository uses are freed by the next garbage collection.
           </p>
         ) : pending?.kind === 'tag' ? (
-          <p>
-            <code>{name}:{pending.tag}</code> will no longer resolve. The manifest it points to stays (listed as untagged if no other tag points to it).
-          </p>
-        ) : (
-          <p>The manifest and every tag pointing to it are removed from {name}. Its layers are freed by the next garbage collection if nothing else uses them.</p>
-        )}
+          <>
+            <p>
+              <code>{name}:{pending.tag}</code> will no longer resolve. The manifest it points to stays (listed as untagged if no other tag points to it).
+            </p>
+            <AttachedNote name={name} reference={pending.tag} />
+          </>
+        ) : pending?.kind === 'manifest' ? (
+          <>
+            <p>The manifest and every tag pointing to it are removed from {name}. Its layers are freed by the next garbage collection if nothing else uses them.</p>
+            <AttachedNote name={name} reference={pending.digest} />
+          </>
+        ) : null}
       </ConfirmDialog>
     </>
   );

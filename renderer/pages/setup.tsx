@@ -7,6 +7,7 @@ import { useToast } from '../components/toast.tsx';
 import { CodeBlock, CopyButton } from '../components/copy.tsx';
 import { Card, PageHeader } from '../components/page.tsx';
 import { SelfTest } from '../components/self-test.tsx';
+import { MirrorSetupCard } from '../components/mirror-setup.tsx';
 import { Loaded } from '../components/loaded.tsx';
 import { engines, type Engine, type SetupStep } from '../setup/engines.ts';
 import { useStatus } from '../status.tsx';
@@ -157,6 +158,7 @@ export function SetupPage() {
           <>
             {s.tls.enabled && <TlsCard host={s.addresses.localhost} caUrl={s.tls.caCertificateUrl} />}
             <EngineTabs list={engines({ addresses: s.addresses, tls: s.tls.enabled })} />
+            <MirrorSetupCard status={s} />
           </>
         )}
       </Loaded>

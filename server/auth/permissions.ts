@@ -5,12 +5,16 @@
  *   delete  delete manifests, tags and blobs
  *   admin   all of the above; `*:admin` (admin on every repository) also opens the catalog and the
  *           management API (`registry:admin:*`), and is what the first user, `admin`, gets
- * In a pattern `*` stands for any run of characters, '/' included: `*` is every repository, `team/*`
- * everything under team/. Pull on `*` also allows listing the catalog (it names every repository).
+ * Patterns are Berth's one dialect (server/name-pattern.ts): `*` stands for any run of characters, '/'
+ * included: `*` is every repository, `team/*` everything under team/; `?` one character; `{a,b}` either.
+ * Pull on `*` also allows listing the catalog (it names every repository).
  * The token endpoint grants the intersection of what was asked and what these allow (token.md).
  */
+import { patternMatches, patternProblem } from '../name-pattern.ts';
 import { AuthError } from './errors.ts';
 import type { ResourceAccess } from './scope.ts';
+
+export { patternMatches } from '../name-pattern.ts';
 
 export const ACTIONS = ['pull', 'push', 'delete', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -21,16 +25,20 @@ export interface Grant {
   actions: Action[];
 }
 
-const PATTERN = /^[a-z0-9*][a-z0-9*._/-]*$/;
+const PATTERN = /^[a-z0-9*?{][a-z0-9*?{},._/-]*$/;
 const ALL = '*';
 
 /** Parses `PATTERN:ACTIONS` as the CLI and config take it (`team/*:pull,push`, `*:admin`). */
 export function parseGrant(text: string): Grant {
   const colon = text.lastIndexOf(':');
-  const repository = colon > 0 ? text.slice(0, colon) : '';
-  const actions = colon > 0 ? text.slice(colon + 1).split(',').filter((a) => a !== '') : [];
-  if (!PATTERN.test(repository) || repository.length > 255) {
-    throw new AuthError('invalid-input', `permission "${text}": "${repository}" is not a repository pattern (lowercase name, * for any characters)`);
+  if (colon <= 0) {
+    const example = PATTERN.test(text) ? text : 'team/*';
+    throw new AuthError('invalid-input', `permission "${text}" is not PATTERN:ACTIONS: name the actions after a colon, as in "${example}:pull,push" (actions: ${ACTIONS.join(', ')}; * in a pattern matches any characters)`);
+  }
+  const repository = text.slice(0, colon);
+  const actions = text.slice(colon + 1).split(',').filter((a) => a !== '');
+  if (!PATTERN.test(repository) || repository.length > 255 || patternProblem(repository)) {
+    throw new AuthError('invalid-input', `permission "${text}": "${repository}" is not a repository pattern (lowercase name, * for any characters, ? for one, {a,b} for either)`);
   }
   const unknown = actions.filter((a) => !(ACTIONS as readonly string[]).includes(a));
   if (actions.length === 0 || unknown.length > 0) {
@@ -43,17 +51,6 @@ export function formatGrant(grant: Grant): string {
   return `${grant.repository}:${grant.actions.join(',')}`;
 }
 
-const compiled = new Map<string, RegExp>();
-
-export function patternMatches(pattern: string, name: string): boolean {
-  let re = compiled.get(pattern);
-  if (!re) {
-    re = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`);
-    if (compiled.size > 10_000) compiled.clear();
-    compiled.set(pattern, re);
-  }
-  return re.test(name);
-}
 
 /** The registry actions one set of grants allows on a resource (`*` in the result: every action). */
 export function allowedActions(grants: readonly Grant[], type: string, name: string): Set<string> {

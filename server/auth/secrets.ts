@@ -1,31 +1,14 @@
 /**
- * Passwords and token secrets. Passwords are low-entropy, so they are hashed with bcrypt (bcryptjs: pure
- * JavaScript, so nothing to rebuild for Electron). Access and refresh tokens are 256 random bits: no one
- * can guess them, so a fast SHA-256 of the secret is enough to store them (a slow hash protects only
- * guessable secrets) and keeps every token use cheap. Comparisons are constant-time.
+ * Passwords and token secrets. Passwords are low-entropy, so they are hashed with bcrypt (bcryptjs,
+ * run off the event loop by password-pool.ts; $2a$, $2b$ and Apache's $2y$ are the same algorithm,
+ * so htpasswd -B files carry over). Access and refresh tokens are 256 random bits: no one can guess
+ * them, so a fast SHA-256 of the secret is enough to store them (a slow hash protects only guessable
+ * secrets) and keeps every token use cheap. Comparisons are constant-time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
 
 /** bcrypt cost: 2^10 rounds, about 50-100 ms in bcryptjs; OWASP's floor for bcrypt. */
 export const BCRYPT_COST = 10;
-
-/** A bcrypt hash of a password the user will never need, to spend the same time on unknown users. */
-let decoy: string | null = null;
-
-export async function hashPassword(password: string): Promise<string> {
-  return bcrypt.hash(password, BCRYPT_COST);
-}
-
-/** Verifies a password against a bcrypt hash ($2a$, $2b$ or Apache's $2y$, all the same algorithm). */
-export async function verifyPassword(password: string, hash: string | null): Promise<boolean> {
-  if (hash === null) {
-    decoy ??= await bcrypt.hash(randomBytes(16).toString('hex'), BCRYPT_COST);
-    await bcrypt.compare(password, decoy);
-    return false;
-  }
-  return bcrypt.compare(password, hash);
-}
 
 export function isBcryptHash(hash: string): boolean {
   return /^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(hash);

@@ -2,7 +2,18 @@
  * The auth service the HTTP layer and the CLI use: logins (passwords, personal/robot access tokens,
  * refresh tokens) with throttling, the token grant (requested scopes intersected with permissions),
  * JWT issue and verification, and user and token management. Composed of the store (store.ts), the
- * signer (jwt.ts) and the throttles (throttle.ts).
+ * signer (jwt.ts), the throttles (throttle.ts) and the bcrypt threads (password-pool.ts).
+ *
+ * Throttling never refuses what is right: an access or refresh token (256 random bits: no one
+ * guesses them, and checking one is a hash lookup) is checked before anything else and accepted
+ * whatever failed before it. Passwords are what can be guessed, so a password attempt is refused
+ * unchecked while its address prefix has failed too often lately, or while its user name has and
+ * the user was never seen logging in from that prefix (TrustedClients). Only failures count.
+ *
+ * Refresh tokens (what `docker login` keeps, and the UI's session) end after REFRESH_IDLE_MS unused
+ * and REFRESH_LIFETIME_MS in all, with the access token they came from (revoked or expired), with
+ * a password change, and when their user has more than REFRESH_PER_USER (the least recently used
+ * goes); a client ends its own with revokeSecret() (POST /token/revoke, the UI's sign-out).
  */
 import path from 'node:path';
 import { AuthError } from './errors.ts';
@@ -10,12 +21,13 @@ import { parseHtpasswd, type SkippedLine } from './htpasswd.ts';
 import { TokenSigner, type AccessClaims, type IssuedToken } from './jwt.ts';
 import { intersect, isAdmin, type Grant } from './permissions.ts';
 import type { ResourceAccess } from './scope.ts';
+import { PasswordPool } from './password-pool.ts';
 import {
-  ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, generatePassword, hashPassword, newTokenSecret, parseTokenSecret, sameHash, sha256, verifyPassword,
+  ACCESS_TOKEN_PREFIX, BCRYPT_COST, REFRESH_TOKEN_PREFIX, generatePassword, newTokenSecret, parseTokenSecret, sameHash, sha256,
 } from './secrets.ts';
 import { loadOrCreateSigningKey } from './signing-key.ts';
 import { AuthStore, type CredentialDoc, type UserDoc } from './store.ts';
-import { LoginThrottle, type ThrottlePolicy } from './throttle.ts';
+import { KeyedGate, LoginThrottle, TrustedClients, addressPrefix, type ThrottlePolicy } from './throttle.ts';
 
 export interface Principal {
   /** The user or robot name; '' when the client did not authenticate (jwt.md, `sub`). */
@@ -31,10 +43,48 @@ export interface AuthServiceOptions {
   dir: string;
   anonymousPull: boolean;
   now?: () => number;
-  /** Per user name: 5 free failures, then waits doubling from 1 s up to 5 minutes. */
+  /** Per user name, at addresses the user is not known at: 10 free failures, then waits doubling from 1 s up to a minute. */
   userThrottle?: ThrottlePolicy;
-  /** Per client address: more free failures (people share addresses behind NAT), same doubling. */
+  /** Per address prefix: more free failures (people share addresses behind NAT), same doubling. */
   addressThrottle?: ThrottlePolicy;
+  /** The bcrypt threads (default: a pool of its own, closed with the service). */
+  passwords?: PasswordPool;
+  /** Refresh token limits (defaults below); tests shorten them. */
+  refresh?: Partial<RefreshPolicy>;
+}
+
+export interface RefreshPolicy {
+  /** Unused for this long, a refresh token ends. */
+  idleMs: number;
+  /** However used, a refresh token ends this long after the login that made it. */
+  lifetimeMs: number;
+  /** Refresh tokens one user may hold; a new one beyond ends the least recently used. */
+  perUser: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/**
+ * A month unused ends a `docker login` (a laptop back from holidays logs in again); three months in
+ * all, like an access token's default expiry. 50 logins per user covers every machine and CI runner
+ * a person has, and bounds what repeated logins can pile up.
+ */
+export const REFRESH_POLICY: RefreshPolicy = { idleMs: 30 * DAY_MS, lifetimeMs: 90 * DAY_MS, perUser: 50 };
+
+/**
+ * A client names itself in client_id (Docker: "docker", the UI: "berth-ui"), and `berth token list`
+ * shows it: printable ASCII, up to 100 characters. Anything else is refused rather than stored.
+ */
+const CLIENT_ID = /^[\x20-\x7e]{1,100}$/;
+
+export function clientIdProblem(clientId: string): string | null {
+  return CLIENT_ID.test(clientId) ? null : 'client_id must be 1-100 printable ASCII characters';
+}
+
+/** A token's name (what the user calls it): any text up to 100 characters, but no control characters or bidi overrides. */
+const LABEL = /^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{1,100}$/u;
+
+export function tokenLabelProblem(label: string): string | null {
+  return LABEL.test(label) ? null : 'a token name is 1-100 characters, without control characters';
 }
 
 export const INITIAL_ADMIN = 'admin';
@@ -72,25 +122,40 @@ export class AuthService {
   private readonly now: () => number;
   private readonly users: LoginThrottle;
   private readonly addresses: LoginThrottle;
+  private readonly trusted: TrustedClients;
+  /** Four password checks of one address prefix at a time; the others wait (up to 64). */
+  private readonly perAddress = new KeyedGate(4, 64);
+  private readonly passwords: PasswordPool;
+  private readonly ownPool: boolean;
+  readonly refresh: RefreshPolicy;
   private signer: TokenSigner | null = null;
+  /** A bcrypt hash of a password no one knows, to spend the same time on unknown users. */
+  private decoy: Promise<string> | null = null;
 
   constructor(options: AuthServiceOptions) {
     this.dir = options.dir;
     this.anonymousPull = options.anonymousPull;
     this.now = options.now ?? Date.now;
     this.store = new AuthStore(options.dir);
-    this.users = new LoginThrottle(options.userThrottle ?? { freeFailures: 5, maxDelayMs: 300_000, forgetAfterMs: 900_000 }, this.now);
-    this.addresses = new LoginThrottle(options.addressThrottle ?? { freeFailures: 20, maxDelayMs: 300_000, forgetAfterMs: 900_000 }, this.now);
+    this.users = new LoginThrottle(options.userThrottle ?? { freeFailures: 10, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now);
+    this.addresses = new LoginThrottle(options.addressThrottle ?? { freeFailures: 20, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now);
+    this.trusted = new TrustedClients(this.now);
+    this.passwords = options.passwords ?? new PasswordPool();
+    this.ownPool = options.passwords === undefined;
+    this.refresh = { ...REFRESH_POLICY, ...options.refresh };
   }
 
   /** Opens the user store and the signing key (made on first use). */
   async open(): Promise<void> {
     await this.store.open();
     this.signer = new TokenSigner(await loadOrCreateSigningKey(path.join(this.dir, 'signing-key.jwk')), this.now);
+    // Refresh tokens that ended while no server ran: they could not be used, now they are not listed either.
+    await this.store.removeCredentials((await this.store.listCredentials()).filter((c) => this.refreshEnded(c)).map((c) => c._id));
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  async close(): Promise<void> {
+    if (this.ownPool) await this.passwords.close();
+    await this.store.close();
   }
 
   private get tokens(): TokenSigner {
@@ -105,78 +170,151 @@ export class AuthService {
   }
 
   /**
-   * A user name with a password or an access token. Failures are counted per user and per address;
-   * past the free ones, attempts (even right ones) are refused until the wait is over.
+   * A user name with a password or an access token. An access token is checked first and, when
+   * valid, accepted whatever failed before; a password is refused unchecked while its address prefix
+   * or (at a prefix the user is not known at) its user name is throttled. See the top.
    */
   async login(username: string, password: string, address: string): Promise<Principal> {
-    const userKey = `user:${username.toLowerCase()}`;
-    const addressKey = `address:${address}`;
-    const wait = Math.max(this.users.waitMs(userKey), this.addresses.waitMs(addressKey));
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      throw new AuthError('throttled', `too many failed logins; try again in ${seconds} s`, seconds);
-    }
-    const principal = await this.checkCredentials(username, password);
-    if (!principal) {
-      this.users.failed(userKey);
+    const prefix = addressPrefix(address);
+    const addressKey = `address:${prefix}`;
+    const asToken = parseTokenSecret(ACCESS_TOKEN_PREFIX, password);
+    if (asToken) {
+      const principal = await this.checkAccessToken(username, asToken);
+      if (principal) return principal;
       this.addresses.failed(addressKey);
       throw new AuthError('invalid-credentials', 'incorrect user name or password');
     }
-    this.users.succeeded(userKey);
-    return principal;
-  }
-
-  private async checkCredentials(username: string, password: string): Promise<Principal | null> {
-    const user = await this.store.findUser(username);
-    const asToken = parseTokenSecret(ACCESS_TOKEN_PREFIX, password);
-    if (asToken) {
-      const credential = await this.store.findCredential(asToken.id);
-      if (!user || !credential || credential.kind !== 'access' || credential.user !== user.name) return null;
-      if (!sameHash(credential.secretHash, sha256(asToken.secret))) return null;
-      if (credential.expiresAt && credential.expiresAt.getTime() <= this.now()) return null;
-      if (!credential.lastUsedAt || this.now() - credential.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
-        await this.store.touchCredential(credential._id, new Date(this.now()));
+    const userKey = `user:${username.toLowerCase()}`;
+    const known = this.trusted.has(username, prefix);
+    const release = await this.perAddress.enter(addressKey);
+    if (!release) throw new AuthError('throttled', 'too many logins from this address at once; try again in a second', 1);
+    try {
+      const wait = Math.max(this.addresses.waitMs(addressKey), known ? 0 : this.users.waitMs(userKey));
+      if (wait > 0) {
+        const seconds = Math.ceil(wait / 1000);
+        throw new AuthError('throttled', `too many failed logins; try again in ${seconds} s`, seconds);
       }
-      return {
-        subject: user.name,
-        grantSets: credential.permissions ? [user.permissions, credential.permissions] : [user.permissions],
-        viaCredential: credential._id,
-      };
+      const principal = await this.checkPassword(username, password, known);
+      if (!principal) {
+        this.addresses.failed(addressKey);
+        if (!known) this.users.failed(userKey);
+        throw new AuthError('invalid-credentials', 'incorrect user name or password');
+      }
+      this.trusted.add(username, prefix);
+      return principal;
+    } finally {
+      release();
     }
-    // Unknown users cost a bcrypt comparison too, so response times do not tell which names exist.
-    const ok = await verifyPassword(password, user?.kind === 'user' ? user.passwordHash : null);
-    return ok && user ? { subject: user.name, grantSets: [user.permissions], viaCredential: null } : null;
   }
 
-  /** A new refresh token for this principal (OAuth access_type=offline, Docker's offline_token=true). */
+  private async checkAccessToken(username: string, asToken: { id: string; secret: string }): Promise<Principal | null> {
+    const [user, credential] = await Promise.all([this.store.findUser(username), this.store.findCredential(asToken.id)]);
+    if (!user || !credential || credential.kind !== 'access' || credential.user !== user.name) return null;
+    if (!sameHash(credential.secretHash, sha256(asToken.secret))) return null;
+    if (credential.expiresAt && credential.expiresAt.getTime() <= this.now()) return null;
+    await this.touch(credential);
+    return {
+      subject: user.name,
+      grantSets: credential.permissions ? [user.permissions, credential.permissions] : [user.permissions],
+      viaCredential: credential._id,
+    };
+  }
+
+  private async checkPassword(username: string, password: string, known: boolean): Promise<Principal | null> {
+    const user = await this.store.findUser(username);
+    // Unknown users cost a bcrypt comparison too, so response times do not tell which names exist.
+    const hash = user?.kind === 'user' && user.passwordHash ? user.passwordHash : await this.decoyHash();
+    const ok = await this.passwords.compare(password, hash, known);
+    return ok && user?.kind === 'user' ? { subject: user.name, grantSets: [user.permissions], viaCredential: null } : null;
+  }
+
+  private decoyHash(): Promise<string> {
+    this.decoy ??= this.passwords.hash(newTokenSecret('decoy').secret, BCRYPT_COST);
+    this.decoy.catch(() => (this.decoy = null));
+    return this.decoy;
+  }
+
+  /** A login does not rewrite a token's last-used time more often than TOUCH_INTERVAL_MS. */
+  private async touch(credential: CredentialDoc): Promise<void> {
+    if (!credential.lastUsedAt || this.now() - credential.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
+      await this.store.touchCredential(credential._id, new Date(this.now()));
+    }
+  }
+
+  /** Whether a refresh token has ended by time (idle or absolute); other kinds never do here. */
+  private refreshEnded(credential: CredentialDoc): boolean {
+    if (credential.kind !== 'refresh') return false;
+    const now = this.now();
+    const lastUse = (credential.lastUsedAt ?? credential.createdAt).getTime();
+    return now - lastUse >= this.refresh.idleMs || now - credential.createdAt.getTime() >= this.refresh.lifetimeMs ||
+      (credential.expiresAt !== null && credential.expiresAt.getTime() <= now);
+  }
+
+  /**
+   * A new refresh token for this principal (OAuth access_type=offline, Docker's offline_token=true).
+   * Past REFRESH_PER_USER, the user's least recently used ones end; ended ones are swept here too.
+   */
   async createRefreshToken(principal: Principal, clientId: string): Promise<string> {
     if (principal.subject === '') throw new AuthError('invalid-input', 'anonymous clients get no refresh token');
+    const problem = clientIdProblem(clientId);
+    if (problem) throw new AuthError('invalid-input', problem);
+    const now = new Date(this.now());
+    const theirs = (await this.store.listCredentials(principal.subject)).filter((c) => c.kind === 'refresh');
+    const live = theirs.filter((c) => !this.refreshEnded(c));
+    const lastUse = (c: CredentialDoc) => (c.lastUsedAt ?? c.createdAt).getTime();
+    const over = live.sort((a, b) => lastUse(a) - lastUse(b)).slice(0, Math.max(0, live.length - this.refresh.perUser + 1));
+    await this.store.removeCredentials([...theirs.filter((c) => this.refreshEnded(c)), ...over].map((c) => c._id));
     const { id, secret, token } = newTokenSecret(REFRESH_TOKEN_PREFIX);
     await this.store.insertCredential({
       _id: id, kind: 'refresh', user: principal.subject, label: clientId, secretHash: sha256(secret),
-      permissions: null, parent: principal.viaCredential, createdAt: new Date(this.now()), expiresAt: null, lastUsedAt: null,
+      permissions: null, parent: principal.viaCredential, createdAt: now, expiresAt: new Date(now.getTime() + this.refresh.lifetimeMs), lastUsedAt: now,
     });
     return token;
   }
 
-  /** The principal behind a refresh token, with the user's (and token's) permissions as they are now. */
-  async redeemRefreshToken(token: string): Promise<Principal> {
-    const invalid = () => new AuthError('invalid-grant', 'the refresh token is not valid (revoked, or from another Berth); log in again');
+  /**
+   * The principal behind a refresh token, with the user's (and token's) permissions as they are now.
+   * A token never outlives what it came from: its parent access token must still exist and be
+   * unexpired, and its own idle and absolute limits hold. Failures count for `address`'s prefix,
+   * but a valid token is never refused.
+   */
+  async redeemRefreshToken(token: string, address: string): Promise<Principal> {
+    const invalid = (why: string) => {
+      this.addresses.failed(`address:${addressPrefix(address)}`);
+      return new AuthError('invalid-grant', `the refresh token ${why}; log in again`);
+    };
     const parsed = parseTokenSecret(REFRESH_TOKEN_PREFIX, token);
     const credential = parsed ? await this.store.findCredential(parsed.id) : null;
-    if (!parsed || !credential || credential.kind !== 'refresh' || !sameHash(credential.secretHash, sha256(parsed.secret))) throw invalid();
+    if (!parsed || !credential || credential.kind !== 'refresh' || !sameHash(credential.secretHash, sha256(parsed.secret))) {
+      throw invalid('is not valid (revoked, or from another Berth)');
+    }
+    if (this.refreshEnded(credential)) {
+      await this.store.removeCredentials([credential._id]);
+      throw invalid('has expired');
+    }
     const user = await this.store.findUser(credential.user);
-    if (!user) throw invalid();
+    if (!user) throw invalid('is not valid (its user was removed)');
     const grantSets = [user.permissions];
     if (credential.parent) {
       const parent = await this.store.findCredential(credential.parent);
-      if (!parent || (parent.expiresAt && parent.expiresAt.getTime() <= this.now())) throw invalid();
+      if (!parent || (parent.expiresAt && parent.expiresAt.getTime() <= this.now())) throw invalid('ended with the access token it was made with');
       if (parent.permissions) grantSets.push(parent.permissions);
     }
-    if (!credential.lastUsedAt || this.now() - credential.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
-      await this.store.touchCredential(credential._id, new Date(this.now()));
-    }
+    await this.touch(credential);
     return { subject: user.name, grantSets, viaCredential: credential.parent };
+  }
+
+  /**
+   * Ends the refresh or access token a client presents (RFC 7009: holding it is the right to end
+   * it). Anything else, or a token that is not valid, is ignored: the answer is the same.
+   */
+  async revokeSecret(token: string): Promise<void> {
+    for (const [prefix, kind] of [[REFRESH_TOKEN_PREFIX, 'refresh'], [ACCESS_TOKEN_PREFIX, 'access']] as const) {
+      const parsed = parseTokenSecret(prefix, token);
+      if (!parsed) continue;
+      const credential = await this.store.findCredential(parsed.id);
+      if (credential?.kind === kind && sameHash(credential.secretHash, sha256(parsed.secret))) await this.store.removeCredential(credential._id);
+    }
   }
 
   // ---- tokens -------------------------------------------------------------------------------
@@ -221,7 +359,7 @@ export class AuthService {
     if (kind === 'user') checkPassword(input.password);
     const at = new Date(this.now());
     await this.store.insertUser({
-      name: input.name, kind, passwordHash: kind === 'user' ? await hashPassword(input.password!) : null,
+      name: input.name, kind, passwordHash: kind === 'user' ? await this.passwords.hash(input.password!, BCRYPT_COST) : null,
       permissions: input.permissions, createdAt: at, updatedAt: at,
     });
   }
@@ -230,7 +368,7 @@ export class AuthService {
     const user = await this.requireUser(name);
     if (user.kind === 'robot') throw new AuthError('invalid-input', `"${name}" is a robot account: it has tokens, not a password`);
     checkPassword(password);
-    await this.store.updateUser(name, { passwordHash: await hashPassword(password) });
+    await this.store.updateUser(name, { passwordHash: await this.passwords.hash(password, BCRYPT_COST) });
     // Logins made with the old password end; personal tokens stay (revoke them with `berth token revoke`).
     await this.store.removePasswordSessions(name);
   }
@@ -288,6 +426,8 @@ export class AuthService {
   async createAccessToken(input: {
     user: string; label: string; expiresAt: Date | null; permissions: Grant[] | null; robot?: boolean;
   }): Promise<{ id: string; token: string }> {
+    const labelProblem = tokenLabelProblem(input.label);
+    if (labelProblem) throw new AuthError('invalid-input', labelProblem);
     if (input.robot) {
       const existing = await this.store.findUser(input.user);
       if (existing && existing.kind !== 'robot') throw new AuthError('conflict', `"${input.user}" is a user, not a robot account; use --user`);
@@ -311,8 +451,9 @@ export class AuthService {
     return { id, token };
   }
 
+  /** Access tokens and the refresh tokens still in force (ended ones are not listed). */
   async listCredentials(user?: string): Promise<CredentialSummary[]> {
-    return (await this.store.listCredentials(user)).map((c) => ({
+    return (await this.store.listCredentials(user)).filter((c) => !this.refreshEnded(c)).map((c) => ({
       id: c._id, kind: c.kind, user: c.user, label: c.label, permissions: c.permissions, createdAt: c.createdAt, expiresAt: c.expiresAt, lastUsedAt: c.lastUsedAt,
     }));
   }

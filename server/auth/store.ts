@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Datastore from 'nedb-promises';
+import type Datastore from 'nedb-promises';
+import { openNedb } from '../metadata/nedb-file.ts';
 import type { Grant } from './permissions.ts';
 
 export interface UserDoc {
@@ -41,10 +42,17 @@ export interface CredentialDoc {
   lastUsedAt: Date | null;
 }
 
+/**
+ * nedb appends every change (a token's last use, each login's refresh token) to its file: the files
+ * are rewritten to what they hold this often, as well as at close.
+ */
+const COMPACT_EVERY_MS = 10 * 60_000;
+
 export class AuthStore {
   readonly dir: string;
   private usersDb: Datastore<UserDoc> | null = null;
   private credentialsDb: Datastore<CredentialDoc> | null = null;
+  private compactTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -52,11 +60,12 @@ export class AuthStore {
 
   async open(): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const users = Datastore.create({ filename: path.join(this.dir, 'users.db'), autoload: false });
-    const credentials = Datastore.create({ filename: path.join(this.dir, 'credentials.db'), autoload: false });
+    let users: Datastore<UserDoc>;
+    let credentials: Datastore<CredentialDoc>;
     try {
-      await users.load();
-      await credentials.load();
+      // Through nedb-file.ts: a full disk does not stop the start, and a failed write leaves the file whole.
+      users = await openNedb<UserDoc>(path.join(this.dir, 'users.db'));
+      credentials = await openNedb<CredentialDoc>(path.join(this.dir, 'credentials.db'));
     } catch (err) {
       throw new Error(`cannot read the users in ${this.dir} (${(err as Error).message}); restore the folder from a backup`);
     }
@@ -65,13 +74,21 @@ export class AuthStore {
     await this.restrictFiles();
     this.usersDb = users;
     this.credentialsDb = credentials;
+    this.compactTimer = setInterval(() => void this.compact().catch(() => undefined), COMPACT_EVERY_MS);
+    this.compactTimer.unref();
   }
 
-  async close(): Promise<void> {
+  private async compact(): Promise<void> {
     for (const db of [this.usersDb, this.credentialsDb]) {
       if (db) await (db as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
     }
-    if (this.usersDb) await this.restrictFiles();
+    await this.restrictFiles();
+  }
+
+  async close(): Promise<void> {
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
+    if (this.usersDb) await this.compact();
     this.usersDb = null;
     this.credentialsDb = null;
   }
@@ -132,6 +149,13 @@ export class AuthStore {
 
   async touchCredential(id: string, at: Date): Promise<void> {
     await this.credentials.update({ _id: id }, { $set: { lastUsedAt: at } }, {});
+  }
+
+  /** Removes these credentials (refresh tokens that ended), and the refresh tokens obtained with them. */
+  async removeCredentials(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.credentials.remove({ _id: { $in: [...ids] } }, { multi: true });
+    await this.credentials.remove({ parent: { $in: [...ids] } }, { multi: true });
   }
 
   /** Removes a credential and the refresh tokens obtained with it. */

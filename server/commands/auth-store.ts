@@ -8,7 +8,6 @@
  *     (storage/lock.ts), so no server can start on it meanwhile.
  * Both ways offer the same UserDirectory (registry/user-admin.ts): the same checks, answers and words.
  */
-import fs from 'node:fs/promises';
 import { AuthService } from '../auth/service.ts';
 import { loadConfig, type BerthConfig } from '../config.ts';
 import { StartupError } from '../index.ts';
@@ -16,7 +15,8 @@ import type { CreatedToken, CreatedUser, HtpasswdImport, PasswordChange, TokenLi
 import { UserAdmin, type UserDirectory } from '../registry/user-admin.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { owningServer, type ManagementClient } from './management-client.ts';
+import { printable, useDataDir } from './common.ts';
+import { serverHolding, type ManagementClient } from './management-client.ts';
 
 export const DATA_OPTIONS = {
   data: { type: 'string' },
@@ -41,9 +41,9 @@ export function configFor(values: { data?: string; config?: string; host?: strin
 /** Runs `work` on the users of the data directory of `config`, here or through the server holding it. */
 export async function withUsers<T>(config: BerthConfig, work: (users: UserDirectory) => Promise<T>): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
-  const server = await owningServer(paths);
-  if (server) return work(new ServerUsers(server));
-  await fs.mkdir(paths.root, { recursive: true });
+  const held = await serverHolding(paths);
+  if (held) return work(new ServerUsers(held.client));
+  await useDataDir(paths.root);
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(paths.lockFile);
@@ -116,8 +116,9 @@ export async function readPasswordFromStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
 }
 
-/** A table with a header row, columns padded to their widest cell. */
-export function table(header: string[], rows: string[][]): string {
+/** A table with a header row, columns padded to their widest cell; every cell printable(). */
+export function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }

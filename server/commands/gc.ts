@@ -14,7 +14,8 @@ manifest). Safe while pushes run: anything written within the grace window is ke
 
   --dry-run          report what would be removed and how many bytes, remove nothing
   --untagged         also remove untagged manifests (default: the gcUntagged setting, off)
-  --grace DURATION   keep anything younger than this: 30m, 1h, 2d (default: gcGrace setting, 1h)
+  --grace DURATION   keep anything younger than this: 30m, 1h, 2d, or 0 for nothing (default: the
+                     gcGrace setting, 1h)
 ${MAINTENANCE_OPTIONS_USAGE}
 
 ${WHERE_IT_RUNS}

@@ -16,7 +16,8 @@ import { loadConfig, type BerthConfig } from '../config.ts';
 import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { ManagementClient, owningServer } from './management-client.ts';
+import { setAsideLine } from './common.ts';
+import { ManagementClient, serverHolding } from './management-client.ts';
 
 export const MAINTENANCE_OPTIONS = {
   data: { type: 'string' },
@@ -52,8 +53,8 @@ export async function maintenanceConfig(values: { data?: string | undefined; con
  */
 export async function runMaintenance(config: BerthConfig, request: RunRequest, endpoint: string, body: Record<string, unknown>): Promise<Outcome> {
   const paths = new StoragePaths(config.dataDir);
-  const server = await owningServer(paths);
-  if (server) return { run: await runOnServer(server, endpoint, body), server: server.url };
+  const held = await serverHolding(paths);
+  if (held) return { run: await runOnServer(held.client, endpoint, body), server: held.url };
   try {
     await fs.access(paths.blobsDir);
   } catch {
@@ -78,7 +79,8 @@ async function runLocally(config: BerthConfig, request: RunRequest): Promise<Run
   // Logs go to stderr (warnings only): stdout is the command's output.
   const log = pino({ level: 'warn', base: { app: 'berth' } }, pino.destination(2));
   const registry = createRegistry({ ...config, logLevel: 'warn' }, { log });
-  await registry.open();
+  const { setAside } = await registry.open();
+  for (const store of setAside) process.stderr.write(setAsideLine(store));
   const progress = progressLine();
   const off = registry.events.on('maintenance', (event) => {
     if (event.progress) progress.show({ progress: event.progress });

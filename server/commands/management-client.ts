@@ -10,7 +10,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
 import { StartupError } from '../index.ts';
-import { isAlive, readLock, type LockInfo } from '../storage/lock.ts';
+import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import type { StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';
 
@@ -19,31 +19,32 @@ const LOCK_URL_WAIT_MS = 5000;
 const POLL_MS = 250;
 
 /**
- * The server holding the data directory, ready to call; null when nothing holds it. A directory held
- * by another berth command (no URL) is refused: it is busy, and it will not serve us.
+ * A client of the management API of the server holding the data directory, and the URL it wrote in
+ * the lock; null when none does (the command may then open the directory itself). Another berth
+ * command holding it (no URL) is an error: it is busy, and it will not serve us.
  */
-export async function owningServer(paths: StoragePaths): Promise<ManagementClient | null> {
+export async function serverHolding(paths: StoragePaths): Promise<{ client: ManagementClient; url: string } | null> {
   const holder = await lockHolder(paths.lockFile);
-  if (!holder) return null;
-  if (!holder.url) {
+  if (holder?.url) return { client: new ManagementClient(serverUrl(holder.url), await trustedCas(paths)), url: holder.url };
+  if (holder) {
     throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
   }
-  return new ManagementClient(serverUrl(holder.url), await trustedCas(paths), holder.url);
+  return null;
 }
 
 /** The live holder of the lock; a starting server is given a moment to write its URL. */
-async function lockHolder(lockFile: string): Promise<LockInfo | null> {
+export async function lockHolder(lockFile: string): Promise<LockInfo | null> {
   const deadline = Date.now() + LOCK_URL_WAIT_MS;
   for (;;) {
-    const holder = await readLock(lockFile);
-    if (!holder || !isAlive(holder.pid)) return null;
+    const holder = await liveHolder(lockFile);
+    if (!holder) return null;
     if (holder.url || Date.now() > deadline) return holder;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
 /** A server bound to every interface is asked on loopback (the management API serves this machine). */
-function serverUrl(url: string): string {
+export function serverUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
   if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
@@ -51,7 +52,7 @@ function serverUrl(url: string): string {
 }
 
 /** With TLS on, the server's certificate is signed by Berth's own CA in the data directory. */
-async function trustedCas(paths: StoragePaths): Promise<string[]> {
+export async function trustedCas(paths: StoragePaths): Promise<string[]> {
   const own = await fs.readFile(new TlsFiles(paths.tlsDir).caCert, 'utf8').catch(() => null);
   return own ? [...tls.rootCertificates, own] : [...tls.rootCertificates];
 }
@@ -83,16 +84,13 @@ export class ServerRefusal extends Error {
  * (X-Berth-Client: berth-cli), which the server records as the origin of what it starts.
  */
 export class ManagementClient {
-  /** The URL the server wrote into the lock (what the user knows it by). */
-  readonly url: string;
   private bearer: string | null = process.env.BERTH_MANAGEMENT_TOKEN || null;
   private readonly base: string;
   private readonly ca: string[];
 
-  constructor(base: string, ca: string[], url = base) {
+  constructor(base: string, ca: string[]) {
     this.base = base;
     this.ca = ca;
-    this.url = url;
   }
 
   /** The JSON answer; undefined for 204. */

@@ -11,7 +11,8 @@ export const purgeUploadsCommand: Command = {
 Removes upload sessions that received no bytes for longer than the age, with their data. A session
 receiving bytes right now is never removed.
 
-  --older-than DURATION  idle age: 30m, 24h, 7d (default: the uploadPurgeAge setting, 24h)
+  --older-than DURATION  idle age: 30m, 24h, 7d, or 0 for every idle session (default: the
+                         uploadPurgeAge setting, 24h)
   --dry-run              list what would be removed, remove nothing
 ${MAINTENANCE_OPTIONS_USAGE}
 

@@ -1,9 +1,12 @@
 /** `berth serve`: the registry, headless, until SIGINT/SIGTERM. */
-import { loadConfig, type BerthConfig } from '../config.ts';
+import { defaults, loadConfig, type BerthConfig } from '../config.ts';
 import { builtUiDir } from '../http/ui.ts';
-import { selfUrl } from '../registry/addresses.ts';
+import fs from 'node:fs/promises';
+import { pushAddresses, selfUrl, type CoveredNames } from '../registry/addresses.ts';
+import { describeCertificate } from '../tls/certificates.ts';
+import { subjectNames } from '../tls/names.ts';
 import { createRegistry } from '../index.ts';
-import { parseOptions, type Command } from './common.ts';
+import { parseOptions, setAsideLine, type Command } from './common.ts';
 
 export const SERVER_OPTIONS = {
   host: { type: 'string' },
@@ -17,6 +20,7 @@ export const SERVER_OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'insecure-no-auth': { type: 'boolean' },
+  mirror: { type: 'string', multiple: true },
 } as const;
 
 export const SERVER_OPTIONS_USAGE = `  --host HOST        address to bind (default 127.0.0.1; env BERTH_HOST)
@@ -33,16 +37,57 @@ export const SERVER_OPTIONS_USAGE = `  --host HOST        address to bind (defau
   --tls-key FILE     ...and its private key (env BERTH_TLS_KEY)
   --insecure-no-auth serve a non-loopback address without auth (refused otherwise)
                      (env BERTH_INSECURE_NO_AUTH)
+  --mirror NAME=URL  be a pull-through cache of the registry at URL, which clients call NAME, such as
+                     docker.io=https://registry-1.docker.io; repeatable (env BERTH_MIRRORS, comma-separated;
+                     settings per upstream: config file "mirrors", or the Mirrors page)
 On the first start with auth on, the user "admin" is created with the password in BERTH_ADMIN_PASSWORD,
 or a generated one printed once.`;
+
+/**
+ * What `berth serve` prints once it listens: where it is, the exact commands that push to it (an
+ * address clients can connect to and, with TLS, one the certificate names; `docker login` first when
+ * auth is on), and where the web UI is.
+ */
+export async function startLines(config: BerthConfig, url: string, user: string | null): Promise<string> {
+  const listening = new URL(url);
+  const port = Number(listening.port);
+  let names: CoveredNames | null = null;
+  if (config.tls) {
+    names = config.tlsCert
+      ? await fs.readFile(config.tlsCert, 'utf8').then((pem) => describeCertificate(pem)).then((facts) => facts.names, () => null)
+      : subjectNames(config.host);
+  }
+  const { push, others } = pushAddresses(config.host, port, names);
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const lines = [
+    wildcard
+      ? `Berth registry at ${listening.protocol}//${push} (listening on ${listening.host}, every interface; data: ${config.dataDir})`
+      : `Berth registry at ${url} (data: ${config.dataDir})`,
+    config.auth === 'token'
+      ? `Push with: docker login ${push}${user ? ` -u ${user}` : ''} && docker push ${push}/<image>`
+      : `Push with: docker push ${push}/<image>`,
+  ];
+  if (config.tls && !config.tlsCert) {
+    const flags = [`--host ${config.host}`, `--port ${port}`, ...(config.dataDir !== defaults().dataDir ? [`--data ${config.dataDir}`] : [])];
+    lines.push(`Clients must trust Berth's CA (${config.dataDir}/tls/ca.crt) for ${push}: see berth tls trust-help ${flags.join(' ')}`);
+  }
+  if (others.length > 0) {
+    lines.push(config.tls
+      ? `Also covered by the certificate: ${others.join(', ')}`
+      : `Other machines push to ${others.join(' or ')} once it is in "insecure-registries" of their Docker daemon.json (or serve with --tls)`);
+  }
+  // The management API answers loopback only (http/api/guard.ts): the UI is opened from this machine.
+  if (config.uiDir) lines.push(`Web UI: ${selfUrl(url)}/`);
+  return `${lines.join('\n')}\n`;
+}
 
 /** The server configuration from `berth <command> [server options]`. */
 export async function configFromArgs(args: string[]): Promise<BerthConfig> {
   const { values } = parseOptions(args, SERVER_OPTIONS);
   const { host, port, data, config, 'log-level': logLevel, auth, 'anonymous-pull': anonymousPull, tls } = values;
-  const { 'tls-cert': tlsCert, 'tls-key': tlsKey, 'insecure-no-auth': insecureNoAuth } = values;
+  const { 'tls-cert': tlsCert, 'tls-key': tlsKey, 'insecure-no-auth': insecureNoAuth, mirror } = values;
   return loadConfig({
-    flags: { host, port, data, logLevel, auth, anonymousPull, tls, tlsCert, tlsKey, insecureNoAuth },
+    flags: { host, port, data, logLevel, auth, anonymousPull, tls, tlsCert, tlsKey, insecureNoAuth, ...(mirror ? { mirrors: mirror } : {}) },
     ...(config !== undefined ? { configFile: config } : {}),
   });
 }
@@ -66,18 +111,16 @@ export const serveCommand: Command = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const started = await registry.listen();
-    const { url, initialAdmin } = started;
-    process.stderr.write(`Berth registry at ${url} (data: ${config.dataDir}). Push with: docker push ${url.replace(/^https?:\/\//, '')}/<image>\n`);
+    const { url, initialAdmin, setAside } = started;
+    process.stderr.write(await startLines(config, url, initialAdmin?.name ?? null));
     if (initialAdmin) {
       // Straight to the terminal, never through the logger: credentials stay out of logs.
       process.stderr.write(
         `Created the user "${initialAdmin.name}" with the password ${initialAdmin.password}\n` +
-          `It is shown only this once. Log in with: docker login ${url.replace(/^https?:\/\//, '')} -u ${initialAdmin.name}\n` +
-          `Change it with: berth user passwd ${initialAdmin.name}, or on the Users & tokens page of the web UI\n`,
+          `It is shown only this once. Change it with: berth user passwd ${initialAdmin.name}, or on the Users & tokens page of the web UI\n`,
       );
     }
-    // The management API answers loopback only (http/api/guard.ts): the UI is opened from this machine.
-    if (config.uiDir) process.stderr.write(`Web UI: ${selfUrl(url)}/\n`);
+    for (const store of setAside) process.stderr.write(setAsideLine(store));
     return new Promise<number>((resolve) => {
       let stopping = false;
       stop = (signal: NodeJS.Signals) => {

@@ -6,7 +6,7 @@ import { ensureCa, TlsFiles } from '../tls/store.ts';
 import { ENGINES, trustHelp, type Engine } from '../tls/trust-help.ts';
 import { isLoopbackHost } from '../config.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { UsageError, parseOptions, type Command } from './common.ts';
+import { UsageError, parseOptions, useDataDir, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, configFor } from './auth-store.ts';
 
 const USAGE = `Usage: berth tls trust-help [--engine docker|podman|desktop] [--host HOST] [--port PORT]
@@ -37,15 +37,19 @@ export const tlsCommand: Command = {
     const engine = values.engine ?? null;
     if (engine !== null && !(ENGINES as readonly string[]).includes(engine)) throw new UsageError(`--engine "${engine}" is not one of ${ENGINES.join(', ')}`);
     const config = await configFor(values);
-    const files = new TlsFiles(new StoragePaths(config.dataDir).tlsDir);
+    const paths = new StoragePaths(config.dataDir);
+    await useDataDir(paths.root);
+    const files = new TlsFiles(paths.tlsDir);
     const names = subjectNames(config.host);
-    // Only the CA is made if missing; the server certificate is the server's business (it may be running).
-    const { ca } = await ensureCa(files);
+    // Only the CA is made (when missing, or when the one there will not do: store.ts); the server
+    // certificate is the server's business (a running server notices within ten minutes).
+    const { ca, made, reason } = await ensureCa(files, names);
     const wildcard = config.host === '0.0.0.0' || config.host === '::';
     const hosts = isLoopbackHost(config.host)
       ? ['localhost', '127.0.0.1', 'host.docker.internal']
       : wildcard ? [...names.dns.filter((n) => n !== 'localhost'), ...names.ips.filter((ip) => !isLoopbackHost(ip)), 'localhost'] : [config.host];
     const { fingerprint } = await describeCertificate(ca.certPem);
+    if (made && reason) process.stdout.write(`Berth made a new CA just now (${reason}): clients that trusted the previous one must trust this one instead.\n\n`);
     process.stdout.write(trustHelp({ caFile: files.caCert, fingerprint, addresses: hosts.map((h) => withPort(h, config.port)), engine: engine as Engine | null }));
     return 0;
   },

@@ -1,5 +1,6 @@
 /** `berth token create|list|revoke`: personal and robot access tokens, and the logins (refresh tokens) to revoke. */
-import { DEFAULT_TOKEN_EXPIRY } from '../registry/user-admin.ts';
+import { RegistryError } from '../registry/errors.ts';
+import { DEFAULT_TOKEN_EXPIRY, parseExpiry } from '../registry/user-admin.ts';
 import { UsageError, parseOptions, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, WHERE_USERS_CHANGE, configFor, table, withUsers } from './auth-store.ts';
 import { formatPermissions } from './user.ts';
@@ -48,6 +49,12 @@ export const tokenCommand: Command = {
         if ((values.user === undefined) === (values.robot === undefined)) throw new UsageError('token create needs exactly one of --user NAME or --robot NAME');
         const robot = values.robot !== undefined;
         const owner = (values.robot ?? values.user)!;
+        // A flag that can never work is a usage error (exit 2), in the flag's name, before anything is asked.
+        try {
+          parseExpiry(values.expires ?? DEFAULT_TOKEN_EXPIRY, Date.now(), '--expires');
+        } catch (err) {
+          throw err instanceof RegistryError ? new UsageError(err.message) : err;
+        }
         const body = {
           ...(robot ? { robot: owner } : { user: owner }),
           ...(values.name !== undefined ? { name: values.name } : {}),

@@ -2,7 +2,8 @@
 import fs from 'node:fs/promises';
 import { formatGrant, type Grant } from '../auth/permissions.ts';
 import type { PermissionView } from '../registry/api-types.ts';
-import { UsageError, parseOptions, type Command } from './common.ts';
+import { readProblem } from '../storage/files.ts';
+import { UsageError, parseOptions, printable, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, WHERE_USERS_CHANGE, configFor, readPasswordFromStdin, table, withUsers } from './auth-store.ts';
 
 const USAGE = `Usage:
@@ -122,7 +123,7 @@ async function importHtpasswd(config: Awaited<ReturnType<typeof configFor>>, fil
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${readProblem(err)}`);
   }
   const requested = permissionsFrom(values);
   const permissions = requested.length > 0 ? requested : DEFAULT_PERMISSIONS;
@@ -136,7 +137,8 @@ async function importHtpasswd(config: Awaited<ReturnType<typeof configFor>>, fil
     if (seen === 0) out('The file has no users');
     return 0;
   }
-  const lines = result.skipped.map((s) => `  line ${s.line}${s.name ? ` (${s.name})` : ''}: ${s.reason.replace('htpasswd -B FILE ', `htpasswd -B ${file} `)}`);
+  // The file's own text (names of lines that were skipped) is shown safe for a terminal.
+  const lines = result.skipped.map((s) => printable(`  line ${s.line}${s.name ? ` (${s.name})` : ''}: ${s.reason.replace('htpasswd -B FILE ', `htpasswd -B ${file} `)}`));
   process.stderr.write(
     `berth: ${seen === 0 ? 'nothing imported' : `imported ${result.added.length + result.replaced.length} user(s)`}; ${result.skipped.length} line(s) of ${file} skipped:\n${lines.join('\n')}\n`,
   );

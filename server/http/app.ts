@@ -4,10 +4,14 @@
  *   1. requestLog         one structured line per request
  *   2. errorResponder     the only writer of error bodies
  *   3. apiVersion         Docker-Distribution-API-Version on every response, errors included
+ *   3b. requestBodies     an idle timeout on request bodies, a cap on uploads per client (request-bodies.ts)
+ *   3c. requestOrigin     the Host must name us, and web pages of other sites stay out (request-origin.ts)
  *   4. managementGuard    who may use /api/ (api/guard.ts)
  *   5. router             the registry route table (routes.ts), the token endpoint (token.ts), the
- *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with auth
- *                         on, registry routes are authorized (auth.ts) after matching, before their handler
+ *                         management one (api/routes.ts) and /healthz, /metrics (metrics.ts); with
+ *                         upstreams to mirror, registry routes are routed into the pull-through cache
+ *                         (mirror.ts); with auth on, they are authorized (auth.ts) after matching (and
+ *                         mirror routing), before their handler
  *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
  */
@@ -15,7 +19,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
-import type { RegistryEvents } from '../registry/events.ts';
+import type { EventOrigin, RegistryEvents } from '../registry/events.ts';
 import { managementGuard, type ManagementAccess } from './api/guard.ts';
 import { apiRoutes, type ManagementServices } from './api/routes.ts';
 import type { ServerInfo } from './api/status.ts';
@@ -23,12 +27,16 @@ import type { Ctx, RegistryServices } from './context.ts';
 import { errorResponder } from './errors.ts';
 import { API_VERSION, API_VERSION_HEADER } from './headers.ts';
 import { requestLog } from './request-log.ts';
+import { requestBodies } from './request-bodies.ts';
+import { requestOrigin } from './request-origin.ts';
 import { bindParams, registryRoutes, type Route } from './routes.ts';
 import { serveUi } from './ui.ts';
 import { measureRequests, operationsRoutes, type OperationsDeps } from './metrics.ts';
 import type { AuthService } from '../auth/service.ts';
 import { registryAuthorizer, type Authorize } from './auth.ts';
 import { tokenRoutes } from './token.ts';
+import { mirrorRouting, type MirrorRouting } from './mirror.ts';
+import type { StorageHealth } from '../registry/storage-health.ts';
 
 export interface AppDeps {
   services: RegistryServices;
@@ -43,9 +51,13 @@ export interface AppDeps {
   uiDir?: string | null;
   /** /healthz and /metrics. */
   operations: Omit<OperationsDeps, 'auth'>;
+  /** Words disk failures for the clients (registry/storage-health.ts); absent in tests of the app alone. */
+  storage?: StorageHealth | null;
+  /** True once the server is stopping (the request log names requests the shutdown cut off). */
+  stopping?: () => boolean;
 }
 
-export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
@@ -56,17 +68,21 @@ export function createApp({ services, events, log, info, management, auth = null
   const authorize = auth ? registryAuthorizer(auth, info.url) : null;
 
   app.use(measureRequests(operations.metrics));
-  app.use(requestLog(log));
-  app.use(errorResponder(log));
+  app.use(requestLog(log, stopping ? { stopping } : {}));
+  app.use(errorResponder(log, storage));
   app.use(async function apiVersion(ctx, next) {
     ctx.set(API_VERSION_HEADER, API_VERSION);
+    // While stopping, no connection is kept for another request.
+    if (stopping?.()) ctx.set('Connection', 'close');
     await next();
   });
+  app.use(requestBodies({ bodyIdleTimeoutMs: info.config.bodyIdleTimeoutMs, uploadsPerClient: info.config.uploadsPerClient }));
+  app.use(requestOrigin({ bindHost: info.config.host, allowedHosts: info.config.allowedHosts, registryAuth: auth !== null }));
   app.use(async function guardApi(ctx, next) {
     if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await guard(ctx, next);
     else await next();
   });
-  app.use(routerFor(registry, authorize).routes());
+  app.use(routerFor(registry, authorize, services.mirror ? mirrorRouting(services.mirror) : null).routes());
   app.use(routerFor(others, null).routes());
   if (uiDir) app.use(serveUi(uiDir));
   app.use(async function unmatched(ctx) {
@@ -84,7 +100,7 @@ export function createApp({ services, events, log, info, management, auth = null
   return app;
 }
 
-function routerFor(routes: Route[], authorize: Authorize | null): Router {
+function routerFor(routes: Route[], authorize: Authorize | null, routeToMirror: MirrorRouting | null = null): Router {
   const router = new Router();
   for (const route of routes) {
     router.register(route.pattern, [route.method], [
@@ -92,10 +108,18 @@ function routerFor(routes: Route[], authorize: Authorize | null): Router {
         // The handler's name (getManifest, patchBlobData, ...) labels the request's metrics.
         ctx.state.operation = route.handler.name;
         bindParams(ctx as unknown as Ctx, route, (ctx as unknown as { captures: string[] }).captures ?? []);
+        // Before authorization: a request the pull-through cache answers is authorized on the cached name.
+        if (routeToMirror) await routeToMirror(ctx as unknown as Ctx);
         if (authorize) await authorize(ctx as unknown as Ctx, route);
         await next();
       },
-      async (ctx) => route.handler(ctx as unknown as Ctx),
+      async (ctx) => {
+        await route.handler(ctx as unknown as Ctx);
+        // What the request caused is recorded where it must be before the client hears it succeeded
+        // (the webhook outbox: registry/events.ts EventOrigin).
+        const origin = ctx.state.eventOrigin as EventOrigin | undefined;
+        if (origin) await origin.settled();
+      },
     ], { pathAsRegExp: true });
   }
   return router;

@@ -32,6 +32,15 @@ export function tokenRealm(ctx: Ctx, fallbackUrl: () => string | null): string {
   return `${fallbackUrl() ?? 'http://localhost'}/token`;
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1: the token68 syntax), or null
+ * for none or another scheme. The one parser of bearer tokens: registry JWTs, the management API's
+ * admin JWTs and the desktop app's per-launch token all arrive this way.
+ */
+export function bearerToken(header: string | undefined): string | null {
+  return /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i.exec(header ?? '')?.[1] ?? null;
+}
+
 export function bearerChallenge(realm: string, needed: readonly ResourceAccess[], error?: 'invalid_token' | 'insufficient_scope'): string {
   let value = `Bearer realm="${realm}",service="${SERVICE}"`;
   if (needed.length > 0) value += `,scope="${needed.map(formatScope).join(' ')}"`;
@@ -64,7 +73,7 @@ export function registryAuthorizer(auth: AuthService, fallbackUrl: () => string 
     const needed = requiredAccess(ctx);
     const realm = () => tokenRealm(ctx, fallbackUrl);
     const header = ctx.get('Authorization');
-    const bearer = /^Bearer +([A-Za-z0-9_.~+/=-]+)$/i.exec(header)?.[1];
+    const bearer = bearerToken(header);
     if (!bearer) {
       if (header === '' && onlyPulls(needed) && needed.every((n) => auth.grant(anonymous, [n]).length === 1)) return;
       throw unauthorized(realm(), needed, 'authentication required: log in (docker login) to get a token');

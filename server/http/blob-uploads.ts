@@ -5,7 +5,7 @@
 import { RegistryError } from '../registry/errors.ts';
 import { parseDigest, parseName, type Digest } from '../registry/reference.ts';
 import { rangeHeader, type UploadState } from '../registry/uploads.ts';
-import { repositoryName, sendEmpty, singleQuery, type Ctx, type RegistryServices } from './context.ts';
+import { eventOrigin, repositoryName, sendEmpty, singleQuery, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, UPLOAD_UUID_HEADER, chunkOptions, hasBody } from './headers.ts';
 
 function uploadLocation(state: UploadState): string {
@@ -43,7 +43,7 @@ export function blobUploadHandlers({ uploads }: RegistryServices) {
         const digest = parseDigest(mount);
         // Without "from" the spec lets a registry look for the blob anywhere; we do not, because that
         // would reveal blobs of repositories the client may not read. It gets an upload session instead.
-        if (from !== undefined && (await uploads.mount(repo, parseName(from), digest))) {
+        if (from !== undefined && (await uploads.mount(repo, parseName(from), digest, eventOrigin(ctx)))) {
           blobCreated(ctx, repo, digest);
           return;
         }
@@ -51,7 +51,7 @@ export function blobUploadHandlers({ uploads }: RegistryServices) {
       if (digestParam !== undefined) {
         // Monolithic upload: the body is the whole blob.
         const digest = parseDigest(digestParam);
-        await uploads.uploadWhole(repo, digest, ctx.req, chunkOptions(ctx.req));
+        await uploads.uploadWhole(repo, digest, ctx.req, chunkOptions(ctx.req), eventOrigin(ctx));
         blobCreated(ctx, repo, digest);
         return;
       }
@@ -76,7 +76,7 @@ export function blobUploadHandlers({ uploads }: RegistryServices) {
       const digest = parseDigest(digestParam);
       const current = await uploads.status(repo, id);
       const body = hasBody(ctx.req) ? ctx.req : null;
-      await uploads.complete(repo, id, digest, body, chunkOptions(ctx.req, () => current.size));
+      await uploads.complete(repo, id, digest, body, chunkOptions(ctx.req, () => current.size), eventOrigin(ctx));
       blobCreated(ctx, repo, digest);
     },
 

@@ -1,13 +1,14 @@
 /** GET, HEAD and DELETE /v2/<name>/blobs/<digest>. */
 import { parseDigest } from '../registry/reference.ts';
 import type { ByteRange } from '../registry/blobs.ts';
-import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
+import { eventOrigin, repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, ifNoneMatchHolds, parseRange } from './headers.ts';
+import { mirrorTarget } from './mirror.ts';
 
 /** Blobs are immutable: a client may cache one for as long as it likes (a year, RFC 9111 practice). */
 const IMMUTABLE_CACHE = 'max-age=31536000, immutable';
 
-export function blobHandlers({ blobs }: RegistryServices) {
+export function blobHandlers({ blobs, mirror }: RegistryServices) {
   function setBlobHeaders(ctx: Ctx, digest: string): void {
     ctx.set(CONTENT_DIGEST_HEADER, digest);
     ctx.set('ETag', `"${digest}"`);
@@ -20,7 +21,8 @@ export function blobHandlers({ blobs }: RegistryServices) {
     async headBlob(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
-      const size = await blobs.stat(repo, digest);
+      const target = mirrorTarget(ctx);
+      const size = target && mirror ? await mirror.statBlob(target, digest) : await blobs.stat(repo, digest);
       setBlobHeaders(ctx, digest.value);
       if (ifNoneMatchHolds(ctx.get('If-None-Match') || undefined, `"${digest.value}"`)) {
         sendEmpty(ctx, 304);
@@ -33,7 +35,8 @@ export function blobHandlers({ blobs }: RegistryServices) {
     async getBlob(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
-      const blob = await blobs.open(repo, digest);
+      const target = mirrorTarget(ctx);
+      const blob = target && mirror ? await mirror.openBlob(target, digest) : await blobs.open(repo, digest, { pull: true, origin: eventOrigin(ctx) });
       let range: ByteRange | null;
       try {
         setBlobHeaders(ctx, digest.value);
@@ -70,7 +73,7 @@ export function blobHandlers({ blobs }: RegistryServices) {
     async deleteBlob(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
-      await blobs.delete(repo, digest);
+      await blobs.delete(repo, digest, eventOrigin(ctx));
       sendEmpty(ctx, 202);
     },
   };

@@ -8,8 +8,10 @@ import type { BlobService } from '../registry/blobs.ts';
 import type { ListingService } from '../registry/listings.ts';
 import type { ManifestService } from '../registry/manifests.ts';
 import { RegistryError } from '../registry/errors.ts';
+import { EventOrigin } from '../registry/events.ts';
 import { parseName } from '../registry/reference.ts';
 import type { UploadService } from '../registry/uploads.ts';
+import type { MirrorService } from '../mirror/service.ts';
 
 export interface RegistryServices {
   blobs: BlobService;
@@ -17,6 +19,8 @@ export interface RegistryServices {
   manifests: ManifestService;
   listings: ListingService;
   lifecycle: LifecycleServices;
+  /** The pull-through cache (mirror/); it routes nothing while no upstream is configured. */
+  mirror?: MirrorService | null;
 }
 
 /** The storage lifecycle behind the management API: maintenance runs, retention rules, repository delete. */
@@ -56,4 +60,27 @@ export function sendEmpty(ctx: Ctx, status: number): void {
   ctx.status = status;
   ctx.body = '';
   ctx.remove('Content-Type');
+}
+
+/**
+ * The origin of the events this request causes (registry/events.ts), made on first use; app.ts waits
+ * for what it holds before the response is written.
+ */
+export function eventOrigin(ctx: Ctx): EventOrigin {
+  let origin = ctx.state.eventOrigin as EventOrigin | undefined;
+  if (!origin) {
+    const socket = ctx.req.socket;
+    // As Go writes a remote address: "127.0.0.1:54321", "[::1]:54321".
+    const ip = socket.remoteAddress?.startsWith('::ffff:') ? socket.remoteAddress.slice(7) : (socket.remoteAddress ?? '');
+    origin = new EventOrigin({
+      addr: `${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort ?? ''}`,
+      host: ctx.get('Host'),
+      method: ctx.method,
+      useragent: ctx.get('User-Agent'),
+      actor: typeof ctx.state.user === 'string' ? ctx.state.user : undefined,
+      scheme: ctx.protocol,
+    });
+    ctx.state.eventOrigin = origin;
+  }
+  return origin;
 }

@@ -1,25 +1,35 @@
 /**
  * The one middleware that writes error responses (koa docs/error-handling.md): every failure below it
  * becomes the OCI envelope {"errors":[{code,message,detail}]} with the status from the error table.
- * Anything that is not a RegistryError is logged and answered as UNKNOWN/500 with no stack or path.
+ * A disk that refuses a write (full, read-only, failing) becomes the storage error that says so
+ * (registry/storage-health.ts). Anything else that is not a RegistryError is logged and answered as
+ * UNKNOWN/500 with no stack or path.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError, isRegistryError } from '../registry/errors.ts';
+import type { StorageHealth } from '../registry/storage-health.ts';
+import { awaitingContinue } from './expect-continue.ts';
 
 /** Errors Node and Koa's helpers raise for a client that went away mid-request. */
 const CLIENT_GONE = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED', 'EPIPE']);
 
-export function errorResponder(log: Logger): Middleware {
+export function errorResponder(log: Logger, storage: Pick<StorageHealth, 'failed'> | null = null): Middleware {
   return async function respondWithError(ctx, next) {
     try {
       await next();
     } catch (thrown) {
-      const clientGone = ctx.req.destroyed || CLIENT_GONE.has((thrown as NodeJS.ErrnoException)?.code ?? '') ||
-        (thrown as { type?: string })?.type === 'request.aborted';
-      const error = toRegistryError(thrown, clientGone);
+      // A disk that refused (full, read-only, failing) is named as such, whatever else the request saw.
+      const reading = ctx.method === 'GET' || ctx.method === 'HEAD';
+      const diskError = storage ? await storage.failed(thrown, { what: 'the change', reading }) : null;
+      const clientGone = !diskError && (ctx.req.destroyed || CLIENT_GONE.has((thrown as NodeJS.ErrnoException)?.code ?? '') ||
+        (thrown as { type?: string })?.type === 'request.aborted');
+      const error = diskError ?? toRegistryError(thrown, clientGone);
       if (error.code === 'UNKNOWN' && !clientGone) log.error({ err: thrown, method: ctx.method, path: ctx.path }, 'request failed');
       if (clientGone) ctx.state.clientGone = true;
+      // A body refused for want of disk space is read to its end first: see drain().
+      const close = !ctx.req.complete && !(isStorageError(error) && !awaitingContinue(ctx.req) && (await drain(ctx.req)));
       if (ctx.headerSent || !ctx.writable) return;
 
       // Headers set for a success (Location, Docker-Content-Digest...) must not survive into an error.
@@ -27,14 +37,46 @@ export function errorResponder(log: Logger): Middleware {
         if (name.toLowerCase() !== 'docker-distribution-api-version') ctx.remove(name);
       }
       for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
-      // A request body we did not read (say, a blob PATCHed to an unknown session) would otherwise be
-      // drained to the end before the connection could serve another request.
-      if (!ctx.req.complete) ctx.set('Connection', 'close');
+      if (close) ctx.set('Connection', 'close');
       ctx.status = error.status;
       ctx.set('Content-Type', 'application/json');
       ctx.body = Buffer.from(JSON.stringify({ errors: [error.toJSON()] }));
     }
   };
+}
+
+function isStorageError(error: RegistryError): boolean {
+  return error.code === 'STORAGE_FULL' || error.code === 'STORAGE_UNWRITABLE' || error.code === 'STORAGE_FAILED';
+}
+
+/** How long a refused body is read to nowhere before the answer goes out anyway (with the connection closed). */
+const DRAIN_LIMIT_MS = 30_000;
+
+/**
+ * Reads the rest of a request body to nowhere and resolves true once it ended (false: the client left,
+ * or it did not end within DRAIN_LIMIT_MS). Registry clients stream their blobs and only then look at
+ * the answer, and both ways of answering early lose it: closing the connection with unread bytes makes
+ * the kernel send a reset that can destroy the answer before the client reads it, and answering on a
+ * connection that stays open while the body still arrives made Node's parser take the rest of the body
+ * for a new request (HPE_INVALID_METHOD) and reset it (skopeo then says "write: broken pipe", measured
+ * in 3 of 5 pushes). A client waiting for "100 Continue" has sent no body: it is not drained.
+ * Any other unread body (say, a blob PATCHed to an unknown session) closes the connection instead.
+ */
+function drain(req: IncomingMessage): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      resolve(ended);
+    };
+    const onEnd = () => done(true);
+    const onClose = () => done(req.complete);
+    const timer = setTimeout(() => done(false), DRAIN_LIMIT_MS);
+    req.on('end', onEnd);
+    req.on('close', onClose);
+    req.resume();
+  });
 }
 
 function toRegistryError(thrown: unknown, clientGone: boolean): RegistryError {

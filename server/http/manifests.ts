@@ -3,13 +3,19 @@ import getRawBody from 'raw-body';
 import { RegistryError } from '../registry/errors.ts';
 import { MAX_MANIFEST_BYTES } from '../registry/manifests.ts';
 import { parseAccept } from '../registry/media-types.ts';
-import { repositoryName, sendEmpty, type Ctx, type RegistryServices } from './context.ts';
+import { parseDigest } from '../registry/reference.ts';
+import { eventOrigin, repositoryName, sendEmpty, singleQuery, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength, ifNoneMatchHolds } from './headers.ts';
+import { mirrorTarget } from './mirror.ts';
 
-export function manifestHandlers({ manifests }: RegistryServices) {
+export function manifestHandlers({ manifests, mirror }: RegistryServices) {
   async function respond(ctx: Ctx, withBody: boolean): Promise<void> {
     const repo = repositoryName(ctx);
-    const manifest = await manifests.get(repo, ctx.params.reference!, parseAccept(ctx.get('Accept') || undefined), { pull: withBody });
+    const accept = parseAccept(ctx.get('Accept') || undefined);
+    const target = mirrorTarget(ctx);
+    const manifest = target && mirror
+      ? await mirror.getManifest(target, ctx.params.reference!, accept, withBody ? { pull: true, origin: eventOrigin(ctx) } : {})
+      : await manifests.get(repo, ctx.params.reference!, accept, withBody ? { pull: true, origin: eventOrigin(ctx) } : {});
     ctx.set('Content-Type', manifest.mediaType);
     ctx.set(CONTENT_DIGEST_HEADER, manifest.digest.value);
     ctx.set('ETag', `"${manifest.digest.value}"`);
@@ -33,8 +39,11 @@ export function manifestHandlers({ manifests }: RegistryServices) {
 
     async putManifest(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
+      // ?digest=<algorithm>:<hex>: the digest the client computed, by the algorithm it wants (see ManifestService.put).
+      const digestParam = singleQuery(ctx, 'digest');
+      const expected = digestParam === undefined ? undefined : parseDigest(digestParam);
       const bytes = await readManifestBody(ctx);
-      const pushed = await manifests.put(repo, ctx.params.reference!, ctx.get('Content-Type') || undefined, bytes);
+      const pushed = await manifests.put(repo, ctx.params.reference!, ctx.get('Content-Type') || undefined, bytes, expected, eventOrigin(ctx));
       ctx.set('Location', `/v2/${repo}/manifests/${pushed.digest.value}`);
       ctx.set(CONTENT_DIGEST_HEADER, pushed.digest.value);
       if (pushed.subject) ctx.set(OCI_SUBJECT_HEADER, pushed.subject.value);
@@ -43,7 +52,7 @@ export function manifestHandlers({ manifests }: RegistryServices) {
 
     async deleteManifest(ctx: Ctx): Promise<void> {
       const repo = repositoryName(ctx);
-      await manifests.delete(repo, ctx.params.reference!);
+      await manifests.delete(repo, ctx.params.reference!, eventOrigin(ctx));
       sendEmpty(ctx, 202);
     },
   };

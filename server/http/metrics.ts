@@ -1,8 +1,11 @@
 /**
  * Operations endpoints, outside /v2/ and /api/:
  *   GET /healthz   for load balancers, `docker run --health-cmd`, CI scripts: 200 {"status":"ok",
- *                  "index":"ready"|"loading"} while the data directory is writable, else 503
- *                  {"status":"unavailable","problem":...}. Open to everyone; it names nothing.
+ *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes}} while the data
+ *                  directory is writable; 200 with "status":"degraded" and a "problem" while its disk is
+ *                  full (pulls still work, and a health check must not take them away); 503
+ *                  {"status":"unavailable","problem":...} when it cannot be written. Open to everyone;
+ *                  it names nothing (no path, no repository).
  *   GET /metrics   Prometheus exposition (registry/metrics.ts). Open while registry auth is off (as is
  *                  the registry itself); with auth on it takes Basic credentials of a user, or an access
  *                  token, that may administer the registry (`*:admin`), as Prometheus' basic_auth sends.
@@ -13,6 +16,7 @@ import type { Middleware } from 'koa';
 import { ADMIN, allows } from '../auth/scope.ts';
 import type { AuthService } from '../auth/service.ts';
 import { RegistryError } from '../registry/errors.ts';
+import type { StorageView } from '../registry/api-types.ts';
 import type { RegistryMetrics } from '../registry/metrics.ts';
 import { WWW_AUTHENTICATE } from './auth.ts';
 import { sendJson, type Ctx } from './context.ts';
@@ -24,6 +28,8 @@ export interface OperationsDeps {
   auth: AuthService | null;
   dataDir: string;
   indexReady: () => boolean;
+  /** The disk's state (registry/storage-health.ts). */
+  storage?: () => Promise<StorageView>;
 }
 
 /**
@@ -44,17 +50,22 @@ export function measureRequests(metrics: RegistryMetrics): Middleware {
   };
 }
 
-export function operationsRoutes({ metrics, auth, dataDir, indexReady }: OperationsDeps): Route[] {
+export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage }: OperationsDeps): Route[] {
   async function getHealth(ctx: Ctx): Promise<void> {
     try {
       await fs.access(dataDir, fs.constants.W_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      const why = code === 'EROFS' ? 'it is on a read-only file system' : code;
       ctx.status = 503;
-      sendJson(ctx, { status: 'unavailable', problem: `the data directory is not writable (${code})` });
+      sendJson(ctx, { status: 'unavailable', problem: `the data directory is not writable (${why})` });
       return;
     }
-    sendJson(ctx, { status: 'ok', index: indexReady() ? 'ready' : 'loading' });
+    const index = indexReady() ? 'ready' : 'loading';
+    const view = storage ? await storage() : null;
+    const disk = view ? { storage: { state: view.state, freeBytes: view.freeBytes, totalBytes: view.totalBytes } } : {};
+    if (view && view.state !== 'ok') sendJson(ctx, { status: 'degraded', index, ...disk, problem: view.problem });
+    else sendJson(ctx, { status: 'ok', index, ...disk });
   }
 
   async function getMetrics(ctx: Ctx): Promise<void> {

@@ -5,7 +5,10 @@
  *   POST (docs/spec/auth/oauth.md, RFC 6749): form-encoded grant_type=password (username, password)
  *        or grant_type=refresh_token (refresh_token); service, client_id, space-separated scope,
  *        access_type=offline (adds a refresh_token to a password grant).
+ *   POST /token/revoke (RFC 7009): form token=<refresh or access token>: ends it (the UI's sign-out);
+ *        200 whether or not it was valid, as §2.2 asks.
  * Answers {token, access_token, expires_in, issued_at[, refresh_token]} (POST adds the granted `scope`).
+ * client_id is shown by `berth token list`: printable ASCII up to 100 characters, else 400.
  * What is granted is the intersection of what is asked and what the user may do; asking for more is
  * not an error (token.md). Wrong credentials: GET 401 with a Basic challenge; POST 400 INVALID_GRANT
  * (RFC 6749 §5.2), which also keeps browsers from popping up their own login dialog. Too many failed
@@ -17,7 +20,7 @@ import { AuthError } from '../auth/errors.ts';
 import type { IssuedToken } from '../auth/jwt.ts';
 import { SERVICE } from '../auth/jwt.ts';
 import { formatScope, parseScopes } from '../auth/scope.ts';
-import type { AuthService, Principal } from '../auth/service.ts';
+import { clientIdProblem, type AuthService, type Principal } from '../auth/service.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { WWW_AUTHENTICATE } from './auth.ts';
 import { sendJson, singleQuery, type Ctx } from './context.ts';
@@ -32,6 +35,7 @@ export function tokenRoutes(auth: AuthService): Route[] {
   return [
     { method: 'GET', pattern: /^\/token$/, params: [], handler: handlers.getToken },
     { method: 'POST', pattern: /^\/token$/, params: [], handler: handlers.postToken },
+    { method: 'POST', pattern: /^\/token\/revoke$/, params: [], handler: handlers.revokeToken },
   ];
 }
 
@@ -54,6 +58,36 @@ function checkService(service: string | undefined): void {
   if (service !== undefined && service !== SERVICE) {
     throw new RegistryError('BAD_REQUEST', { message: `unknown service "${service.slice(0, 100)}": this registry's service is "${SERVICE}"` });
   }
+}
+
+function checkedClientId(value: string | undefined): string {
+  const clientId = value ?? 'unknown';
+  const problem = clientIdProblem(clientId);
+  if (problem) throw new RegistryError('BAD_REQUEST', { message: problem });
+  return clientId;
+}
+
+/** A form-encoded body (RFC 6749 §4.3.2), with a getter for fields that may appear once. */
+async function readForm(ctx: Ctx): Promise<{ form: URLSearchParams; field(name: string): string | undefined }> {
+  if (!ctx.is('application/x-www-form-urlencoded')) {
+    throw new RegistryError('BAD_REQUEST', { message: `POST ${ctx.path} takes an application/x-www-form-urlencoded form (RFC 6749 §4.3.2)` });
+  }
+  let text: string;
+  try {
+    text = await getRawBody(ctx.req, { limit: MAX_FORM_BYTES, encoding: 'utf8' });
+  } catch (err) {
+    if ((err as { type?: string }).type === 'entity.too.large') throw new RegistryError('TOO_LARGE', { message: `the form is larger than ${MAX_FORM_BYTES} bytes` });
+    throw err;
+  }
+  const form = new URLSearchParams(text);
+  return {
+    form,
+    field(name) {
+      const values = form.getAll(name);
+      if (values.length > 1) throw new RegistryError('BAD_REQUEST', { message: `form field "${name}" must be given once` });
+      return values[0];
+    },
+  };
 }
 
 function requestedScopes(values: string[]) {
@@ -105,7 +139,7 @@ export function tokenHandlers(auth: AuthService) {
       const scopeParam = ctx.query.scope;
       const scopes = requestedScopes(scopeParam === undefined ? [] : Array.isArray(scopeParam) ? scopeParam : [scopeParam]);
       const offline = singleQuery(ctx, 'offline_token') === 'true';
-      const clientId = singleQuery(ctx, 'client_id') ?? 'unknown';
+      const clientId = checkedClientId(singleQuery(ctx, 'client_id'));
       const account = singleQuery(ctx, 'account');
       const credentials = basicCredentials(ctx.get('Authorization'));
       if (credentials && account !== undefined && account !== credentials.username) {
@@ -132,25 +166,10 @@ export function tokenHandlers(auth: AuthService) {
     },
 
     async postToken(ctx: Ctx): Promise<void> {
-      if (!ctx.is('application/x-www-form-urlencoded')) {
-        throw new RegistryError('BAD_REQUEST', { message: 'POST /token takes an application/x-www-form-urlencoded form (RFC 6749 §4.3.2)' });
-      }
-      let text: string;
-      try {
-        text = await getRawBody(ctx.req, { limit: MAX_FORM_BYTES, encoding: 'utf8' });
-      } catch (err) {
-        if ((err as { type?: string }).type === 'entity.too.large') throw new RegistryError('TOO_LARGE', { message: `the form is larger than ${MAX_FORM_BYTES} bytes` });
-        throw err;
-      }
-      const form = new URLSearchParams(text);
-      const field = (name: string): string | undefined => {
-        const values = form.getAll(name);
-        if (values.length > 1) throw new RegistryError('BAD_REQUEST', { message: `form field "${name}" must be given once` });
-        return values[0];
-      };
+      const { form, field } = await readForm(ctx);
       checkService(field('service'));
       const scopes = requestedScopes(form.getAll('scope'));
-      const clientId = field('client_id') ?? 'unknown';
+      const clientId = checkedClientId(field('client_id'));
       const grantType = field('grant_type');
       let principal: Principal;
       let refresh: string | null = null;
@@ -166,7 +185,7 @@ export function tokenHandlers(auth: AuthService) {
         } else if (grantType === 'refresh_token') {
           const token = field('refresh_token');
           if (!token) throw new RegistryError('BAD_REQUEST', { message: 'grant_type=refresh_token needs refresh_token' });
-          principal = await auth.redeemRefreshToken(token);
+          principal = await auth.redeemRefreshToken(token, ctx.ip);
           // oauth.md: a refresh grant answers with the same refresh token, never a new one.
           refresh = token;
         } else {
@@ -179,6 +198,14 @@ export function tokenHandlers(auth: AuthService) {
       }
       const issued = await auth.issue(principal, scopes);
       sendToken(ctx, { ...tokenBody(issued, refresh), scope: issued.access.map(formatScope).join(' ') });
+    },
+
+    async revokeToken(ctx: Ctx): Promise<void> {
+      const { field } = await readForm(ctx);
+      const token = field('token');
+      if (!token) throw new RegistryError('BAD_REQUEST', { message: 'POST /token/revoke needs token=<the refresh token> (RFC 7009 §2.1)' });
+      await auth.revokeSecret(token);
+      sendToken(ctx, {});
     },
   };
 }

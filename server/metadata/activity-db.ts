@@ -1,13 +1,14 @@
 /**
  * The activity log: recent pushes, pulls and deletes, newest first, in one nedb collection
  * (<data>/activity.db, see storage/paths.ts). Unlike the index it is history, not derived from the
- * files: a corrupt log is set aside (renamed, never deleted) and a new one started, since the feed is
- * worth less than a server that starts. At most MAX_ENTRIES are kept.
+ * files: a log whose contents cannot be read is set aside (renamed, never deleted) and a new one
+ * started with the entries that still parse, since the feed is worth less than a server that starts.
+ * A log the disk cannot read (EIO) stops the start and stays where it is. At most MAX_ENTRIES are kept.
  */
-import fs from 'node:fs/promises';
-import Datastore from 'nedb-promises';
+import type Datastore from 'nedb-promises';
 import type { ActivityEntry } from '../registry/api-types.ts';
-import { compact } from './index-db.ts';
+import type { SetAsideStore } from './maintenance-db.ts';
+import { compact, isDiskError, openNedb, setAside, StoreCorruptError, type NedbOptions } from './nedb-file.ts';
 
 /** Enough for weeks of a busy laptop's history; nedb keeps every document in memory (~300 bytes each). */
 export const MAX_ENTRIES = 10_000;
@@ -31,26 +32,34 @@ export class ActivityLog {
   private store!: Datastore<ActivityDoc>;
   private insertsSincePrune = 0;
 
-  constructor(file: string, max = MAX_ENTRIES) {
+  private readonly options: NedbOptions;
+
+  /** `onWriteFailure` hears of every write the disk refused (see nedb-file.ts). */
+  constructor(file: string, max = MAX_ENTRIES, onWriteFailure?: (err: Error, file: string) => void) {
     this.file = file;
     this.max = max;
+    this.options = onWriteFailure ? { onWriteFailure } : {};
   }
 
-  /** Loads the log; returns why it had to be started anew, or null. */
-  async open(): Promise<{ reset: string | null }> {
-    let reset: string | null = null;
-    this.store = this.create();
+  /** Loads the log; reports the file it had to set aside, or null. */
+  async open(): Promise<{ setAside: SetAsideStore | null }> {
+    let setAsideStore: SetAsideStore | null = null;
     try {
-      await this.store.load();
+      this.store = await openNedb<ActivityDoc>(this.file, this.options);
     } catch (err) {
-      reset = `the activity log was unreadable (${(err as Error).message}); it was kept as ${this.file}.corrupt`;
-      await fs.rename(this.file, `${this.file}.corrupt`).catch(() => fs.rm(this.file, { force: true }));
-      this.store = this.create();
-      await this.store.load();
+      if (!(err instanceof StoreCorruptError)) throw err;
+      const { db, keptAs, salvaged } = await setAside<ActivityDoc>(this.file, this.options);
+      this.store = db;
+      setAsideStore = { file: this.file, keptAs, badLines: err.badLines, lines: err.lines, salvaged };
     }
-    await this.store.ensureIndex({ fieldName: 'at' });
-    await this.prune();
-    return { reset };
+    try {
+      await this.store.ensureIndex({ fieldName: 'at' });
+      await this.prune();
+    } catch (err) {
+      // A full disk: the index and the pruning are in memory, and written by a later compaction.
+      if (!isDiskError(err)) throw err;
+    }
+    return { setAside: setAsideStore };
   }
 
   async insert(entry: NewActivity): Promise<ActivityDoc> {
@@ -73,10 +82,6 @@ export class ActivityLog {
 
   async close(): Promise<void> {
     await compact(this.store);
-  }
-
-  private create(): Datastore<ActivityDoc> {
-    return Datastore.create({ filename: this.file, autoload: false }) as unknown as Datastore<ActivityDoc>;
   }
 
   /** Drops the oldest entries beyond the cap, then compacts the file (nedb appends every change). */

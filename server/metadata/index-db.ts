@@ -7,14 +7,32 @@
  *
  * nedb rejects field names containing '.', and annotation keys always contain dots
  * ("org.opencontainers.image.created"), so annotations are stored as a JSON string.
+ *
+ * What it holds is what listings need, never every descriptor: a manifest's document has a fixed
+ * size whatever the manifest lists (its layers and an index's children are read from the manifest
+ * itself when a page needs them). nedb keeps every document in memory and appends every change to
+ * its file, so the files are compacted every COMPACT_EVERY_MS and after COMPACT_AFTER_WRITES writes
+ * to one collection (a tag pushed again and again otherwise grows its file without end).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
+import { isDiskError, openNedb, StoreCorruptError, StoreReadError, unsaved, compact, type NedbOptions } from './nedb-file.ts';
 import { writeFileAtomic } from '../storage/files.ts';
 
 /** Bump when the documents change shape: an index of another version is rebuilt. */
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
+
+/** Compaction of the collections' files: every ten minutes, and after this many writes to one. */
+export const COMPACT_EVERY_MS = 10 * 60_000;
+export const COMPACT_AFTER_WRITES = 1000;
+/** A referrer's annotations are kept up to this size (JSON); larger ones are read from the manifest. */
+export const MAX_INDEXED_ANNOTATIONS = 16 * 1024;
+/** An index keeps at most this many distinct platforms of its children (real ones have a handful). */
+export const MAX_INDEXED_PLATFORMS = 64;
+
+/** The collections, one file each in index/, in the order of the fields below. */
+const INDEX_FILES = ['repositories', 'tags', 'manifests'] as const;
 
 export interface RepositoryDoc {
   _id: string;
@@ -37,11 +55,6 @@ export interface BlobRef {
   mediaType: string;
 }
 
-export interface ChildRef extends BlobRef {
-  /** "os/arch[/variant]" when the index names the child's platform. */
-  platform?: string;
-}
-
 export interface ManifestDoc {
   _id: string;
   repo: string;
@@ -54,14 +67,20 @@ export interface ManifestDoc {
   artifactType?: string;
   subject?: string;
   config?: BlobRef;
-  layers: BlobRef[];
-  children: ChildRef[];
+  /** An image's layers, or an index's child manifests: how many (the manifest lists them). */
+  descriptorCount: number;
   /** "os/arch[/variant]" read from the image config. */
   platform?: string;
+  /** An index: the distinct platforms its children name (at most MAX_INDEXED_PLATFORMS). */
+  platforms?: string[];
   /** The image config's "created" time. */
   created?: string;
-  /** JSON of the manifest's annotations (see the note at the top). */
+  /**
+   * A referrer's annotations as JSON (see the note at the top), for the referrers listing; absent
+   * for other manifests, and when larger than MAX_INDEXED_ANNOTATIONS (then `annotationsInManifest`).
+   */
   annotations?: string;
+  annotationsInManifest?: boolean;
   pushedAt: Date;
 }
 
@@ -75,6 +94,8 @@ interface IndexState {
 export interface IndexOpenResult {
   /** Why the index must be rebuilt from storage, or null when it can be used as it is. */
   rebuildReason: string | null;
+  /** Its files could not be read (EIO): it is rebuilt in memory and not saved. */
+  memoryOnly: boolean;
 }
 
 export function tagId(repo: string, tag: string): string {
@@ -98,10 +119,24 @@ export class MetadataIndex {
    * repository is created, and sorting a thousand names per request is most of its cost.
    */
   private sortedNames: string[] | null = null;
+  private readonly compactAfterWrites: number;
+  /** Writes per collection since its file was last compacted. */
+  private readonly writes = new Map<Datastore<never>, number>();
+  private compactTimer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(dir: string, tmpDir: string) {
+  private readonly options: NedbOptions;
+  /** The files could not be read: the index lives in memory only, and its files are left alone. */
+  private memoryOnly = false;
+
+  /**
+   * `onWriteFailure` hears of every write the disk refused: the index takes them in memory (it is
+   * derived, and rebuilt at the next start when its files fell behind), but a full disk is news.
+   */
+  constructor(dir: string, tmpDir: string, options: { compactAfterWrites?: number; onWriteFailure?: (err: Error, file: string) => void } = {}) {
     this.dir = dir;
     this.tmpDir = tmpDir;
+    this.compactAfterWrites = options.compactAfterWrites ?? COMPACT_AFTER_WRITES;
+    this.options = { derived: true, ...(options.onWriteFailure ? { onWriteFailure: options.onWriteFailure } : {}) };
   }
 
   /** Loads the collections; reports whether they need a rebuild. Marks the index in use (not clean). */
@@ -113,30 +148,85 @@ export class MetadataIndex {
     else if (state.version !== INDEX_VERSION) rebuildReason = `index version ${state.version} is not ${INDEX_VERSION}`;
     else if (!state.clean) rebuildReason = 'the index was not closed cleanly';
 
-    this.createStores();
-    // Every load must have finished (each rewrites its file) before a failed one makes us delete the
-    // files: Promise.all would reject on the first failure while the others still write.
-    const loads = await Promise.allSettled([this.repositories.load(), this.tags.load(), this.manifests.load()]);
-    const failed = loads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      rebuildReason = `the index is corrupt (${(failed.reason as Error).message})`;
+    // Every load must have finished (each may rewrite its file) before a failed one makes us delete
+    // the files: Promise.all would reject on the first failure while the others still write. Damaged
+    // contents are a reason to start over. A file the disk cannot read (EIO) is left as it is: the
+    // index is built in memory instead (it is derived, so nothing is lost) and not saved while the
+    // disk fails; the next start tries the file again.
+    this.memoryOnly = false;
+    const loads = await Promise.allSettled(INDEX_FILES.map((name) => openNedb(path.join(this.dir, `${name}.db`), this.options)));
+    const failure = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as Error) : null);
+    const other = loads.map(failure).find((err) => err && !(err instanceof StoreCorruptError) && !(err instanceof StoreReadError));
+    if (other) throw other;
+    const corrupt = loads.map(failure).find((err) => err instanceof StoreCorruptError);
+    const unreadable = loads.map(failure).find((err): err is StoreReadError => err instanceof StoreReadError);
+    if (unreadable) {
+      rebuildReason = `${unreadable.message}; the index is rebuilt in memory and not saved until the disk can be read`;
+      this.memoryOnly = true;
+      this.useStores(INDEX_FILES.map(() => Datastore.create({ inMemoryOnly: true }) as unknown as Datastore<unknown>));
+    } else if (corrupt) {
+      rebuildReason = `the index is corrupt (${corrupt.message})`;
       await this.clearFiles();
-      this.createStores();
-      await Promise.all([this.repositories.load(), this.tags.load(), this.manifests.load()]);
+      await this.openStores();
+    } else {
+      this.useStores(loads.map((r) => (r as PromiseFulfilledResult<Datastore<unknown>>).value));
     }
     await Promise.all([
       this.tags.ensureIndex({ fieldName: 'repo' }),
       this.manifests.ensureIndex({ fieldName: 'repo' }),
       this.manifests.ensureIndex({ fieldName: 'subject', sparse: true }),
     ]);
-    await this.writeState({ version: INDEX_VERSION, clean: false });
-    return { rebuildReason };
+    try {
+      await this.writeState({ version: INDEX_VERSION, clean: false });
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      // A full disk cannot take the new state.json, but removing the old one needs no space, and "no
+      // state" means the same as "not clean" to the next start: rebuild.
+      await fs.rm(path.join(this.dir, 'state.json'), { force: true });
+    }
+    this.compactTimer = setInterval(() => {
+      for (const store of this.stores()) this.compactNow(store);
+    }, COMPACT_EVERY_MS);
+    this.compactTimer.unref();
+    return { rebuildReason, memoryOnly: this.memoryOnly };
   }
 
-  /** Compacts the files and marks the index clean, so the next start trusts it. */
+  /**
+   * Compacts the files and marks the index clean, so the next start trusts it; when the disk refused
+   * to write a change, it stays marked unclean and the next start rebuilds it.
+   */
   async close(): Promise<void> {
-    await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
-    await this.writeState({ version: INDEX_VERSION, clean: true });
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
+    if (this.memoryOnly) return;
+    const stores = this.stores();
+    await Promise.all(stores.map((store) => compact(store)));
+    if (stores.some((store) => unsaved(store))) return;
+    try {
+      await this.writeState({ version: INDEX_VERSION, clean: true });
+    } catch (err) {
+      // A full disk: the old state.json (not clean) or none stays, and the next start rebuilds.
+      if (!isDiskError(err)) throw err;
+    }
+  }
+
+  private stores(): Datastore<never>[] {
+    return [this.repositories, this.tags, this.manifests] as unknown as Datastore<never>[];
+  }
+
+  /** Counts a write to `store`, compacting its file once enough have piled up. */
+  private wrote(store: Datastore<unknown>): void {
+    const key = store as unknown as Datastore<never>;
+    const count = (this.writes.get(key) ?? 0) + 1;
+    if (count < this.compactAfterWrites) this.writes.set(key, count);
+    else this.compactNow(key);
+  }
+
+  /** Compaction runs in nedb's queue after the writes before it; a failure is retried at the next turn. */
+  private compactNow(store: Datastore<never>): void {
+    if ((this.writes.get(store) ?? 0) === 0) return;
+    this.writes.set(store, 0);
+    compact(store).catch(() => this.writes.set(store, this.compactAfterWrites));
   }
 
   /**
@@ -164,7 +254,8 @@ export class MetadataIndex {
       docs.tags.length ? this.tags.insert(docs.tags) : null,
       docs.manifests.length ? this.manifests.insert(docs.manifests) : null,
     ]);
-    await Promise.all([this.repositories, this.tags, this.manifests].map((store) => compact(store)));
+    await Promise.all(this.stores().map((store) => compact(store)));
+    this.writes.clear();
     this.sortedNames = null;
   }
 
@@ -182,8 +273,10 @@ export class MetadataIndex {
     if (!existing) {
       await this.repositories.insert<RepositoryDoc>({ _id: name, name, createdAt: pushedAt ?? new Date(), lastPushAt: pushedAt });
       this.sortedNames = null;
+      this.wrote(this.repositories);
     } else if (pushedAt && (!existing.lastPushAt || existing.lastPushAt < pushedAt)) {
       await this.repositories.update({ _id: name }, { $set: { lastPushAt: pushedAt } });
+      this.wrote(this.repositories);
     }
   }
 
@@ -191,27 +284,32 @@ export class MetadataIndex {
     await this.gate;
     const doc: ManifestDoc = { ...summary, _id: manifestId(repo, digest), repo, digest, pushedAt };
     await this.manifests.update({ _id: doc._id }, doc, { upsert: true });
+    this.wrote(this.manifests);
   }
 
   async removeManifest(repo: string, digest: string): Promise<void> {
     await this.gate;
     await this.manifests.remove({ _id: manifestId(repo, digest) }, { multi: false });
+    this.wrote(this.manifests);
   }
 
   async setTag(repo: string, tag: string, digest: string, pushedAt: Date): Promise<void> {
     await this.gate;
     const doc: TagDoc = { _id: tagId(repo, tag), repo, tag, digest, pushedAt };
     await this.tags.update({ _id: doc._id }, doc, { upsert: true });
+    this.wrote(this.tags);
   }
 
   async removeTag(repo: string, tag: string): Promise<void> {
     await this.gate;
     await this.tags.remove({ _id: tagId(repo, tag) }, { multi: false });
+    this.wrote(this.tags);
   }
 
   async removeTagsOf(repo: string, digest: string): Promise<void> {
     await this.gate;
     await this.tags.remove({ repo, digest }, { multi: true });
+    this.wrote(this.tags);
   }
 
   /** Forgets a repository and everything indexed under it (deleted, or emptied by garbage collection). */
@@ -222,6 +320,7 @@ export class MetadataIndex {
       this.manifests.remove({ repo: name }, { multi: true }),
     ]);
     await this.repositories.remove({ _id: name }, { multi: false });
+    for (const store of this.stores()) this.wrote(store);
     this.sortedNames = null;
   }
 
@@ -278,16 +377,16 @@ export class MetadataIndex {
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private createStores(): void {
-    const store = <T>(name: string) =>
-      Datastore.create({ filename: path.join(this.dir, `${name}.db`), autoload: false }) as unknown as Datastore<T>;
-    this.repositories = store<RepositoryDoc>('repositories');
-    this.tags = store<TagDoc>('tags');
-    this.manifests = store<ManifestDoc>('manifests');
+  private async openStores(): Promise<void> {
+    this.useStores(await Promise.all(INDEX_FILES.map((name) => openNedb(path.join(this.dir, `${name}.db`), this.options))));
+  }
+
+  private useStores(stores: Datastore<unknown>[]): void {
+    [this.repositories, this.tags, this.manifests] = stores as [Datastore<RepositoryDoc>, Datastore<TagDoc>, Datastore<ManifestDoc>];
   }
 
   private async clearFiles(): Promise<void> {
-    for (const name of ['repositories', 'tags', 'manifests']) {
+    for (const name of INDEX_FILES) {
       await fs.rm(path.join(this.dir, `${name}.db`), { force: true });
     }
   }
@@ -312,10 +411,3 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/**
- * Rewrites a collection's file as one line per document (nedb's crash-safe write: temp file, fsync,
- * rename). nedb-promises forwards to @seald-io/nedb's compactDatafileAsync, which its typings omit.
- */
-export function compact<T>(store: Datastore<T>): Promise<void> {
-  return (store as unknown as { compactDatafileAsync(): Promise<void> }).compactDatafileAsync();
-}

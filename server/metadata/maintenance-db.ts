@@ -10,8 +10,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Datastore from 'nedb-promises';
-import { compact } from './index-db.ts';
+import type Datastore from 'nedb-promises';
+import { compact, isDiskError, openNedb, openOrSetAside, type NedbOptions, type SetAsideStore } from './nedb-file.ts';
 
 export type RunKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
@@ -58,32 +58,40 @@ export interface RetentionRuleDoc {
 /** How many runs the history keeps; older ones are dropped as new ones finish. */
 export const RUN_HISTORY_LIMIT = 200;
 
+export type { SetAsideStore } from './nedb-file.ts';
+
 export class MaintenanceStore {
   private readonly dir: string;
+  private readonly options: NedbOptions;
   private runs!: Datastore<RunDoc>;
   private rules!: Datastore<RetentionRuleDoc>;
   private opened = false;
 
-  constructor(dir: string) {
+  /** `onWriteFailure` hears of every write the disk refused (see nedb-file.ts). */
+  constructor(dir: string, onWriteFailure?: (err: Error, file: string) => void) {
     this.dir = dir;
+    this.options = onWriteFailure ? { onWriteFailure } : {};
   }
 
   /**
    * Loads both collections. A run still marked queued or running was cut short by a crash or a kill:
-   * it is recorded as interrupted. A collection nedb cannot read is moved aside (and reported), so a
-   * damaged history never keeps the registry from starting.
+   * it is recorded as interrupted. A collection whose contents cannot be read is moved aside (and
+   * reported) and the documents that still parse are kept, so a damaged history never keeps the
+   * registry from starting; a file the disk cannot read (EIO, EACCES) stops the start instead
+   * (StoreReadError), and is left where it is. On a full disk nothing here needs space: what cannot be
+   * written now stays in memory and is written by a later compaction.
    */
-  async open(): Promise<{ setAside: string[] }> {
+  async open(): Promise<{ setAside: SetAsideStore[] }> {
     await fs.mkdir(this.dir, { recursive: true });
-    const setAside: string[] = [];
+    const setAside: SetAsideStore[] = [];
     this.runs = await this.load<RunDoc>('runs', setAside);
     this.rules = await this.load<RetentionRuleDoc>('retention', setAside);
-    await this.runs.ensureIndex({ fieldName: 'queuedAt' });
-    await this.runs.update(
+    await unlessDiskFull(this.runs.ensureIndex({ fieldName: 'queuedAt' }));
+    await unlessDiskFull(this.runs.update(
       { state: { $in: ['queued', 'running'] } },
       { $set: { state: 'interrupted', error: 'Berth stopped before the run finished', progress: null } },
       { multi: true },
-    );
+    ));
     this.opened = true;
     return { setAside };
   }
@@ -96,9 +104,20 @@ export class MaintenanceStore {
 
   // ---- runs -----------------------------------------------------------------------------------
 
-  async saveRun(run: RunDoc): Promise<void> {
-    await this.runs.update({ _id: run._id }, run, { upsert: true });
-    if (run.state === 'succeeded' || run.state === 'failed') await this.prune();
+  /**
+   * Records a run. The history is a record, not a reason to stop: a run that frees space (a collection,
+   * an upload purge) must run on a full disk. So a write the disk refuses stays in memory (the run is
+   * still listed) and is saved by the next compaction; returns false then.
+   */
+  async saveRun(run: RunDoc): Promise<boolean> {
+    try {
+      await this.runs.update({ _id: run._id }, run, { upsert: true });
+      if (run.state === 'succeeded' || run.state === 'failed') await this.prune();
+      return true;
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      return false;
+    }
   }
 
   async run(id: string): Promise<RunDoc | null> {
@@ -136,31 +155,41 @@ export class MaintenanceStore {
   }
 
   async saveRule(rule: RetentionRuleDoc): Promise<void> {
-    await this.rules.update({ _id: rule._id }, rule, { upsert: true });
-    await compact(this.rules);
+    await this.changeRules(() => this.rules.update({ _id: rule._id }, rule, { upsert: true }));
   }
 
   async removeRule(id: string): Promise<boolean> {
-    const removed = await this.rules.remove({ _id: id }, { multi: false });
-    await compact(this.rules);
-    return removed > 0;
+    return (await this.changeRules(() => this.rules.remove({ _id: id }, { multi: false }))) > 0;
+  }
+
+  /**
+   * A change of the rules is saved or it did not happen: when the disk refuses it, memory (which nedb
+   * changes first) is read back from the file, which still holds the rules as they were, and the
+   * error goes to the caller.
+   */
+  private async changeRules<R>(change: () => Promise<R>): Promise<R> {
+    try {
+      const result = await change();
+      await compact(this.rules);
+      return result;
+    } catch (err) {
+      if (isDiskError(err)) this.rules = await openNedb<RetentionRuleDoc>(path.join(this.dir, 'retention.db'), this.options);
+      throw err;
+    }
   }
 
   // ---- files ----------------------------------------------------------------------------------
 
-  private async load<T>(name: string, setAside: string[]): Promise<Datastore<T>> {
-    const filename = path.join(this.dir, `${name}.db`);
-    const store = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
-    try {
-      await store.load();
-      return store;
-    } catch {
-      const aside = `${filename}.unreadable-${Date.now()}`;
-      await fs.rename(filename, aside);
-      setAside.push(aside);
-      const fresh = Datastore.create({ filename, autoload: false }) as unknown as Datastore<T>;
-      await fresh.load();
-      return fresh;
-    }
+  private load<T>(name: string, setAsideStores: SetAsideStore[]): Promise<Datastore<T>> {
+    return openOrSetAside<T>(path.join(this.dir, `${name}.db`), this.options, setAsideStores);
+  }
+}
+
+/** A write made on opening that may wait: refused by a full disk, it stays in memory (see nedb-file.ts). */
+async function unlessDiskFull(write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (!isDiskError(err)) throw err;
   }
 }

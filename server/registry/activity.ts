@@ -38,6 +38,10 @@ interface Change {
   repositoryDeleted?: boolean;
   /** Tags named by the event itself (a repository delete). */
   tags?: string[];
+  /** Cache: bytes fetched from the upstream (added up over the entry). */
+  bytes?: number;
+  upstream?: string;
+  note?: string;
 }
 
 export interface ActivityServiceDeps {
@@ -73,6 +77,13 @@ export class ActivityService {
       events.on('tag-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), tag: e.tag })),
       events.on('manifest-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), digest: e.digest })),
       events.on('repository-deleted', (e) => this.enqueue({ kind: 'delete', repository: e.repository, at: now(), repositoryDeleted: true, tags: e.tags })),
+      // The pull-through cache (mirror/): what it fetched (a manifest starts the entry, its blobs add their bytes) and what failed.
+      events.on('mirror-fetched', (e) => this.enqueue({
+        kind: 'cache', repository: e.repository, at: now(), upstream: e.upstream, bytes: e.bytes,
+        ...(e.kind === 'manifest' ? (e.reference.includes(':') ? { digest: e.digest } : { tag: e.reference, digest: e.digest }) : {}),
+      })),
+      events.on('mirror-stale', (e) => this.enqueue({ kind: 'stale', repository: e.repository, at: now(), upstream: e.upstream, note: e.error, ...refOf(e.reference) })),
+      events.on('mirror-error', (e) => this.enqueue({ kind: 'upstream-error', repository: e.repository, at: now(), upstream: e.upstream, note: e.error, ...refOf(e.reference) })),
     ];
   }
 
@@ -121,7 +132,7 @@ export class ActivityService {
     // Identical events (the same pull, again and again) are recorded once, at the latest time.
     const unique = new Map<string, Change>();
     for (const change of batch) {
-      const key = [change.kind, change.repository, change.tag, change.digest, change.tagsOf, change.sizeOf, change.repositoryDeleted, change.tags?.join(',')].join('\0');
+      const key = [change.kind, change.repository, change.tag, change.digest, change.tagsOf, change.sizeOf, change.repositoryDeleted, change.tags?.join(','), change.bytes, change.note].join('\0');
       unique.delete(key);
       unique.set(key, change);
     }
@@ -135,7 +146,7 @@ export class ActivityService {
     const { log, index } = this.deps;
     const key = `${change.kind}\0${change.repository}`;
     const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
-    const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : null;
+    const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : change.bytes ?? null;
     const previous = this.open.get(key);
     // What happens next on this repository comes after the other kinds' entries: they are closed.
     for (const kind of KINDS) if (kind !== change.kind) this.open.delete(`${kind}\0${change.repository}`);
@@ -147,7 +158,9 @@ export class ActivityService {
         previous.count += 1;
       }
       // A multi-arch push is its platforms then the index: the index's total is the image's size.
-      if (bytes !== null) previous.bytes = Math.max(previous.bytes ?? 0, bytes);
+      // What a cache fetched adds up: the manifests, then each blob.
+      if (bytes !== null) previous.bytes = change.kind === 'cache' ? (previous.bytes ?? 0) + bytes : Math.max(previous.bytes ?? 0, bytes);
+      if (change.note) previous.note = change.note;
       previous.repositoryDeleted ||= change.repositoryDeleted === true;
       changed.add(previous);
       return;
@@ -162,6 +175,8 @@ export class ActivityService {
       repositoryDeleted: change.repositoryDeleted === true,
       firstAt: change.at,
       at: change.at,
+      ...(change.upstream ? { upstream: change.upstream } : {}),
+      ...(change.note ? { note: change.note } : {}),
     });
     this.open.set(key, doc);
     // Only the latest entry per kind+repository can fold; older ones need not be remembered.
@@ -183,7 +198,14 @@ function entry(doc: ActivityDoc): ActivityEntry {
     repositoryDeleted: doc.repositoryDeleted,
     firstAt: doc.firstAt.toISOString(),
     at: doc.at.toISOString(),
+    ...(doc.upstream ? { upstream: doc.upstream } : {}),
+    ...(doc.note ? { note: doc.note } : {}),
   };
+}
+
+/** A cache event's reference: a tag, or a digest. */
+function refOf(reference: string): { tag: string } | { digest: string } {
+  return reference.includes(':') ? { digest: reference } : { tag: reference };
 }
 
 function union(a: string[], b: string[]): string[] {

@@ -32,6 +32,37 @@ export interface StatusView {
   tls: { enabled: boolean; caCertificateUrl: string | null };
   /** Registry authentication (token auth) is on. */
   auth: { enabled: boolean };
+  /** How the disk of the data directory is doing (also the live `storage` event). */
+  storage: StorageView;
+}
+
+/**
+ * Whether the registry can store what it is sent. `full`: the volume has (next to) no space left, or a
+ * write failed for lack of space and nothing has freed space since; `read-only`, `not-writable` (the
+ * permissions), `failing` (I/O errors): writes fail. Pulls are served in every state.
+ */
+export interface StorageView {
+  state: 'ok' | 'full' | 'read-only' | 'not-writable' | 'failing';
+  freeBytes: number | null;
+  totalBytes: number | null;
+  /** What is wrong in a few words ("The registry's disk is full"), then what to do about it; null while ok. */
+  headline: string | null;
+  problem: string | null;
+  /** When the problem was first seen (ISO 8601), or null. */
+  since: string | null;
+  /** Store files Berth set aside because their contents could not be read, oldest first. */
+  setAside: SetAsideView[];
+}
+
+export interface SetAsideView {
+  /** The store file (`<data>/maintenance/retention.db`) and what it holds ("retention rules"). */
+  file: string;
+  holds: string;
+  /** Where the damaged file was moved, and when. */
+  keptAs: string;
+  at: string;
+  /** How to get its contents back. */
+  restore: string;
 }
 
 export interface RepositorySummary {
@@ -172,6 +203,8 @@ export interface RepositoryUsage {
   uniqueBytes: number;
   sharedBytes: number;
   blobCount: number;
+  /** The repository is the pull-through cache of an upstream (docker.io/library/alpine). */
+  cached?: boolean;
 }
 
 export interface DiskUsage {
@@ -185,6 +218,8 @@ export interface DiskUsage {
   unreferencedBytes: number;
   /** Blobs used by two or more repositories, counted once. */
   sharedBytes: number;
+  /** Of referencedBytes: blobs only the pull-through cache's repositories use (the rest was pushed here). */
+  cachedBytes: number;
   /**
    * What a garbage collection with the configured settings would free now (its dry run): unreferenced
    * blobs older than the grace window, which protects pushes in progress.
@@ -201,7 +236,8 @@ export interface DiskUsage {
   repositories: RepositoryUsage[];
 }
 
-export type ActivityKind = 'push' | 'pull' | 'delete';
+/** cache: fetched from an upstream into the pull-through cache; stale: served cached while the upstream failed; upstream-error: it failed and nothing cached could stand in. */
+export type ActivityKind = 'push' | 'pull' | 'delete' | 'cache' | 'stale' | 'upstream-error';
 
 export interface ActivityEntry {
   id: string;
@@ -211,12 +247,15 @@ export interface ActivityEntry {
   digests: string[];
   /** Manifests this entry covers (events close together in time are folded into one entry). */
   count: number;
-  /** Push: size of the image pushed, when known. */
+  /** Push: size of the image pushed, when known; cache: bytes fetched from the upstream. */
   bytes: number | null;
   /** Delete: the whole repository was deleted. */
   repositoryDeleted: boolean;
   firstAt: string;
   at: string;
+  /** Pull-through cache entries: the upstream, and (stale, upstream-error) what it failed with. */
+  upstream?: string;
+  note?: string;
 }
 
 export interface UploadProgress {
@@ -276,7 +315,8 @@ export interface SelfTestSummary {
  */
 export type LiveEventName =
   | 'blob-pushed' | 'blob-mounted' | 'blob-deleted' | 'manifest-pushed' | 'manifest-pulled'
-  | 'manifest-deleted' | 'tag-deleted' | 'repository-deleted' | 'uploads' | 'maintenance';
+  | 'manifest-deleted' | 'tag-deleted' | 'repository-deleted' | 'uploads' | 'maintenance' | 'storage' | 'stopping'
+  | 'mirror-fetched' | 'mirror-stale' | 'mirror-error' | 'mirror-changed';
 
 export interface UploadsEvent {
   uploads: UploadProgress[];
@@ -451,7 +491,7 @@ export interface RebuildStats {
   ms: number;
 }
 
-/** A retention rule (registry/retention.ts); globs are picomatch patterns. */
+/** A retention rule (registry/retention.ts); patterns are Berth's one dialect (server/name-pattern.ts). */
 export interface RetentionRule {
   id: string;
   repositories: string;
@@ -573,4 +613,96 @@ export interface HtpasswdImport {
   existing: string[];
   /** Lines that could not be imported, with why and how to fix them. */
   skipped: { line: number; name: string | null; reason: string }[];
+}
+
+// ---- the pull-through cache (issue 12, server/mirror/) ---------------------------------------------
+
+/** Counters of one upstream since it was added (kept across restarts). */
+export interface MirrorCountersView {
+  /** Requests answered from the cache (or from a fill another request started). */
+  hits: number;
+  /** Requests that fetched from the upstream. */
+  misses: number;
+  bytesFromCache: number;
+  bytesFetched: number;
+  /** Cached tags served while the upstream failed. */
+  staleServes: number;
+  upstreamErrors: number;
+  /** The last RateLimit-Remaining the upstream sent (Docker Hub: pulls left), and when. */
+  rateLimitRemaining: number | null;
+  rateLimitAt: string | null;
+}
+
+/** An upstream as the management API shows it; credentials are never shown, only whether they are set. */
+export interface UpstreamView {
+  name: string;
+  url: string;
+  aliases: string[];
+  checkIntervalSeconds: number;
+  keepSeconds: number;
+  enabled: boolean;
+  /** Serves Docker's registry-mirrors requests (which name no upstream). */
+  default: boolean;
+  trustedRealms: string[];
+  timeoutSeconds: number;
+  /** 'config': from the config file, BERTH_MIRRORS or --mirror (change it there); 'ui': added in the UI. */
+  source: 'config' | 'ui';
+  credentials: { username: string } | null;
+  counters: MirrorCountersView;
+  cached: { repositories: number; references: number; stale: number; bytes: number };
+}
+
+/** A cached tag (or a manifest pulled by digest) of an upstream. */
+export interface CachedReferenceView {
+  upstream: string;
+  /** The cache repository (docker.io/library/alpine). */
+  repository: string;
+  reference: string;
+  digest: string;
+  mediaType: string | null;
+  /** Config + layers, or an index's children, as the manifest declares them (not all need be fetched). */
+  size: number | null;
+  fetchedAt: string;
+  checkedAt: string | null;
+  usedAt: string;
+  /** Dropped at the next expiry run after this, unless pulled again. */
+  expiresAt: string;
+  staleSince: string | null;
+  lastError: string | null;
+}
+
+export interface BlobFillView {
+  upstream: string;
+  digest: string;
+  size: number | null;
+  received: number;
+}
+
+/** GET /api/mirrors. */
+export interface MirrorsOverview {
+  upstreams: UpstreamView[];
+  cached: CachedReferenceView[];
+  /** Blobs being fetched from upstreams right now. */
+  fills: BlobFillView[];
+}
+
+/** POST /api/mirrors, PUT /api/mirrors/<name>: durations as "5m", "7d". */
+export interface UpstreamInput {
+  name?: string;
+  url?: string;
+  aliases?: string[];
+  checkInterval?: string;
+  keep?: string;
+  enabled?: boolean;
+  default?: boolean;
+  trustedRealms?: string[];
+  timeout?: string;
+}
+
+/** What an expiry run dropped (POST /api/mirrors/expire; it also runs every hour). */
+export interface MirrorExpiryReport {
+  /** Tags and digests dropped, with the repository they were in. */
+  dropped: { upstream: string; repository: string; reference: string }[];
+  manifests: number;
+  repositories: string[];
 }

@@ -4,7 +4,7 @@ import type { BlobStore, OpenBlob } from '../storage/blob-store.ts';
 export type { ByteRange } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { RegistryError } from './errors.ts';
-import type { RegistryEvents } from './events.ts';
+import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
 
@@ -33,17 +33,19 @@ export class BlobService {
     return size;
   }
 
-  async open(repo: string, digest: Digest): Promise<OpenBlob> {
+  /** `pull`: a client fetches the blob (GET): announced as blob-pulled. */
+  async open(repo: string, digest: Digest, { pull = false, origin }: { pull?: boolean; origin?: EventOrigin } = {}): Promise<OpenBlob> {
     await this.ensureLinked(repo, digest);
     const blob = await this.deps.blobs.open(digest);
     if (!blob) throw unknownBlob(repo, digest);
+    if (pull) this.deps.events.emit('blob-pulled', { repository: repo, digest: digest.value, size: blob.size, ...(origin ? { origin } : {}) });
     return blob;
   }
 
   /** Unlinks the blob from the repository; its bytes go with the next garbage collection. */
-  async delete(repo: string, digest: Digest): Promise<void> {
+  async delete(repo: string, digest: Digest, origin?: EventOrigin): Promise<void> {
     if (!(await this.deps.repositories.unlinkLayer(repo, digest))) throw unknownBlob(repo, digest);
-    this.deps.events.emit('blob-deleted', { repository: repo, digest: digest.value });
+    this.deps.events.emit('blob-deleted', { repository: repo, digest: digest.value, ...(origin ? { origin } : {}) });
   }
 
   private async ensureLinked(repo: string, digest: Digest): Promise<void> {

@@ -37,9 +37,23 @@ export const ERROR_CODES = {
   TOO_LARGE: { status: 413, message: 'request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported media type' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  // Not an OCI code: a stored layer or artifact whose content cannot be read as what it claims to be
+  // (a corrupt or truncated tar, an SBOM that is not JSON): the request was fine, the content is not.
+  CONTENT_INVALID: { status: 422, message: 'the stored content cannot be read' },
+  // Not OCI codes: the data directory cannot take the write. Clients show the message only of a 4xx
+  // answer (Docker, podman and skopeo print "received unexpected HTTP status: 507 ..." for any 5xx and
+  // drop the body), and Docker retries every code but UNAUTHORIZED, UNSUPPORTED and DENIED five times
+  // with growing pauses (moby distribution/errors.go retryOnError: 50 s of "Retrying in N seconds"
+  // that cannot help). So they go out as DENIED, which every client prints at once as "denied: <message>":
+  // a full disk with 413 (RFC 9110 §15.5.14: content larger than the server is able to process), a
+  // read-only or unwritable one with 403 (the server understood the request and refuses it).
+  STORAGE_FULL: { status: 413, message: 'the registry has no space left to store this', wire: 'DENIED' },
+  STORAGE_UNWRITABLE: { status: 403, message: 'the registry cannot write its data directory', wire: 'DENIED' },
+  // The device failed (EIO): possibly passing, so a 5xx that clients may retry.
+  STORAGE_FAILED: { status: 500, message: 'the registry\'s disk failed', wire: 'UNKNOWN' },
   UNKNOWN: { status: 500, message: 'unknown error' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
-} as const satisfies Record<string, { status: number; message: string }>;
+} as const satisfies Record<string, { status: number; message: string; wire?: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -59,10 +73,11 @@ export class RegistryError extends Error {
     this.headers = options.headers ?? {};
   }
 
-  toJSON(): { code: ErrorCode; message: string; detail?: unknown } {
-    return this.detail === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, detail: this.detail };
+  /** The error as it goes out: under the code clients know (`wire`) where the table gives one. */
+  toJSON(): { code: string; message: string; detail?: unknown } {
+    const entry = ERROR_CODES[this.code] as { wire?: string };
+    const code = entry.wire ?? this.code;
+    return this.detail === undefined ? { code, message: this.message } : { code, message: this.message, detail: this.detail };
   }
 }
 

@@ -136,21 +136,27 @@ export class GarbageCollector {
       ]);
       plan.scanned.manifests += revisions.length;
 
-      const parsed = new Map<string, ParsedManifest | null>();
+      // Two passes over the manifests, so a repository's parsed manifests are never all held at
+      // once (one can list tens of thousands of descriptors): the first learns which manifests
+      // exist, are readable, and which refer to which subject; the second walks from the roots,
+      // reading each kept manifest again (the body cache makes that cheap) and keeping only digests.
+      const readable = new Map<string, string>();
+      const unreadable = new Set<string>();
       const referrersOf = new Map<string, string[]>();
       for (const revision of revisions) {
         try {
           const { manifest } = await manifestService.parseStored(repo, revision.digest, revision.mediaType);
-          parsed.set(revision.digest.value, manifest);
+          readable.set(revision.digest.value, revision.mediaType);
           if (manifest.subject) {
             const list = referrersOf.get(manifest.subject.digest.value) ?? [];
             list.push(revision.digest.value);
             referrersOf.set(manifest.subject.digest.value, list);
           }
         } catch {
-          parsed.set(revision.digest.value, null);
+          unreadable.add(revision.digest.value);
         }
       }
+      const known = (digest: string) => readable.has(digest) || unreadable.has(digest);
 
       const roots = new Set<string>(tags.map((t) => t.digest.value));
       for (const revision of revisions) {
@@ -160,17 +166,28 @@ export class GarbageCollector {
       const keptManifests = new Set<string>();
       const keptBlobs = new Set<string>();
       let unreadableKept = false;
-      const queue = [...roots].filter((d) => parsed.has(d));
+      const queue = [...roots].filter(known);
       while (queue.length > 0) {
         const digest = queue.pop()!;
         if (keptManifests.has(digest)) continue;
         keptManifests.add(digest);
-        const manifest = parsed.get(digest);
-        if (manifest === null) unreadableKept = true;
-        for (const child of manifest?.manifests ?? []) if (parsed.has(child.digest.value)) queue.push(child.digest.value);
-        if (manifest?.config) keptBlobs.add(manifest.config.digest.value);
-        for (const layer of manifest?.layers ?? []) keptBlobs.add(layer.digest.value);
+        let manifest: ParsedManifest | null = null;
+        const mediaType = readable.get(digest);
+        if (mediaType !== undefined) {
+          try {
+            manifest = (await manifestService.parseStored(repo, digestOf(digest), mediaType)).manifest;
+          } catch {
+            manifest = null; // gone since the first pass (scrub quarantined it): as unreadable
+          }
+        }
         for (const referrer of referrersOf.get(digest) ?? []) queue.push(referrer);
+        if (manifest === null) {
+          unreadableKept = true;
+          continue;
+        }
+        for (const child of manifest.manifests) if (known(child.digest.value)) queue.push(child.digest.value);
+        if (manifest.config) keptBlobs.add(manifest.config.digest.value);
+        for (const layer of manifest.layers) keptBlobs.add(layer.digest.value);
       }
       if (unreadableKept) {
         // A kept manifest whose content cannot be read (missing or corrupt: see scrub) may use any
@@ -280,6 +297,7 @@ export class GarbageCollector {
         }
         if (await blobs.remove(digest)) {
           manifests.evict(ref.digest);
+          events.emit('blob-freed', { digest: ref.digest });
           bytesFreed += file.size;
           done.blobs.push({ digest: ref.digest, size: file.size });
         }

@@ -3,7 +3,7 @@
  * platform), or an artifact; with its tags, the indexes that list it, its referrers (signatures,
  * SBOMs) and the exact stored bytes. Read from storage, the truth; the index adds push times and totals.
  */
-import type { MetadataIndex } from '../metadata/index-db.ts';
+import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { DescriptorView, ImageDetail, PlatformView } from './api-types.ts';
@@ -14,7 +14,7 @@ import { platformLabel } from './manifest.ts';
 import { readableReference, type ManifestService } from './manifests.ts';
 import { isImageConfigMediaType } from './media-types.ts';
 import { parseName } from './reference.ts';
-import { createdOf, manifestKind } from './repositories.ts';
+import { childDigests, manifestKind } from './repositories.ts';
 
 /**
  * Configs are read whole to be shown. Real ones are a few KiB (history grows them); 8 MiB leaves room
@@ -61,16 +61,25 @@ export class ImageService {
       tags: tags.map((t) => t.tag).sort(),
       annotations: manifest.annotations ?? {},
       subject: manifest.subject ? view(manifest.subject) : null,
-      parents: siblings.filter((m) => m.children.some((c) => c.digest === digest.value)).map((m) => m.digest),
+      parents: await this.parents(siblings, digest.value),
       platforms: await Promise.all(manifest.manifests.map((d) => this.platform(repo, d))),
       config: config ? view(config) : null,
       layers: manifest.layers.map(view),
       image: config ? await this.imageConfig(config) : null,
-      created: doc ? createdOf(doc, new Map(siblings.map((m) => [m.digest, m]))) : null,
+      created: doc?.created ?? null,
       referrers,
       raw: bytes.toString('utf8'),
     };
     return detail;
+  }
+
+  /** The indexes of the repository that list `digest` as a child, read from the indexes themselves. */
+  private async parents(siblings: readonly ManifestDoc[], digest: string): Promise<string[]> {
+    const parents: string[] = [];
+    for (const doc of siblings) {
+      if ((await childDigests([doc], this.deps.manifests)).has(digest)) parents.push(doc.digest);
+    }
+    return parents;
   }
 
   private async platform(repo: string, d: Descriptor): Promise<PlatformView> {

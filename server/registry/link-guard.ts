@@ -18,6 +18,11 @@
  *     push), is noted with its time. A collection treats a digest used since it started — or within
  *     its grace window before — as in use, which carries the mark-time picture forward to the moment
  *     of each removal.
+ *   - Writers in flight. A digest counts as in use from the moment a writer asks for its lock until
+ *     the writer is done, and the writer's release is a use again. A push that took its locks before
+ *     a collection began and writes its links after the mark (so the mark never saw them) therefore
+ *     keeps everything it references even with a grace of 0: while it runs its digests are held, and
+ *     when it ends the collection sees them used since it started.
  *
  * Lock order is always digests (sorted) before repository, and the collector holds one lock at a
  * time, so no two parties can wait on each other in a cycle. Everything is in-process: the data
@@ -33,8 +38,8 @@ export interface Collection {
   /** When the collection started (its clock). */
   readonly startedAt: number;
   /**
-   * Whether a writer or a client used this digest since the collection started, or within `graceMs`
-   * before: such a digest may be about to be referenced and must not be removed.
+   * Whether a writer holds this digest now, or a writer or a client used it since the collection
+   * started or within `graceMs` before: such a digest may be about to be referenced and must not be removed.
    */
   inUse(digest: string, graceMs: number): boolean;
   end(): void;
@@ -48,20 +53,35 @@ export class LinkGuard {
   private readonly recent = new LRUCache<string, number>({ maxSize: RECENT_USES, sizeCalculation: () => 1 });
   /** Every digest used while a collection runs: unbounded, so no use during one is ever forgotten. */
   private readonly usedDuring = new Set<string>();
+  /** Digests writers hold or wait for now, with how many writers do. */
+  private readonly held = new Map<string, number>();
   private collections = 0;
 
   constructor(now: () => number = Date.now) {
     this.now = now;
   }
 
-  /** Runs `work` holding the locks of these digests; records them as used. */
+  /**
+   * Runs `work` holding the locks of these digests. They are in use from this call on (while waiting
+   * for the locks too) until `work` is done, and used again at its end (see the top).
+   */
   async withDigests<T>(digests: Iterable<string>, work: () => Promise<T>): Promise<T> {
     const unique = [...new Set(digests)].sort();
     if (unique.length === 0) return work();
-    return this.locks.acquire(unique.map((d) => `digest:${d}`), async () => {
-      for (const digest of unique) this.touch(digest);
-      return work();
-    });
+    for (const digest of unique) this.held.set(digest, (this.held.get(digest) ?? 0) + 1);
+    try {
+      return await this.locks.acquire(unique.map((d) => `digest:${d}`), async () => {
+        for (const digest of unique) this.touch(digest);
+        return work();
+      });
+    } finally {
+      for (const digest of unique) {
+        const writers = this.held.get(digest)! - 1;
+        if (writers === 0) this.held.delete(digest);
+        else this.held.set(digest, writers);
+        this.touch(digest);
+      }
+    }
   }
 
   /** The collector's side: runs `work` holding one digest's lock, without counting it as a use. */
@@ -86,7 +106,8 @@ export class LinkGuard {
     let ended = false;
     return {
       startedAt,
-      inUse: (digest, graceMs) => this.usedDuring.has(digest) || (this.recent.get(digest) ?? -Infinity) >= startedAt - graceMs,
+      inUse: (digest, graceMs) =>
+        this.held.has(digest) || this.usedDuring.has(digest) || (this.recent.get(digest) ?? -Infinity) >= startedAt - graceMs,
       end: () => {
         if (ended) return;
         ended = true;

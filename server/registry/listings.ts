@@ -5,7 +5,8 @@
 import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
 import { RegistryError } from './errors.ts';
 import { OCI_INDEX } from './media-types.ts';
-import type { Digest } from './reference.ts';
+import { tryParseDigest, type Digest } from './reference.ts';
+import type { StoredManifests } from './usage.ts';
 
 export interface Page {
   items: string[];
@@ -30,6 +31,8 @@ export interface ReferrerDescriptor {
 
 export interface ListingServiceDeps {
   index: MetadataIndex;
+  /** For a referrer whose annotations are too large for the index (index-db.ts): read from the manifest. */
+  manifests: StoredManifests;
 }
 
 export class ListingService {
@@ -59,20 +62,34 @@ export class ListingService {
   async referrers(repo: string, subject: Digest, artifactType?: string): Promise<ReferrerDescriptor[]> {
     const docs = await this.deps.index.referrers(repo, subject.value);
     docs.sort((a, b) => a.pushedAt.getTime() - b.pushedAt.getTime() || (a.digest < b.digest ? -1 : 1));
-    const descriptors = docs.map(referrerDescriptor);
+    const descriptors = await Promise.all(docs.map((doc) => this.referrerDescriptor(doc)));
     return artifactType === undefined ? descriptors : descriptors.filter((d) => d.artifactType === artifactType);
+  }
+
+  private async referrerDescriptor(doc: ManifestDoc): Promise<ReferrerDescriptor> {
+    const descriptor: ReferrerDescriptor = { mediaType: doc.mediaType, digest: doc.digest, size: doc.size };
+    const artifactType = doc.artifactType ?? doc.config?.mediaType;
+    if (artifactType) descriptor.artifactType = artifactType;
+    const annotations = await annotationsOf(doc, this.deps.manifests);
+    if (annotations) descriptor.annotations = annotations;
+    return descriptor;
   }
 }
 
 export const REFERRERS_MEDIA_TYPE = OCI_INDEX;
 
-function referrerDescriptor(doc: ManifestDoc): ReferrerDescriptor {
-  const descriptor: ReferrerDescriptor = { mediaType: doc.mediaType, digest: doc.digest, size: doc.size };
-  const artifactType = doc.artifactType ?? doc.config?.mediaType;
-  if (artifactType) descriptor.artifactType = artifactType;
-  if (doc.annotations) descriptor.annotations = JSON.parse(doc.annotations) as Record<string, string>;
-  return descriptor;
+async function annotationsOf(doc: ManifestDoc, manifests: StoredManifests): Promise<Record<string, string> | undefined> {
+  if (doc.annotations) return JSON.parse(doc.annotations) as Record<string, string>;
+  const digest = tryParseDigest(doc.digest);
+  if (!doc.annotationsInManifest || !digest) return undefined;
+  try {
+    return (await manifests.parseStored(doc.repo, digest, doc.mediaType)).manifest.annotations;
+  } catch {
+    return undefined; // unreadable (see scrub): listed without its annotations
+  }
 }
+
+
 
 /** Lexically sorted items after `last`, at most `n` of them. */
 export function paginate(sorted: readonly string[], { n, last }: PageRequest): Page {

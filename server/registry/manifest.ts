@@ -48,6 +48,18 @@ export interface ParsedManifest {
   annotations?: Record<string, string>;
 }
 
+/**
+ * The most descriptors (config, layers, child manifests, subject) one manifest may hold. Real images
+ * stop far below: Docker and containerd refuse more than 127 layers, and ECR's quota is 4,200 per
+ * image; a multi-platform index lists a few dozen manifests. The 4 MiB body alone would admit some
+ * 40,000 minimal descriptors; this bound, 2^15, is what a single manifest can cost everything that
+ * walks it (validation, garbage collection, disk usage, the image page), with room for the largest
+ * generated artifacts.
+ */
+export const MAX_DESCRIPTORS = 32_768;
+/** A media type is at most 127 + "/" + 127 characters (RFC 6838 §4.2). */
+const MAX_MEDIA_TYPE = 255;
+
 /** Content-Types that say nothing about which manifest this is; the body's mediaType decides. */
 const GENERIC_CONTENT_TYPES = new Set(['', 'application/json', 'application/octet-stream', 'text/plain']);
 
@@ -77,6 +89,11 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
 
   const mediaType = resolveMediaType(declared, body);
   const isIndex = isIndexMediaType(mediaType);
+  const count = (Array.isArray(body.layers) ? body.layers.length : 0) + (Array.isArray(body.manifests) ? body.manifests.length : 0) +
+    (body.config !== undefined ? 1 : 0) + (body.subject !== undefined ? 1 : 0);
+  if (count > MAX_DESCRIPTORS) {
+    throw invalid(`the manifest holds ${count} descriptors; at most ${MAX_DESCRIPTORS} are accepted`, { limit: MAX_DESCRIPTORS, descriptors: count });
+  }
   const parsed: ParsedManifest = { mediaType, isIndex, layers: [], manifests: [] };
 
   if (isIndex) {
@@ -90,7 +107,9 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   }
   if (body.subject !== undefined) parsed.subject = parseDescriptor(body.subject, 'subject');
   if (body.artifactType !== undefined) {
-    if (typeof body.artifactType !== 'string' || !body.artifactType) throw invalid('"artifactType" must be a non-empty string');
+    if (typeof body.artifactType !== 'string' || !body.artifactType || body.artifactType.length > MAX_MEDIA_TYPE) {
+      throw invalid(`"artifactType" must be a media type (a non-empty string of at most ${MAX_MEDIA_TYPE} characters)`);
+    }
     parsed.artifactType = body.artifactType;
   }
   if (body.annotations !== undefined) parsed.annotations = parseAnnotations(body.annotations, 'annotations');
@@ -132,7 +151,9 @@ function resolveMediaType(declared: string, body: Json): ManifestMediaType {
 function parseDescriptor(value: unknown, where: string): Descriptor {
   if (!isObject(value)) throw invalid(`${where} must be a descriptor object`);
   const { mediaType, digest, size } = value;
-  if (typeof mediaType !== 'string' || !mediaType) throw invalid(`${where}.mediaType must be a non-empty string`);
+  if (typeof mediaType !== 'string' || !mediaType || mediaType.length > MAX_MEDIA_TYPE) {
+    throw invalid(`${where}.mediaType must be a media type (a non-empty string of at most ${MAX_MEDIA_TYPE} characters)`);
+  }
   if (typeof digest !== 'string') throw invalid(`${where}.digest must be a string`);
   const parsedDigest = tryParseDigest(digest);
   if (!parsedDigest) throw invalid(`${where}.digest "${truncate(digest, 150)}" is not a sha256 or sha512 digest`);
@@ -148,7 +169,7 @@ function parseDescriptor(value: unknown, where: string): Descriptor {
   }
   if (value.platform !== undefined) descriptor.platform = parsePlatform(value.platform, `${where}.platform`);
   if (value.artifactType !== undefined) {
-    if (typeof value.artifactType !== 'string') throw invalid(`${where}.artifactType must be a string`);
+    if (typeof value.artifactType !== 'string' || value.artifactType.length > MAX_MEDIA_TYPE) throw invalid(`${where}.artifactType must be a media type`);
     descriptor.artifactType = value.artifactType;
   }
   if (value.annotations !== undefined) descriptor.annotations = parseAnnotations(value.annotations, `${where}.annotations`);

@@ -5,16 +5,16 @@
  */
 import AsyncLock from 'async-lock';
 import { LRUCache } from 'lru-cache';
-import type { ManifestSummary, MetadataIndex } from '../metadata/index-db.ts';
+import { MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, type ManifestSummary, type MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
 import { RegistryError } from './errors.ts';
-import type { RegistryEvents } from './events.ts';
+import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import { isImageConfigMediaType } from './media-types.ts';
-import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type ParsedManifest } from './manifest.ts';
-import { parseReference, truncate, type Digest, type Reference } from './reference.ts';
+import { parseManifest, parsePlatform, platformLabel, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.ts';
+import { parseReference, truncate, tryParseDigest, type Digest, type Reference } from './reference.ts';
 
 /**
  * The largest manifest we accept. The spec asks registries to accept at least 4 MiB
@@ -22,8 +22,12 @@ import { parseReference, truncate, type Digest, type Reference } from './referen
  * Distribution and zot use the same 4 MiB cap. It also bounds what a request can make us buffer.
  */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** The largest manifest body kept in memory (see ManifestService.bodies). */
+const MAX_CACHED_BODY = 256 * 1024;
 /** Image configs are read for the summary (platform, created) only up to this size. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
+/** What the index keeps of a platform or a creation time: real ones are a few dozen characters. */
+const MAX_LABEL = 100;
 
 export interface StoredManifest {
   digest: Digest;
@@ -46,8 +50,12 @@ export interface ManifestServiceDeps {
 
 export class ManifestService {
   private readonly deps: ManifestServiceDeps;
-  /** Manifest bodies by digest: immutable, so always valid; 64 MiB keeps hot tags off the disk. */
-  private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: (b) => b.length || 1 });
+  /**
+   * Manifest bodies by digest: immutable, so always valid; 64 MiB keeps hot tags off the disk. Bodies
+   * over 256 KiB (a few giant artifacts) are read from disk each time instead: a handful of them
+   * would push out thousands of the small manifests clients pull all day.
+   */
+  private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, maxEntrySize: MAX_CACHED_BODY, sizeCalculation: (b) => b.length || 1 });
   /** Serialises writes to one tag so the disk and the index see them in the same order. */
   private readonly tagLocks = new AsyncLock({ maxPending: Infinity });
 
@@ -63,7 +71,7 @@ export class ManifestService {
    * client named exact bytes and gets them.
    * `pull`: the client fetches the manifest (GET, not HEAD): announced as manifest-pulled.
    */
-  async get(repo: string, reference: string, accept: Set<string> | null, { pull = false } = {}): Promise<StoredManifest> {
+  async get(repo: string, reference: string, accept: Set<string> | null, { pull = false, origin }: { pull?: boolean; origin?: EventOrigin } = {}): Promise<StoredManifest> {
     const ref = this.readableReference(reference);
     const { digest, mediaType } = await this.resolve(repo, ref);
     if (ref.kind === 'tag' && accept && !accept.has(mediaType)) {
@@ -73,18 +81,31 @@ export class ManifestService {
       });
     }
     const bytes = await this.body(repo, digest);
-    if (pull) this.deps.events.emit('manifest-pulled', { repository: repo, digest: digest.value, reference });
+    if (pull) this.deps.events.emit('manifest-pulled', { repository: repo, digest: digest.value, reference, mediaType, size: bytes.length, ...(origin ? { origin } : {}) });
     return { digest, mediaType, bytes };
   }
 
-  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer): Promise<PushedManifest> {
+  /**
+   * PUT. The manifest's digest is sha256 of the bytes, or by the algorithm of the digest it is pushed
+   * by, or of `expected`: the ?digest= a client adds to a push by tag to choose the algorithm (the
+   * spec's draft, "Pushing Manifests": sha512 for a manifest pushed by tag). `expected` must match
+   * the bytes, and the reference when that is a digest too.
+   */
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, expected?: Digest, origin?: EventOrigin): Promise<PushedManifest> {
     const ref = parseReference(reference);
-    const manifest = parseManifest(bytes, contentType);
-    const digest = digestOf(bytes, ref.kind === 'digest' ? ref.digest.algorithm : 'sha256');
-    if (ref.kind === 'digest' && ref.digest.value !== digest.value) {
+    if (expected && ref.kind === 'digest' && expected.value !== ref.digest.value) {
       throw new RegistryError('DIGEST_INVALID', {
-        message: `the manifest body has digest ${digest.value}, not ${ref.digest.value}`,
-        detail: { expected: ref.digest.value, actual: digest.value },
+        message: `?digest=${expected.value} is not the digest the manifest is pushed by (${ref.digest.value})`,
+        detail: { reference: ref.digest.value, digest: expected.value },
+      });
+    }
+    const manifest = parseManifest(bytes, contentType);
+    const claimed = expected ?? (ref.kind === 'digest' ? ref.digest : null);
+    const digest = digestOf(bytes, claimed?.algorithm ?? 'sha256');
+    if (claimed && claimed.value !== digest.value) {
+      throw new RegistryError('DIGEST_INVALID', {
+        message: `the manifest body has digest ${digest.value}, not ${claimed.value}`,
+        detail: { expected: claimed.value, actual: digest.value },
       });
     }
     const { blobs, repositories, index, guard } = this.deps;
@@ -97,7 +118,7 @@ export class ManifestService {
         await this.checkReferences(repo, manifest);
         await blobs.putBytes(digest, bytes);
         this.bodies.set(digest.value, bytes);
-        const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+        const summary = await this.summarize(manifest, bytes.length, (child) => index.manifest(repo, child));
         let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
         await index.recordManifest(repo, digest.value, summary, pushedAt);
         if (ref.kind === 'tag') {
@@ -115,20 +136,51 @@ export class ManifestService {
       ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
       mediaType: manifest.mediaType,
       size: bytes.length,
+      ...(origin ? { origin } : {}),
     });
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }
 
+  /**
+   * Stores a manifest the pull-through cache fetched from an upstream (mirror/) into its cache
+   * repository: the exact bytes, linked, indexed and (with `tag`) tagged like a push, but without
+   * requiring what it references to be here already: a cache fetches blobs and child manifests when a
+   * client asks for them. The caller verified the digest. Announced as no push (it is none).
+   */
+  async putFetched(repo: string, tag: string | null, bytes: Buffer, contentType: string): Promise<Digest> {
+    const manifest = parseManifest(bytes, contentType);
+    const digest = digestOf(bytes, 'sha256');
+    const { blobs, repositories, index, guard } = this.deps;
+    await guard.withDigests([digest.value], () =>
+      guard.withRepository(repo, async () => {
+        await blobs.putBytes(digest, bytes);
+        this.bodies.set(digest.value, bytes);
+        const summary = await this.summarize(manifest, bytes.length, (child) => index.manifest(repo, child));
+        let fetchedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
+        await index.recordManifest(repo, digest.value, summary, fetchedAt);
+        if (tag !== null) {
+          await this.tagLocks.acquire(`${repo}:${tag}`, async () => {
+            fetchedAt = await repositories.putTag(repo, tag, digest);
+            await index.setTag(repo, tag, digest.value, fetchedAt);
+          });
+        }
+        await index.touchRepository(repo, fetchedAt);
+      }),
+    );
+    return digest;
+  }
+
   /** By tag: untags. By digest: removes the manifest from the repository, and every tag pointing to it. */
-  async delete(repo: string, reference: string): Promise<void> {
+  async delete(repo: string, reference: string, origin?: EventOrigin): Promise<void> {
     const ref = this.readableReference(reference);
     const { repositories, index, events } = this.deps;
+    const caused = origin ? { origin } : {};
     if (ref.kind === 'tag') {
       await this.tagLocks.acquire(`${repo}:${ref.tag}`, async () => {
         const digest = await repositories.resolveTag(repo, ref.tag);
         if (!digest || !(await repositories.deleteTag(repo, ref.tag))) throw await this.unknown(repo, ref);
         await index.removeTag(repo, ref.tag);
-        events.emit('tag-deleted', { repository: repo, tag: ref.tag, digest: digest.value });
+        events.emit('tag-deleted', { repository: repo, tag: ref.tag, digest: digest.value, ...caused });
       });
       return;
     }
@@ -141,12 +193,12 @@ export class ManifestService {
         if ((await repositories.resolveTag(repo, tag.tag))?.value !== digest.value) return;
         await repositories.deleteTag(repo, tag.tag);
         await index.removeTag(repo, tag.tag);
-        events.emit('tag-deleted', { repository: repo, tag: tag.tag, digest: digest.value });
+        events.emit('tag-deleted', { repository: repo, tag: tag.tag, digest: digest.value, ...caused });
       });
     }
     await repositories.unlinkManifest(repo, digest);
     await index.removeManifest(repo, digest.value);
-    events.emit('manifest-deleted', { repository: repo, digest: digest.value });
+    events.emit('manifest-deleted', { repository: repo, digest: digest.value, ...caused });
   }
 
   /**
@@ -185,43 +237,57 @@ export class ManifestService {
   }
 
   /**
-   * The summary the metadata index keeps of a manifest. `childTotal` gives the total size of an
-   * index's child manifest when known (the index itself during a push, the docs being built during a
-   * rebuild).
+   * The summary the metadata index keeps of a manifest. `child` gives the summary of an index's child
+   * manifest when known (the index itself during a push, the docs being built during a rebuild): an
+   * index's total is its children's, and its "created" the newest of its platform images' (or its
+   * own org.opencontainers.image.created annotation, image-spec annotations.md).
    */
   async summarize(
     m: ParsedManifest,
     size: number,
-    childTotal: (digest: string) => Promise<number | undefined>,
+    child: (digest: string) => Promise<Pick<ManifestSummary, 'totalSize' | 'created'> | null | undefined>,
   ): Promise<ManifestSummary> {
-    const summary: ManifestSummary = { mediaType: m.mediaType, size, totalSize: 0, layers: [], children: [] };
+    const summary: ManifestSummary = { mediaType: m.mediaType, size, totalSize: 0, descriptorCount: m.isIndex ? m.manifests.length : m.layers.length };
     if (m.artifactType) summary.artifactType = m.artifactType;
-    if (m.subject) summary.subject = m.subject.digest.value;
-    if (m.annotations) summary.annotations = JSON.stringify(m.annotations);
+    if (m.subject) {
+      summary.subject = m.subject.digest.value;
+      // Only the referrers listing shows annotations; a large set is read from the manifest there.
+      const annotations = m.annotations ? JSON.stringify(m.annotations) : null;
+      if (annotations && annotations.length <= MAX_INDEXED_ANNOTATIONS) summary.annotations = annotations;
+      else if (annotations) summary.annotationsInManifest = true;
+    }
     if (m.isIndex) {
-      summary.children = m.manifests.map((d) => ({
-        digest: d.digest.value,
-        size: d.size,
-        mediaType: d.mediaType,
-        ...(d.platform ? { platform: platformLabel(d.platform) } : {}),
-      }));
-      for (const child of m.manifests) summary.totalSize += (await childTotal(child.digest.value)) ?? child.size;
+      const platforms = new Set<string>();
+      for (const child of m.manifests) {
+        if (child.platform && platforms.size < MAX_INDEXED_PLATFORMS) platforms.add(platformLabel(child.platform).slice(0, MAX_LABEL));
+      }
+      if (platforms.size > 0) summary.platforms = [...platforms];
+      let newest: string | undefined;
+      for (const descriptor of m.manifests) {
+        const known = await child(descriptor.digest.value);
+        summary.totalSize += known?.totalSize ?? descriptor.size;
+        // Attestations (buildx lists them as unknown/unknown) are not images of the build.
+        const attestation = descriptor.platform && platformLabel(descriptor.platform) === 'unknown/unknown';
+        if (!attestation && isTime(known?.created) && (!newest || Date.parse(known.created) > Date.parse(newest))) newest = known.created;
+      }
+      const annotated = m.annotations?.[CREATED_ANNOTATION];
+      const created = isTime(annotated) ? annotated : newest;
+      if (created) summary.created = created.slice(0, MAX_LABEL);
       return summary;
     }
     const config = m.config!;
     summary.config = { digest: config.digest.value, size: config.size, mediaType: config.mediaType };
-    summary.layers = m.layers.map((d) => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType }));
     summary.totalSize = config.size + m.layers.reduce((sum, d) => sum + d.size, 0);
     if (isImageConfigMediaType(config.mediaType)) {
       const bytes = await this.deps.blobs.read(config.digest, MAX_CONFIG_BYTES);
       const image = bytes ? safeJson(bytes) : null;
       if (image) {
         try {
-          summary.platform = platformLabel(parsePlatform(image, 'config'));
+          summary.platform = platformLabel(parsePlatform(image, 'config')).slice(0, MAX_LABEL);
         } catch {
           // A config without os/architecture is still an image; it just has no platform to show.
         }
-        if (typeof image.created === 'string') summary.created = image.created;
+        if (typeof image.created === 'string') summary.created = image.created.slice(0, MAX_LABEL);
       }
     }
     return summary;
@@ -254,11 +320,25 @@ export class ManifestService {
     return new RegistryError('MANIFEST_UNKNOWN', { message: `manifest ${what} is not known to this registry` });
   }
 
-  /** Everything a manifest points to must be in this repository (subject excepted, by the spec). */
+  /**
+   * Everything a manifest points to must be in this repository (subject excepted, by the spec), with
+   * the size its descriptor declares. Each distinct blob is checked once, however often it is listed.
+   */
   private async checkReferences(repo: string, m: ParsedManifest): Promise<void> {
     const { blobs, repositories } = this.deps;
     const missing: string[] = [];
+    const distinct = new Map<string, Descriptor>();
     for (const d of requiredBlobs(m)) {
+      const seen = distinct.get(d.digest.value);
+      if (seen && seen.size !== d.size) {
+        throw new RegistryError('MANIFEST_INVALID', {
+          message: `${d.digest.value} is listed with two sizes, ${seen.size} and ${d.size} bytes`,
+          detail: { digest: d.digest.value, sizes: [seen.size, d.size] },
+        });
+      }
+      distinct.set(d.digest.value, d);
+    }
+    for (const d of distinct.values()) {
       const size = (await repositories.hasLayer(repo, d.digest)) ? await blobs.stat(d.digest) : null;
       if (size === null) {
         missing.push(d.digest.value);
@@ -269,8 +349,8 @@ export class ManifestService {
         });
       }
     }
-    for (const d of m.manifests) {
-      if ((await repositories.manifestMediaType(repo, d.digest)) === null) missing.push(d.digest.value);
+    for (const digest of new Set(m.manifests.map((d) => d.digest.value))) {
+      if ((await repositories.manifestMediaType(repo, tryParseDigest(digest)!)) === null) missing.push(digest);
     }
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {
@@ -302,4 +382,11 @@ export function readableReference(reference: string): Reference {
       message: `no manifest can exist under "${truncate(reference, 150)}": ${(err as Error).message}`,
     });
   }
+}
+
+/** The annotation for when an image (or index) was created (image-spec annotations.md). */
+const CREATED_ANNOTATION = 'org.opencontainers.image.created';
+
+function isTime(value: string | undefined): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }

@@ -6,6 +6,7 @@
  * grow without bound, and a scraper should not learn them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CounterTotals } from '../metadata/mirror-db.ts';
 import type { RegistryEvents } from './events.ts';
 
 export interface MetricsDeps {
@@ -14,7 +15,14 @@ export interface MetricsDeps {
   uploadsInProgress: () => number;
   /** Whether the metadata index is loaded (listings answer from it). */
   indexReady: () => boolean;
+  /** Metrics of other parts (webhooks/metrics.ts), exposed with these. */
+  registries?: Registry[];
+  /** The pull-through cache's counters per upstream (mirror/counters.ts); upstream names are settings, not user data. */
+  mirrors?: () => { upstream: string; totals: MirrorTotals }[];
 }
+
+/** What mirror/counters.ts counts per upstream. */
+type MirrorTotals = Omit<CounterTotals, 'rateLimitAt'>;
 
 const FINISHED = new Set(['succeeded', 'failed', 'interrupted']);
 
@@ -39,7 +47,7 @@ export class RegistryMetrics {
   private readonly durations: Histogram<'method' | 'operation'>;
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor({ events, uploadsInProgress, indexReady }: MetricsDeps) {
+  constructor({ events, uploadsInProgress, indexReady, registries = [], mirrors }: MetricsDeps) {
     const registers = [this.own];
     this.requests = new Counter({
       name: 'berth_http_requests_total',
@@ -81,8 +89,9 @@ export class RegistryMetrics {
       events.on('repository-deleted', () => deletes.inc({ kind: 'repository' })),
       events.on('maintenance', (e) => { if (FINISHED.has(e.state)) runs.inc({ kind: e.kind, outcome: e.state }); }),
     );
+    if (mirrors) mirrorMetrics(mirrors, registers);
     // Last: a merged registry holds the metrics registered so far.
-    this.registry = Registry.merge([processRegistry(), this.own]);
+    this.registry = Registry.merge([processRegistry(), this.own, ...registries]);
   }
 
   /** Records one answered request. */
@@ -104,4 +113,31 @@ export class RegistryMetrics {
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
   }
+}
+
+/**
+ * The pull-through cache's counters, read from mirror/counters.ts at each scrape (they are kept there,
+ * and across restarts): counters by upstream, and the last RateLimit-Remaining as a gauge.
+ */
+function mirrorMetrics(read: NonNullable<MetricsDeps['mirrors']>, registers: Registry[]): void {
+  const counter = (name: string, help: string, labels: string[], values: (t: MirrorTotals) => [Record<string, string>, number][]) =>
+    new Counter({
+      name, help, labelNames: ['upstream', ...labels], registers,
+      collect() {
+        this.reset();
+        for (const { upstream, totals } of read()) for (const [extra, value] of values(totals)) this.inc({ upstream, ...extra }, value);
+      },
+    });
+  counter('berth_mirror_requests_total', 'Pulls through the cache, by upstream and result: hit (answered from the cache), miss (fetched), stale (served while the upstream failed)', ['result'],
+    (t) => [[{ result: 'hit' }, t.hits], [{ result: 'miss' }, t.misses], [{ result: 'stale' }, t.staleServes]]);
+  counter('berth_mirror_bytes_total', 'Bytes served from the cache, and fetched from the upstream', ['source'],
+    (t) => [[{ source: 'cache' }, t.bytesFromCache], [{ source: 'upstream' }, t.bytesFetched]]);
+  counter('berth_mirror_upstream_errors_total', 'Upstream requests that failed (unreachable, timeout, 429, 5xx, bad answers)', [], (t) => [[{}, t.upstreamErrors]]);
+  new Gauge({
+    name: 'berth_mirror_ratelimit_remaining', help: 'The last RateLimit-Remaining the upstream sent (Docker Hub: pulls left in its window)', labelNames: ['upstream'], registers,
+    collect() {
+      this.reset();
+      for (const { upstream, totals } of read()) if (totals.rateLimitRemaining !== null) this.set({ upstream }, totals.rateLimitRemaining);
+    },
+  });
 }

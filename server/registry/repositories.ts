@@ -21,8 +21,8 @@ import type { RegistryEventName, RegistryEvents } from './events.ts';
 import type { ManifestService } from './manifests.ts';
 import type { DeletedRepository } from './repository-delete.ts';
 import { isImageConfigMediaType, isIndexMediaType } from './media-types.ts';
-import { isValidTag, parseDigest, parseName, truncate } from './reference.ts';
-import { blobsByRepository, sharing } from './usage.ts';
+import { isValidTag, parseDigest, parseName, truncate, tryParseDigest } from './reference.ts';
+import { blobsByRepository, sharing, type StoredManifests } from './usage.ts';
 import type { RepositoryUsage } from './api-types.ts';
 
 export interface RepositoryQuery {
@@ -82,14 +82,14 @@ export class RepositoryService {
     const tagRows: TagRow[] = [];
     for (const tag of tags) {
       const manifest = byDigest.get(tag.digest);
-      if (manifest) tagRows.push({ ...manifestRow(manifest, byDigest), tag: tag.tag, taggedAt: tag.pushedAt.toISOString() });
+      if (manifest) tagRows.push({ ...manifestRow(manifest), tag: tag.tag, taggedAt: tag.pushedAt.toISOString() });
     }
     tagRows.sort((a, b) => b.taggedAt.localeCompare(a.taggedAt) || (a.tag < b.tag ? -1 : 1));
     const tagged = new Set(tags.map((t) => t.digest));
-    const children = new Set(manifests.flatMap((m) => m.children.map((c) => c.digest)));
+    const children = await childDigests(manifests, this.deps.manifests);
     const untagged = manifests
       .filter((m) => !tagged.has(m.digest) && !children.has(m.digest) && !m.subject)
-      .map((m) => manifestRow(m, byDigest))
+      .map(manifestRow)
       .sort((a, b) => b.pushedAt.localeCompare(a.pushedAt));
     return { ...summary(doc, tags.length, manifests.length, usage.get(name)), tags: tagRows, untagged };
   }
@@ -123,8 +123,8 @@ export class RepositoryService {
   private repositoryStats(): Promise<Stats> {
     if (!this.stats) {
       const { index } = this.deps;
-      const computing = Promise.all([index.manifestDocs(), index.tagDocs()]).then(([manifests, tags]) => ({
-        usage: sharing(blobsByRepository(manifests), (_, size) => size).repositories,
+      const computing = Promise.all([index.manifestDocs(), index.tagDocs()]).then(async ([manifests, tags]) => ({
+        usage: sharing(await blobsByRepository(manifests, this.deps.manifests), (_, size) => size).repositories,
         tagCounts: countBy(tags, (t) => t.repo),
         manifestCounts: countBy(manifests, (m) => m.repo),
       }));
@@ -145,33 +145,30 @@ export function manifestKind(mediaType: string, artifactType: string | undefined
 }
 
 /** Platforms an image or index runs on; attestations (unknown/unknown) are not platforms. */
-export function manifestPlatforms(doc: Pick<ManifestDoc, 'platform' | 'children'>): string[] {
-  const all = doc.platform ? [doc.platform] : doc.children.map((c) => c.platform).filter((p): p is string => !!p);
+export function manifestPlatforms(doc: Pick<ManifestDoc, 'platform' | 'platforms'>): string[] {
+  const all = doc.platform ? [doc.platform] : (doc.platforms ?? []);
   return [...new Set(all.filter((p) => p !== 'unknown/unknown'))];
 }
 
-/** The annotation image-spec annotations.md defines for when an image (or index) was created. */
-const CREATED_ANNOTATION = 'org.opencontainers.image.created';
-
 /**
- * When an image was created: its config's "created". An index has no config: its own
- * org.opencontainers.image.created annotation when present, else the newest "created" of its platform
- * images in the repository (a multi-arch build creates them together; attestations are not images).
+ * The digests the indexes among `docs` list as children, read from the indexes themselves (the
+ * metadata index does not hold them: see index-db.ts). An index that cannot be read lists none.
  */
-export function createdOf(doc: ManifestDoc, byDigest: ReadonlyMap<string, ManifestDoc>): string | null {
-  if (doc.created) return doc.created;
-  const annotated = doc.annotations ? (JSON.parse(doc.annotations) as Record<string, unknown>)[CREATED_ANNOTATION] : undefined;
-  if (typeof annotated === 'string' && !Number.isNaN(Date.parse(annotated))) return annotated;
-  let newest: string | null = null;
-  for (const child of doc.children) {
-    if (child.platform === 'unknown/unknown') continue;
-    const created = byDigest.get(child.digest)?.created;
-    if (created && !Number.isNaN(Date.parse(created)) && (newest === null || Date.parse(created) > Date.parse(newest))) newest = created;
+export async function childDigests(docs: readonly ManifestDoc[], manifests: StoredManifests): Promise<Set<string>> {
+  const children = new Set<string>();
+  for (const doc of docs) {
+    const digest = tryParseDigest(doc.digest);
+    if (!isIndexMediaType(doc.mediaType) || doc.descriptorCount === 0 || !digest) continue;
+    try {
+      for (const child of (await manifests.parseStored(doc.repo, digest, doc.mediaType)).manifest.manifests) children.add(child.digest.value);
+    } catch {
+      // Unreadable (scrub says so): its children show as untagged rather than not at all.
+    }
   }
-  return newest;
+  return children;
 }
 
-function manifestRow(doc: ManifestDoc, byDigest: ReadonlyMap<string, ManifestDoc>): ManifestRow {
+function manifestRow(doc: ManifestDoc): ManifestRow {
   return {
     digest: doc.digest,
     mediaType: doc.mediaType,
@@ -179,7 +176,7 @@ function manifestRow(doc: ManifestDoc, byDigest: ReadonlyMap<string, ManifestDoc
     artifactType: doc.artifactType ?? null,
     size: doc.totalSize,
     platforms: manifestPlatforms(doc),
-    created: createdOf(doc, byDigest),
+    created: doc.created ?? null,
     pushedAt: doc.pushedAt.toISOString(),
   };
 }

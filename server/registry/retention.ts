@@ -9,7 +9,7 @@
  * never derived data.
  */
 import { randomUUID } from 'node:crypto';
-import picomatch from 'picomatch';
+import { patternMatches, patternProblem } from '../name-pattern.ts';
 import type { MaintenanceStore, RetentionRuleDoc } from '../metadata/maintenance-db.ts';
 import type { RepositoryStore, TagRecord } from '../storage/repository-store.ts';
 import type { FieldErrorDetail, RetentionReport, RetentionRule } from './api-types.ts';
@@ -116,8 +116,8 @@ interface CompiledRule {
 }
 
 function compile(rule: Pick<RetentionRuleDoc, 'repositories' | 'keepLast' | 'keepDays' | 'keepTags'>, now: Date): CompiledRule {
-  const repositories = picomatch(rule.repositories);
-  const keepTags = rule.keepTags ? picomatch(rule.keepTags) : () => false;
+  const repositories = (name: string) => patternMatches(rule.repositories, name);
+  const keepTags = (tag: string) => rule.keepTags !== null && patternMatches(rule.keepTags, tag);
   const since = rule.keepDays !== null ? now.getTime() - rule.keepDays * DAY_MS : Infinity;
   return {
     matchesRepository: (name) => repositories(name),
@@ -137,8 +137,8 @@ export function validateRule(input: RetentionRuleInput, existing: RuleFields | n
 
   const pick = <K extends keyof RuleFields>(key: K, fallback: RuleFields[K]): unknown => (key in input ? input[key] : existing ? existing[key] : fallback);
   const repositories = pick('repositories', '' as string);
-  if (typeof repositories !== 'string' || repositories.trim() === '' || repositories.length > MAX_PATTERN) {
-    throw invalidRule('"repositories" must be a pattern of repository names such as "team/*" or "**" (up to 255 characters)', ['repositories']);
+  if (typeof repositories !== 'string' || repositories.trim() === '' || repositories.length > MAX_PATTERN || patternProblem(repositories)) {
+    throw invalidRule('"repositories" must be a pattern of repository names such as "team/*" or "*" (up to 255 characters; * any characters, ? one, {a,b} either)', ['repositories']);
   }
   const keepLast = pick('keepLast', null);
   if (keepLast !== null && (typeof keepLast !== 'number' || !Number.isInteger(keepLast) || keepLast < 1 || keepLast > 1_000_000)) {
@@ -152,7 +152,7 @@ export function validateRule(input: RetentionRuleInput, existing: RuleFields | n
     throw invalidRule('a rule needs "keepLast" (keep the newest N tags), "keepDays" (keep tags pushed within D days), or both', ['keepLast', 'keepDays']);
   }
   const keepTags = pick('keepTags', null);
-  if (keepTags !== null && (typeof keepTags !== 'string' || keepTags.trim() === '' || keepTags.length > MAX_PATTERN)) {
+  if (keepTags !== null && (typeof keepTags !== 'string' || keepTags.trim() === '' || keepTags.length > MAX_PATTERN || patternProblem(keepTags))) {
     throw invalidRule('"keepTags" must be a pattern of tag names to always keep, such as "latest" or "v*", or null', ['keepTags']);
   }
   const enabled = pick('enabled', true);

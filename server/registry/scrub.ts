@@ -23,6 +23,11 @@ export interface ScrubberDeps {
   manifests: ManifestService;
   guard: LinkGuard;
   now?: () => Date;
+  /**
+   * Repositories whose content arrives when a client asks for it (the pull-through cache's, mirror/):
+   * blobs and platforms their manifests name but nobody pulled yet are not missing.
+   */
+  fetchedOnDemand?: (repository: string) => boolean;
 }
 
 /** Reported problems per list, at most (a badly damaged store would otherwise make a huge report). */
@@ -100,6 +105,7 @@ export class Scrubber {
 
     for (const repo of await repositories.listRepositories()) {
       report.checked.repositories++;
+      const lazy = this.deps.fetchedOnDemand?.(repo) ?? false;
       const revisions = await repositories.listManifests(repo);
       const held = new Set(revisions.map((r) => r.digest.value));
       for (const tag of await repositories.listTags(repo)) {
@@ -123,12 +129,12 @@ export class Scrubber {
         }
         for (const d of [...(parsed.config ? [parsed.config] : []), ...parsed.layers]) {
           use(d.digest.value, repo, 'layer');
-          if (d.urls) continue; // non-distributable: fetched from its urls, need not be here
+          if (d.urls || lazy) continue; // non-distributable, or cached on demand: need not be here
           if (!(await stored(d.digest))) missing(repo, reference, d.digest.value, 'a blob of the manifest is missing');
           else if (!(await repositories.hasLayer(repo, d.digest))) missing(repo, reference, d.digest.value, 'a blob of the manifest is not linked in the repository');
         }
         for (const child of parsed.manifests) {
-          if (!held.has(child.digest.value)) missing(repo, reference, child.digest.value, 'a child manifest of the index is not in the repository');
+          if (!lazy && !held.has(child.digest.value)) missing(repo, reference, child.digest.value, 'a child manifest of the index is not in the repository');
         }
       }
       for (const digest of await repositories.listLayers(repo)) {

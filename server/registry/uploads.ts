@@ -5,17 +5,18 @@
  * has been verified (storage adopts the file by rename).
  */
 import type { Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable, type Writable } from 'node:stream';
 import type { MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { storageFailureKind } from '../storage/failures.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { UploadStore } from '../storage/upload-store.ts';
 import { digestFromHash, newHash } from './digester.ts';
 import { RegistryError } from './errors.ts';
-import type { RegistryEvents } from './events.ts';
+import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
+import type { StorageHealth } from './storage-health.ts';
 
 export interface UploadState {
   id: string;
@@ -57,6 +58,8 @@ export interface UploadServiceDeps {
   index: MetadataIndex;
   events: RegistryEvents;
   guard: LinkGuard;
+  /** Refuses bodies that cannot fit and words disk failures (storage-health.ts); absent in unit tests. */
+  storage?: Pick<StorageHealth, 'ensureRoom' | 'failed' | 'stored'>;
 }
 
 export class UploadService {
@@ -68,7 +71,12 @@ export class UploadService {
   }
 
   async start(repository: string): Promise<UploadState> {
-    const info = await this.deps.uploads.create(repository);
+    let info;
+    try {
+      info = await this.deps.uploads.create(repository);
+    } catch (err) {
+      throw (await this.deps.storage?.failed(err, { repository, what: 'a new upload' })) ?? err;
+    }
     this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false, inFlight: 0 });
     return { id: info.id, repository, size: 0 };
   }
@@ -85,7 +93,7 @@ export class UploadService {
   }
 
   /** The closing PUT: an optional last chunk, then verification and commit. */
-  async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions): Promise<void> {
+  async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions, origin?: EventOrigin): Promise<void> {
     const session = await this.session(repository, id);
     await this.exclusive(session, async () => {
       const before = session.size;
@@ -119,14 +127,17 @@ export class UploadService {
       await this.deps.uploads.remove(id);
       this.live.delete(id);
     });
-    this.deps.events.emit('blob-pushed', { repository, digest: digest.value, size: session.size });
+    this.deps.storage?.stored();
+    this.deps.events.emit('blob-pushed', { repository, digest: digest.value, size: session.size, ...(origin ? { origin } : {}) });
   }
 
   /** POST with ?digest= and the whole blob as body. */
-  async uploadWhole(repository: string, digest: Digest, body: Readable, options: ChunkOptions): Promise<void> {
+  async uploadWhole(repository: string, digest: Digest, body: Readable, options: ChunkOptions, origin?: EventOrigin): Promise<void> {
+    // Refused before a session (or any byte) is written when it cannot fit.
+    if (options.length !== undefined) await this.deps.storage?.ensureRoom(options.length, { repository, what: 'this blob' });
     const { id } = await this.start(repository);
     try {
-      await this.complete(repository, id, digest, body, options);
+      await this.complete(repository, id, digest, body, options, origin);
     } catch (err) {
       await this.cancel(repository, id).catch(() => undefined);
       throw err;
@@ -141,20 +152,21 @@ export class UploadService {
   }
 
   /** Links a blob of `from` into `repository`; false when `from` does not hold it. */
-  async mount(repository: string, from: string, digest: Digest): Promise<boolean> {
+  async mount(repository: string, from: string, digest: Digest, origin?: EventOrigin): Promise<boolean> {
     const { guard, repositories, blobs, index } = this.deps;
     // The check that the blob exists and the new link are one step for garbage collection (link-guard.ts).
-    const mounted = await guard.withDigests([digest.value], () =>
+    const size = await guard.withDigests([digest.value], () =>
       guard.withRepository(repository, async () => {
-        if (!(await repositories.hasLayer(from, digest))) return false;
-        if ((await blobs.stat(digest)) === null) return false;
+        if (!(await repositories.hasLayer(from, digest))) return null;
+        const stored = await blobs.stat(digest);
+        if (stored === null) return null;
         await repositories.linkLayer(repository, digest);
         await index.touchRepository(repository, null);
-        return true;
+        return stored;
       }),
     );
-    if (mounted) this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value });
-    return mounted;
+    if (size !== null) this.deps.events.emit('blob-mounted', { repository, from, digest: digest.value, size, ...(origin ? { origin } : {}) });
+    return size !== null;
   }
 
   /** Sessions this process knows of, with progress, for the activity view. */
@@ -243,6 +255,7 @@ export class UploadService {
         });
       }
     }
+    if (length !== undefined) await this.deps.storage?.ensureRoom(length, { repository: session.repository, what: 'this chunk' });
     const hash = session.hash;
     // Every byte that lands is hashed (when the hash state is at hand) and counted for upload progress.
     const sink = await this.deps.uploads.appendStream(id, start, (bytes) => {
@@ -250,13 +263,14 @@ export class UploadService {
       session.inFlight += bytes.length;
     });
     try {
-      await pipeline(body, sink);
+      await receive(body, sink);
     } catch (err) {
       // The client hung up or the disk failed: the session keeps exactly what reached the disk, and
       // the hash covers exactly those bytes (the sink hashes only what it wrote).
       session.size = start + (await sink.settled);
       session.inFlight = 0;
-      throw err;
+      const failure = storageFailureKind(err) ? await this.dropAfterDiskFailure(id, err, session.repository) : null;
+      throw failure ?? err;
     }
     const received = await sink.settled;
     session.inFlight = 0;
@@ -273,12 +287,55 @@ export class UploadService {
     }
   }
 
+  /**
+   * The disk refused the session's bytes: its partial data would only hold the space a client needs
+   * once some is freed, and no client resumes a push that failed, so the session goes (its folder
+   * with it). Returns the error for the client.
+   */
+  private async dropAfterDiskFailure(id: string, err: unknown, repository: string): Promise<Error | null> {
+    this.live.delete(id);
+    await this.deps.uploads.remove(id).catch(() => undefined);
+    return (await this.deps.storage?.failed(err, { repository, what: 'the blob', uploadRemoved: true })) ?? null;
+  }
+
   private async digestOf(id: string, session: LiveSession, algorithm: Digest['algorithm']): Promise<Digest> {
     if (algorithm === 'sha256' && session.hash) return digestFromHash('sha256', session.hash.copy());
     const hash = newHash(algorithm);
     await this.deps.uploads.hashData(id, hash);
     return digestFromHash(algorithm, hash);
   }
+}
+
+/**
+ * Pipes a request body into the upload's file. Unlike pipeline(), a failing file does not destroy the
+ * request: that would close the connection under the client, which would then see a reset instead of
+ * the error response (and Koa's ctx.ip would throw). The rest of the body is drained instead, so the
+ * connection stays in step and the client reads the answer. A client that hangs up destroys the sink,
+ * which closes the file.
+ */
+function receive(body: Readable, sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve();
+    };
+    finished(sink, (err) => {
+      if (err && !body.destroyed) {
+        body.unpipe(sink);
+        body.resume();
+      }
+      settle(err);
+    });
+    finished(body, { writable: false }, (err) => {
+      if (!err) return;
+      sink.destroy(err);
+      settle(err);
+    });
+    body.pipe(sink);
+  });
 }
 
 /** The spec's Range response header: "0-<last byte>", no "bytes=" prefix; "0-0" for an empty upload. */

@@ -8,16 +8,36 @@ import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobLister } from '../storage/blob-store.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
+import type { ParsedManifest } from './manifest.ts';
+import { isIndexMediaType } from './media-types.ts';
+import { tryParseDigest, type Digest } from './reference.ts';
 
-/** repository -> digest -> size the manifest declared, for every blob a manifest of it references. */
-export function blobsByRepository(docs: Iterable<ManifestDoc>): Map<string, Map<string, number>> {
+/** Reads a manifest as stored (ManifestService.parseStored). */
+export interface StoredManifests {
+  parseStored(repo: string, digest: Digest, mediaType: string): Promise<{ manifest: ParsedManifest }>;
+}
+
+/**
+ * repository -> digest -> size the manifest declared, for every blob a manifest of it references.
+ * The layers are read from each manifest in turn (the index does not hold them), so what this holds
+ * is the distinct blobs of each repository, however many descriptors its manifests repeat. A
+ * manifest that cannot be read (see scrub) counts with its config only.
+ */
+export async function blobsByRepository(docs: Iterable<ManifestDoc>, manifests: StoredManifests): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   for (const doc of docs) {
     let blobs = out.get(doc.repo);
     if (!blobs) out.set(doc.repo, (blobs = new Map()));
     blobs.set(doc.digest, doc.size);
     if (doc.config) blobs.set(doc.config.digest, doc.config.size);
-    for (const layer of doc.layers) blobs.set(layer.digest, layer.size);
+    const digest = tryParseDigest(doc.digest);
+    if (isIndexMediaType(doc.mediaType) || doc.descriptorCount === 0 || !digest) continue;
+    try {
+      const { manifest } = await manifests.parseStored(doc.repo, digest, doc.mediaType);
+      for (const layer of manifest.layers) blobs.set(layer.digest.value, layer.size);
+    } catch {
+      // Unreadable: scrub reports it; its layers are not counted here.
+    }
   }
   return out;
 }
@@ -66,6 +86,7 @@ export function sharing(byRepository: Map<string, Map<string, number>>, sizeOf: 
 export interface DiskUsageServiceDeps {
   blobs: BlobLister;
   index: MetadataIndex;
+  manifests: StoredManifests;
   dataDir: string;
   volume(dir: string): Promise<VolumeSpace>;
   /**
@@ -73,6 +94,8 @@ export interface DiskUsageServiceDeps {
    * would free once the grace window has passed (the dry run's freed plus protected bytes).
    */
   reclaimable(): Promise<{ nowBytes: number; afterGraceBytes: number; graceSeconds: number }>;
+  /** Whether a repository is the pull-through cache's (mirror/): its bytes are counted apart. */
+  cached?: (repository: string) => boolean;
 }
 
 export class DiskUsageService {
@@ -92,8 +115,11 @@ export class DiskUsageService {
       bytesOnDisk += blob.size;
     }
     const reclaimable = await this.deps.reclaimable();
-    const used = sharing(blobsByRepository(await index.manifestDocs()), (digest) => onDisk.get(digest) ?? null);
+    const byRepository = await blobsByRepository(await index.manifestDocs(), this.deps.manifests);
+    const used = sharing(byRepository, (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
+    const cached = this.deps.cached ?? (() => false);
+    for (const repo of repositories) if (cached(repo.name)) repo.cached = true;
     return {
       dataDir,
       bytesOnDisk,
@@ -104,8 +130,21 @@ export class DiskUsageService {
       reclaimableByGcBytes: reclaimable.nowBytes,
       reclaimableAfterGraceBytes: reclaimable.afterGraceBytes,
       gcGraceSeconds: reclaimable.graceSeconds,
+      cachedBytes: cachedOnly(byRepository, cached, (digest) => onDisk.get(digest) ?? null),
       volume: await volume(dataDir),
       repositories,
     };
   }
+}
+
+/** Bytes of the stored blobs that only cache repositories use (a blob a pushed image uses too is pushed). */
+export function cachedOnly(byRepository: Map<string, Map<string, number>>, cached: (repository: string) => boolean, sizeOf: (digest: string) => number | null): number {
+  const pushed = new Set<string>();
+  const fromCache = new Set<string>();
+  for (const [repo, blobs] of byRepository) {
+    for (const digest of blobs.keys()) (cached(repo) ? fromCache : pushed).add(digest);
+  }
+  let bytes = 0;
+  for (const digest of fromCache) if (!pushed.has(digest)) bytes += sizeOf(digest) ?? 0;
+  return bytes;
 }

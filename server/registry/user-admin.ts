@@ -16,7 +16,8 @@ import AsyncLock from 'async-lock';
 import { AuthError } from '../auth/errors.ts';
 import { ACTIONS, isAdmin, parseGrant, type Action, type Grant } from '../auth/permissions.ts';
 import { generatePassword } from '../auth/secrets.ts';
-import { passwordProblem, userNameProblem, type AuthService, type CredentialSummary, type UserSummary } from '../auth/service.ts';
+import { passwordProblem, tokenLabelProblem, userNameProblem, type AuthService, type CredentialSummary, type UserSummary } from '../auth/service.ts';
+import { ConfigError, parseDuration } from '../config.ts';
 import type {
   CreatedToken, CreatedUser, FieldErrorDetail, HtpasswdImport, PasswordChange, PermissionView, TokenList, TokenView, UserList, UserView,
 } from './api-types.ts';
@@ -52,7 +53,6 @@ export interface UserAdminDeps {
 export const DEFAULT_TOKEN_EXPIRY = '90d';
 /** Users with the default permissions get these when they give none (`berth user add`). */
 export const DEFAULT_PERMISSIONS: readonly string[] = ['*:pull,push'];
-const MAX_LABEL = 100;
 /** An htpasswd file of a few thousand bcrypt lines (about 70 bytes each). */
 export const MAX_HTPASSWD_CHARS = 1024 * 1024;
 
@@ -149,8 +149,9 @@ export class UserAdmin implements UserDirectory {
     }
     const robot = body.robot !== undefined;
     const owner = userName(robot ? body.robot : body.user, robot ? 'robot' : 'user');
-    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.trim() === '' || body.name.length > MAX_LABEL || /[\u0000-\u001f\u007f]/.test(body.name))) {
-      throw invalid(`"name" must be a name for the token of 1-${MAX_LABEL} printable characters`, 'name');
+    if (body.name !== undefined) {
+      const problem = typeof body.name === 'string' ? tokenLabelProblem(body.name.trim()) : 'a token name is text';
+      if (problem) throw invalid(`"name": ${problem}`, 'name');
     }
     const label = typeof body.name === 'string' ? body.name.trim() : robot ? 'robot' : 'personal';
     const expiresAt = parseExpiry(body.expires ?? DEFAULT_TOKEN_EXPIRY, this.now());
@@ -160,7 +161,7 @@ export class UserAdmin implements UserDirectory {
       if (robot && existing?.kind === 'user') {
         throw new RegistryError('CONFLICT', { message: `"${owner}" is a user, not a robot account: give it a personal token ("user") instead`, detail: fields('robot') });
       }
-      if (robot && !existing && !permissions) throw invalid(`a new robot account needs permissions: what may "${owner}" do?`, 'permissions');
+      if (robot && !existing && !permissions) throw invalid(`a new robot account needs its permissions: what may "${owner}" do?`, 'permissions');
       if (!robot && !existing) throw invalid(`no user "${owner}"`, 'user');
       if (!robot && existing?.kind === 'robot') throw invalid(`"${owner}" is a robot account: give it a robot token ("robot") instead`, 'user');
       const created = await auth.createAccessToken({ user: owner, label, expiresAt, permissions, robot });
@@ -335,18 +336,27 @@ function validPattern(repository: string): boolean {
   }
 }
 
-/** "90d", "12h", "4w", "never", or a date ("2027-01-31"): when a token stops working. */
-export function parseExpiry(value: unknown, now: number): Date | null {
-  const text = typeof value === 'string' ? value.trim() : value === null ? 'never' : '';
-  if (text === 'never') return null;
-  const relative = /^(\d{1,5})([hdw])$/.exec(text);
-  let at: Date | null = null;
-  if (relative) at = new Date(now + Number(relative[1]) * { h: 3_600_000, d: 86_400_000, w: 604_800_000 }[relative[2] as 'h' | 'd' | 'w']);
-  else if (/^\d{4}-\d\d-\d\d(T[\d:.]+Z?)?$/.test(text) && !Number.isNaN(Date.parse(text))) at = new Date(text);
-  if (!at) {
-    throw invalid(`"expires": "${String(value).slice(0, 50)}" is not an expiry: use a duration (12h, 90d, 4w), a date (2027-01-31) or "never"`, 'expires');
+/** A token that expires sooner would be dead before anyone could use it. */
+export const MIN_TOKEN_LIFETIME_MS = 60_000;
+export const EXPIRY_FORMS = 'a duration (12h, 90d, 4w), a date (2027-01-31) or never';
+
+/**
+ * When a token stops working: "never", a date ("2027-01-31"), or a duration from now through the one
+ * duration parser (config.ts), at least a minute.
+ */
+export function parseExpiry(value: unknown, now: number, source = '"expires"'): Date | null {
+  if (value === 'never' || value === null) return null;
+  let at: Date;
+  if (typeof value === 'string' && /^\d{4}-\d\d-\d\d(T[\d:.]+Z?)?$/.test(value) && !Number.isNaN(Date.parse(value))) {
+    at = new Date(value);
+  } else {
+    try {
+      at = new Date(now + parseDuration(value, source, MIN_TOKEN_LIFETIME_MS, EXPIRY_FORMS));
+    } catch (err) {
+      throw err instanceof ConfigError ? invalid(err.message, 'expires') : err;
+    }
   }
-  if (at.getTime() <= now) throw invalid(`"expires": ${at.toISOString()} has passed; the expiry must be in the future`, 'expires');
+  if (at.getTime() <= now) throw invalid(`${source}: ${at.toISOString()} has passed; the expiry must be in the future`, 'expires');
   return at;
 }
 

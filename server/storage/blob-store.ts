@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { tryParseDigest, type Digest } from '../registry/reference.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { fsyncDir, isNotFound, readDirOrEmpty, removeFile, writeFileAtomic } from './files.ts';
+import { fsyncDir, isNotFound, makeDir, readDirOrEmpty, removeFile, writeFileAtomic } from './files.ts';
 import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
@@ -193,7 +193,7 @@ export class FsBlobStore implements BlobStore {
     } finally {
       await handle.close();
     }
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDir(path.dirname(target));
     await fs.rename(file, target);
     await fsyncDir(path.dirname(target));
     this.sizes.set(digest.value, size);
@@ -243,7 +243,7 @@ export class FsBlobStore implements BlobStore {
 
   async quarantine(digest: Digest, at: Date): Promise<string | null> {
     const target = this.paths.quarantined(digest, at);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDir(path.dirname(target));
     try {
       await fs.rename(this.paths.blob(digest), target);
     } catch (err) {

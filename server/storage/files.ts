@@ -4,6 +4,26 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
+/**
+ * mkdir -p whose error is the real one: Node's recursive mkdir reports ENOENT for a folder it cannot
+ * create on a read-only file system (EROFS is lost). On ENOENT the missing levels are made one at a
+ * time, so the failing one reports its own errno.
+ */
+export async function makeDir(dir: string, mode?: number): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true, ...(mode !== undefined ? { mode } : {}) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const parent = path.dirname(dir);
+    if (parent !== dir) await makeDir(parent, mode);
+    try {
+      await fs.mkdir(dir, mode);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+    }
+  }
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   // Windows cannot open a directory for fsync; NTFS journals renames itself.
   if (process.platform === 'win32') return;
@@ -24,24 +44,58 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
 async function writeThenRename(tmp: string, target: string, data: string | Uint8Array, mode?: number): Promise<void> {
   const handle = await fs.open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    // A write cut short by a full disk must not leave its partial file behind, holding the space.
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
   }
+  await renameDurable(tmp, target);
+}
+
+/**
+ * Moves a complete, synced temp file over `target` and makes the rename durable; the temp file is
+ * removed if the move fails.
+ */
+export async function renameDurable(tmp: string, target: string): Promise<void> {
   try {
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDir(path.dirname(target));
     await fs.rename(tmp, target);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
   await fsyncDir(path.dirname(target));
 }
 
+/** fsyncs a file written through a stream (which does not sync it). */
+export async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens a file for reading, or null when there is none. */
+export async function openIfExists(file: string): Promise<fs.FileHandle | null> {
+  try {
+    return await fs.open(file, 'r');
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+
 /** Creates an empty marker file (a link) and makes its directory entry durable. */
 export async function touchDurable(file: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await makeDir(path.dirname(file));
   await (await fs.open(file, 'a')).close();
   await fsyncDir(path.dirname(file));
 }
@@ -66,6 +120,28 @@ export async function removeFile(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * Why a file a user named (a config file, a certificate, an htpasswd file) cannot be read, in a few
+ * words: "not found", "is a directory, not a file", "permission denied", or the system's message.
+ */
+export function readProblem(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException | null)?.code) {
+    case 'ENOENT':
+      return 'not found';
+    case 'EISDIR':
+      return 'is a directory, not a file';
+    case 'ENOTDIR':
+      return 'a part of its path is a file, not a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EIO':
+      return 'the disk reported an I/O error (EIO)';
+    default:
+      return (err as Error).message;
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
@@ -86,7 +162,7 @@ export async function readDirOrEmpty(dir: string): Promise<string[]> {
  * exists, so it is never readable by others even briefly; its folder is made 0700.
  */
 export async function writePrivateFile(target: string, data: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+  await makeDir(path.dirname(target), 0o700);
   await writeThenRename(`${target}.${randomUUID()}.tmp`, target, data, 0o600);
 }
 

@@ -1,9 +1,31 @@
 /**
  * One Berth per data directory: the nedb index must have a single owner, and the caches in front of
- * the files assume no other writer. The lock is a file holding the owner's pid (and, once listening,
- * its URL, so the CLI can find the server); a lock whose pid is gone was left by a crash and is taken over.
+ * the files assume no other writer.
+ *
+ * The lock is two things:
+ *   - berth.lock, created exclusively (O_EXCL): who holds the directory (pid, start time, its URL once
+ *     listening, so the CLI can find the server) and where its liveness socket listens;
+ *   - that socket, listening for as long as the holder lives: berth.sock next to the lock file, or,
+ *     where a socket cannot live there (a path too long for sun_path, a file system without sockets),
+ *     an abstract socket on Linux, a socket in the temp folder elsewhere, a named pipe on Windows.
+ * A lock is live while its socket accepts a connection. The kernel closes a process's sockets when it
+ * dies, however it dies (kill -9 included, and before a zombie is reaped), so a lock never outlives its
+ * process, and no pid check can be fooled by a pid reused after a reboot or by another pid namespace.
+ * Node has no flock(), and a native module would need rebuilding for Electron; a listening socket is
+ * what every platform Node runs on has. Unlike pid files it also works when two containers share the
+ * directory (a socket file there reaches the same kernel's listener).
+ *
+ * A lock whose socket refuses connections was left by a crash and is taken over: moved aside by
+ * rename (atomic), checked to be the stale one that was judged (else put back), then created anew.
+ * Lock files of older Berths (no socket) are judged by their pid, not counting a zombie or a process
+ * that started after the lock was written (a reused pid).
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { isNotFound } from './files.ts';
 
 export interface LockInfo {
@@ -11,6 +33,10 @@ export interface LockInfo {
   startedAt: string;
   /** Where the owning server listens, once it does. */
   url?: string;
+  /** The holder's liveness socket (see the top); "@name" is a Linux abstract socket. */
+  socket?: string;
+  /** Tells this lock from any other written by the same pid. */
+  nonce?: string;
 }
 
 export class DataDirLockedError extends Error {
@@ -22,43 +48,80 @@ export class DataDirLockedError extends Error {
   }
 }
 
+/** How long a lock file may be empty (its creator is writing it) before it counts as left by a crash. */
+const BEING_WRITTEN_MS = 2000;
+/** Answer time of a live holder's socket (a stopped process still has the kernel accept for it). */
+const CONNECT_TIMEOUT_MS = 2000;
+/** sun_path is 104 bytes on macOS, 108 on Linux, with the terminating NUL. */
+const MAX_SOCKET_PATH = 103;
+
 export class DataDirLock {
   private readonly file: string;
   private info: LockInfo;
+  private readonly server: net.Server;
   private released = false;
 
-  private constructor(file: string, info: LockInfo) {
+  private constructor(file: string, info: LockInfo, server: net.Server) {
     this.file = file;
     this.info = info;
+    this.server = server;
   }
 
   static async acquire(file: string): Promise<DataDirLock> {
-    const info: LockInfo = { pid: process.pid, startedAt: new Date().toISOString() };
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const info: LockInfo = { pid: process.pid, startedAt: new Date().toISOString(), nonce: randomBytes(12).toString('hex') };
+      let created = false;
       try {
-        await fs.writeFile(file, JSON.stringify(info), { flag: 'wx' });
-        return new DataDirLock(file, info);
+        await fs.writeFile(file, JSON.stringify(info), { flag: 'wx', mode: 0o644 });
+        created = true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
+      if (created) {
+        try {
+          const { server, socket } = await listenSocket(file, info.nonce!);
+          const lock = new DataDirLock(file, { ...info, socket }, server);
+          await lock.write();
+          return lock;
+        } catch (err) {
+          await fs.rm(file, { force: true });
+          throw err;
+        }
+      }
       const holder = await readLock(file);
-      if (holder && holder.pid !== process.pid && isAlive(holder.pid)) throw new DataDirLockedError(file, holder);
-      // Stale: its owner is gone. Remove it and race for it again.
-      await fs.rm(file, { force: true });
+      if (holder === null) {
+        // Empty or half-written: its creator is writing it right now, unless that was long ago.
+        const age = await fs.stat(file).then((st) => Date.now() - st.mtimeMs, () => 0);
+        if (age < BEING_WRITTEN_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          continue;
+        }
+      } else if (await isLive(holder)) {
+        throw new DataDirLockedError(file, holder);
+      }
+      await removeStale(file, holder);
     }
-    throw new Error(`could not take the lock ${file}`);
+    throw new Error(`could not take the lock ${file}: other processes keep taking it`);
   }
 
   async update(fields: Partial<LockInfo>): Promise<void> {
     this.info = { ...this.info, ...fields };
-    await fs.writeFile(this.file, JSON.stringify(this.info));
+    await this.write();
+  }
+
+  /** Replaces the lock file atomically, so a reader never sees it half-written. */
+  private async write(): Promise<void> {
+    const temp = `${this.file}.${this.info.nonce}.tmp`;
+    await fs.writeFile(temp, JSON.stringify(this.info), { mode: 0o644 });
+    await fs.rename(temp, this.file);
   }
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
-    const holder = await readLock(this.file);
-    if (holder?.pid === process.pid) await fs.rm(this.file, { force: true });
+    const holder = await readLock(this.file).catch(() => null);
+    if (holder?.nonce === this.info.nonce) await fs.rm(this.file, { force: true });
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 
@@ -73,11 +136,103 @@ export async function readLock(file: string): Promise<LockInfo | null> {
   }
 }
 
-export function isAlive(pid: number): boolean {
+/** The holder of a live lock, or null when the directory is free (no lock, or one left by a crash). */
+export async function liveHolder(file: string): Promise<LockInfo | null> {
+  const holder = await readLock(file);
+  return holder && (await isLive(holder)) ? holder : null;
+}
+
+/** Whether the process that wrote `holder` still holds it (see the top). */
+export async function isLive(holder: LockInfo): Promise<boolean> {
+  if (holder.socket) return socketAnswers(holder.socket);
+  return pidHolds(holder.pid, Date.parse(holder.startedAt));
+}
+
+/** Moves a stale lock aside; if what was moved is not the lock judged stale (a new holder's), puts it back. */
+async function removeStale(file: string, judged: LockInfo | null): Promise<void> {
+  const aside = `${file}.stale-${randomBytes(6).toString('hex')}`;
+  try {
+    await fs.rename(file, aside);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  const moved = await readLock(aside).catch(() => null);
+  const same = judged === null ? moved === null : moved?.nonce === judged.nonce && moved?.pid === judged.pid && moved?.startedAt === judged.startedAt;
+  if (!same) {
+    // Someone took the lock between our reading and our move: give it back (unless yet another
+    // holder exists by now, which then is the one the next attempt meets).
+    await fs.link(aside, file).catch(() => undefined);
+  }
+  await fs.rm(aside, { force: true });
+}
+
+/** Listens on the liveness socket; each connection is told the lock's nonce and closed. */
+async function listenSocket(lockFile: string, nonce: string): Promise<{ server: net.Server; socket: string }> {
+  const candidates: string[] = [];
+  if (process.platform === 'win32') {
+    candidates.push(`\\\\.\\pipe\\berth-${nonce}`);
+  } else {
+    const beside = path.join(path.dirname(lockFile), 'berth.sock');
+    if (Buffer.byteLength(beside) <= MAX_SOCKET_PATH) candidates.push(beside);
+    candidates.push(process.platform === 'linux' ? `@berth-${nonce}` : path.join(os.tmpdir(), `berth-${nonce}.sock`));
+  }
+  let lastError: unknown;
+  for (const socket of candidates) {
+    const server = net.createServer((connection) => {
+      connection.on('error', () => undefined); // a checker that hangs up first is no concern of ours
+      connection.end(`${nonce}\n`);
+    });
+    // Never keeps the process alive by itself: the lock lives as long as the process does.
+    server.unref();
+    try {
+      if (!socket.startsWith('@') && !socket.startsWith('\\\\')) await fs.rm(socket, { force: true }); // a stale one: we hold the lock
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socket.startsWith('@') ? `\0${socket.slice(1)}` : socket, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return { server, socket };
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw new Error(`cannot open the lock's socket: ${(lastError as Error).message}`);
+}
+
+/** Whether something listens on `socket`. Refused or missing: no one (the holder died). */
+function socketAnswers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const connection = net.connect(socket.startsWith('@') ? `\0${socket.slice(1)}` : socket);
+    const done = (live: boolean) => {
+      connection.destroy();
+      resolve(live);
+    };
+    connection.setTimeout(CONNECT_TIMEOUT_MS, () => done(true));
+    connection.once('connect', () => done(true));
+    connection.once('error', (err: NodeJS.ErrnoException) => done(!(err.code === 'ECONNREFUSED' || err.code === 'ENOENT')));
+  });
+}
+
+/** Lock files without a socket (older Berths): the pid, if alive, not a zombie, and started before the lock. */
+function pidHolds(pid: number, lockedAt: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ... starttime" (field 22, in clock ticks after boot).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return false;
+    const bootedAt = Date.now() - os.uptime() * 1000;
+    const started = bootedAt + (Number(fields[19]) / 100) * 1000;
+    return Number.isNaN(lockedAt) || started <= lockedAt + 5000;
+  } catch {
+    return true;
   }
 }

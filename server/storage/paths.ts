@@ -2,7 +2,10 @@
  * The on-disk layout, in one place. Everything Berth stores lives under one data directory:
  *
  *   <data>/
- *     berth.lock                              pid lock: one server (one nedb owner) per directory
+ *     berth.lock                              the lock: one server (one nedb owner) per directory; who holds it
+ *     berth.sock                              ...and the socket its holder listens on while alive (storage/lock.ts)
+ *     reserve                                 64 KiB of random bytes held back for the lock and the nedb
+ *                                             files: deleted when Berth starts on a full disk (reserve.ts)
  *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
  *                                             repositories and named by its digest; written to tmp/ (or an
  *                                             upload's data file), verified, fsynced, then renamed here
@@ -26,7 +29,8 @@
  *       credentials.db                        nedb: access tokens (personal/robot) and refresh tokens, SHA-256 hashed
  *       signing-key.jwk                       the ES256 private key that signs registry JWTs (mode 0600)
  *     tls/                                    certificates Berth makes itself (tls/)
- *       ca.crt, ca.key                        the local CA (ECDSA P-256, 10 years); the key (0600) never leaves here
+ *       ca.crt, ca.key                        the local CA (ECDSA P-256, 2 years, name-constrained); the key (0600)
+ *                                             never leaves here: keep backups of this folder as private as the key
  *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
  *     quarantine/<alg>/<hex>.<time>           blob files whose bytes did not match their digest, moved out of
  *                                             blobs/ by the integrity scrub (registry/scrub.ts) for inspection;
@@ -38,6 +42,26 @@
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
+ *     webhooks/                               webhooks (metadata/webhook-db.ts), folder 0700, files 0600 (secrets):
+ *       endpoints.db                          endpoints made through the API or CLI, with their signing secrets
+ *       state.db                              per endpoint: last success/failure, failure streak, circuit, counters
+ *       outbox.db                             deliveries: pending ones are the queue (appended before the registry
+ *                                             answers the request that caused them, fsynced within 1 s), finished
+ *                                             ones the log
+ *     mirrors/                                the pull-through cache's state (metadata/mirror-db.ts): upstreams
+ *                                             added in the UI, per cached tag its last check and use, counters;
+ *                                             the cached content itself is ordinary repository content above,
+ *                                             under the upstream's name (repositories/docker.io/library/alpine/)
+ *       credentials.json                      upstream credentials (mode 0600), never logged
+ *     <store>.db.unreadable-<time>            a store file above whose contents could not be read, moved aside
+ *                                             (never deleted; metadata/nedb-file.ts); the lines that could be
+ *                                             read live on in <store>.db. Never made for a disk error.
+ *     derived/                                local caches computed from blobs, whatever driver stores them
+ *                                             (storage/derived-store.ts); always safe to delete
+ *       layers/<alg>/<hex>.json.gz            a layer blob's file listing (registry/layers/layer-index.ts): gzip'd
+ *                                             JSON lines, one entry each, then a summary line (DiffID, sizes);
+ *                                             blobs are immutable so it never goes stale, and it is removed
+ *                                             when garbage collection frees the blob
  *
  * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
@@ -70,6 +94,16 @@ export class StoragePaths {
   get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
+  get derivedDir(): string { return path.join(this.root, 'derived'); }
+
+  /** The cached listing of a layer blob (derived/layers/). */
+  layerListing(d: Digest): string {
+    return path.join(this.derivedDir, 'layers', d.algorithm, `${d.hex}.json.gz`);
+  }
+
+  get webhooksDir(): string { return path.join(this.root, 'webhooks'); }
+  get mirrorsDir(): string { return path.join(this.root, 'mirrors'); }
+  get reserveFile(): string { return path.join(this.root, 'reserve'); }
 
   blob(d: Digest): string {
     return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);

@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
-import { isNotFound, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic, fsyncDir } from './files.ts';
+import { isNotFound, openIfExists, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic, fsyncDir } from './files.ts';
 import { entryCache } from './cache.ts';
 import type { StoragePaths } from './paths.ts';
 
@@ -327,13 +327,8 @@ export class FsRepositoryStore implements RepositoryStore {
   }
 
   private async readTagFile(file: string): Promise<TagRecord | null> {
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(file, 'r');
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const handle = await openIfExists(file);
+    if (!handle) return null;
     try {
       const [text, st] = await Promise.all([handle.readFile('utf8'), handle.stat()]);
       const [digestLine, tag] = text.split('\n');

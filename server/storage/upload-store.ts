@@ -7,7 +7,7 @@ import { randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { AppendSink } from './append-sink.ts';
-import { isNotFound, readDirOrEmpty, writeFileAtomic } from './files.ts';
+import { isNotFound, makeDir, readDirOrEmpty, writeFileAtomic } from './files.ts';
 import type { StoragePaths } from './paths.ts';
 
 /** We only hand out lower-case v4 UUIDs; anything else in a URL is not one of our sessions. */
@@ -69,13 +69,19 @@ export class FsUploadStore implements UploadStore {
   async create(repository: string): Promise<UploadInfo> {
     const id = randomUUID();
     const startedAt = new Date();
-    await fs.mkdir(this.paths.upload(id), { recursive: true });
-    await (await fs.open(this.paths.uploadData(id), 'wx')).close();
-    await writeFileAtomic(
-      this.paths.tmpDir,
-      this.paths.uploadInfo(id),
-      JSON.stringify({ repository, startedAt: startedAt.toISOString() }),
-    );
+    await makeDir(this.paths.upload(id));
+    try {
+      await (await fs.open(this.paths.uploadData(id), 'wx')).close();
+      await writeFileAtomic(
+        this.paths.tmpDir,
+        this.paths.uploadInfo(id),
+        JSON.stringify({ repository, startedAt: startedAt.toISOString() }),
+      );
+    } catch (err) {
+      // A disk that refused the session's files (full, failing) must not keep half a session.
+      await fs.rm(this.paths.upload(id), { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
     return { id, repository, startedAt };
   }
 

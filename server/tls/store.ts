@@ -1,15 +1,18 @@
 /**
- * The certificates on disk (<data>/tls/, see storage/paths.ts) and when to make new ones: the CA once
- * (again only when it nears its end), the server certificate whenever its names no longer match this
- * machine's, it was not signed by the current CA, or it has less than RENEW_BEFORE_DAYS left.
+ * The certificates on disk (<data>/tls/, see storage/paths.ts) and when to make new ones: the CA once,
+ * and again only when it nears its end, has no Name Constraints (made by a Berth before them: its key
+ * could sign for any name), or may not sign for this machine's names any more (renamed, or given an
+ * address outside the private ranges); the server certificate whenever its names no longer match
+ * this machine's, it was not signed by the current CA, or it has less than RENEW_BEFORE_DAYS left.
+ * A new CA must be trusted again by every client: the caller says so, with the reason.
  * Bring-your-own files (--tls-cert, --tls-key) are only read and checked, never changed.
  */
 import { createSecureContext } from 'node:tls';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writePrivateFile } from '../storage/files.ts';
-import { createCa, createServerCertificate, describeCertificate, signedBy, type KeyPairPem } from './certificates.ts';
-import { sameNames, type SubjectNames } from './names.ts';
+import { readProblem, writePrivateFile } from '../storage/files.ts';
+import { caNameConstraints, createCa, createServerCertificate, describeCertificate, signedBy, type KeyPairPem } from './certificates.ts';
+import { caConstraints, permits, sameNames, type SubjectNames } from './names.ts';
 
 /** Renew this long before expiry, so a machine that sleeps for weeks still wakes to a valid certificate. */
 export const RENEW_BEFORE_DAYS = 30;
@@ -22,6 +25,8 @@ export interface TlsMaterial {
   ca: string | null;
   /** What changed on disk: 'ca' (a new CA: clients must trust it again), 'server', or null. */
   issued: 'ca' | 'server' | null;
+  /** Why a new CA was made (issued 'ca'). */
+  caReason?: string;
 }
 
 export class TlsFiles {
@@ -60,18 +65,32 @@ async function usable(pair: KeyPairPem | null, minValidUntil: number): Promise<b
   }
 }
 
-/** The local CA, made now when there is none or it nears its end; `made` says whether it is new. */
-export async function ensureCa(files: TlsFiles, now = new Date()): Promise<{ ca: KeyPairPem; made: boolean }> {
+/** Why the CA on disk cannot serve `names` any more, or null when it can. */
+async function caProblem(existing: KeyPairPem | null, names: SubjectNames, now: Date): Promise<string | null> {
+  if (!existing) return 'there was none';
+  if (!(await usable(existing, now.getTime() + RENEW_BEFORE_DAYS * DAY_MS))) return 'the old one nears its end';
+  const constraints = await caNameConstraints(existing.certPem).catch(() => null);
+  if (!constraints) return 'the old one had no name constraints: its key could sign for any name';
+  if (!permits(constraints, names)) return 'the old one may not sign for this machine\'s names as they are now';
+  return null;
+}
+
+/**
+ * The local CA for a server serving `names`, made now when there is none or the one there will not
+ * do (see the top); `made` says whether it is new, `reason` why.
+ */
+export async function ensureCa(files: TlsFiles, names: SubjectNames, now = new Date()): Promise<{ ca: KeyPairPem; made: boolean; reason?: string }> {
   const existing = await readPair(files.caCert, files.caKey);
-  if (existing && (await usable(existing, now.getTime() + RENEW_BEFORE_DAYS * DAY_MS))) return { ca: existing, made: false };
-  const ca = await createCa(now);
+  const reason = await caProblem(existing, names, now);
+  if (existing && reason === null) return { ca: existing, made: false };
+  const ca = await createCa(caConstraints(names), now);
   await writePair(files.caCert, files.caKey, ca);
-  return { ca, made: true };
+  return { ca, made: true, ...(existing ? { reason: reason! } : {}) };
 }
 
 /** The CA and a server certificate for `names`, making or renewing whichever needs it. */
 export async function ensureCertificates(files: TlsFiles, names: SubjectNames, now = new Date()): Promise<TlsMaterial> {
-  const { ca, made } = await ensureCa(files, now);
+  const { ca, made, reason } = await ensureCa(files, names, now);
   let server = await readPair(files.serverCert, files.serverKey);
   const current = !made && (await usable(server, now.getTime() + RENEW_BEFORE_DAYS * DAY_MS)) &&
     (await signedBy(server!.certPem, ca.certPem)) && sameNames((await describeCertificate(server!.certPem)).names, names);
@@ -79,7 +98,7 @@ export async function ensureCertificates(files: TlsFiles, names: SubjectNames, n
     server = await createServerCertificate(ca, names, now);
     await writePair(files.serverCert, files.serverKey, server);
   }
-  return { cert: server!.certPem, key: server!.keyPem, ca: ca.certPem, issued: made ? 'ca' : current ? null : 'server' };
+  return { cert: server!.certPem, key: server!.keyPem, ca: ca.certPem, issued: made ? 'ca' : current ? null : 'server', ...(made && reason ? { caReason: reason } : {}) };
 }
 
 /** Reads and checks a bring-your-own certificate chain and key; the message says what is wrong. */
@@ -88,9 +107,13 @@ export async function loadOwnCertificate(certFile: string, keyFile: string): Pro
   let key: string;
   try {
     cert = await fs.readFile(certFile, 'utf8');
+  } catch (err) {
+    throw new Error(`TLS certificate ${certFile}: ${readProblem(err)}`);
+  }
+  try {
     key = await fs.readFile(keyFile, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the TLS certificate or key: ${(err as Error).message}`);
+    throw new Error(`TLS key ${keyFile}: ${readProblem(err)}`);
   }
   try {
     createSecureContext({ cert, key });

@@ -26,6 +26,10 @@ export function trustHelp({ caFile, fingerprint, addresses, engine }: TrustHelpI
     `Berth's CA certificate: ${caFile}`,
     `SHA-256 fingerprint: ${fingerprint}`,
     `Clients must trust it for the address they use: ${addresses.join(', ')}.`,
+    'It may sign only for this machine\'s names and loopback or private addresses (name constraints), and',
+    'lasts two years; Berth makes a new one a month before, or when this machine\'s names leave what it may',
+    'sign for, and says so in its log: then trust the new one the same way. Its key (<data>/tls/ca.key)',
+    'never leaves this machine; keep the data directory\'s backups as private as the key itself.',
     '',
   ];
   if (engine === null || engine === 'docker') {

@@ -1,25 +1,12 @@
 /** The auth and TLS commands of the CLI, and `berth serve` with auth: what a user types and reads. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { AuthStore } from '../../server/auth/store.ts';
+import { freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
-
-/** `berth <args>` with `input` on stdin. */
-function berthWithInput(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BERTH_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(input);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function token(url: string, user: string, password: string): Promise<number> {
   const res = await fetch(`${url}/token?service=berth`, { headers: { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } });
@@ -38,7 +25,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
 
   it('adds, lists, changes and removes users, and the server honours them', async () => {
     const data = path.join(work, 'users');
-    const add = await berthWithInput(['user', 'add', 'alice', '--password-stdin', '--permission', 'team/*:pull,push', '--data', data], 'alice-password\n');
+    const add = await runBerth(['user', 'add', 'alice', '--password-stdin', '--permission', 'team/*:pull,push', '--data', data], {}, 'alice-password\n');
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, /Added user alice \(team\/\*:pull,push\)/);
     const generated = await runBerth(['user', 'add', 'boss', '--admin', '--data', data]);
@@ -50,7 +37,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     const json = JSON.parse((await runBerth(['user', 'list', '--json', '--data', data])).stdout) as { name: string }[];
     assert.deepEqual(json.map((u) => u.name), ['alice', 'boss']);
     for (const args of [['user', 'add', 'alice'], ['user', 'add', 'x'], ['user', 'remove', 'ghost']]) {
-      const result = await berthWithInput([...args, '--password-stdin', '--data', data], 'short\n');
+      const result = await runBerth([...args, '--password-stdin', '--data', data], {}, 'short\n');
       assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}`);
       assert.match(result.stderr, /^berth: (user "alice" exists already|a password needs at least 8 characters|no user "ghost")\n$/);
     }
@@ -92,7 +79,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
       await berth.stop();
     }
 
-    const passwd = await berthWithInput(['user', 'passwd', 'alice', '--password-stdin', '--data', data], 'alice-new-password\n');
+    const passwd = await runBerth(['user', 'passwd', 'alice', '--password-stdin', '--data', data], {}, 'alice-new-password\n');
     assert.equal(passwd.code, 0, passwd.stderr);
     // Without a server too, the last administrator stays until another one exists.
     const refused = await runBerth(['user', 'remove', 'boss', '--data', data]);
@@ -117,7 +104,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
 
   it('creates, lists and revokes robot and personal tokens', async () => {
     const data = path.join(work, 'tokens');
-    await berthWithInput(['user', 'add', 'dev', '--password-stdin', '--data', data], 'dev-password\n');
+    await runBerth(['user', 'add', 'dev', '--password-stdin', '--data', data], {}, 'dev-password\n');
     const robot = await runBerth(['token', 'create', '--robot', 'ci', '--permission', 'ci/*:pull,push', '--name', 'pipeline', '--expires', '30d', '--data', data]);
     assert.equal(robot.code, 0, robot.stderr);
     const robotToken = /^(berth_pat_[0-9a-f]{16}_\S+)$/m.exec(robot.stdout)![1]!;
@@ -131,8 +118,12 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     assert.ok(!list.stdout.includes(robotToken.slice(-20)), 'list never shows secrets');
     for (const [args, pattern] of [
       [['token', 'create', '--data', data], /exactly one of --user NAME or --robot NAME/],
-      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /"expires": "soon" is not an expiry: use a duration/],
-      [['token', 'create', '--robot', 'new-bot', '--data', data], /a new robot account needs permissions/],
+      [['token', 'create', '--user', 'dev', '--expires', 'soon', '--data', data], /--expires: "soon" is not a duration of at least 1 minute; use a duration \(12h, 90d, 4w\), a date \(2027-01-31\) or never/],
+      [['token', 'create', '--user', 'dev', '--expires', '-1d', '--data', data], /^berth: --expires: "-1d" is negative; use a duration \(12h, 90d, 4w\), a date \(2027-01-31\) or never\n$/],
+      [['token', 'create', '--user', 'dev', '--expires', '3600', '--data', data], /--expires: "3600" has no unit \(seconds\? minutes\?\)/],
+      [['token', 'create', '--user', 'dev', '--permission', 'team', '--data', data], /^berth: permission "team" is not PATTERN:ACTIONS: name the actions after a colon, as in "team:pull,push" \(actions: pull, push, delete, admin; \* in a pattern matches any characters\)\n$/],
+      [['user', 'add', 'newbie', '--permission', 'team/*', '--data', data], /permission "team\/\*" is not PATTERN:ACTIONS: name the actions after a colon, as in "team\/\*:pull,push"/],
+      [['token', 'create', '--robot', 'new-bot', '--data', data], /needs its permissions/],
     ] as const) {
       const result = await runBerth([...args]);
       assert.ok(result.code === 1 || result.code === 2, result.stderr);
@@ -172,6 +163,30 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     } finally {
       await berth.stop();
     }
+  });
+
+  it('prints client ids and token names harmlessly, and refuses new ones with control characters', async () => {
+    const data = path.join(work, 'escapes');
+    assert.equal((await runBerth(['user', 'add', 'eve', '--password-stdin', '--data', data], {}, 'eve-password-1\n')).code, 0);
+    // A login recorded by an older Berth, whose client_id was stored as sent: ESC sequences that
+    // set the terminal's title, clear the screen, and a bidi override that reverses the line.
+    const hostile = '\u001b]0;owned\u0007\u001b[2J\u001b[31mdocker\u202e';
+    const store = new AuthStore(path.join(data, 'auth'));
+    await store.open();
+    await store.insertCredential({
+      _id: '00112233445566ff', kind: 'refresh', user: 'eve', label: hostile, secretHash: 'ab'.repeat(32),
+      permissions: null, parent: null, createdAt: new Date(), expiresAt: null, lastUsedAt: new Date(),
+    });
+    await store.close();
+    const list = await runBerth(['token', 'list', '--data', data]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.doesNotMatch(list.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/, 'no control character reaches the terminal');
+    assert.ok(list.stdout.includes('\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mdocker\\u202e'), list.stdout);
+    const json = await runBerth(['token', 'list', '--json', '--data', data]);
+    assert.doesNotMatch(json.stdout, /[\u0000-\u0009\u000b-\u001f]/);
+    const named = await runBerth(['token', 'create', '--user', 'eve', '--name', '\u001b[2Jlaptop', '--data', data]);
+    assert.equal(named.code, 1);
+    assert.match(named.stderr, /a token name is 1-100 characters, without control characters/);
   });
 
   it('imports every bcrypt line of an htpasswd file and lists the lines it skipped, with how to convert them', { skip: skipUnless('htpasswd') }, async () => {

@@ -9,35 +9,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
+import { rssOf, sampleRss } from '../helpers/process-memory.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const GiB = 1024 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
 /** Generous against the 30 MB target of the benchmark: this guards against buffering, not noise. */
 const MAX_GROWTH = 64 * 1024 * 1024;
-
-function rssOf(pid: number): Promise<number> {
-  return fs.readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/VmRSS:\s+(\d+) kB/.exec(s)![1]) * 1024);
-}
-
-/** Samples the RSS of `pid` until stopped; returns the peak. */
-function sampleRss(pid: number): { stop(): Promise<number> } {
-  let peak = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      peak = Math.max(peak, await rssOf(pid).catch(() => 0));
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return peak;
-    },
-  };
-}
 
 describe('a 1 GiB push and pull', { skip: process.platform !== 'linux' ? 'reads /proc' : false, timeout: 600_000 }, () => {
   let work: string;

@@ -12,6 +12,7 @@ import type { RunJson } from '../../server/registry/maintenance.ts';
 import { runBerth, startBerth } from '../helpers/berth-process.ts';
 import { HOUR_MS, age, blobFiles } from '../helpers/lifecycle.ts';
 import { Client } from '../helpers/registry-client.ts';
+import { DataDirLock } from '../../server/storage/lock.ts';
 import { tempDir } from '../helpers/server.ts';
 
 describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => {
@@ -42,6 +43,15 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
     assert.match(result.stdout, /Run without --dry-run to free the space\./);
     assert.deepEqual(await blobFiles(dataDir), before_);
     await assert.rejects(fs.access(path.join(dataDir, 'berth.lock')), 'the lock is released');
+  });
+
+  it('takes a bare 0 as a duration of nothing: --grace 0, --older-than 0', async () => {
+    const gc = await runBerth(['gc', '--dry-run', '--grace', '0', '--json', '--data', dataDir]);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.equal((JSON.parse(gc.stdout) as RunJson & { options: { graceSeconds: number } }).options.graceSeconds, 0);
+    const purge = await runBerth(['purge-uploads', '--dry-run', '--older-than', '0', '--json', '--data', dataDir]);
+    assert.equal(purge.code, 0, purge.stderr);
+    assert.equal((JSON.parse(purge.stdout) as RunJson & { options: { olderThanSeconds: number } }).options.olderThanSeconds, 0);
   });
 
   it('gc --json frees exactly that and prints the run record', async () => {
@@ -131,7 +141,9 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
 
   it('exits 2 for bad options and 1 when the directory is not usable, with one line', async () => {
     const cases: [string[], number, RegExp][] = [
-      [['gc', '--grace', '60', '--data', dataDir], 2, /--grace: "60" is not a duration; use a number with a unit/],
+      [['gc', '--grace', '60', '--data', dataDir], 2, /^berth: --grace: "60" has no unit \(seconds\? minutes\?\); use a number with a unit: 30s, 15m, 1h, 7d\n$/],
+      [['gc', '--grace', '-1h', '--data', dataDir], 2, /^berth: --grace: "-1h" is negative; use a number with a unit: 30s, 15m, 1h, 7d\n$/],
+      [['purge-uploads', '--older-than', '-5m', '--data', dataDir], 2, /^berth: --older-than: "-5m" is negative; use a number with a unit: 30s, 15m, 1h, 7d\n$/],
       [['gc', '--grace', 'soon', '--data', dataDir], 2, /--grace: "soon" is not a duration/],
       [['purge-uploads', '--older-than', 'x', '--data', dataDir], 2, /--older-than: "x" is not a duration/],
       [['gc', '--everything', '--data', dataDir], 2, /Unknown option '--everything'/],
@@ -148,13 +160,13 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
 
   it('waits for nobody else: a directory another berth command is working on is refused', async () => {
     // A live process holds the lock without a URL: another CLI command working on the directory.
-    await fs.writeFile(path.join(dataDir, 'berth.lock'), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }));
+    const lock = await DataDirLock.acquire(path.join(dataDir, 'berth.lock'));
     try {
       const result = await runBerth(['gc', '--data', dataDir]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, new RegExp(`in use by another berth command \\(pid ${process.pid}\\)`));
     } finally {
-      await fs.rm(path.join(dataDir, 'berth.lock'));
+      await lock.release();
     }
   });
 

@@ -1,20 +1,14 @@
 /** `berth serve` as users run it: configuration layers, and one clear line for every start-up failure. */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BERTH_BIN, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { BERTH_BIN, assertOneLine, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 
-/** The failure is one line on stderr, prefixed "berth:", with no stack trace. */
-function assertOneLine(stderr: string, pattern: RegExp): void {
-  const lines = stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line, got: ${stderr}`);
-  assert.match(lines[0]!, /^berth: /);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(stderr, /\n\s+at /);
-}
 
 describe('berth serve', { timeout: 120_000 }, () => {
   let work: string;
@@ -85,12 +79,22 @@ describe('berth serve', { timeout: 120_000 }, () => {
     }
   });
 
-  it('exits 1 with one line when the data directory cannot be used', async () => {
+  it('exits 1 with one line naming the cause when a file stands where the data directory should be', async () => {
     const file = path.join(work, 'a-file');
     await fs.writeFile(file, 'not a directory');
-    const result = await runBerth(['serve', '--port', '0', '--data', path.join(file, 'data')]);
-    assert.equal(result.code, 1);
-    assertOneLine(result.stderr, /cannot use data directory .*a-file\/data/);
+    const cases: [string[], RegExp][] = [
+      [['serve', '--port', '0', '--data', file], new RegExp(`^berth: cannot use data directory ${file}: it is a file, not a directory$`)],
+      [['serve', '--port', '0', '--data', path.join(file, 'data')], new RegExp(`^berth: cannot use data directory ${file}/data: ${file} is a file, not a directory$`)],
+      [['user', 'list', '--data', file], new RegExp(`^berth: cannot use data directory ${file}: it is a file, not a directory$`)],
+      [['tls', 'trust-help', '--data', file], new RegExp(`^berth: cannot use data directory ${file}: it is a file, not a directory$`)],
+      [['gc', '--data', file], new RegExp(`^berth: no Berth data directory at ${file} \\(it has no blobs/ folder\\)`)],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = await runBerth(args);
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, pattern);
+    }
+    assert.equal(await fs.readFile(file, 'utf8'), 'not a directory', 'the file is left alone');
   });
 
   it('exits 1 with one line when another Berth holds the data directory', async () => {
@@ -119,6 +123,8 @@ describe('berth serve', { timeout: 120_000 }, () => {
       [['serve', '--port', '70000'], {}, /--port: "70000" is not a port number/],
       [['serve', '--log-level', 'loud'], {}, /--log-level: "loud" is not one of/],
       [['serve', '--bogus'], {}, /Unknown option '--bogus'/],
+      [['serve', '--port', '-1'], {}, /^berth: --port: "-1" is not a port number \(0-65535\)$/],
+      [['serve', '--config', work], {}, new RegExp(`^berth: config file ${work}: is a directory, not a file$`)],
       [['serve'], { BERTH_PORT: 'x' }, /BERTH_PORT: "x" is not a port number/],
       [['frobnicate'], {}, /unknown command "frobnicate"/],
     ];
@@ -139,6 +145,34 @@ describe('berth serve', { timeout: 120_000 }, () => {
     const missing = await runBerth(['serve', '--config', path.join(work, 'nope.json')]);
     assert.equal(missing.code, 2);
     assertOneLine(missing.stderr, /config file .*nope\.json: not found/);
+  });
+
+  it('with --host 0.0.0.0 --tls prints an address the certificate covers, never 0.0.0.0, and docker login first', async () => {
+    const dataDir = path.join(work, 'lan');
+    const berth = await startBerth({ dataDir, host: '0.0.0.0', tls: true, args: ['--tls'], env: { BERTH_ADMIN_PASSWORD: 'a-long-admin-password' } });
+    try {
+      await waitFor(() => berth.output().includes('Push with:'), 'the lines serve prints');
+      const out = berth.output();
+      assert.doesNotMatch(out, /(docker (login|push)|registry at https:\/\/) ?0\.0\.0\.0/, out);
+      const push = /^Push with: docker login (\S+) && docker push (\S+)\/<image>$/m.exec(out);
+      assert.ok(push, out);
+      assert.equal(push[1], push[2]);
+      assert.ok(push[1]!.endsWith(`:${berth.port}`), push[1]);
+      const host = push[1]!.slice(0, push[1]!.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+      const certificate = new X509Certificate(await fs.readFile(path.join(dataDir, 'tls', 'server.crt')));
+      const covered = net.isIP(host) ? certificate.checkIP(host) : certificate.checkHost(host);
+      assert.ok(covered, `${host} is named by the certificate (${certificate.subjectAltName})`);
+      assert.match(out, new RegExp(`^Berth registry at https://${push[1]!.replace(/[.[\]]/g, '\\$&')} \\(listening on 0\\.0\\.0\\.0:${berth.port}, every interface; data: `, 'm'));
+      assert.match(out, new RegExp(`^Clients must trust Berth's CA \\(${dataDir}/tls/ca\\.crt\\) for ${push[1]!.replace(/[.[\]]/g, '\\$&')}: see berth tls trust-help --host 0\\.0\\.0\\.0 --port ${berth.port} --data ${dataDir}$`, 'm'));
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('exits 1 with one line when the TLS certificate or key is not a file', async () => {
+    const result = await runBerth(['serve', '--port', '0', '--data', path.join(work, 'tls-dir'), '--tls-cert', work, '--tls-key', work]);
+    assert.equal(result.code, 1, result.stderr);
+    assertOneLine(result.stderr, new RegExp(`^berth: TLS certificate ${work}: is a directory, not a file$`));
   });
 
   it('prints help', async () => {

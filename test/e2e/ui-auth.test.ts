@@ -68,9 +68,20 @@ describe('web UI with registry auth on (Chromium)', { skip }, () => {
     await ui.page.locator('tr[data-tag="v1"]').waitFor();
   });
 
-  it('signs out', async () => {
+  it('signs out, and the session\'s refresh token no longer works anywhere', async () => {
+    const stored = await ui.page.evaluate('sessionStorage.getItem("berth.session")') as string | null;
+    const refreshToken = (JSON.parse(stored!) as { refreshToken: string }).refreshToken;
+    assert.match(refreshToken, /^berth_rt_/);
+    const revoked = ui.page.waitForResponse((r) => r.url().endsWith('/token/revoke'));
     await ui.page.getByRole('button', { name: 'Sign out' }).click();
+    assert.equal((await revoked).status(), 200);
     await signInForm().waitFor();
+    const reuse = await fetch(`${berth.url}/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'berth', client_id: 'berth-ui' }),
+    });
+    assert.equal(reuse.status, 400, 'revoked on the server, not only forgotten by the tab');
     await ui.page.reload();
     await signInForm().waitFor();
   });

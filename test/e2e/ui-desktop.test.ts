@@ -73,8 +73,12 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
     const port = ui.page.getByLabel('Port');
     await port.waitFor();
     assert.equal(await port.inputValue(), '5000');
-    await port.fill('80');
-    await ui.page.getByText('Ports below 1024 need administrator rights').waitFor();
+    // The form checks as main does (electron/shared/settings-rules.ts), with main's words.
+    await port.fill('0');
+    await ui.page.getByText('Must be a fixed port from 1 to 65535 (0 would change at every start).').waitFor();
+    assert.equal(await ui.page.getByRole('button', { name: 'Save and restart' }).isDisabled(), true);
+    await port.fill('70000');
+    await ui.page.getByText('Must be a whole number from 1 to 65535.').waitFor();
     assert.equal(await ui.page.getByRole('button', { name: 'Save and restart' }).isDisabled(), true);
     await port.fill('5001');
     await ui.page.getByText('Saving restarts the registry').waitFor();

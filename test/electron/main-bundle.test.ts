@@ -47,6 +47,16 @@ async function launch(env: NodeJS.ProcessEnv = {}) {
   return { child, settings, exited, records, output: () => output };
 }
 
+describe('the main bundle\'s contents', () => {
+  it('holds the app and the server, never the development scripts (scripts/ is not shipped)', async () => {
+    const bundle = await fs.readFile(MAIN, 'utf8');
+    // esbuild marks each bundled module with a "// <path>" line.
+    const modules = [...bundle.matchAll(/^\/\/ ((?:[\w@.-]+\/)*[\w@.-]+\.(?:ts|js|mjs|cjs))$/gm)].map((m) => m[1]!);
+    assert.ok(modules.some((m) => m.startsWith('electron/main/')) && modules.some((m) => m.startsWith('server/')), modules.join('\n'));
+    assert.deepEqual(modules.filter((m) => !m.startsWith('electron/') && !m.startsWith('server/')), []);
+  });
+});
+
 describe('the main bundle under a stand-in Electron', { timeout: 120_000 }, () => {
   it('starts the registry, opens a sandboxed window on the UI, wires IPC, tray and guards, and quits cleanly', async () => {
     assert.ok(await fs.stat(MAIN), 'run npm run build first');

@@ -21,14 +21,18 @@ export interface UiBrowser {
   close(): Promise<void>;
 }
 
-/** `ignoreHTTPSErrors` for a server with Berth's own CA, which this browser profile does not trust. */
-export async function openBrowser(baseURL: string, options: { ignoreHTTPSErrors?: boolean } = {}): Promise<UiBrowser> {
+/**
+ * `ignoreHTTPSErrors` for a server with Berth's own CA, which this browser profile does not trust;
+ * `args`: more Chromium switches (a host resolver rule, say).
+ */
+export async function openBrowser(baseURL: string, options: { ignoreHTTPSErrors?: boolean; args?: string[] } = {}): Promise<UiBrowser> {
+  const { args = [], ...contextOptions } = options;
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
   });
-  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 860 }, colorScheme: 'light', locale: 'en-US', timezoneId: 'UTC', acceptDownloads: true, ...options });
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 860 }, colorScheme: 'light', locale: 'en-US', timezoneId: 'UTC', acceptDownloads: true, ...contextOptions });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   const errors: string[] = [];

@@ -1,6 +1,7 @@
 /** Every management endpoint is behind the one guard (server/http/api/guard.ts). */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient, pushImageWith } from '../helpers/api-client.ts';
 import { Client, expectError } from '../helpers/registry-client.ts';
@@ -69,5 +70,41 @@ describe('management API guard', () => {
         assert.equal(status, 403);
       });
     }
+  });
+
+  describe('bound to every interface with auth off (--insecure-no-auth)', () => {
+    // An address of this machine that is not loopback: requests to it come from it, not from 127.0.0.1.
+    const lan = Object.values(os.networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+    const skip = lan ? false : process.env.CI === 'true' ? false : 'needs a non-loopback IPv4 address on this machine';
+    let server: TestServer;
+    before(async () => {
+      if (!lan && process.env.CI === 'true') throw new Error('CI=true and this machine has no non-loopback IPv4 address');
+      if (lan) server = await startServer({ host: '0.0.0.0', auth: 'none', insecureNoAuth: true });
+    });
+    after(() => server?.close({ remove: true }));
+
+    function get(path: string, to: string, host: string): Promise<{ status: number; body: string }> {
+      return new Promise((resolve, reject) => {
+        const port = new URL(server.url).port;
+        http.get({ host: to, port, path, headers: { Host: `${host}:${port}` }, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }).on('error', reject);
+      });
+    }
+
+    it('serves the registry to other machines, but the management API to this machine\'s loopback only', { skip }, async () => {
+      assert.equal((await get('/v2/_catalog', lan!, lan!)).status, 200, 'the registry answers on the LAN address');
+      assert.equal((await get('/api/status', '127.0.0.1', 'localhost')).status, 200);
+      // From a non-loopback address, even naming localhost: refused.
+      const remote = await get('/api/status', lan!, 'localhost');
+      assert.equal(remote.status, 403, remote.body);
+      assert.match(remote.body, /served to this machine only while registry authentication is off/);
+      // From loopback, but naming the LAN address: refused too (the page would not be this machine's own).
+      const named = await get('/api/status', '127.0.0.1', lan!);
+      assert.equal(named.status, 403, named.body);
+      assert.match(named.body, /answers only to localhost, 127\.0\.0\.1 or \[::1\] as Host/);
+    });
   });
 });

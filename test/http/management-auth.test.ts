@@ -23,9 +23,9 @@ describe('management API with registry auth on', () => {
     assert.equal(body.scope, 'registry:admin:*');
     const status = await fetch(`${server.url}/api/status`, { headers: bearer(body.access_token) });
     assert.equal(status.status, 200);
-    // EventSource cannot send headers: the token may come as ?access_token= on GET.
+    // The live events run over fetch (renderer/api.ts), which sends the header too.
     const controller = new AbortController();
-    const events = await fetch(`${server.url}/api/events?access_token=${body.access_token}`, { signal: controller.signal });
+    const events = await fetch(`${server.url}/api/events`, { headers: bearer(body.access_token), signal: controller.signal });
     assert.equal(events.status, 200);
     controller.abort();
     // Refreshing keeps the admin grant.
@@ -42,24 +42,39 @@ describe('management API with registry auth on', () => {
     await expectChallenge(await fetch(`${server.url}/api/status`, { headers: bearer('e.y.z') }), 401, 'UNAUTHORIZED', challengeFor(server, 'registry:admin:*', 'invalid_token'));
   });
 
-  it('takes ?access_token= only on GET, and still wants X-Berth-Client on changes', async () => {
+  it('takes the token from the Authorization header only (a token in a URL leaks), and wants X-Berth-Client on changes', async () => {
     const { token } = await getToken(server.url, 'admin', ADMIN_PASSWORD, 'registry:admin:*');
-    await expectError(await fetch(`${server.url}/api/status?access_token=${token}`, { method: 'POST', headers: { 'X-Berth-Client': 'tests' } }), 401, 'UNAUTHORIZED');
+    for (const path of ['/api/status', '/api/events', '/api/repositories']) {
+      await expectError(await fetch(`${server.url}${path}?access_token=${token}`), 401, 'UNAUTHORIZED');
+    }
     await expectError(await fetch(`${server.url}/api/status`, { method: 'POST', headers: bearer(token) }), 403, 'DENIED');
   });
 
-  it('accepts an admin token whatever the Host (the token, not the address, is the proof)', async () => {
+  it('accepts an admin token under a name of this server, and under another name only once allowedHosts lists it', async () => {
     const { token } = await getToken(server.url, 'admin', ADMIN_PASSWORD, 'registry:admin:*');
-    const http = await import('node:http');
-    const status = await new Promise<number>((resolve) => {
-      http.get(`${server.url}/api/status`, { headers: { Host: 'registry.example:5000', ...bearer(token) } }, (r) => {
-        r.resume();
-        resolve(r.statusCode ?? 0);
-      });
-    });
-    assert.equal(status, 200);
+    assert.equal(await statusUnder(server, 'localhost:5000', token), 200);
+    assert.equal(await statusUnder(server, 'host.docker.internal:5000', token), 200);
+    assert.equal(await statusUnder(server, 'registry.example:5000', token), 403);
+    const proxied = await startServer({ auth: 'token', adminPassword: ADMIN_PASSWORD, allowedHosts: ['registry.example'] });
+    try {
+      const { token: other } = await getToken(proxied.url, 'admin', ADMIN_PASSWORD, 'registry:admin:*');
+      assert.equal(await statusUnder(proxied, 'registry.example:5000', other), 200);
+      assert.equal(await statusUnder(proxied, 'REGISTRY.example.', other), 200, 'names compare without case or a trailing dot');
+    } finally {
+      await proxied.close({ remove: true });
+    }
   });
 });
+
+async function statusUnder(server: TestServer, host: string, token: string): Promise<number> {
+  const http = await import('node:http');
+  return new Promise<number>((resolve, reject) => {
+    http.get(`${server.url}/api/status`, { headers: { Host: host, ...bearer(token) } }, (r) => {
+      r.resume();
+      resolve(r.statusCode ?? 0);
+    }).on('error', reject);
+  });
+}
 
 describe('management API with a management token and registry auth on (the desktop app)', () => {
   it('keeps the desktop token as the only key', async () => {

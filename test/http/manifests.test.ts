@@ -26,6 +26,7 @@ import {
   sha512,
   type Descriptor,
 } from '../helpers/registry-client.ts';
+import { MAX_DESCRIPTORS } from '../../server/registry/manifest.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -182,6 +183,45 @@ describe('manifests', () => {
     });
   });
 
+  describe('PUT: descriptors must say what is stored', () => {
+    for (const [what, delta] of [['larger', 1], ['smaller', -1]] as const) {
+      it(`answers a layer descriptor ${what} than its blob with 400 MANIFEST_INVALID, naming both sizes`, async () => {
+        const repo = `sizes/layer-${what}`;
+        const { config, layer } = await pushParts(repo);
+        const bytes = imageManifest(config, [{ ...layer, size: layer.size + delta }]);
+        const error = await expectError(await client.putManifest(repo, 'v1', bytes), 400, 'MANIFEST_INVALID');
+        assert.match(error.message, new RegExp(`says ${layer.size + delta} bytes, but the blob has ${layer.size}`));
+        assert.deepEqual(error.detail, { digest: layer.digest, declared: layer.size + delta, actual: layer.size });
+        await expectError(await client.getManifest(repo, 'v1'), 404, 'MANIFEST_UNKNOWN');
+      });
+    }
+
+    it('answers a config descriptor of the wrong size with 400 MANIFEST_INVALID', async () => {
+      const { config, layer } = await pushParts('sizes/config');
+      await expectError(await client.putManifest('sizes/config', 'v1', imageManifest({ ...config, size: config.size * 2 }, [layer])), 400, 'MANIFEST_INVALID');
+    });
+
+    it('answers a blob listed twice with two sizes with 400 MANIFEST_INVALID', async () => {
+      const { config, layer } = await pushParts('sizes/twice');
+      const error = await expectError(await client.putManifest('sizes/twice', 'v1', imageManifest(config, [layer, { ...layer, size: layer.size + 5 }])), 400, 'MANIFEST_INVALID');
+      assert.match(error.message, /listed with two sizes/);
+    });
+
+    it(`takes ${MAX_DESCRIPTORS} descriptors and refuses one more with 400 MANIFEST_INVALID`, async () => {
+      const { config, layer } = await pushParts('sizes/many');
+      // Short media types keep 32,768 descriptors under the 4 MiB body limit.
+      const short = { ...layer, mediaType: 'a/b' };
+      const compact = (layers: Descriptor[]) => JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers });
+      const atLimit = compact(Array.from({ length: MAX_DESCRIPTORS - 1 }, () => short));
+      await client.pushManifest('sizes/many', 'v1', atLimit);
+      const over = compact(Array.from({ length: MAX_DESCRIPTORS }, () => short));
+      assert.ok(Buffer.byteLength(over) < MAX_MANIFEST_BYTES);
+      const error = await expectError(await client.putManifest('sizes/many', 'v2', over), 400, 'MANIFEST_INVALID');
+      assert.match(error.message, new RegExp(`holds ${MAX_DESCRIPTORS + 1} descriptors; at most ${MAX_DESCRIPTORS}`));
+      assert.deepEqual(error.detail, { limit: MAX_DESCRIPTORS, descriptors: MAX_DESCRIPTORS + 1 });
+    });
+  });
+
   describe('PUT: invalid manifests', () => {
     it('refuses Docker schema 1 with 400 MANIFEST_INVALID', async () => {
       const schema1 = JSON.stringify({ schemaVersion: 1, name: 'invalid/schema1', tag: 'v1', architecture: 'amd64', fsLayers: [], history: [] });
@@ -326,6 +366,44 @@ describe('manifests', () => {
       await client.pushBlob('sha512/mixed', config);
       const bytes = imageManifest({ mediaType: OCI_CONFIG, digest: sha512(config), size: Buffer.byteLength(config) }, [layer]);
       await expectError(await client.putManifest('sha512/mixed', 'v1', bytes), 400, 'MANIFEST_BLOB_UNKNOWN');
+    });
+  });
+
+  describe('?digest= on a push by tag (the spec draft: the client chooses the algorithm)', () => {
+    it('digests the manifest with sha512 when ?digest= is a sha512 digest, and answers with it', async () => {
+      const bytes = await newManifest('digest-param/sha512');
+      const digest = sha512(bytes);
+      const res = await client.fetch(`/v2/digest-param/sha512/manifests/v1?digest=${digest}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: bytes });
+      await expectManifestCreated(res, 'digest-param/sha512', digest);
+      const pulled = await client.getManifest('digest-param/sha512', 'v1');
+      assert.equal(pulled.headers.get('docker-content-digest'), digest);
+      const byDigest = await client.getManifest('digest-param/sha512', digest);
+      assert.equal(byDigest.headers.get('docker-content-digest'), digest);
+      assert.equal(await byDigest.text(), bytes);
+      await expectError(await client.getManifest('digest-param/sha512', sha256(bytes)), 404, 'MANIFEST_UNKNOWN');
+    });
+
+    it('takes a matching sha256 ?digest= too', async () => {
+      const bytes = await newManifest('digest-param/sha256');
+      const res = await client.fetch(`/v2/digest-param/sha256/manifests/v1?digest=${sha256(bytes)}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: bytes });
+      await expectManifestCreated(res, 'digest-param/sha256', sha256(bytes));
+    });
+
+    it('answers a ?digest= that does not match the body, or an unsupported algorithm, with 400 DIGEST_INVALID and stores nothing', async () => {
+      const bytes = await newManifest('digest-param/bad');
+      for (const digest of [sha512('other bytes'), sha256('other bytes'), `sha384:${'a'.repeat(96)}`, 'sha512:short']) {
+        const res = await client.fetch(`/v2/digest-param/bad/manifests/v1?digest=${digest}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: bytes });
+        await expectError(res, 400, 'DIGEST_INVALID');
+      }
+      await expectError(await client.getManifest('digest-param/bad', 'v1'), 404, 'MANIFEST_UNKNOWN');
+    });
+
+    it('pushed by digest, wants ?digest= to name the same digest', async () => {
+      const bytes = await newManifest('digest-param/by-digest');
+      const ok = await client.fetch(`/v2/digest-param/by-digest/manifests/${sha512(bytes)}?digest=${sha512(bytes)}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: bytes });
+      await expectManifestCreated(ok, 'digest-param/by-digest', sha512(bytes));
+      const other = await client.fetch(`/v2/digest-param/by-digest/manifests/${sha256(bytes)}?digest=${sha512(bytes)}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: bytes });
+      await expectError(other, 400, 'DIGEST_INVALID');
     });
   });
 

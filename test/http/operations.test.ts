@@ -30,7 +30,11 @@ describe('operations endpoints, registry auth off', () => {
   it('GET /healthz says ok with the index ready', async () => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ok', index: 'ready' });
+    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number } };
+    assert.deepEqual({ ...body, storage: { ...body.storage, freeBytes: 0, totalBytes: 0 } }, { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 } });
+    const volume = await fs.statfs(server.dataDir);
+    assert.equal(body.storage.totalBytes, volume.blocks * volume.bsize, 'the size of the volume');
+    assert.ok(body.storage.freeBytes > 0 && body.storage.freeBytes <= body.storage.totalBytes, 'what is free on it');
   });
 
   it('GET /metrics counts requests by operation and status, and what was pushed, pulled and deleted', async () => {

@@ -176,6 +176,22 @@ describe('blob uploads', () => {
       await expectBlob('chunked/retry', digest, BLOB_B);
     });
 
+    for (const [what, body] of [['fewer', CHUNK_1.subarray(0, 10)], ['more', Buffer.concat([CHUNK_1, CHUNK_2])]] as const) {
+      it(`rolls back a chunk whose body has ${what} bytes than its Content-Range says: 416, and the session keeps what it had`, async () => {
+        const location = await client.startUpload(`chunked/short-${what}`);
+        // Chunked, with no Content-Length: only the Content-Range announces a size.
+        const target = new URL(client.url(location));
+        const res = await client.raw({ method: 'PATCH', path: target.pathname + target.search, headers: { 'Content-Range': '0-21' }, chunks: [body] });
+        assert.equal(res.headers.get('range'), '0-0');
+        const error = await expectError(res, 416, 'RANGE_INVALID');
+        assert.match(error.message, new RegExp(`Content-Range announced 22 bytes but ${body.length} arrived`));
+        await expectSession(await client.uploadStatus(location), 204, '0-0');
+        const next = await expectSession(await client.pushChunk(location, CHUNK_1, [0, 21]), 202, '0-21');
+        const last = await expectSession(await client.pushChunk(next, CHUNK_2, [22, 41]), 202, '0-41');
+        await expectBlobCreated(await client.finishUpload(last, sha256(BLOB_B)), `chunked/short-${what}`, sha256(BLOB_B));
+      });
+    }
+
     it('answers a chunk that skips ahead of the current end with 416 and Range of what it has', async () => {
       const location = await client.startUpload('chunked/gap');
       await expectSession(await client.pushChunk(location, CHUNK_1, [0, 21]), 202, '0-21');

@@ -68,6 +68,16 @@ describe('retention rules', () => {
     await expectError(await apiCall(client, 'POST', '/api/retention/rules', [1]), 400, 'BAD_REQUEST');
   });
 
+  it('reads patterns in the dialect permissions use: * reaches nested repositories, {a,b} either', async () => {
+    for (const [tag, days] of [['v1', 3], ['v2', 2], ['v3', 1]] as const) await pushTag('nest/deep/app', tag, days);
+    const preview = async (rules: Record<string, unknown>[]) =>
+      ((await (await apiCall(client, 'POST', '/api/retention/preview', { rules })).json()) as RetentionReport).untagged.map((t) => `${t.repository}:${t.tag}`).sort();
+    assert.deepEqual(await preview([{ repositories: 'nest/*', keepLast: 1 }]), ['nest/deep/app:v1', 'nest/deep/app:v2']);
+    assert.deepEqual(await preview([{ repositories: 'nest/**', keepLast: 1, keepTags: '{v1,latest}' }]), ['nest/deep/app:v2']);
+    assert.deepEqual(await preview([{ repositories: 'nest/deep/ap?', keepLast: 3 }]), []);
+    await expectError(await apiCall(client, 'POST', '/api/retention/rules', { repositories: 'nest/{a', keepLast: 1 }), 400, 'BAD_REQUEST');
+  });
+
   it('previews, applies exactly the preview, and frees the space with a collection', async () => {
     // Newest first: v5 (1 day), v4 (2 days), ... v1 (5 days), plus "stable" 40 days old.
     for (let i = 1; i <= 5; i++) await pushTag('team/api', `v${i}`, 6 - i);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type os from 'node:os';
 import { describe, it } from 'node:test';
-import { clientAddresses, selfUrl } from '../../server/registry/addresses.ts';
+import { clientAddresses, pushAddresses, selfUrl } from '../../server/registry/addresses.ts';
 
 const interfaces = {
   lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
@@ -32,5 +32,27 @@ describe('selfUrl', () => {
     assert.equal(selfUrl('http://0.0.0.0:5000'), 'http://127.0.0.1:5000');
     assert.equal(selfUrl('http://[::]:5000'), 'http://[::1]:5000');
     assert.equal(selfUrl('http://127.0.0.1:5000'), 'http://127.0.0.1:5000');
+  });
+});
+
+describe('pushAddresses', () => {
+  const own = { dns: ['box', 'box.local', 'host.docker.internal', 'localhost'], ips: ['127.0.0.1', '192.168.1.20', '::1'] };
+
+  it('a bound address is printed as it is', () => {
+    assert.deepEqual(pushAddresses('127.0.0.1', 5000, null, interfaces, 'box'), { push: '127.0.0.1:5000', others: [] });
+    assert.deepEqual(pushAddresses('::1', 5000, own, interfaces, 'box'), { push: '[::1]:5000', others: [] });
+  });
+
+  it('all interfaces with TLS: the LAN address the certificate names, then its other names; never 0.0.0.0', () => {
+    assert.deepEqual(pushAddresses('0.0.0.0', 5011, own, interfaces, 'box'), { push: '192.168.1.20:5011', others: ['box:5011', 'box.local:5011'] });
+    assert.deepEqual(pushAddresses('::', 5011, own, interfaces, 'BOX'), { push: '192.168.1.20:5011', others: ['box:5011', 'box.local:5011'] });
+  });
+
+  it('all interfaces with a certificate that names no address of this machine: a name it does carry', () => {
+    assert.deepEqual(pushAddresses('0.0.0.0', 443, { dns: ['registry.example.com'], ips: [] }, interfaces, 'box'), { push: 'registry.example.com:443', others: [] });
+  });
+
+  it('all interfaces without TLS: localhost, which Docker pushes to over HTTP unconfigured; LAN addresses as the others', () => {
+    assert.deepEqual(pushAddresses('0.0.0.0', 5000, null, interfaces, 'box'), { push: 'localhost:5000', others: ['192.168.1.20:5000'] });
   });
 });

@@ -5,7 +5,7 @@ import { parseHtpasswd } from '../../server/auth/htpasswd.ts';
 import { intersect, parseGrant, patternMatches } from '../../server/auth/permissions.ts';
 import { allows, parseScope, parseScopes } from '../../server/auth/scope.ts';
 import { userNameProblem } from '../../server/auth/service.ts';
-import { LoginThrottle } from '../../server/auth/throttle.ts';
+import { KeyedGate, LoginThrottle, TrustedClients, addressPrefix } from '../../server/auth/throttle.ts';
 import { defaults, finish, loadConfig } from '../../server/config.ts';
 
 describe('scopes', () => {
@@ -49,6 +49,17 @@ describe('permissions', () => {
     assert.ok(!patternMatches('a.b', 'axb'), 'dots are literal');
   });
 
+  it('speaks the one pattern dialect of retention rules too: ?, {a,b}, and ** as *', () => {
+    assert.ok(patternMatches('team/**', 'team/a/b'));
+    assert.ok(patternMatches('**', 'x'));
+    assert.ok(patternMatches('v?', 'v1') && !patternMatches('v?', 'v10'));
+    assert.ok(patternMatches('{latest,v*}', 'latest') && patternMatches('{latest,v*}', 'v1.2') && !patternMatches('{latest,v*}', 'dev'));
+    assert.ok(patternMatches('{team,ops}/*', 'ops/a/b'));
+    assert.ok(!patternMatches('a{b', 'a{b'), 'a malformed pattern matches nothing');
+    assert.deepEqual(parseGrant('{team,ops}/*:pull'), { repository: '{team,ops}/*', actions: ['pull'] });
+    assert.throws(() => parseGrant('{team/*:pull'), /not a repository pattern/);
+  });
+
   it('grants the intersection; admin implies pull, push and delete; *:admin opens catalog and admin', () => {
     const grants = [[parseGrant('team/*:pull'), parseGrant('mine/*:admin')]];
     assert.deepEqual(intersect(grants, [
@@ -78,7 +89,7 @@ describe('permissions', () => {
 });
 
 describe('login throttle', () => {
-  it('lets a few failures pass, then doubles the wait, and forgets on success', () => {
+  it('lets a few failures pass, then doubles the wait, and forgets them after a quiet while (never on a success)', () => {
     let now = 1_000_000;
     const throttle = new LoginThrottle({ freeFailures: 3, maxDelayMs: 8000, forgetAfterMs: 60_000 }, () => now);
     for (let i = 0; i < 3; i++) {
@@ -93,9 +104,54 @@ describe('login throttle', () => {
     now += 8000;
     assert.equal(throttle.waitMs('u'), 0);
     assert.equal(throttle.waitMs('other'), 0);
-    throttle.succeeded('u');
+    throttle.failed('u');
+    assert.equal(throttle.waitMs('u'), 8000, 'still counted');
+    now += 60_001;
+    assert.equal(throttle.waitMs('u'), 0, 'forgotten after forgetAfterMs without a failure');
     throttle.failed('u');
     assert.equal(throttle.waitMs('u'), 0);
+  });
+
+  it('keys addresses by prefix: IPv4 exactly, IPv6 by its /64, mapped IPv4 as IPv4', () => {
+    assert.equal(addressPrefix('192.0.2.7'), '192.0.2.7');
+    assert.equal(addressPrefix('::ffff:127.0.0.2'), '127.0.0.2');
+    assert.equal(addressPrefix('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+    assert.equal(addressPrefix('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64');
+    assert.equal(addressPrefix('2001:0db8:0001:0002::9'), '2001:db8:1:2::/64');
+    assert.equal(addressPrefix('::1'), '0:0:0:0::/64');
+    assert.equal(addressPrefix('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  });
+
+  it('remembers where a user logged in from, per user and prefix, for 30 days', () => {
+    let now = 0;
+    const trusted = new TrustedClients(() => now);
+    trusted.add('CI', '10.0.0.5');
+    assert.ok(trusted.has('ci', '10.0.0.5'));
+    assert.ok(!trusted.has('ci', '10.0.0.6'));
+    assert.ok(!trusted.has('other', '10.0.0.5'));
+    now += 31 * 24 * 3600 * 1000;
+    assert.ok(!trusted.has('ci', '10.0.0.5'));
+  });
+
+  it('lets a few holders of a key in at once, queues the next ones and refuses the rest', async () => {
+    const gate = new KeyedGate(2, 1);
+    const a = await gate.enter('k');
+    const b = await gate.enter('k');
+    let cEntered = false;
+    const c = gate.enter('k').then((release) => {
+      cEntered = true;
+      return release;
+    });
+    assert.equal(await gate.enter('k'), null, 'the queue is full');
+    assert.ok(await gate.enter('other'), 'other keys are not held up');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(cEntered, false);
+    a!();
+    const releaseC = await c;
+    assert.ok(cEntered && releaseC);
+    b!();
+    releaseC!();
+    assert.ok(await gate.enter('k'));
   });
 });
 
@@ -134,5 +190,20 @@ describe('auth and TLS configuration', () => {
   });
   it('takes the admin password from the environment only', async () => {
     assert.equal((await loadConfig({ flags: {}, env: { BERTH_ADMIN_PASSWORD: 'from-env-123' } })).adminPassword, 'from-env-123');
+  });
+});
+
+describe('request limits configuration', () => {
+  it('reads allowedHosts, bodyIdleTimeout and uploadsPerClient from the environment, with their defaults', async () => {
+    const plain = await loadConfig({ flags: {}, env: {} });
+    assert.deepEqual([plain.allowedHosts, plain.bodyIdleTimeoutMs, plain.uploadsPerClient], [[], 60_000, 64]);
+    const set = await loadConfig({ flags: {}, env: { BERTH_ALLOWED_HOSTS: 'Registry.Example, [fd00::5] ,10.0.0.9', BERTH_BODY_IDLE_TIMEOUT: '2m', BERTH_UPLOADS_PER_CLIENT: '8' } });
+    assert.deepEqual([set.allowedHosts, set.bodyIdleTimeoutMs, set.uploadsPerClient], [['registry.example', 'fd00::5', '10.0.0.9'], 120_000, 8]);
+  });
+  it('refuses hosts with ports or schemes, idle timeouts under a second, and counts out of range', async () => {
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_ALLOWED_HOSTS: 'registry.example:5000' } }), /BERTH_ALLOWED_HOSTS: "registry.example:5000" is not a host name or IP address \(no port, no scheme\)/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_ALLOWED_HOSTS: 'https://x' } }), /not a host name/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_BODY_IDLE_TIMEOUT: '500ms' } }), /BERTH_BODY_IDLE_TIMEOUT: "500ms" is not a duration of at least 1 second/);
+    await assert.rejects(loadConfig({ flags: {}, env: { BERTH_UPLOADS_PER_CLIENT: '0' } }), /BERTH_UPLOADS_PER_CLIENT: "0" is not a whole number from 1 to 100000/);
   });
 });

@@ -129,6 +129,68 @@ describe('collection racing pushes', () => {
     await assert.rejects(manifests.put('gone', 'v1', undefined, manifest), { code: 'MANIFEST_BLOB_UNKNOWN' });
   });
 
+  it('keeps a push that took its locks before a grace-0 collection began and links after its mark', async () => {
+    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', note: 'in flight' });
+    const layer = 'layer of a push in flight';
+    await push('app', config);
+    await push('app', layer);
+    await twoHoursLater();
+    // The push checks its blobs and holds their locks, then is held up (a slow disk, a busy machine)
+    // just before it writes its links: exactly there, and only there.
+    let reachedLinks!: () => void;
+    const atLinks = new Promise<void>((resolve) => (reachedLinks = resolve));
+    let letLink!: () => void;
+    const linkMayGo = new Promise<void>((resolve) => (letLink = resolve));
+    const linkManifest = repositories.linkManifest.bind(repositories);
+    repositories.linkManifest = async (...args) => {
+      reachedLinks();
+      await linkMayGo;
+      return linkManifest(...args);
+    };
+    const manifest = Buffer.from(imageManifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)]));
+    const pushing = manifests.put('app', 'v1', undefined, manifest);
+    await atLinks;
+    clock += 1000; // the collection begins a second after the push took its locks
+    const report = await gc.collect({ dryRun: false, untagged: false, graceMs: 0 }, at('scanning blobs', async () => {
+      // Every repository is marked (none had the manifest yet); before the blob files are listed,
+      // the push writes its links and tag and finishes.
+      letLink();
+      await pushing;
+    }));
+    assert.deepEqual(report.removed.blobs, [], 'nothing the push references was deleted');
+    assert.deepEqual(report.removed.layerLinks, []);
+    const pulled = await manifests.get('app', 'v1', null);
+    assert.deepEqual(pulled.bytes, manifest);
+    for (const content of [config, layer]) {
+      assert.notEqual(await blobs.file(digestOf(Buffer.from(content))), null, `${content.slice(0, 20)} is on disk`);
+      assert.equal(await repositories.hasLayer('app', digestOf(Buffer.from(content))), true);
+    }
+  });
+
+  it('counts a digest as in use from the moment a writer asks for it until it is done', async () => {
+    let now = 1_000_000;
+    const guard = new LinkGuard(() => now);
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const writer = guard.withDigests(['sha256:held'], async () => {
+      entered();
+      await holding;
+    });
+    await inside;
+    now += 60_000;
+    const collection = guard.beginCollection();
+    assert.equal(collection.inUse('sha256:held', 0), true, 'held by a writer that started before the collection');
+    assert.equal(collection.inUse('sha256:other', 0), false);
+    release();
+    await writer;
+    assert.equal(collection.inUse('sha256:held', 0), true, 'and used at its end, during the collection');
+    collection.end();
+    now += 60_000;
+    assert.equal(guard.beginCollection().inUse('sha256:held', 0), false, 'a later collection owes it nothing');
+  });
+
   it('lets writers with overlapping digests through in any order, and the collector after them', async () => {
     const guard = new LinkGuard();
     const order: string[] = [];

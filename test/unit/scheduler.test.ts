@@ -8,53 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { RunJson } from '../../server/registry/maintenance.ts';
-import { Scheduler, type Clock, type ScheduledTask } from '../../server/scheduler.ts';
+import { Scheduler, type ScheduledTask } from '../../server/scheduler.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { startServer } from '../helpers/server.ts';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
 const silent = pino({ level: 'silent' });
-
-/** Time moves only when the test says so; due timers fire in order. */
-class FakeClock implements Clock {
-  time = Date.parse('2026-01-01T00:00:00Z');
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 1;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-  pending(): number {
-    return this.timers.length;
-  }
-  /** Moves time forward, firing every timer that falls due, and lets the work they start settle. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      await settle();
-      this.timers.sort((a, b) => a.at - b.at);
-      const next = this.timers[0];
-      if (!next || next.at > end) break;
-      this.timers.shift();
-      this.time = next.at;
-      next.fn();
-    }
-    this.time = end;
-    await settle();
-  }
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-}
 
 function task(name: string, intervalMs: number | null, lastRunAt: number | null, runs: number[], clock: FakeClock, work?: () => Promise<void>): ScheduledTask {
   return {

@@ -13,12 +13,14 @@
  *          for admins: otherwise show "this user may not manage the registry". Wrong credentials ->
  *          400 INVALID_GRANT; too many attempts -> 429 with Retry-After (seconds).
  *       2. Send `Authorization: Bearer <access_token>` on every /api/ request (and X-Berth-Client on
- *          changes, as below). EventSource cannot set headers: GET requests may pass the token as
- *          `?access_token=<access_token>` instead (RFC 6750 §2.3); the request log never writes queries.
+ *          changes, as below). Only in that header: a token in a URL (RFC 6750 §2.3's query form)
+ *          ends up in browser history, proxies' logs and Referer headers. (The UI's live events run
+ *          over fetch, which can set it.)
  *       3. Before expires_in (300 s) runs out, or on a 401, POST /token with
  *            grant_type=refresh_token&refresh_token=R&service=berth&client_id=berth-ui&scope=registry:admin:*
  *          for a new access_token. Keep the refresh token in memory or sessionStorage; a 400 means it
- *          was revoked: log in again. Logging out: forget both.
+ *          was revoked or expired: log in again. Logging out: POST /token/revoke with token=R (RFC
+ *          7009), then forget both.
  *     A request without a valid token gets 401 with `WWW-Authenticate: Bearer realm=...,scope="registry:admin:*"`;
  *     a valid token without the admin grant gets 403 DENIED;
  *   - otherwise, while registry auth is off, only requests from this machine (loopback) are served.
@@ -33,7 +35,7 @@ import { AuthError } from '../../auth/errors.ts';
 import { ADMIN, allows } from '../../auth/scope.ts';
 import type { AuthService } from '../../auth/service.ts';
 import { RegistryError } from '../../registry/errors.ts';
-import { bearerChallenge, tokenRealm, WWW_AUTHENTICATE } from '../auth.ts';
+import { bearerChallenge, bearerToken, tokenRealm, WWW_AUTHENTICATE } from '../auth.ts';
 import type { Ctx } from '../context.ts';
 
 export const CLIENT_HEADER = 'X-Berth-Client';
@@ -55,24 +57,16 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
-  const presented = /^Bearer (.+)$/.exec(header ?? '')?.[1];
+  const presented = bearerToken(header);
   if (!presented) return false;
   const a = Buffer.from(presented);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The admin JWT of a request: the Authorization header, or ?access_token= on a GET (for EventSource). */
-function presentedJwt(ctx: Ctx): string | null {
-  const header = /^Bearer +(\S+)$/i.exec(ctx.get('Authorization'))?.[1];
-  if (header) return header;
-  const query = ctx.query.access_token;
-  return (ctx.method === 'GET' || ctx.method === 'HEAD') && typeof query === 'string' && query !== '' ? query : null;
-}
-
 async function requireAdminToken(ctx: Ctx, auth: AuthService, url: () => string | null): Promise<void> {
   const challenge = (error?: 'invalid_token' | 'insufficient_scope') => ({ [WWW_AUTHENTICATE]: bearerChallenge(tokenRealm(ctx, url), [ADMIN], error) });
-  const jwt = presentedJwt(ctx);
+  const jwt = bearerToken(ctx.get('Authorization'));
   if (!jwt) {
     throw new RegistryError('UNAUTHORIZED', { message: 'the management API needs an admin token from /token (scope registry:admin:*)', headers: challenge() });
   }

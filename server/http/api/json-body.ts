@@ -1,5 +1,7 @@
 /** JSON request bodies of the management API: small objects, read whole. */
 import getRawBody from 'raw-body';
+import { ConfigError, parseDuration } from '../../config.ts';
+import type { FieldErrorDetail } from '../../registry/api-types.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import type { Ctx } from '../context.ts';
 
@@ -45,4 +47,15 @@ export function optionalBoolean(body: Record<string, unknown>, key: string, fall
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new RegistryError('BAD_REQUEST', { message: `"${key}" must be true or false` });
   return value;
+}
+
+/** A duration field ("1h"), or `fallbackMs` when absent; a bad one names its field (FieldErrorDetail). */
+export function durationField(body: Record<string, unknown>, key: string, fallbackMs: number): number {
+  if (body[key] === undefined) return fallbackMs;
+  try {
+    return parseDuration(body[key], `"${key}"`);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new RegistryError('BAD_REQUEST', { message: err.message, detail: { fields: [key] } satisfies FieldErrorDetail });
+    throw err;
+  }
 }

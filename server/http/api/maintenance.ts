@@ -14,27 +14,15 @@
  * one is refused with detail {"fields": ["grace"]} (api-types.ts FieldErrorDetail), for the UI to show
  * next to its field.
  */
-import { ConfigError, parseDuration } from '../../config.ts';
-import type { FieldErrorDetail, MaintenanceOverview, MaintenanceTrigger } from '../../registry/api-types.ts';
+import type { MaintenanceOverview, MaintenanceTrigger } from '../../registry/api-types.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { RUN_KINDS, type RunJson, type RunRequest } from '../../registry/maintenance.ts';
 import type { RunKind } from '../../metadata/maintenance-db.ts';
 import { sendJson, singleQuery, type Ctx, type LifecycleServices } from '../context.ts';
 import { CLIENT_HEADER } from './guard.ts';
-import { onlyFields, optionalBoolean, readJsonObject } from './json-body.ts';
+import { durationField, onlyFields, optionalBoolean, readJsonObject } from './json-body.ts';
 
 const MAX_LIST = 200;
-
-/** A duration field ("1h"); the configured default when absent. */
-function durationField(body: Record<string, unknown>, key: string, fallbackMs: number): number {
-  if (body[key] === undefined) return fallbackMs;
-  try {
-    return parseDuration(body[key], `"${key}"`);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new RegistryError('BAD_REQUEST', { message: err.message, detail: { fields: [key] } satisfies FieldErrorDetail });
-    throw err;
-  }
-}
 
 /**
  * Who started a run, from the X-Berth-Client header every change carries (guard.ts): the web UI sends

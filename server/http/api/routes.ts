@@ -6,6 +6,8 @@
  * a name is introduced by "/-/", which no name can contain (a component starts with a letter or digit).
  */
 import type { ActivityService } from '../../registry/activity.ts';
+import type { ArtifactService } from '../../registry/artifacts.ts';
+import type { InspectService } from '../../registry/inspect.ts';
 import type { RegistryEvents } from '../../registry/events.ts';
 import type { ImageService } from '../../registry/images.ts';
 import type { RepositoryService } from '../../registry/repositories.ts';
@@ -19,6 +21,7 @@ import { activityHandlers } from './activity.ts';
 import { diskUsageHandlers } from './disk-usage.ts';
 import { eventHandlers } from './events.ts';
 import { imageHandlers } from './images.ts';
+import { inspectHandlers } from './inspect.ts';
 import { maintenanceHandlers } from './maintenance.ts';
 import { repositoryHandlers } from './repositories.ts';
 import { retentionHandlers } from './retention.ts';
@@ -28,6 +31,9 @@ import { tagHandlers } from './tags.ts';
 import { tlsHandlers } from './tls.ts';
 import { accessTokenHandlers } from './tokens.ts';
 import { userHandlers } from './users.ts';
+import type { WebhookService } from '../../webhooks/service.ts';
+import { webhookHandlers } from './webhooks.ts';
+import { mirrorHandlers } from './mirrors.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -39,6 +45,12 @@ export interface ManagementServices {
   selfTest: SelfTestDeps;
   tls: { caCertificate(): string | null };
   users: UserAdmin;
+  /** Inside images: files, diff (issue 15). */
+  inspect: InspectService;
+  /** Signatures, SBOMs, attestations attached to images (issue 15). */
+  artifacts: ArtifactService;
+  /** Set once composed (server/index.ts). */
+  webhooks?: WebhookService;
 }
 
 export interface ApiDeps {
@@ -54,7 +66,7 @@ const SEGMENT = '([^/]+)';
 
 export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] {
   const status = statusHandlers(info);
-  const live = eventHandlers(events, manage.uploadMonitor);
+  const live = eventHandlers(events, manage.uploadMonitor, info.stopping);
   const repositories = repositoryHandlers(manage.repositories);
   const tags = tagHandlers(manage.repositories);
   const images = imageHandlers(manage.images, manage.repositories);
@@ -66,12 +78,20 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const retention = retentionHandlers(services.lifecycle);
   const users = userHandlers(manage.users);
   const tokens = accessTokenHandlers(manage.users);
+  const inside = inspectHandlers(manage.inspect, manage.artifacts);
+  const mirrors = services.mirror ? mirrorHandlers(services.mirror, manage.selfTest) : null;
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
   const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
   const user = /^\/api\/users\/([^/]+)$/;
+  const ofManifest = (what: string) => new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}/${what}$`);
+  const webhooks = webhookHandlers(() => manage.webhooks);
+  const webhook = /^\/api\/webhooks\/([^/]+)$/;
+  const delivery = /^\/api\/webhooks\/([^/]+)\/deliveries\/([^/]+)$/;
+  const upstream = /^\/api\/mirrors\/([a-z0-9._-]+)$/;
+  const upstreamPart = (part: string) => new RegExp(`^/api/mirrors/([a-z0-9._-]+)/${part}$`);
   return [
     { method: 'GET', pattern: /^\/api\/status$/, params: [], handler: status.getStatus },
     { method: 'GET', pattern: /^\/api\/events$/, params: [], handler: live.streamEvents },
@@ -111,5 +131,39 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'GET', pattern: /^\/api\/tokens$/, params: [], handler: tokens.listTokens },
     { method: 'POST', pattern: /^\/api\/tokens$/, params: [], handler: tokens.createToken },
     { method: 'DELETE', pattern: /^\/api\/tokens\/([^/]+)$/, params: ['id'], handler: tokens.revokeToken },
+    // Inside images: files, diff, signatures and SBOMs (issue 15)
+    { method: 'GET', pattern: ofManifest('files'), params: ['name', 'reference'], handler: inside.getImageFiles },
+    { method: 'GET', pattern: ofManifest('file'), params: ['name', 'reference'], handler: inside.getImageFile },
+    { method: 'GET', pattern: ofManifest('download'), params: ['name', 'reference'], handler: inside.downloadImageFile },
+    { method: 'GET', pattern: ofManifest('artifacts'), params: ['name', 'reference'], handler: inside.getArtifacts },
+    { method: 'GET', pattern: ofManifest(`sbom/${SEGMENT}`), params: ['name', 'reference', 'digest'], handler: inside.getSbom },
+    { method: 'POST', pattern: ofManifest('verify'), params: ['name', 'reference'], handler: inside.verifySignatures },
+    { method: 'GET', pattern: new RegExp(`^/api/repositories/${NAME}/-/layers/${SEGMENT}$`), params: ['name', 'digest'], handler: inside.getLayer },
+    { method: 'GET', pattern: /^\/api\/diff$/, params: [], handler: inside.getImageDiff },
+    // Webhooks (issue 14)
+    { method: 'GET', pattern: /^\/api\/webhooks$/, params: [], handler: webhooks.listWebhooks },
+    { method: 'POST', pattern: /^\/api\/webhooks$/, params: [], handler: webhooks.createWebhook },
+    { method: 'GET', pattern: webhook, params: ['id'], handler: webhooks.getWebhook },
+    { method: 'PUT', pattern: webhook, params: ['id'], handler: webhooks.updateWebhook },
+    { method: 'DELETE', pattern: webhook, params: ['id'], handler: webhooks.deleteWebhook },
+    { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/rotate-secret$/, params: ['id'], handler: webhooks.rotateWebhookSecret },
+    { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/test$/, params: ['id'], handler: webhooks.testWebhook },
+    { method: 'GET', pattern: /^\/api\/webhooks\/([^/]+)\/deliveries$/, params: ['id'], handler: webhooks.listWebhookDeliveries },
+    { method: 'GET', pattern: delivery, params: ['id', 'delivery'], handler: webhooks.getWebhookDelivery },
+    { method: 'POST', pattern: /^\/api\/webhooks\/([^/]+)\/deliveries\/([^/]+)\/redeliver$/, params: ['id', 'delivery'], handler: webhooks.redeliverWebhook },
+    // The pull-through cache (issue 12)
+    ...(mirrors
+      ? ([
+          { method: 'GET', pattern: /^\/api\/mirrors$/, params: [], handler: mirrors.getMirrors },
+          { method: 'POST', pattern: /^\/api\/mirrors$/, params: [], handler: mirrors.addMirror },
+          { method: 'POST', pattern: /^\/api\/mirrors\/expire$/, params: [], handler: mirrors.expireMirrors },
+          { method: 'PUT', pattern: upstream, params: ['name'], handler: mirrors.updateMirror },
+          { method: 'DELETE', pattern: upstream, params: ['name'], handler: mirrors.deleteMirror },
+          { method: 'PUT', pattern: upstreamPart('credentials'), params: ['name'], handler: mirrors.putMirrorCredentials },
+          { method: 'DELETE', pattern: upstreamPart('credentials'), params: ['name'], handler: mirrors.deleteMirrorCredentials },
+          { method: 'POST', pattern: upstreamPart('clear'), params: ['name'], handler: mirrors.clearMirror },
+          { method: 'POST', pattern: upstreamPart('self-test'), params: ['name'], handler: mirrors.testMirror },
+        ] satisfies Route[])
+      : []),
   ];
 }

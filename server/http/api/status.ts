@@ -1,7 +1,7 @@
 /** GET /api/status: what this Berth is, where it listens and how clients reach it (the UI's first call). */
 import type { BerthConfig } from '../../config.ts';
 import { clientAddresses } from '../../registry/addresses.ts';
-import type { StatusView } from '../../registry/api-types.ts';
+import type { StatusView, StorageView } from '../../registry/api-types.ts';
 import { VERSION } from '../../version.ts';
 import { sendJson, type Ctx } from '../context.ts';
 
@@ -10,7 +10,13 @@ export interface ServerInfo {
   startedAt: Date;
   /** Where the server listens, once it does. */
   url(): string | null;
+  /** How the disk of the data directory is doing (registry/storage-health.ts). */
+  storage?: () => Promise<StorageView>;
+  /** True once the server is stopping. */
+  stopping?: () => boolean;
 }
+
+const UNKNOWN_STORAGE: StorageView = { state: 'ok', freeBytes: null, totalBytes: null, headline: null, problem: null, since: null, setAside: [] };
 
 export function statusHandlers(info: ServerInfo) {
   return {
@@ -32,6 +38,7 @@ export function statusHandlers(info: ServerInfo) {
         // Berth's own CA is offered for download; a bring-your-own certificate's CA is the user's.
         tls: { enabled: config.tls, caCertificateUrl: config.tls && !config.tlsCert ? '/api/tls/ca.crt' : null },
         auth: { enabled: config.auth === 'token' },
+        storage: info.storage ? await info.storage() : UNKNOWN_STORAGE,
       };
       sendJson(ctx, status);
     },

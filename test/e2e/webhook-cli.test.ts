@@ -1,0 +1,104 @@
+/**
+ * `berth webhook add|list|rm|test` from the shipped CLI, on a data directory no server holds (the
+ * command opens the store) and through a running `berth serve` (its management API), with a receiver
+ * verifying the signatures of what the test sends; and endpoints of the config file.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { WebhookEndpoint } from '../../server/webhooks/api-types.ts';
+import { runBerth, startBerth } from '../helpers/berth-process.ts';
+import { Client } from '../helpers/registry-client.ts';
+import { tempDir } from '../helpers/server.ts';
+import { envelopeEvents, startReceiver, type Receiver } from '../helpers/webhook-receiver.ts';
+
+describe('berth webhook', { timeout: 120_000 }, () => {
+  let work: string;
+  let hook: Receiver;
+  before(async () => {
+    work = await tempDir('berth-webhook-cli-');
+    hook = await startReceiver();
+  });
+  after(async () => {
+    await hook.close();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('adds, lists, tests and removes endpoints on a directory no server holds', async () => {
+    const data = path.join(work, 'direct');
+    const added = await runBerth(['webhook', 'add', hook.url, '--events', 'push,tag', '--repositories', 'ci/**', '--header', 'X-Team: infra', '--data', data]);
+    assert.equal(added.code, 0, added.stderr);
+    const [, id] = /Added webhook (wh_[0-9a-f]+):/.exec(added.stdout) ?? [];
+    assert.ok(id, added.stdout);
+    const secret = /Secret \(shown only this once\): (whsec_\S+)/.exec(added.stdout)?.[1];
+    assert.ok(secret, 'a secret is made and printed once');
+
+    const listed = await runBerth(['webhook', 'list', '--json', '--data', data]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [endpoint] = JSON.parse(listed.stdout) as WebhookEndpoint[];
+    assert.equal(endpoint!.id, id);
+    assert.deepEqual(endpoint!.events, ['push', 'tag']);
+    assert.equal(endpoint!.repositories, 'ci/**');
+    assert.ok(!listed.stdout.includes(secret!), 'list never shows the secret');
+    const table = await runBerth(['webhook', 'list', '--data', data]);
+    assert.match(table.stdout, new RegExp(`^ID .*\\n${id}\\s+${hook.url.replace(/[.]/g, '\\.')}\\s+push,tag`, 'm'));
+
+    hook.options.secrets = [secret!];
+    const tested = await runBerth(['webhook', 'test', id!, '--data', data]);
+    assert.equal(tested.code, 0, tested.stderr);
+    assert.match(tested.stdout, /^Test event delivered: 200 in \d+ ms/);
+    const [r] = await hook.until((x) => x.length >= 1);
+    assert.equal(r!.standardOk, true);
+    assert.equal(r!.hubOk, true);
+    assert.equal(r!.headers['x-team'], 'infra');
+
+    const removed = await runBerth(['webhook', 'rm', id!, '--data', data]);
+    assert.equal(removed.code, 0, removed.stderr);
+    const empty = await runBerth(['webhook', 'list', '--data', data]);
+    assert.match(empty.stdout, /No webhooks/);
+    const unknown = await runBerth(['webhook', 'test', id!, '--data', data]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^berth: no webhook endpoint "wh_/);
+    const bad = await runBerth(['webhook', 'add', 'http://x/', '--events', 'push,nope', '--data', data]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /"events" must list at least one of push/);
+    const usage = await runBerth(['webhook', 'add', '--data', data]);
+    assert.equal(usage.code, 2);
+  });
+
+  it('goes through the running server, which then delivers; config-file endpoints are listed and read-only', async () => {
+    const data = path.join(work, 'served');
+    const secretFile = path.join(work, 'ci.secret');
+    await fs.writeFile(secretFile, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n', { mode: 0o600 });
+    const configFile = path.join(work, 'berth.json');
+    await fs.writeFile(configFile, JSON.stringify({ webhooks: [{ name: 'from-config', url: hook.url, events: ['tag'], secretFile: 'ci.secret' }] }));
+    const berth = await startBerth({ dataDir: data, args: ['--config', configFile] });
+    try {
+      const secret = 'a-secret-from-stdin-0123456789';
+      const added = await runBerth(['webhook', 'add', hook.url, '--events', 'push', '--repositories', 'served/*', '--secret-stdin', '--data', data], {}, `${secret}\n`);
+      assert.equal(added.code, 0, added.stderr);
+      assert.ok(!added.stdout.includes(secret), 'a secret given on stdin is not printed');
+      const listed = JSON.parse((await runBerth(['webhook', 'list', '--json', '--data', data])).stdout) as WebhookEndpoint[];
+      assert.deepEqual(listed.map((e) => [e.id, e.source]).sort(), [['from-config', 'config'], [listed.find((e) => e.source === 'api')!.id, 'api']].sort());
+
+      hook.received.length = 0;
+      hook.options.secrets = [secret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'];
+      const image = await new Client(berth.url).pushImage('served/app', 'v1');
+      await new Client(berth.url).deleteManifest('served/app', 'v1');
+      const received = await hook.until((x) => x.length >= 4);
+      assert.ok(received.every((x) => x.standardOk && x.hubOk), 'both endpoints sign with their own secret');
+      // Each endpoint in its own order (the two are delivered independently).
+      const events = envelopeEvents(received);
+      assert.deepEqual(events.filter((e) => e.action === 'push').map((e) => e.target.tag ?? null), [null, null, 'v1']);
+      assert.equal(events.filter((e) => e.action === 'push')[2]!.target.digest, image.digest);
+      assert.deepEqual(events.filter((e) => e.action === 'delete').map((e) => [e.target.repository, e.target.tag]), [['served/app', 'v1']]);
+
+      const refused = await runBerth(['webhook', 'rm', 'from-config', '--data', data]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /defined in the config file: change it there/);
+    } finally {
+      await berth.stop();
+    }
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * Reading layers (server/registry/layers/archive.ts) with every zstd decoder Berth may use on Node 20:
+ * the `zstd` program in a process of its own (the fast path) and fzstd (the portable one). Both must
+ * list the same entries and DiffID as gzip, and turn truncated, corrupt and over-large-window frames
+ * into the same error codes. Also: a listing streams out entry by entry (nothing kept), and stopping
+ * early (a file found) ends the zstd process.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import type { LayerEntry } from '../../server/registry/inspect-types.ts';
+import { extractFile, LayerReadError, listLayer, NATIVE_ZSTD, type ReadOptions } from '../../server/registry/layers/archive.ts';
+import { findExecutable } from '../../server/registry/layers/worker-pool.ts';
+import { packTar, sha256, zstd, type TarEntry } from '../fixtures/layers.ts';
+import { skipUnless } from '../helpers/tools.ts';
+
+const skipZstd = skipUnless('zstd');
+
+const ENTRIES: TarEntry[] = [
+  { name: 'etc/', type: 'directory' },
+  { name: 'etc/os-release', content: 'NAME=Berth\n' },
+  { name: 'etc/.wh.motd' },
+  { name: 'usr/bin/tool', content: randomBytes(300_000), mode: 0o755 },
+  { name: 'usr/bin/sh', type: 'symlink', linkname: 'tool' },
+  { name: 'usr/bin/tool2', type: 'link', linkname: 'usr/bin/tool' },
+  { name: 'var/cache/.wh..wh..opq' },
+  ...Array.from({ length: 200 }, (_, i) => ({ name: `data/file-${i}.txt`, content: `line ${i}\n`.repeat(i) })),
+];
+
+async function* chunked(bytes: Buffer, size = 64 * 1024): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+}
+
+async function list(blob: Buffer, options: ReadOptions): Promise<{ entries: LayerEntry[]; diffId: string; whiteouts: number; entryCount: number }> {
+  const entries: LayerEntry[] = [];
+  const summary = await listLayer(chunked(blob), (e) => void entries.push(e), options);
+  return { entries, diffId: summary.diffId, whiteouts: summary.whiteouts, entryCount: summary.entryCount };
+}
+
+async function errorCode(blob: Buffer, options: ReadOptions): Promise<string> {
+  try {
+    await list(blob, options);
+  } catch (err) {
+    assert.ok(err instanceof LayerReadError, `a LayerReadError, not ${String(err)}`);
+    return `${err.code}: ${err.message}`;
+  }
+  return 'no error';
+}
+
+describe('zstd layers on every decoder', { skip: skipZstd || (NATIVE_ZSTD ? 'this Node has zstd in zlib: neither fallback is used' : false) }, () => {
+  const decoders: [string, () => ReadOptions][] = [
+    ['the zstd program', () => ({ zstdCommand: findExecutable('zstd') })],
+    ['fzstd (no zstd program)', () => ({ zstdCommand: null })],
+  ];
+
+  it('finds the zstd program on PATH, and none on an empty PATH', () => {
+    assert.match(findExecutable('zstd') ?? '', /\/zstd$/);
+    assert.equal(findExecutable('zstd', ''), null);
+  });
+
+  for (const [name, options] of decoders) {
+    it(`${name}: lists what gzip lists, with the same DiffID`, async () => {
+      const raw = await packTar(ENTRIES);
+      const fromGzip = await list(gzipSync(raw), {});
+      const fromZstd = await list(zstd(raw), options());
+      assert.equal(fromZstd.diffId, sha256(raw));
+      assert.deepEqual(fromZstd, fromGzip);
+      assert.equal(fromZstd.entryCount, ENTRIES.length);
+      assert.equal(fromZstd.whiteouts, 2);
+      assert.deepEqual(fromZstd.entries.find((e) => e.path === 'usr/bin/tool2'), {
+        path: 'usr/bin/tool2', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: fromZstd.entries[0]!.mtime, linkTarget: 'usr/bin/tool',
+      });
+    });
+
+    it(`${name}: a cut-off layer is TRUNCATED, flipped bytes CORRUPT`, async () => {
+      const blob = zstd(await packTar(ENTRIES));
+      assert.match(await errorCode(blob.subarray(0, Math.floor(blob.length / 2)), options()), /^TRUNCATED: /);
+      const corrupt = Buffer.from(blob);
+      for (let at = 200; at < corrupt.length - 100; at += 997) corrupt[at] = corrupt[at]! ^ 0x5a;
+      assert.match(await errorCode(corrupt, options()), /^(CORRUPT|TRUNCATED): /);
+      assert.match(await errorCode(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.from('not a frame at all, just words')]), options()), /^(CORRUPT|TRUNCATED|UNSUPPORTED): /);
+    });
+
+    it(`${name}: stops reading once the wanted file is found`, async () => {
+      const blob = zstd(await packTar(ENTRIES));
+      let handed = 0;
+      async function* endless(): AsyncGenerator<Uint8Array> {
+        // The real layer, then more bytes forever: only stopping at the file ends the read.
+        for await (const chunk of chunked(blob, 4096)) {
+          handed += chunk.byteLength;
+          yield chunk;
+        }
+        for (;;) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yield new Uint8Array(4096);
+        }
+      }
+      const parts: Buffer[] = [];
+      const entry = await extractFile(endless(), 'etc/os-release', async (chunk) => void parts.push(Buffer.from(chunk)), options());
+      assert.equal(Buffer.concat(parts).toString(), 'NAME=Berth\n');
+      assert.equal(entry.size, 11);
+      assert.ok(handed <= blob.length, 'nothing past the layer was needed');
+    });
+  }
+
+  it('the zstd program: a frame whose window is over its memory limit is UNSUPPORTED', async () => {
+    // --long=30 on a stream of unknown size writes a 1 GiB window into the frame header.
+    const out = spawnSync('zstd', ['-q', '--long=30', '-c'], { input: await packTar(ENTRIES), maxBuffer: 1024 ** 3 });
+    assert.equal(out.status, 0);
+    assert.match(await errorCode(out.stdout, { zstdCommand: findExecutable('zstd') }), /^UNSUPPORTED: .*window/i);
+  });
+
+  it('a program that is not there is a clear error, not a crash', async () => {
+    const blob = zstd(await packTar(ENTRIES));
+    assert.match(await errorCode(blob, { zstdCommand: '/nonexistent/zstd' }), /^ABORTED: could not run \/nonexistent\/zstd: .*ENOENT/);
+  });
+});
+
+describe('listing as a stream', () => {
+  it('hands entries over one by one and waits while the receiver is busy', async () => {
+    const raw = await packTar(ENTRIES);
+    let busy = false;
+    let overlapped = false;
+    let seen = 0;
+    const summary = await listLayer(chunked(gzipSync(raw)), async () => {
+      if (busy) overlapped = true;
+      busy = true;
+      await new Promise((resolve) => setImmediate(resolve));
+      busy = false;
+      seen += 1;
+    });
+    assert.equal(overlapped, false, 'the next entry waited for the previous one to be taken');
+    assert.equal(seen, summary.entryCount);
+    assert.equal(summary.addedBytes, ENTRIES.reduce((s, e) => s + (e.content ? Buffer.from(e.content).length : 0), 0));
+  });
+});
