@@ -13,6 +13,7 @@ import { gcCommand } from './commands/gc.ts';
 import { scrubCommand } from './commands/scrub.ts';
 import { reindexCommand } from './commands/reindex.ts';
 import { purgeUploadsCommand } from './commands/purge-uploads.ts';
+import { storageCommand } from './commands/storage.ts';
 import { filesCommand } from './commands/files.ts';
 import { diffCommand } from './commands/diff.ts';
 import { webhookCommand } from './commands/webhook.ts';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   scrub: scrubCommand,
   reindex: reindexCommand,
   'purge-uploads': purgeUploadsCommand,
+  storage: storageCommand,
   files: filesCommand,
   diff: diffCommand,
   webhook: webhookCommand,

@@ -40,11 +40,13 @@ import { Scrubber } from './registry/scrub.ts';
 import { UploadService } from './registry/uploads.ts';
 import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
-import { FsBlobStore } from './storage/blob-store.ts';
+import { DriverBlobStore } from './storage/blob-store.ts';
+import { createDriver } from './storage/driver/create.ts';
+import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
 import { DataDirLock } from './storage/lock.ts';
-import { StoragePaths } from './storage/paths.ts';
-import { FsRepositoryStore } from './storage/repository-store.ts';
-import { FsUploadStore } from './storage/upload-store.ts';
+import { keys, StoragePaths } from './storage/paths.ts';
+import { DriverRepositoryStore } from './storage/repository-store.ts';
+import { DriverUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
 import { DataDirError, prepareDataDir as prepareDirectory, probeWritable } from './storage/data-dir.ts';
 import { SpaceReserve } from './storage/reserve.ts';
@@ -80,6 +82,8 @@ export interface Registry {
   readonly events: RegistryEvents;
   readonly webhooks: WebhookService;
   readonly log: Logger;
+  /** Where the objects live (storage/driver/): for tests and `berth storage`, which look at the store itself. */
+  readonly driver: StorageDriver;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
   /** The HTTP (or, with TLS, HTTPS) server while listening. */
@@ -104,6 +108,8 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
+  /** The storage driver (tests inject one); default: the one config.storage names. */
+  driver?: StorageDriver;
   /** The scheduler's and the webhook worker's clock (tests drive it). */
   clock?: Clock;
   /** The webhook retries' jitter (tests fix it). */
@@ -125,9 +131,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     log,
   });
   const diskRefused = (err: Error, file: string) => storage.noted(err, file);
-  const blobStore = new FsBlobStore(paths);
-  const repositoryStore = new FsRepositoryStore(paths);
-  const uploadStore = new FsUploadStore(paths);
+  const driver = deps.driver ?? createDriver(config.storage, paths.root);
+  const blobStore = new DriverBlobStore(driver);
+  const repositoryStore = new DriverRepositoryStore(driver);
+  const uploadStore = new DriverUploadStore(driver);
   const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
   const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
   const guard = new LinkGuard();
@@ -137,7 +144,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   let stopping = false;
 
   const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
-  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard, storage });
+  // The data directory's disk health speaks for uploads only when they are written to that disk.
+  const uploadDisk = driver.location.driver === 'filesystem' ? storage : undefined;
+  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard, storage: uploadDisk });
   const retention = new RetentionService({ store: maintenanceStore, repositories: repositoryStore, manifests });
   const collector = new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log });
   const maintenance = new MaintenanceService({
@@ -203,7 +212,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     maxManifestBytes: MAX_MANIFEST_BYTES,
   });
   const services: RegistryServices = {
-    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
+    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard, redirect: config.storage.redirect }),
     uploads,
     manifests,
     listings: new ListingService({ index, manifests }),
@@ -265,7 +274,19 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       index,
       manifests,
       dataDir: paths.root,
-      volume: volumeSpace,
+      volume: async (dir) => (driver.location.driver === 'filesystem' ? volumeSpace(dir) : null),
+      storage: driver.location,
+      countObjects: async () => {
+        let objects = 0;
+        let bytes = 0;
+        for (const dir of [keys.blobs, keys.repositories, keys.uploads, keys.quarantine]) {
+          for await (const object of driver.walk(dir)) {
+            objects += 1;
+            bytes += object.size;
+          }
+        }
+        return { objects, bytes };
+      },
       reclaimable: async () => {
         const plan = await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs });
         return { nowBytes: plan.bytesFreed, afterGraceBytes: plan.bytesFreed + plan.protected.bytes, graceSeconds: plan.graceSeconds };
@@ -332,7 +353,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view() },
+    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view(), checkStorage: () => driver.check({ create: false }) },
     storage,
     stopping: () => stopping,
   });
@@ -415,7 +436,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
 
   async function prepareDataDir(): Promise<void> {
     try {
-      await prepareDirectory(paths.root, [paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir, paths.maintenanceDir]);
+      // The objects' folders (blobs/, repositories/, uploads/) are the filesystem driver's (its check()).
+      await prepareDirectory(paths.root, [paths.tmpDir, paths.indexDir, paths.maintenanceDir]);
     } catch (err) {
       if (err instanceof DataDirError) throw new StartupError(err.message);
       throw err;
@@ -432,6 +454,14 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     }
     // Temp files left by a crash were never renamed into place: nothing refers to them.
     for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
+    // The store answers, its bucket exists (created when allowed), the credentials work: else one line.
+    try {
+      await driver.check();
+    } catch (err) {
+      await lock?.release();
+      lock = null;
+      throw new StartupError(isStorageError(err) ? `storage: ${err.message}` : `storage ${driver.location.description}: ${(err as Error).message}`);
+    }
   }
 
   /** Opens the user store; on the first start, creates `admin` (returned when its password was generated). */
@@ -509,6 +539,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     events,
     webhooks,
     log,
+    driver,
     callback: () => app.callback(),
     get server() {
       return server;
@@ -575,7 +606,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
       await lock?.update({ url });
-      log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
+      log.info({ url, dataDir: paths.root, storage: driver.location.description, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
       webhooks.start(url);
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
@@ -642,6 +673,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       await lock?.release();
       lock = null;
       metrics.close();
+      await driver.close().catch(() => undefined);
     },
   };
 }

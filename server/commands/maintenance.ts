@@ -15,7 +15,7 @@ import prettyBytes from 'pretty-bytes';
 import { loadConfig, type BerthConfig } from '../config.ts';
 import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
-import { StoragePaths } from '../storage/paths.ts';
+import { keys, StoragePaths } from '../storage/paths.ts';
 import { setAsideLine } from './common.ts';
 import { ManagementClient, serverHolding } from './management-client.ts';
 
@@ -55,10 +55,13 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
   const paths = new StoragePaths(config.dataDir);
   const held = await serverHolding(paths);
   if (held) return { run: await runOnServer(held.client, endpoint, body), server: held.url };
-  try {
-    await fs.access(paths.blobsDir);
-  } catch {
-    throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
+  // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
+  if (config.storage.driver === 'filesystem') {
+    try {
+      await fs.access(path.join(paths.root, keys.blobs));
+    } catch {
+      throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
+    }
   }
   return { run: await runLocally(config, request), server: null };
 }

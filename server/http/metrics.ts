@@ -1,11 +1,13 @@
 /**
  * Operations endpoints, outside /v2/ and /api/:
  *   GET /healthz   for load balancers, `docker run --health-cmd`, CI scripts: 200 {"status":"ok",
- *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes}} while the data
- *                  directory is writable; 200 with "status":"degraded" and a "problem" while its disk is
- *                  full (pulls still work, and a health check must not take them away); 503
- *                  {"status":"unavailable","problem":...} when it cannot be written. Open to everyone;
- *                  it names nothing (no path, no repository).
+ *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes},"store":"reachable"}
+ *                  while the data directory is writable and the object store (the folder, the bucket,
+ *                  the container: storage/driver) answers; 200 with "status":"degraded" and a "problem"
+ *                  while its disk is full (pulls still work, and a health check must not take them
+ *                  away); 503 {"status":"unavailable","problem":...} when it cannot be written or the
+ *                  store does not answer. Open to everyone; it names nothing (no path, no repository,
+ *                  no bucket).
  *   GET /metrics   Prometheus exposition (registry/metrics.ts). Open while registry auth is off (as is
  *                  the registry itself); with auth on it takes Basic credentials of a user, or an access
  *                  token, that may administer the registry (`*:admin`), as Prometheus' basic_auth sends.
@@ -30,7 +32,12 @@ export interface OperationsDeps {
   indexReady: () => boolean;
   /** The disk's state (registry/storage-health.ts). */
   storage?: () => Promise<StorageView>;
+  /** Throws when the object store cannot be used (a StorageError: its kind is what /healthz tells). */
+  checkStorage?: () => Promise<void>;
 }
+
+/** /healthz waits this long for the store before calling it unreachable (a load balancer wants an answer). */
+const STORAGE_CHECK_MS = 5000;
 
 /**
  * Counts and times every request, from its arrival until it has been answered: the handler has
@@ -50,7 +57,7 @@ export function measureRequests(metrics: RegistryMetrics): Middleware {
   };
 }
 
-export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage }: OperationsDeps): Route[] {
+export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage, checkStorage }: OperationsDeps): Route[] {
   async function getHealth(ctx: Ctx): Promise<void> {
     try {
       await fs.access(dataDir, fs.constants.W_OK);
@@ -61,11 +68,18 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage }
       sendJson(ctx, { status: 'unavailable', problem: `the data directory is not writable (${why})` });
       return;
     }
+    const problem = checkStorage ? await storageProblem(checkStorage) : null;
+    if (problem) {
+      ctx.status = 503;
+      sendJson(ctx, { status: 'unavailable', problem });
+      return;
+    }
+    const store = checkStorage ? { store: 'reachable' } : {};
     const index = indexReady() ? 'ready' : 'loading';
     const view = storage ? await storage() : null;
     const disk = view ? { storage: { state: view.state, freeBytes: view.freeBytes, totalBytes: view.totalBytes } } : {};
-    if (view && view.state !== 'ok') sendJson(ctx, { status: 'degraded', index, ...disk, problem: view.problem });
-    else sendJson(ctx, { status: 'ok', index, ...disk });
+    if (view && view.state !== 'ok') sendJson(ctx, { status: 'degraded', index, ...disk, ...store, problem: view.problem });
+    else sendJson(ctx, { status: 'ok', index, ...disk, ...store });
   }
 
   async function getMetrics(ctx: Ctx): Promise<void> {
@@ -78,6 +92,30 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage }
     { method: 'GET', pattern: /^\/healthz$/, params: [], handler: getHealth },
     { method: 'GET', pattern: /^\/metrics$/, params: [], handler: getMetrics },
   ];
+}
+
+/** What is wrong with the store, in words that name no bucket, host or path; null when it answers. */
+async function storageProblem(check: () => Promise<void>): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`the storage is unreachable (no answer within ${STORAGE_CHECK_MS / 1000} s)`), STORAGE_CHECK_MS);
+  });
+  const checked = check().then(
+    () => null,
+    (err: unknown) => {
+      const kind = (err as { kind?: string }).kind;
+      if (kind === 'unreachable') return 'the storage is unreachable';
+      if (kind === 'denied') return 'the storage refused the credentials';
+      if (kind === 'missing') return 'the storage bucket or container is missing';
+      if (kind === 'throttled') return 'the storage is throttling requests';
+      return 'the storage failed to answer';
+    },
+  );
+  try {
+    return await Promise.race([checked, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const METRICS_CHALLENGE = 'Basic realm="Berth metrics", charset="UTF-8"';

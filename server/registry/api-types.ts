@@ -232,7 +232,10 @@ export interface DiskUsage {
   reclaimableAfterGraceBytes: number;
   /** The configured grace window (gcGrace) the two figures above are about. */
   gcGraceSeconds: number;
-  volume: { freeBytes: number; totalBytes: number };
+  /** The disk of the data directory, when the blobs are on it (filesystem driver); null for a bucket. */
+  volume: { freeBytes: number; totalBytes: number } | null;
+  /** Where the objects are: the driver, its location, and every object Berth keeps there (uploads included). */
+  storage: { driver: 'filesystem' | 's3' | 'azure'; location: string; objects: number; bytes: number };
   repositories: RepositoryUsage[];
 }
 

@@ -6,6 +6,7 @@
  */
 import type { ManifestDoc, MetadataIndex } from '../metadata/index-db.ts';
 import type { BlobLister } from '../storage/blob-store.ts';
+import type { StorageLocation } from '../storage/driver/driver.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
 import type { ParsedManifest } from './manifest.ts';
@@ -88,7 +89,11 @@ export interface DiskUsageServiceDeps {
   index: MetadataIndex;
   manifests: StoredManifests;
   dataDir: string;
-  volume(dir: string): Promise<VolumeSpace>;
+  /** The volume of the data directory, or null when the blobs are not on it (a bucket). */
+  volume(dir: string): Promise<VolumeSpace | null>;
+  storage: StorageLocation;
+  /** Every object Berth keeps in the store, counted (a bucket listing, page by page). */
+  countObjects(): Promise<{ objects: number; bytes: number }>;
   /**
    * What a garbage collection with the configured settings would free now (a dry run), and what it
    * would free once the grace window has passed (the dry run's freed plus protected bytes).
@@ -107,7 +112,7 @@ export class DiskUsageService {
 
   /** Walks the blob store (sizes as the files hold them) and measures each repository against it. */
   async get(): Promise<DiskUsage> {
-    const { blobs, index, dataDir, volume } = this.deps;
+    const { blobs, index, dataDir, volume, storage } = this.deps;
     const onDisk = new Map<string, number>();
     let bytesOnDisk = 0;
     for (const blob of await blobs.list()) {
@@ -132,6 +137,7 @@ export class DiskUsageService {
       gcGraceSeconds: reclaimable.graceSeconds,
       cachedBytes: cachedOnly(byRepository, cached, (digest) => onDisk.get(digest) ?? null),
       volume: await volume(dataDir),
+      storage: { driver: storage.driver, location: storage.description, ...(await this.deps.countObjects()) },
       repositories,
     };
   }

@@ -6,6 +6,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { storageEnv } from './storage.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BERTH_BIN = path.join(ROOT, 'bin', 'berth.js');
@@ -106,7 +107,7 @@ async function startOnce(options: StartOptions, port: number): Promise<BerthProc
   const child = spawn(
     process.execPath,
     [BERTH_BIN, 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
-    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { ...process.env, ...storageEnv(options.dataDir), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

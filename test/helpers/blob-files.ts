@@ -1,10 +1,19 @@
-/** What the server's files hold: every blob file under <data>/blobs, measured independently of Berth. */
+/** What the server's store holds: every blob under blobs/, measured independently of Berth's stores. */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { StorageDriver } from '../../server/storage/driver/driver.ts';
 
-export async function blobFiles(dataDir: string): Promise<Map<string, number>> {
+/** Digest -> size of every blob: from the files of a data directory, or listed through a driver (any store). */
+export async function blobFiles(where: string | StorageDriver): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const root = path.join(dataDir, 'blobs');
+  if (typeof where !== 'string') {
+    for await (const object of where.walk('blobs')) {
+      const [, algorithm, , hex] = object.path.split('/');
+      out.set(`${algorithm}:${hex}`, object.size);
+    }
+    return out;
+  }
+  const root = path.join(where, 'blobs');
   for (const entry of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const file = path.join(entry.parentPath, entry.name);

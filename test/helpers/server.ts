@@ -1,9 +1,13 @@
-/** A real Berth server on a random loopback port with a fresh data directory, in this process. */
+/**
+ * A real Berth server on a random loopback port with a fresh data directory, in this process, on the
+ * storage driver of this test run (helpers/storage.ts: BERTH_TEST_STORAGE).
+ */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { defaults, type BerthConfig } from '../../server/config.ts';
 import { createRegistry, type Registry, type RegistryDeps } from '../../server/index.ts';
+import { storageFor } from './storage.ts';
 
 export interface TestServer {
   url: string;
@@ -19,7 +23,7 @@ export async function tempDir(prefix = 'berth-test-'): Promise<string> {
 
 export async function startServer(overrides: Partial<BerthConfig> = {}, deps: RegistryDeps = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir());
-  const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, ...overrides, dataDir };
+  const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, storage: storageFor(dataDir), ...overrides, dataDir };
   const registry = createRegistry(config, deps);
   const { url } = await registry.listen();
   await registry.indexReady();

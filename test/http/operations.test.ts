@@ -30,8 +30,8 @@ describe('operations endpoints, registry auth off', () => {
   it('GET /healthz says ok with the index ready', async () => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number } };
-    assert.deepEqual({ ...body, storage: { ...body.storage, freeBytes: 0, totalBytes: 0 } }, { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 } });
+    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number }; store: string };
+    assert.deepEqual({ ...body, storage: { ...body.storage, freeBytes: 0, totalBytes: 0 } }, { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 }, store: 'reachable' });
     const volume = await fs.statfs(server.dataDir);
     assert.equal(body.storage.totalBytes, volume.blocks * volume.bsize, 'the size of the volume');
     assert.ok(body.storage.freeBytes > 0 && body.storage.freeBytes <= body.storage.totalBytes, 'what is free on it');
