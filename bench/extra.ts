@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { StoragePaths, tagFileName } from '../server/storage/paths.ts';
+import { keys, tagFileName } from '../server/storage/paths.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     work: { type: 'string', default: '/tmp/berth-bench/bench' },
     out: { type: 'string', default: '/tmp/berth-bench/bench/extra.json' },
     only: { type: 'string' },
+    /** Port of the Berth it starts (bench/s3.sh keeps to its own range). */
+    port: { type: 'string', default: '5156' },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -103,12 +105,12 @@ function spawnBerth(dataDir: string, port: number): Berth {
 
 /** Writes a data directory in Berth's layout (server/storage/paths.ts) with `tags` tags, 100 per repository. */
 async function writeTaggedDataDir(dir: string, tags: number): Promise<void> {
-  const paths = new StoragePaths(dir);
+  const at = (key: string) => path.join(dir, ...key.split('/'));
   const put = async (bytes: Buffer) => {
     const digest = { algorithm: 'sha256' as const, hex: createHash('sha256').update(bytes).digest('hex'), value: '' };
     digest.value = `sha256:${digest.hex}`;
-    await fs.mkdir(path.dirname(paths.blob(digest)), { recursive: true });
-    await fs.writeFile(paths.blob(digest), bytes);
+    await fs.mkdir(path.dirname(at(keys.blob(digest))), { recursive: true });
+    await fs.writeFile(at(keys.blob(digest)), bytes);
     return { ...digest, size: bytes.length };
   };
   const layer = await put(Buffer.from('layer'));
@@ -124,16 +126,16 @@ async function writeTaggedDataDir(dir: string, tags: number): Promise<void> {
   for (let r = 0; r < tags / perRepo; r++) {
     const repo = `startup/r${String(r).padStart(5, '0')}`;
     for (const d of [layer, config]) {
-      await fs.mkdir(path.dirname(paths.layerLink(repo, d)), { recursive: true });
-      await fs.writeFile(paths.layerLink(repo, d), '');
+      await fs.mkdir(path.dirname(at(keys.layerLink(repo, d))), { recursive: true });
+      await fs.writeFile(at(keys.layerLink(repo, d)), '');
     }
-    await fs.mkdir(path.dirname(paths.revisionLink(repo, manifest)), { recursive: true });
-    await fs.writeFile(paths.revisionLink(repo, manifest), `${mediaType}\n`);
-    await fs.mkdir(paths.tagsDir(repo), { recursive: true });
+    await fs.mkdir(path.dirname(at(keys.revisionLink(repo, manifest))), { recursive: true });
+    await fs.writeFile(at(keys.revisionLink(repo, manifest)), `${mediaType}\n`);
+    await fs.mkdir(at(keys.tagsDir(repo)), { recursive: true });
     const writes = [];
     for (let t = 0; t < perRepo; t++) {
       const tag = `v${t}`;
-      writes.push(fs.writeFile(path.join(paths.tagsDir(repo), tagFileName(tag)), `${manifest.value}\n${tag}\n`));
+      writes.push(fs.writeFile(path.join(at(keys.tagsDir(repo)), tagFileName(tag)), `${manifest.value}\n${tag}\n`));
     }
     await Promise.all(writes);
   }
@@ -283,7 +285,7 @@ for (const [name, workload] of [['rss1g', rss1g], ['push20', push20]] as const) 
   const entry: Record<string, unknown> = {};
   const dir = path.join(WORK, `extra-${name}`);
   await fs.rm(dir, { recursive: true, force: true });
-  const berth = spawnBerth(dir, 5156);
+  const berth = spawnBerth(dir, Number(args.port));
   await waitFor(`${berth.url}/v2/`);
   // Interleaved: Berth, then Distribution, on the same machine state.
   entry.berth = await workload(berth.url, berth.pid, 'berth');

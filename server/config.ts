@@ -8,6 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
+import { ConfigError } from './config-error.ts';
+import { storageDefaults, storageFromEnv, validateStorage, type StorageConfig } from './storage/config.ts';
 import { configuredEndpoints } from './webhooks/config.ts';
 import type { ConfiguredEndpoint } from './webhooks/service.ts';
 import { readProblem } from './storage/files.ts';
@@ -66,6 +68,8 @@ export interface BerthConfig {
    * and printed once). A secret: only from the environment (BERTH_ADMIN_PASSWORD), never a file or flag.
    */
   adminPassword: string | null;
+  /** Where blobs, manifests, tags and uploads live: the data directory (default), S3 or Azure (storage/config.ts). */
+  storage: StorageConfig;
   /** Webhook endpoints of the config file (webhooks/config.ts); more are added through the API or CLI. */
   webhooks?: ConfiguredEndpoint[];
   /** Pending webhook deliveries per endpoint before the oldest are dropped (default 10,000). */
@@ -162,12 +166,7 @@ export interface MirrorConfig {
 export const AUTH_MODES = ['none', 'token'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 export const DEFAULT_PORT = 5000;
 
@@ -182,7 +181,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, platform: N
 export function defaults(): BerthConfig {
   return {
     host: '127.0.0.1', port: DEFAULT_PORT, dataDir: defaultDataDir(), logLevel: 'info', shutdownGraceSeconds: 10, managementToken: null,
-    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null,
+    auth: 'none', anonymousPull: false, tls: false, tlsCert: null, tlsKey: null, insecureNoAuth: false, adminPassword: null, storage: storageDefaults(),
     mirrors: [],
     allowedHosts: [], bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, uploadsPerClient: DEFAULT_UPLOADS_PER_CLIENT,
     metadata: { driver: 'nedb' },
@@ -256,6 +255,7 @@ export interface ConfigInput {
   tlsCert?: unknown;
   tlsKey?: unknown;
   insecureNoAuth?: unknown;
+  storage?: unknown;
   webhookQueueCap?: unknown;
   /** A list of upstreams: "NAME=URL" strings or objects (file), "NAME=URL,NAME=URL" (environment), repeated flags. */
   mirrors?: unknown;
@@ -269,7 +269,7 @@ export interface ConfigInput {
 const INPUT_KEYS = [
   'host', 'port', 'data', 'logLevel', 'shutdownGraceSeconds', 'auth', 'anonymousPull', 'tls', 'tlsCert', 'tlsKey', 'insecureNoAuth',
   'gcSchedule', 'gcGrace', 'gcUntagged', 'uploadPurgeAge', 'uploadPurgeSchedule', 'retentionSchedule',
-  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'webhookQueueCap', 'mirrors', 'metadata',
+  'allowedHosts', 'bodyIdleTimeout', 'uploadsPerClient', 'webhookQueueCap', 'mirrors', 'storage', 'metadata',
 ] as const;
 
 /** A switch as a file (true/false), the environment or a flag ("true", "1", "yes"...) gives it. */
@@ -353,6 +353,7 @@ export function validate(input: ConfigInput, source: (key: string) => string): P
     if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(`${source(key)}: needs a file path`);
     out[key] = path.resolve(value);
   }
+  if (input.storage !== undefined) out.storage = validateStorage(input.storage, source);
   if (input.mirrors !== undefined) out.mirrors = parseMirrors(input.mirrors, source('mirrors'));
   if (input.metadata !== undefined) {
     out.metadata = typeof input.metadata === 'string'
@@ -597,6 +598,8 @@ export async function loadConfig(options: { flags?: ConfigInput; configFile?: st
   };
   const fromFlags = validate(options.flags ?? {}, (key) => flagNames[key] ?? `--${key}`);
   const environment = fromEnv(env);
+  const storage = storageFromEnv(env, fromFile.storage);
+  if (storage) environment.storage = storage;
   const authGiven = [fromFile, environment, fromFlags].some((layer) => layer.auth !== undefined);
   const mirrors = mergeMirrors(fromFile.mirrors, environment.mirrors, fromFlags.mirrors);
   return finish({ ...defaults(), ...fromFile, ...environment, ...fromFlags, mirrors, adminPassword: env.BERTH_ADMIN_PASSWORD || null }, authGiven);

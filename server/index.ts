@@ -39,11 +39,13 @@ import { Scrubber } from './registry/scrub.ts';
 import { UploadService } from './registry/uploads.ts';
 import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
-import { FsBlobStore } from './storage/blob-store.ts';
+import { DriverBlobStore } from './storage/blob-store.ts';
+import { createDriver } from './storage/driver/create.ts';
+import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
 import { DataDirLock } from './storage/lock.ts';
-import { StoragePaths } from './storage/paths.ts';
-import { FsRepositoryStore } from './storage/repository-store.ts';
-import { FsUploadStore } from './storage/upload-store.ts';
+import { keys, StoragePaths } from './storage/paths.ts';
+import { DriverRepositoryStore } from './storage/repository-store.ts';
+import { DriverUploadStore } from './storage/upload-store.ts';
 import { volumeSpace } from './storage/volume.ts';
 import { DataDirError, prepareDataDir as prepareDirectory, probeWritable } from './storage/data-dir.ts';
 import { SpaceReserve } from './storage/reserve.ts';
@@ -54,6 +56,8 @@ import { continueWhenRead } from './http/expect-continue.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
+import { UserAdmin } from './registry/user-admin.ts';
+import { RegistryError } from './registry/errors.ts';
 import { subjectNames } from './tls/names.ts';
 import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
@@ -75,6 +79,8 @@ export interface Registry {
   readonly events: RegistryEvents;
   readonly webhooks: WebhookService;
   readonly log: Logger;
+  /** Where the objects live (storage/driver/): for tests and `berth storage`, which look at the store itself. */
+  readonly driver: StorageDriver;
   /** The Node request listener (for embedding or tests with their own server). */
   callback(): http.RequestListener;
   /** The HTTP (or, with TLS, HTTPS) server while listening. */
@@ -101,6 +107,8 @@ export interface Registry {
 
 export interface RegistryDeps {
   log?: Logger;
+  /** The storage driver (tests inject one); default: the one config.storage names. */
+  driver?: StorageDriver;
   /** The scheduler's and the webhook worker's clock (tests drive it). */
   clock?: Clock;
   /** The webhook retries' jitter (tests fix it). */
@@ -122,9 +130,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     log,
   });
   const diskRefused = (err: Error, file: string) => storage.noted(err, file);
-  const blobStore = new FsBlobStore(paths);
-  const repositoryStore = new FsRepositoryStore(paths);
-  const uploadStore = new FsUploadStore(paths);
+  const driver = deps.driver ?? createDriver(config.storage, paths.root);
+  const blobStore = new DriverBlobStore(driver);
+  const repositoryStore = new DriverRepositoryStore(driver);
+  const uploadStore = new DriverUploadStore(driver);
   // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
   const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused });
   const index = metadata.index;
@@ -136,7 +145,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   let stopping = false;
 
   const manifests = new ManifestService({ blobs: blobStore, repositories: repositoryStore, index, events, guard });
-  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard, storage });
+  // The data directory's disk health speaks for uploads only when they are written to that disk.
+  const uploadDisk = driver.location.driver === 'filesystem' ? storage : undefined;
+  const uploads = new UploadService({ uploads: uploadStore, blobs: blobStore, repositories: repositoryStore, index, events, guard, storage: uploadDisk });
   const retention = new RetentionService({ store: maintenanceStore, repositories: repositoryStore, manifests });
   const collector = new GarbageCollector({ blobs: blobStore, repositories: repositoryStore, index, manifests, guard, events, log });
   const maintenance = new MaintenanceService({
@@ -201,7 +212,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     maxManifestBytes: MAX_MANIFEST_BYTES,
   });
   const services: RegistryServices = {
-    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard }),
+    blobs: new BlobService({ blobs: blobStore, repositories: repositoryStore, events, guard, redirect: config.storage.redirect }),
     uploads,
     manifests,
     listings: new ListingService({ index, manifests }),
@@ -222,12 +233,36 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
   };
   let url: string | null = null;
-  const auth = config.auth === 'token'
-    ? new AuthService({
-      dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}),
-      ...(metadata.users ? { store: metadata.users } : {}), ...(metadata.signingKey ? { signingKey: metadata.signingKey } : {}),
-    })
-    : null;
+  const authOptions = {
+    dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}),
+    ...(metadata.users ? { store: metadata.users } : {}), ...(metadata.signingKey ? { signingKey: metadata.signingKey } : {}),
+  };
+  const auth = config.auth === 'token' ? new AuthService(authOptions) : null;
+  /**
+   * With auth off the users are still managed (ready for when it is turned on): their store is opened
+   * on first use, by this process, which holds the data directory's lock (nedb: one writer per file).
+   */
+  let idleUsers: Promise<AuthService> | null = null;
+  const userStore = (): Promise<AuthService> => {
+    if (auth) return Promise.resolve(auth);
+    if (!idleUsers) {
+      const opening = (async () => {
+        const store = new AuthService(authOptions);
+        try {
+          await store.open();
+        } catch (err) {
+          log.error({ err, dir: paths.authDir }, 'cannot open the user store');
+          throw new RegistryError('UNAVAILABLE', { message: 'the users (<data>/auth) cannot be opened; the server log says why' });
+        }
+        return store;
+      })();
+      opening.catch(() => {
+        if (idleUsers === opening) idleUsers = null;
+      });
+      idleUsers = opening;
+    }
+    return idleUsers;
+  };
   const activityLog = metadata.activity;
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
@@ -242,8 +277,23 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       index,
       manifests,
       dataDir: paths.root,
-      volume: volumeSpace,
-      reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+      volume: async (dir) => (driver.location.driver === 'filesystem' ? volumeSpace(dir) : null),
+      storage: driver.location,
+      countObjects: async () => {
+        let objects = 0;
+        let bytes = 0;
+        for (const dir of [keys.blobs, keys.repositories, keys.uploads, keys.quarantine]) {
+          for await (const object of driver.walk(dir)) {
+            objects += 1;
+            bytes += object.size;
+          }
+        }
+        return { objects, bytes };
+      },
+      reclaimable: async () => {
+        const plan = await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs });
+        return { nowBytes: plan.bytesFreed, afterGraceBytes: plan.bytesFreed + plan.protected.bytes, graceSeconds: plan.graceSeconds };
+      },
       cached: (repo) => mirror.isCached(repo),
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
@@ -261,6 +311,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       ca: () => caCertificate,
     },
     tls: { caCertificate: () => caCertificate },
+    users: new UserAdmin({ auth: userStore, authEnabled: auth !== null }),
     inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
     artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
@@ -315,7 +366,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     auth,
     manage,
     uiDir: config.uiDir ?? null,
-    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view(), metadata: () => metadata.view() },
+    operations: { metrics, dataDir: paths.root, indexReady, storage: () => storage.view(), checkStorage: () => driver.check({ create: false }), metadata: () => metadata.view() },
     storage,
     stopping: () => stopping,
     metadata: metadata.driver === 'postgres' ? metadata : null,
@@ -408,7 +459,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
 
   async function prepareDataDir(): Promise<void> {
     try {
-      await prepareDirectory(paths.root, [paths.blobsDir, paths.repositoriesDir, paths.uploadsDir, paths.tmpDir, paths.indexDir, paths.maintenanceDir]);
+      // The objects' folders (blobs/, repositories/, uploads/) are the filesystem driver's (its check()).
+      await prepareDirectory(paths.root, [paths.tmpDir, paths.indexDir, paths.maintenanceDir]);
     } catch (err) {
       if (err instanceof DataDirError) throw new StartupError(err.message);
       throw err;
@@ -425,6 +477,14 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     }
     // Temp files left by a crash were never renamed into place: nothing refers to them.
     for (const entry of await fs.readdir(paths.tmpDir)) await fs.rm(`${paths.tmpDir}/${entry}`, { force: true, recursive: true });
+    // The store answers, its bucket exists (created when allowed), the credentials work: else one line.
+    try {
+      await driver.check();
+    } catch (err) {
+      await lock?.release();
+      lock = null;
+      throw new StartupError(isStorageError(err) ? `storage: ${err.message}` : `storage ${driver.location.description}: ${(err as Error).message}`);
+    }
   }
 
   /** Opens the user store; on the first start, creates `admin` (returned when its password was generated). */
@@ -511,6 +571,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     events,
     webhooks,
     log,
+    driver,
     callback: () => app.callback(),
     get server() {
       return server;
@@ -581,7 +642,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
       await lock?.update({ url });
-      log.info({ url, dataDir: paths.root, auth: config.auth, tls: config.tls }, 'Berth registry listening');
+      log.info({ url, dataDir: paths.root, storage: driver.location.description, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
       webhooks.start(url);
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
@@ -641,10 +702,16 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
+      if (idleUsers) {
+        const opened = idleUsers;
+        idleUsers = null;
+        await opened.then((store) => store.close()).catch((err) => log.error({ err }, 'closing the user store failed'));
+      }
       await metadata.close().catch((err) => log.error({ err }, 'closing the metadata database failed'));
       await lock?.release();
       lock = null;
       metrics.close();
+      await driver.close().catch(() => undefined);
     },
   };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { DEFAULT_PORT, defaultDataDir, defaults, finish, type BerthConfig } from '../../server/config.ts';
 import type { DesktopSettings } from '../shared/ipc.ts';
 import { SETTINGS_FIELDS, checkSetting, validateSettings as validateShared, type PathRules, type Validation } from '../shared/settings-rules.ts';
+import { checkStorage, defaultDesktopStorage, storageConfig } from './storage-settings.ts';
 
 export type { Validation } from '../shared/settings-rules.ts';
 
@@ -24,6 +25,7 @@ export function bindHost(bindAddress: DesktopSettings['bindAddress']): string {
 }
 /** Desktop and `berth serve` share the data directory by default, so both see the same images. */
 export function defaultSettings(): DesktopSettings {
+  // No storage: the data directory holds the images (the form shows the storage section's defaults).
   return { port: DEFAULT_PORT, bindAddress: 'loopback', dataDir: defaultDataDir(), tls: false, startAtLogin: false };
 }
 
@@ -52,12 +54,20 @@ export function registryAuthFor(bindAddress: DesktopSettings['bindAddress']): Be
 
 /** Validates a whole settings object (the rules of electron/shared/settings-rules.ts, with this platform's paths). */
 export function validateSettings(input: unknown): Validation {
-  return validateShared(input, NODE_PATHS);
+  const shared = validateShared(input, NODE_PATHS);
+  // Storage is optional (settings saved before it existed: the data directory), and checked here, in
+  // main, with the server's own rules (server/storage/config.ts via storage-settings.ts).
+  const given = typeof input === 'object' && input !== null ? (input as Record<string, unknown>).storage : undefined;
+  if (given === undefined) return shared;
+  const storage = checkStorage(given);
+  if ('error' in storage) return { ok: false, errors: { ...(shared.ok ? {} : shared.errors), storage: storage.error } };
+  return shared.ok ? { ok: true, settings: { ...shared.settings, storage: storage.value } } : shared;
 }
 
 /** Fields whose change needs the registry restarted (start at login does not). */
 export function restartNeeded(before: DesktopSettings, after: DesktopSettings): boolean {
-  return before.port !== after.port || before.bindAddress !== after.bindAddress || before.dataDir !== after.dataDir || before.tls !== after.tls;
+  return before.port !== after.port || before.bindAddress !== after.bindAddress || before.dataDir !== after.dataDir || before.tls !== after.tls ||
+    JSON.stringify(before.storage ?? defaultDesktopStorage()) !== JSON.stringify(after.storage ?? defaultDesktopStorage());
 }
 
 /** The server configuration for these settings and this launch's management token. */
@@ -73,6 +83,7 @@ export function serverConfig(settings: DesktopSettings, managementToken: string)
       managementToken,
       auth: registryAuthFor(settings.bindAddress),
       tls: settings.tls,
+      storage: storageConfig(settings.storage),
     },
     true,
   );
@@ -115,6 +126,11 @@ export async function loadSettings(dir: string): Promise<LoadedSettings> {
     const result = checkSetting(field, record[field], NODE_PATHS);
     if ('error' in result) problems.push(`${file}: "${field}" ${result.error}; using ${JSON.stringify(fallback[field])}`);
     else (settings as Record<keyof DesktopSettings, unknown>)[field] = result.value;
+  }
+  if ('storage' in record) {
+    const storage = checkStorage(record.storage);
+    if ('error' in storage) problems.push(`${file}: "storage" ${storage.error}; using the data directory`);
+    else settings.storage = storage.value;
   }
   return { settings, problems };
 }

@@ -17,6 +17,30 @@ export interface DesktopSettings {
   tls: boolean;
   /** Start Berth when the user logs in. */
   startAtLogin: boolean;
+  /** Where images are stored: the data directory (default), an S3 bucket or an Azure container. */
+  storage?: DesktopStorage;
+}
+
+/**
+ * The storage settings as the form edits them (server/storage/config.ts validates them): the fields
+ * of the chosen driver matter, the others are kept so switching back and forth loses nothing.
+ */
+export interface DesktopStorage {
+  driver: 'filesystem' | 's3' | 'azure';
+  /** S3: endpoint URL ('' for AWS), bucket, region, path-style addressing, credentials ('' for the AWS default chain). */
+  endpoint: string;
+  bucket: string;
+  region: string;
+  forcePathStyle: boolean;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Azure: a storage account connection string and the container. */
+  connectionString: string;
+  container: string;
+  /** Keys go under this prefix in the bucket or container ('' for its root). */
+  prefix: string;
+  /** Send clients straight to the bucket for blob downloads (presigned URLs). */
+  redirect: boolean;
 }
 
 export type SettingsErrors = Partial<Record<keyof DesktopSettings, string>>;

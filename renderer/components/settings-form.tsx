@@ -9,9 +9,10 @@ import type { DesktopSettings, SettingsErrors } from '../../electron/shared/ipc.
 import { validateSettings } from '../../electron/shared/settings-rules.ts';
 import { native } from '../api.ts';
 import { ErrorState, Skeleton } from './states.tsx';
+import { DEFAULT_STORAGE, StorageSettings, storageProblem } from './storage-settings.tsx';
 import { useToast } from './toast.tsx';
 
-const RESTART_FIELDS: (keyof DesktopSettings)[] = ['port', 'bindAddress', 'dataDir', 'tls'];
+const RESTART_FIELDS: (keyof DesktopSettings)[] = ['port', 'bindAddress', 'dataDir', 'tls', 'storage'];
 
 /** A message under its field as a sentence: the shared rules and main answer in fragments ("must be ..."). */
 function sentence(text: string): string {
@@ -22,7 +23,11 @@ function sentence(text: string): string {
 /** The draft's problems by the same rules the main process applies (electron/shared/settings-rules.ts). */
 function draftErrors(draft: DesktopSettings): SettingsErrors {
   const result = validateSettings(draft);
-  return result.ok ? {} : result.errors;
+  const errors = result.ok ? {} : { ...result.errors };
+  // The storage section's own checks (main then applies the server's rules: storage-settings.tsx).
+  const storage = draft.storage && storageProblem(draft.storage);
+  if (storage) errors.storage = storage;
+  return errors;
 }
 
 export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: number }) {
@@ -128,6 +133,7 @@ export function SettingsForm({ shutdownGraceSeconds }: { shutdownGraceSeconds: n
         {fieldError('dataDir', ids.dataDir)}
         <span className="help">Images already stored stay in the old folder; Berth starts with what the new one holds.</span>
       </div>
+      <StorageSettings value={draft.storage ?? DEFAULT_STORAGE} error={errors.storage} onChange={(next) => update('storage', next)} />
       <div className="field">
         <label className="check" htmlFor={ids.tls}>
           <input id={ids.tls} type="checkbox" checked={draft.tls} onChange={(e) => update('tls', e.target.checked)} />

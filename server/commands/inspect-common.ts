@@ -4,11 +4,12 @@
  * the command opens the directory itself (under its lock) and asks the same services directly.
  */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { pino } from 'pino';
 import type { BerthConfig } from '../config.ts';
 import { createRegistry, StartupError, type Registry } from '../index.ts';
-import { StoragePaths } from '../storage/paths.ts';
-import { ManagementClient, lockHolder, serverUrl, trustedCas } from './maintenance.ts';
+import { keys, StoragePaths } from '../storage/paths.ts';
+import { ManagementClient, lockHolder, serverUrl, trustedCas } from './management-client.ts';
 import { UsageError } from './common.ts';
 
 export const INSPECT_OPTIONS = {
@@ -52,10 +53,13 @@ export async function onServerOrLocally<T>(config: BerthConfig, remote: (server:
   const holder = await lockHolder(paths.lockFile);
   if (holder?.url) return remote(new ManagementClient(serverUrl(holder.url), await trustedCas(paths)));
   if (holder) throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
-  try {
-    await fs.access(paths.blobsDir);
-  } catch {
-    throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
+  // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
+  if (config.storage.driver === 'filesystem') {
+    try {
+      await fs.access(path.join(paths.root, keys.blobs));
+    } catch {
+      throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
+    }
   }
   const log = pino({ level: 'warn', base: { app: 'berth' } }, pino.destination(2));
   const registry = createRegistry({ ...config, logLevel: 'warn' }, { log });

@@ -36,6 +36,14 @@ export function blobHandlers({ blobs, mirror }: RegistryServices) {
       const repo = repositoryName(ctx);
       const digest = parseDigest(ctx.params.digest!);
       const target = mirrorTarget(ctx);
+      // storage.redirect: the client downloads from the bucket itself (Range works there as here).
+      const url = target && mirror ? null : await blobs.redirect(repo, digest);
+      if (url) {
+        ctx.set(CONTENT_DIGEST_HEADER, digest.value);
+        ctx.set('Location', url);
+        sendEmpty(ctx, 307);
+        return;
+      }
       const blob = target && mirror ? await mirror.openBlob(target, digest) : await blobs.open(repo, digest, { pull: true, origin: eventOrigin(ctx) });
       let range: ByteRange | null;
       try {

@@ -2,7 +2,8 @@
  * The one middleware that writes error responses (koa docs/error-handling.md): every failure below it
  * becomes the OCI envelope {"errors":[{code,message,detail}]} with the status from the error table.
  * A disk that refuses a write (full, read-only, failing) becomes the storage error that says so
- * (registry/storage-health.ts). Anything else that is not a RegistryError is logged and answered as
+ * (registry/storage-health.ts); a failing object store (storage/driver: unreachable, credentials refused,
+ * throttling) is UNAVAILABLE/503. Anything else that is not a RegistryError is logged and answered as
  * UNKNOWN/500 with no stack or path.
  */
 import type { IncomingMessage } from 'node:http';
@@ -10,6 +11,7 @@ import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { RegistryError, isRegistryError } from '../registry/errors.ts';
 import type { StorageHealth } from '../registry/storage-health.ts';
+import { isStorageError as isStoreFailure, type StorageErrorKind } from '../storage/driver/driver.ts';
 import { isMetadataUnavailable } from '../metadata/stores.ts';
 import { awaitingContinue } from './expect-continue.ts';
 
@@ -28,9 +30,10 @@ export function errorResponder(log: Logger, storage: Pick<StorageHealth, 'failed
         (thrown as { type?: string })?.type === 'request.aborted');
       const error = diskError ?? toRegistryError(thrown, clientGone);
       if (error.code === 'UNKNOWN' && !clientGone) log.error({ err: thrown, method: ctx.method, path: ctx.path }, 'request failed');
+      if (isStoreFailure(thrown)) log.error({ method: ctx.method, path: ctx.path, storage: thrown.kind, problem: thrown.message }, 'storage failed');
       if (clientGone) ctx.state.clientGone = true;
-      // A body refused for want of disk space is read to its end first: see drain().
-      const close = !ctx.req.complete && !((isStorageError(error) || error.code === 'UNAVAILABLE') && !awaitingContinue(ctx.req) && (await drain(ctx.req)));
+      // A body refused for want of disk space (or a store) is read to its end first: see drain().
+      const close = !ctx.req.complete && !(isDiskError(error) && !awaitingContinue(ctx.req) && (await drain(ctx.req)));
       if (ctx.headerSent || !ctx.writable) return;
 
       // Headers set for a success (Location, Docker-Content-Digest...) must not survive into an error.
@@ -46,8 +49,18 @@ export function errorResponder(log: Logger, storage: Pick<StorageHealth, 'failed
   };
 }
 
-function isStorageError(error: RegistryError): boolean {
-  return error.code === 'STORAGE_FULL' || error.code === 'STORAGE_UNWRITABLE' || error.code === 'STORAGE_FAILED';
+/** What a client is told when the store fails (the log has the store's own words: endpoint, bucket). */
+const STORAGE_PROBLEMS: Record<StorageErrorKind, string> = {
+  unreachable: 'the registry cannot reach its storage',
+  missing: 'the registry storage\'s bucket or container is missing',
+  denied: 'the registry storage refused the registry\'s credentials',
+  throttled: 'the registry storage is throttling requests',
+  failed: 'the registry storage failed',
+};
+
+/** A refusal of the storage itself (the disk, or the object store): the client is told why, after its body. */
+function isDiskError(error: RegistryError): boolean {
+  return error.code === 'STORAGE_FULL' || error.code === 'STORAGE_UNWRITABLE' || error.code === 'STORAGE_FAILED' || error.code === 'UNAVAILABLE';
 }
 
 /** How long a refused body is read to nowhere before the answer goes out anyway (with the connection closed). */
@@ -84,6 +97,9 @@ function toRegistryError(thrown: unknown, clientGone: boolean): RegistryError {
   if (isRegistryError(thrown)) return thrown;
   // The metadata database of a cluster is away (metadata/postgres/database.ts): 503, saying so.
   if (isMetadataUnavailable(thrown)) return new RegistryError('UNAVAILABLE', { message: thrown.message });
+  if (isStoreFailure(thrown)) {
+    return new RegistryError('UNAVAILABLE', { message: `${STORAGE_PROBLEMS[thrown.kind]}; nothing was half-written: try again`, detail: { storage: thrown.kind } });
+  }
   if (clientGone) return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'the request body ended before it was complete' });
   // Koa's own HttpErrors (ctx.throw) carry a status we may honour; their messages are ours.
   const status = (thrown as { status?: unknown })?.status;

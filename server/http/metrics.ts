@@ -1,12 +1,14 @@
 /**
  * Operations endpoints, outside /v2/ and /api/:
  *   GET /healthz   for load balancers, `docker run --health-cmd`, CI scripts: 200 {"status":"ok",
- *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes},"metadata":{driver,
- *                  state,where}} while the data directory is writable; 200 with "status":"degraded" and a
- *                  "problem" while its disk is full or the metadata database of a cluster is away (pulls
- *                  still work, and a health check must not take them away); 503
- *                  {"status":"unavailable","problem":...} when it cannot be written. Open to everyone;
- *                  it names nothing (no path, no repository).
+ *                  "index":"ready"|"loading","storage":{state,freeBytes,totalBytes},"store":"reachable",
+ *                  "metadata":{driver,state,where}} while the data directory is writable and the object
+ *                  store (the folder, the bucket, the container: storage/driver) answers; 200 with
+ *                  "status":"degraded" and a "problem" while its disk is full or the metadata database
+ *                  of a cluster is away (pulls still work, and a health check must not take them
+ *                  away); 503 {"status":"unavailable","problem":...} when it cannot be written or the
+ *                  store does not answer. Open to everyone; it names nothing (no path, no repository,
+ *                  no bucket).
  *   GET /metrics   Prometheus exposition (registry/metrics.ts). Open while registry auth is off (as is
  *                  the registry itself); with auth on it takes Basic credentials of a user, or an access
  *                  token, that may administer the registry (`*:admin`), as Prometheus' basic_auth sends.
@@ -32,9 +34,14 @@ export interface OperationsDeps {
   indexReady: () => boolean;
   /** The disk's state (registry/storage-health.ts). */
   storage?: () => Promise<StorageView>;
+  /** Throws when the object store cannot be used (a StorageError: its kind is what /healthz tells). */
+  checkStorage?: () => Promise<void>;
   /** The metadata store's state (metadata/stores.ts): a cluster's database may be away. */
   metadata?: () => MetadataView;
 }
+
+/** /healthz waits this long for the store before calling it unreachable (a load balancer wants an answer). */
+const STORAGE_CHECK_MS = 5000;
 
 /**
  * Counts and times every request, from its arrival until it has been answered: the handler has
@@ -54,7 +61,7 @@ export function measureRequests(metrics: RegistryMetrics): Middleware {
   };
 }
 
-export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage, metadata }: OperationsDeps): Route[] {
+export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage, checkStorage, metadata }: OperationsDeps): Route[] {
   async function getHealth(ctx: Ctx): Promise<void> {
     try {
       await fs.access(dataDir, fs.constants.W_OK);
@@ -65,16 +72,23 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage, 
       sendJson(ctx, { status: 'unavailable', problem: `the data directory is not writable (${why})` });
       return;
     }
+    const problem = checkStorage ? await storageProblem(checkStorage) : null;
+    if (problem) {
+      ctx.status = 503;
+      sendJson(ctx, { status: 'unavailable', problem });
+      return;
+    }
+    const store = checkStorage ? { store: 'reachable' } : {};
     const index = indexReady() ? 'ready' : 'loading';
     const view = storage ? await storage() : null;
     const disk = view ? { storage: { state: view.state, freeBytes: view.freeBytes, totalBytes: view.totalBytes } } : {};
     const meta = metadata?.();
-    const store = meta ? { metadata: { driver: meta.driver, state: meta.state, ...(meta.where ? { where: meta.where } : {}), ...(meta.since ? { since: meta.since } : {}) } } : {};
+    const database = meta ? { metadata: { driver: meta.driver, state: meta.state, ...(meta.where ? { where: meta.where } : {}), ...(meta.since ? { since: meta.since } : {}) } } : {};
     // A metadata database that is away costs writes, not pulls: degraded (200), so a load balancer
     // keeps sending this replica the reads it can serve.
-    const problem = meta?.problem ?? (view && view.state !== 'ok' ? view.problem : null);
-    if (problem) sendJson(ctx, { status: 'degraded', index, ...disk, ...store, problem });
-    else sendJson(ctx, { status: 'ok', index, ...disk, ...store });
+    const degraded = meta?.problem ?? (view && view.state !== 'ok' ? view.problem : null);
+    if (degraded) sendJson(ctx, { status: 'degraded', index, ...disk, ...store, ...database, problem: degraded });
+    else sendJson(ctx, { status: 'ok', index, ...disk, ...store, ...database });
   }
 
   async function getMetrics(ctx: Ctx): Promise<void> {
@@ -87,6 +101,30 @@ export function operationsRoutes({ metrics, auth, dataDir, indexReady, storage, 
     { method: 'GET', pattern: /^\/healthz$/, params: [], handler: getHealth },
     { method: 'GET', pattern: /^\/metrics$/, params: [], handler: getMetrics },
   ];
+}
+
+/** What is wrong with the store, in words that name no bucket, host or path; null when it answers. */
+async function storageProblem(check: () => Promise<void>): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`the storage is unreachable (no answer within ${STORAGE_CHECK_MS / 1000} s)`), STORAGE_CHECK_MS);
+  });
+  const checked = check().then(
+    () => null,
+    (err: unknown) => {
+      const kind = (err as { kind?: string }).kind;
+      if (kind === 'unreachable') return 'the storage is unreachable';
+      if (kind === 'denied') return 'the storage refused the credentials';
+      if (kind === 'missing') return 'the storage bucket or container is missing';
+      if (kind === 'throttled') return 'the storage is throttling requests';
+      return 'the storage failed to answer';
+    },
+  );
+  try {
+    return await Promise.race([checked, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const METRICS_CHALLENGE = 'Basic realm="Berth metrics", charset="UTF-8"';

@@ -74,6 +74,7 @@ export class MirrorService {
   private upstreams = new UpstreamSet([]);
   private readonly clients = new Map<string, UpstreamClient>();
   private expiryTimer: unknown = null;
+  private opened = false;
   private expiring: Promise<MirrorExpiryReport> | null = null;
 
   constructor(deps: MirrorServiceDeps) {
@@ -104,7 +105,8 @@ export class MirrorService {
     await this.loadUpstreams(true);
     await this.counters.open();
     if (this.upstreams.size > 0) log.info({ upstreams: this.upstreams.list.map((u) => `${u.name}=${u.url}`) }, 'mirroring upstream registries');
-    this.planExpiry(EXPIRY_FIRST_MS);
+    this.opened = true;
+    this.followExpiry();
   }
 
   /** The configured upstreams and those added in the UI (stored): at open, and when another replica changed them. */
@@ -134,13 +136,14 @@ export class MirrorService {
    */
   async changedElsewhere(upstream: string): Promise<void> {
     await this.loadUpstreams(false);
+    this.followExpiry();
     this.clients.get(upstream)?.auth.reset();
     this.manifestCache.recovered(upstream);
   }
 
   async close(): Promise<void> {
-    if (this.expiryTimer) this.deps.clock.clearTimeout(this.expiryTimer);
-    this.expiryTimer = null;
+    this.opened = false;
+    this.followExpiry();
     await this.expiring?.catch(() => undefined);
     await this.fills.close();
     await this.counters.close();
@@ -381,12 +384,24 @@ export class MirrorService {
 
   // ---- internals ------------------------------------------------------------------------------
 
+  /**
+   * Expiry is timed only while there is something to expire: a registry with no upstream (most of
+   * them) sets no timer at all. Called whenever the upstreams change, and at open and close.
+   */
+  private followExpiry(): void {
+    const wanted = this.opened && this.upstreams.size > 0;
+    if (wanted && this.expiryTimer === null) this.planExpiry(EXPIRY_FIRST_MS);
+    if (!wanted && this.expiryTimer !== null) {
+      this.deps.clock.clearTimeout(this.expiryTimer);
+      this.expiryTimer = null;
+    }
+  }
+
   private planExpiry(ms: number): void {
     this.expiryTimer = this.deps.clock.setTimeout(() => {
-      if (this.upstreams.size > 0) {
-        this.expire().catch((err: unknown) => this.deps.log.error({ err }, 'mirror: expiry failed'));
-      }
-      this.planExpiry(EXPIRY_EVERY_MS);
+      this.expiryTimer = null;
+      this.expire().catch((err: unknown) => this.deps.log.error({ err }, 'mirror: expiry failed'));
+      if (this.opened && this.upstreams.size > 0) this.planExpiry(EXPIRY_EVERY_MS);
     }, ms);
   }
 
@@ -405,6 +420,7 @@ export class MirrorService {
       throw fieldError((err as Error).message.replace(/^upstreams: /, ''), ['aliases']);
     }
     this.upstreams = new UpstreamSet(list);
+    this.followExpiry();
   }
 
   private async view(name: string): Promise<UpstreamView> {

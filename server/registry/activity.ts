@@ -7,7 +7,9 @@
  *
  * Events of one kind on one repository close together in time are folded into one entry: a pull is a
  * HEAD and one GET per manifest (an index and its platform), a multi-arch push is one PUT per manifest,
- * and deleting a repository deletes each tag and manifest.
+ * and deleting a repository deletes each tag and manifest. An event of another kind on the same
+ * repository ends the folding: a push, a delete, then another push are three entries, so the feed
+ * never shows a tag pushed after it was deleted.
  */
 import type { Logger } from 'pino';
 import type { ActivityCursor, ActivityDoc, ActivityStore } from '../metadata/activity-store.ts';
@@ -19,6 +21,7 @@ import type { UploadMonitor } from './upload-monitor.ts';
 
 /** Events of one kind on one repository within this time of the last fold into one entry. */
 export const FOLD_WINDOW_MS = 10_000;
+const KINDS: readonly ActivityKind[] = ['push', 'pull', 'delete'];
 /** How long events wait to be recorded together (readers of the feed flush first, so they never wait). */
 const BATCH_MS = 250;
 
@@ -145,12 +148,16 @@ export class ActivityService {
     const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
     const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : change.bytes ?? null;
     // In a cluster the entry to fold into may be another replica's (a multi-arch push whose manifests
-    // a load balancer sent to different replicas): it is looked up in the shared log. Two replicas
-    // folding into one entry in the same instant may each miss the other's tags (last write wins).
-    const folding = [...changed].find((d) => d.kind === change.kind && d.repository === change.repository);
-    const previous = folding ?? (log.shared
-      ? ((await log.latest(change.kind, change.repository, new Date(change.at.getTime() - FOLD_WINDOW_MS))) ?? undefined)
-      : this.open.get(key));
+    // a load balancer sent to different replicas): it is looked up in the shared log, as the newest
+    // entry of the repository (one of another kind ends the folding, as below). Two replicas folding
+    // into one entry in the same instant may each miss the other's tags (last write wins).
+    const inBatch = [...changed].filter((d) => d.repository === change.repository).at(-1);
+    const previous = log.shared
+      ? (inBatch ?? (await log.latest(change.repository, new Date(change.at.getTime() - FOLD_WINDOW_MS))) ?? undefined)
+      : this.open.get(key);
+    // What happens next on this repository comes after the other kinds' entries: they are closed.
+    for (const kind of KINDS) if (kind !== change.kind) this.open.delete(`${kind}\0${change.repository}`);
+    if (previous && previous.kind !== change.kind) return this.begin(change, tags, bytes, key, changed);
     if (previous && change.at.getTime() - previous.at.getTime() <= FOLD_WINDOW_MS) {
       previous.at = change.at;
       previous.tags = union(previous.tags, tags);
@@ -166,6 +173,12 @@ export class ActivityService {
       changed.add(previous);
       return;
     }
+    await this.begin(change, tags, bytes, key, changed);
+  }
+
+  /** A new entry for `change`. */
+  private async begin(change: Change, tags: string[], bytes: number | null, key: string, changed: Set<ActivityDoc>): Promise<void> {
+    const { log } = this.deps;
     const doc = await log.insert({
       kind: change.kind,
       repository: change.repository,
@@ -180,6 +193,8 @@ export class ActivityService {
       ...(change.note ? { note: change.note } : {}),
     });
     this.open.set(key, doc);
+    // Shared: the batch's next events on this repository look for their entry among `changed` first.
+    if (log.shared) changed.add(doc);
     // Only the latest entry per kind+repository can fold; older ones need not be remembered.
     if (this.open.size > 1000) {
       for (const [k, d] of this.open) if (change.at.getTime() - d.at.getTime() > FOLD_WINDOW_MS) this.open.delete(k);

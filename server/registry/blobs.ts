@@ -8,8 +8,17 @@ import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
 import type { Digest } from './reference.ts';
 
+/**
+ * How long a redirect URL stays valid: long enough for a slow client to start its download (the
+ * transfer itself may run longer), short enough that a leaked URL soon stops working. Distribution
+ * uses 20 minutes too.
+ */
+const REDIRECT_SECONDS = 20 * 60;
+
 export interface BlobServiceDeps {
   blobs: BlobStore;
+  /** Answer blob GETs with a redirect to the store (config storage.redirect). */
+  redirect?: boolean;
   repositories: RepositoryStore;
   events: RegistryEvents;
   guard: LinkGuard;
@@ -40,6 +49,17 @@ export class BlobService {
     if (!blob) throw unknownBlob(repo, digest);
     if (pull) this.deps.events.emit('blob-pulled', { repository: repo, digest: digest.value, size: blob.size, ...(origin ? { origin } : {}) });
     return blob;
+  }
+
+  /**
+   * Where the client may fetch the blob itself (a presigned URL of the bucket), when redirects are on
+   * and the store has such URLs; null: Berth streams it.
+   */
+  async redirect(repo: string, digest: Digest): Promise<string | null> {
+    if (!this.deps.redirect) return null;
+    await this.ensureLinked(repo, digest);
+    if ((await this.deps.blobs.stat(digest)) === null) throw unknownBlob(repo, digest);
+    return this.deps.blobs.urlFor(digest, REDIRECT_SECONDS);
   }
 
   /** Unlinks the blob from the repository; its bytes go with the next garbage collection. */

@@ -1,17 +1,25 @@
 /**
  * Blob uploads (OCI Distribution Spec v1.1, "Pushing blobs"): sessions, streamed and chunked PATCHes,
  * the closing PUT, monolithic POST and cross-repository mounts. Bytes are hashed while they stream to
- * disk, so completing an upload costs no second read; a blob becomes visible only after its digest
- * has been verified (storage adopts the file by rename).
+ * the store, so completing an upload costs no second read; a blob becomes visible only after its digest
+ * has been verified (storage commits the upload's data to the blob's place: a rename on disk, a
+ * server-side copy in a bucket).
+ *
+ * Where the hash lives (digester.ts, UploadHash): in this process while it serves the session; on a
+ * shared store its state is also saved with each persisted chunk, before the chunk's bytes are
+ * persisted, so the state for the session's stored size always exists, and another process (after a
+ * restart, or a replica) loads it and goes on. On a local disk an interrupted session is re-hashed from
+ * its file instead. A completion in another algorithm (sha512) re-hashes too: on a shared store by
+ * finishing the data under the session and reading it back, the one case where the bytes are read again.
  */
-import type { Hash } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
 import type { IndexStore } from '../metadata/index-store.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { storageFailureKind } from '../storage/failures.ts';
 import type { RepositoryStore } from '../storage/repository-store.ts';
 import type { UploadStore } from '../storage/upload-store.ts';
-import { digestFromHash, newHash } from './digester.ts';
+import type { ObjectWriter } from '../storage/driver/driver.ts';
+import { digestFromHash, localUploadHash, newHash, savableUploadHash, type UploadHash } from './digester.ts';
 import { RegistryError } from './errors.ts';
 import type { EventOrigin, RegistryEvents } from './events.ts';
 import type { LinkGuard } from './link-guard.ts';
@@ -44,8 +52,8 @@ interface LiveSession {
   repository: string;
   startedAt: Date;
   size: number;
-  /** sha256 of exactly the bytes on disk, or null when unknown (after a restart or a failed write). */
-  hash: Hash | null;
+  /** sha256 of exactly the bytes stored, or null when unknown (after a restart or a failed write). */
+  hash: UploadHash | null;
   busy: boolean;
   /** Bytes of the request streaming now, not yet counted in size (upload progress). */
   inFlight: number;
@@ -58,8 +66,11 @@ export interface UploadServiceDeps {
   index: IndexStore;
   events: RegistryEvents;
   guard: LinkGuard;
-  /** Refuses bodies that cannot fit and words disk failures (storage-health.ts); absent in unit tests. */
-  storage?: Pick<StorageHealth, 'ensureRoom' | 'failed' | 'stored'>;
+  /**
+   * Refuses bodies that cannot fit and words disk failures (storage-health.ts): for uploads kept on the
+   * data directory's disk (the filesystem driver); absent in unit tests and for buckets.
+   */
+  storage?: Pick<StorageHealth, 'ensureRoom' | 'failed' | 'stored'> | undefined;
 }
 
 export class UploadService {
@@ -77,7 +88,7 @@ export class UploadService {
     } catch (err) {
       throw (await this.deps.storage?.failed(err, { repository, what: 'a new upload' })) ?? err;
     }
-    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: newHash('sha256'), busy: false, inFlight: 0 });
+    this.live.set(info.id, { repository, startedAt: info.startedAt, size: 0, hash: await this.freshHash(), busy: false, inFlight: 0 });
     return { id: info.id, repository, size: 0 };
   }
 
@@ -88,7 +99,11 @@ export class UploadService {
 
   async append(repository: string, id: string, body: Readable, options: ChunkOptions): Promise<UploadState> {
     const session = await this.session(repository, id);
-    await this.exclusive(session, () => this.write(id, session, body, options));
+    await this.exclusive(session, async () => {
+      const writer = await this.open(id, session);
+      await this.receive(id, session, writer, body, options);
+      await this.persist(id, session, writer);
+    });
     return { id, repository, size: session.size };
   }
 
@@ -96,28 +111,47 @@ export class UploadService {
   async complete(repository: string, id: string, digest: Digest, body: Readable | null, options: ChunkOptions, origin?: EventOrigin): Promise<void> {
     const session = await this.session(repository, id);
     await this.exclusive(session, async () => {
-      const before = session.size;
-      if (body) await this.write(id, session, body, options);
-      const actual = await this.digestOf(id, session, digest.algorithm);
+      const writer = await this.open(id, session);
+      const before = writer.offset;
+      // A refused or cut-short chunk ends the writer in receive() (kept or rolled back there).
+      if (body) await this.receive(id, session, writer, body, options);
+      else writer.sink.end();
+      const size = before + (await writer.settled);
+      let actual = await this.digestOf(id, session, digest.algorithm);
+      let finishedKey: string | null = null;
+      if (!actual) {
+        // A shared store and no hash state for this algorithm: finish the data under the session and
+        // read it back (the session cannot take more bytes after this).
+        finishedKey = await this.deps.uploads.finish(id, writer);
+        actual = await this.hashStored(id, digest.algorithm);
+      }
       if (actual.value !== digest.value) {
-        if (session.size !== before) {
-          // Nothing is lost: the session goes back to what it held before this PUT, so the client can
-          // check its data and complete again.
-          await this.deps.uploads.truncate(id, before);
-          session.size = before;
-          session.hash = null;
+        if (finishedKey) {
+          this.live.delete(id);
+          await this.deps.uploads.remove(id);
+          throw new RegistryError('DIGEST_INVALID', {
+            message: `the uploaded bytes have digest ${actual.value}, not ${digest.value}; the upload was removed: start it again`,
+            detail: { expected: digest.value, actual: actual.value, size },
+          });
         }
+        // Nothing is lost: the session goes back to what it held before this PUT, so the client can
+        // check its data and complete again.
+        await writer.discard();
+        if (size !== before) session.hash = null;
+        session.size = before;
         throw new RegistryError('DIGEST_INVALID', {
           message: `the uploaded bytes have digest ${actual.value}, not ${digest.value}; the upload keeps the ${session.size} bytes it had before this request`,
           detail: { expected: digest.value, actual: actual.value, size: session.size },
           headers: { Range: rangeHeader(session.size) },
         });
       }
+      session.size = size;
       // Under the digest's lock (link-guard.ts): garbage collection cannot delete the blob between
       // its adoption (or finding it already stored) and the link that makes it this repository's.
       const { guard } = this.deps;
       await guard.withDigests([digest.value], async () => {
-        await this.deps.blobs.adoptFile(digest, this.deps.uploads.dataFile(id));
+        if (finishedKey) await this.deps.blobs.adoptObject(digest, finishedKey);
+        else await this.deps.blobs.adoptUpload(digest, writer);
         await guard.withRepository(repository, async () => {
           await this.deps.repositories.linkLayer(repository, digest);
           // A repository exists from its first pushed blob on (it shows in the catalog).
@@ -237,53 +271,99 @@ export class UploadService {
     }
   }
 
-  private async write(id: string, session: LiveSession, body: Readable, options: ChunkOptions): Promise<void> {
+  /**
+   * Opens the session's data for appending. The store's size is the truth: when it differs from what
+   * this process knew (another process appended, or a write failed), the session follows the store and
+   * its hash is taken from the saved state (shared store) or recomputed at completion (local disk).
+   */
+  private async open(id: string, session: LiveSession): Promise<ObjectWriter> {
+    const writer = await this.deps.uploads.writer(id, (bytes) => {
+      session.hash?.update(bytes);
+      session.inFlight += bytes.length;
+    });
+    if (writer.offset !== session.size) {
+      session.size = writer.offset;
+      session.hash = null;
+    }
+    if (!session.hash) {
+      try {
+        session.hash = await this.restoreHash(id, writer.offset);
+      } catch (err) {
+        await writer.discard();
+        throw err;
+      }
+    }
+    return writer;
+  }
+
+  /** A chunk's bytes into the writer, with the spec's checks; on failure the writer is ended. */
+  private async receive(id: string, session: LiveSession, writer: ObjectWriter, body: Readable, options: ChunkOptions): Promise<void> {
     const { range, length } = options;
-    const start = session.size;
+    const start = writer.offset;
+    const refuse = async (error: RegistryError): Promise<never> => {
+      await writer.discard();
+      throw error;
+    };
     if (range) {
       if (range.start !== start) {
-        throw new RegistryError('RANGE_INVALID', {
+        await refuse(new RegistryError('RANGE_INVALID', {
           message: `chunk starts at byte ${range.start} but the upload has ${start} bytes: send the chunk that starts at ${start}`,
           detail: { expectedStart: start, received: `${range.start}-${range.end}` },
           headers: { Range: rangeHeader(start) },
-        });
+        }));
       }
       if (length !== undefined && length !== range.end - range.start + 1) {
-        throw new RegistryError('RANGE_INVALID', {
+        await refuse(new RegistryError('RANGE_INVALID', {
           message: `Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes but Content-Length is ${length}`,
           headers: { Range: rangeHeader(start) },
-        });
+        }));
       }
     }
-    if (length !== undefined) await this.deps.storage?.ensureRoom(length, { repository: session.repository, what: 'this chunk' });
-    const hash = session.hash;
-    // Every byte that lands is hashed (when the hash state is at hand) and counted for upload progress.
-    const sink = await this.deps.uploads.appendStream(id, start, (bytes) => {
-      hash?.update(bytes);
-      session.inFlight += bytes.length;
-    });
+    if (length !== undefined) {
+      try {
+        await this.deps.storage?.ensureRoom(length, { repository: session.repository, what: 'this chunk' });
+      } catch (err) {
+        await writer.discard();
+        throw err;
+      }
+    }
     try {
-      await receive(body, sink);
+      await pipeBody(body, writer.sink);
     } catch (err) {
-      // The client hung up or the disk failed: the session keeps exactly what reached the disk, and
-      // the hash covers exactly those bytes (the sink hashes only what it wrote).
-      session.size = start + (await sink.settled);
+      // The client hung up or the store failed: the session keeps exactly what arrived (made durable
+      // now), and the hash covers exactly those bytes (the writer hands on only what it accepted).
       session.inFlight = 0;
+      await this.persist(id, session, writer).catch(() => undefined);
       const failure = storageFailureKind(err) ? await this.dropAfterDiskFailure(id, err, session.repository) : null;
       throw failure ?? err;
     }
-    const received = await sink.settled;
     session.inFlight = 0;
-    session.size = start + received;
+    const received = await writer.settled;
     if (range && received !== range.end - range.start + 1) {
       // Roll the chunk back: the session stays where it was before this request.
       session.hash = null;
-      session.size = start;
-      await this.deps.uploads.truncate(id, start);
-      throw new RegistryError('RANGE_INVALID', {
+      await refuse(new RegistryError('RANGE_INVALID', {
         message: `Content-Range announced ${range.end - range.start + 1} bytes but ${received} arrived`,
         headers: { Range: rangeHeader(start) },
-      });
+      }));
+    }
+  }
+
+  /**
+   * Makes the writer's bytes durable. On a shared store the hash state is saved first, under the size it
+   * belongs to: the state for whatever size the store ends up with always exists.
+   */
+  private async persist(id: string, session: LiveSession, writer: ObjectWriter): Promise<void> {
+    try {
+      const size = writer.offset + (await writer.settled);
+      const state = session.hash?.save();
+      if (state && this.deps.uploads.shared) await this.deps.uploads.saveHashState(id, 'sha256', size, state);
+      session.size = await writer.persist();
+    } catch (err) {
+      // The store kept the size it had at open; the hash has seen bytes beyond it.
+      session.size = writer.offset;
+      session.hash = null;
+      throw err;
     }
   }
 
@@ -298,22 +378,45 @@ export class UploadService {
     return (await this.deps.storage?.failed(err, { repository, what: 'the blob', uploadRemoved: true })) ?? null;
   }
 
-  private async digestOf(id: string, session: LiveSession, algorithm: Digest['algorithm']): Promise<Digest> {
-    if (algorithm === 'sha256' && session.hash) return digestFromHash('sha256', session.hash.copy());
+  private async freshHash(): Promise<UploadHash> {
+    return this.deps.uploads.shared ? savableUploadHash('sha256') : localUploadHash('sha256');
+  }
+
+  /** The sha256 state after `size` stored bytes, or null (then completion re-hashes). */
+  private async restoreHash(id: string, size: number): Promise<UploadHash | null> {
+    if (size === 0) return this.freshHash();
+    if (!this.deps.uploads.shared) return null;
+    const state = await this.deps.uploads.loadHashState(id, 'sha256', size);
+    return state ? savableUploadHash('sha256', state) : null;
+  }
+
+  /** The digest of the session's bytes, or null when only reading them back from a shared store can tell. */
+  private async digestOf(id: string, session: LiveSession, algorithm: Digest['algorithm']): Promise<Digest | null> {
+    if (algorithm === 'sha256' && session.hash) return session.hash.digest();
+    const stream = await this.deps.uploads.readData(id);
+    if (!stream) return null;
     const hash = newHash(algorithm);
-    await this.deps.uploads.hashData(id, hash);
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return digestFromHash(algorithm, hash);
+  }
+
+  /** Hashes the finished object of a session (see complete()). */
+  private async hashStored(id: string, algorithm: Digest['algorithm']): Promise<Digest> {
+    const stream = await this.deps.uploads.readFinished(id);
+    const hash = newHash(algorithm);
+    if (stream) for await (const chunk of stream) hash.update(chunk as Buffer);
     return digestFromHash(algorithm, hash);
   }
 }
 
 /**
- * Pipes a request body into the upload's file. Unlike pipeline(), a failing file does not destroy the
+ * Pipes a request body into the upload's writer. Unlike pipeline(), a failing writer does not destroy the
  * request: that would close the connection under the client, which would then see a reset instead of
  * the error response (and Koa's ctx.ip would throw). The rest of the body is drained instead, so the
  * connection stays in step and the client reads the answer. A client that hangs up destroys the sink,
- * which closes the file.
+ * which ends the writer's intake.
  */
-function receive(body: Readable, sink: Writable): Promise<void> {
+function pipeBody(body: Readable, sink: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (err?: Error | null) => {

@@ -6,6 +6,7 @@
  */
 import type { ManifestDoc, IndexStore } from '../metadata/index-store.ts';
 import type { BlobLister } from '../storage/blob-store.ts';
+import type { StorageLocation } from '../storage/driver/driver.ts';
 import type { VolumeSpace } from '../storage/volume.ts';
 import type { DiskUsage, RepositoryUsage } from './api-types.ts';
 import type { ParsedManifest } from './manifest.ts';
@@ -88,9 +89,16 @@ export interface DiskUsageServiceDeps {
   index: IndexStore;
   manifests: StoredManifests;
   dataDir: string;
-  volume(dir: string): Promise<VolumeSpace>;
-  /** What a garbage collection with the configured settings would free now (a dry run). */
-  reclaimable(): Promise<number>;
+  /** The volume of the data directory, or null when the blobs are not on it (a bucket). */
+  volume(dir: string): Promise<VolumeSpace | null>;
+  storage: StorageLocation;
+  /** Every object Berth keeps in the store, counted (a bucket listing, page by page). */
+  countObjects(): Promise<{ objects: number; bytes: number }>;
+  /**
+   * What a garbage collection with the configured settings would free now (a dry run), and what it
+   * would free once the grace window has passed (the dry run's freed plus protected bytes).
+   */
+  reclaimable(): Promise<{ nowBytes: number; afterGraceBytes: number; graceSeconds: number }>;
   /** Whether a repository is the pull-through cache's (mirror/): its bytes are counted apart. */
   cached?: (repository: string) => boolean;
 }
@@ -104,13 +112,14 @@ export class DiskUsageService {
 
   /** Walks the blob store (sizes as the files hold them) and measures each repository against it. */
   async get(): Promise<DiskUsage> {
-    const { blobs, index, dataDir, volume } = this.deps;
+    const { blobs, index, dataDir, volume, storage } = this.deps;
     const onDisk = new Map<string, number>();
     let bytesOnDisk = 0;
     for (const blob of await blobs.list()) {
       onDisk.set(blob.digest.value, blob.size);
       bytesOnDisk += blob.size;
     }
+    const reclaimable = await this.deps.reclaimable();
     const byRepository = await blobsByRepository(await index.manifestDocs(), this.deps.manifests);
     const used = sharing(byRepository, (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
@@ -123,9 +132,12 @@ export class DiskUsageService {
       referencedBytes: used.referencedBytes,
       unreferencedBytes: bytesOnDisk - used.referencedBytes,
       sharedBytes: used.sharedBytes,
+      reclaimableByGcBytes: reclaimable.nowBytes,
+      reclaimableAfterGraceBytes: reclaimable.afterGraceBytes,
+      gcGraceSeconds: reclaimable.graceSeconds,
       cachedBytes: cachedOnly(byRepository, cached, (digest) => onDisk.get(digest) ?? null),
-      reclaimableByGcBytes: await this.deps.reclaimable(),
       volume: await volume(dataDir),
+      storage: { driver: storage.driver, location: storage.description, ...(await this.deps.countObjects()) },
       repositories,
     };
   }

@@ -1,27 +1,49 @@
 /**
- * The on-disk layout, in one place. Everything Berth stores lives under one data directory:
+ * The storage layout, in one place. Berth keeps two kinds of data:
+ *
+ * OBJECTS, in the storage driver (driver/): a folder on disk (the data directory itself, the default), an
+ * S3 bucket (under its prefix) or an Azure container. Keys are '/'-separated, relative to that root:
+ *
+ *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
+ *                                             repositories and named by its digest; it appears there only
+ *                                             whole and verified (temp + fsync + rename on disk; one PUT, a
+ *                                             completed multipart upload or a server-side copy in a bucket)
+ *     repositories/<name>/                    one prefix per repository; <name> may contain '/', and its
+ *                                             components never start with '_' (spec grammar), so the
+ *                                             '_'-names below cannot collide with nested repositories
+ *       _layers/<alg>/<hex>                   empty object: blob <alg>:<hex> belongs to this repository
+ *                                             (modified time: the last upload or mount that linked it: the
+ *                                             GC grace window)
+ *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: "<media type>\n", and on
+ *                                             an object store "<pushed at, ISO 8601>\n"; on disk the file's
+ *                                             modified time is the push time
+ *       _manifests/tags/<tag file>            "<digest>\n<tag>\n" (+ "<pushed at>\n" on an object store): a tag
+ *                                             and the manifest it points to; file name from tagFileName()
+ *                                             below. Object stores keep whole seconds and a copy between
+ *                                             stores (berth storage copy) resets times, so there the time is
+ *                                             in the object; a time line, where present, wins.
+ *     uploads/<uuid>/data                     the bytes of an upload session received so far: a growing file
+ *                                             on disk; in a bucket a multipart upload (or staged blocks) with
+ *                                             its state next to it (data.state, data.tail-*: see the driver)
+ *     uploads/<uuid>/info.json                {"repository", "startedAt"}
+ *     uploads/<uuid>/complete                 on a shared store, an upload finished to be read back and
+ *                                             verified (only when no hash state was at hand: uploads.ts)
+ *     uploads/<uuid>/hashstates/<alg>/<size>  on a shared store: the saved state of the upload's hash after
+ *                                             <size> bytes, so another process (a restart, a replica) can
+ *                                             complete the upload without reading it back
+ *     quarantine/<alg>/<hex>.<time>           blobs whose bytes did not match their digest, moved out of
+ *                                             blobs/ by the integrity scrub (registry/scrub.ts) for inspection;
+ *                                             nothing refers to them and Berth never reads them again
+ *
+ * LOCAL STATE, always in the data directory (--data), whatever the driver:
  *
  *   <data>/
  *     berth.lock                              the lock: one server (one nedb owner) per directory; who holds it
  *     berth.sock                              ...and the socket its holder listens on while alive (storage/lock.ts)
  *     reserve                                 64 KiB of random bytes held back for the lock and the nedb
  *                                             files: deleted when Berth starts on a full disk (reserve.ts)
- *     blobs/<alg>/<hex[0:2]>/<hex>            every blob and every manifest body, stored once across all
- *                                             repositories and named by its digest; written to tmp/ (or an
- *                                             upload's data file), verified, fsynced, then renamed here
- *     repositories/<name>/                    one folder per repository; <name> may contain '/', and its
- *                                             components never start with '_' (spec grammar), so the
- *                                             '_'-folders below cannot collide with nested repositories
- *       _layers/<alg>/<hex>                   empty file: blob <alg>:<hex> belongs to this repository (mtime:
- *                                             the last upload or mount that linked it: the GC grace window)
- *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: holds the media type it was
- *                                             pushed as (mtime: push time)
- *       _manifests/tags/<tag file>            "<digest>\n<tag>\n": a tag and the manifest it points to (mtime:
- *                                             push time); file name from tagFileName() below
- *     uploads/<uuid>/data                     the bytes of an upload session received so far
- *     uploads/<uuid>/info.json                {"repository", "startedAt"}
  *     tmp/                                    temp files, renamed into place once complete and fsynced
- *     index/                                  the nedb metadata index (metadata/): rebuilt from the above
+ *     index/                                  the nedb metadata index (metadata/): rebuilt from the objects
  *                                             whenever it is missing, corrupt or was not closed cleanly
  *     auth/                                   registry users and credentials (auth/): PRIMARY data, never
  *                                             rebuilt; back it up with the blobs
@@ -32,13 +54,10 @@
  *       ca.crt, ca.key                        the local CA (ECDSA P-256, 2 years, name-constrained); the key (0600)
  *                                             never leaves here: keep backups of this folder as private as the key
  *       server.crt, server.key                the server certificate it signs, re-issued when names or expiry change
- *     quarantine/<alg>/<hex>.<time>           blob files whose bytes did not match their digest, moved out of
- *                                             blobs/ by the integrity scrub (registry/scrub.ts) for inspection;
- *                                             nothing refers to them and Berth never reads them again
  *     maintenance/                            nedb store of the storage lifecycle (metadata/maintenance-db.ts):
  *       runs.db                               history of garbage collections, scrubs, purges, reindexes (what
  *                                             ran, progress, result); only a record, nothing depends on it
- *       retention.db                          retention rules: user settings, NOT derived from the files above,
+ *       retention.db                          retention rules: user settings, NOT derived from the objects,
  *                                             so a rebuild of index/ never touches this folder
  *     activity.db                             recent pushes, pulls and deletes (nedb, metadata/activity-db.ts):
  *                                             history, not derived from the above; losing it loses only the feed
@@ -63,12 +82,12 @@
  *                                             blobs are immutable so it never goes stale, and it is removed
  *                                             when garbage collection frees the blob
  *
- * Who owns which fact: the files above are the truth for what exists (blobs, manifests, tags, sessions);
+ * Who owns which fact: the objects are the truth for what exists (blobs, manifests, tags, sessions);
  * the index only summarises them for listings and the UI, and is never consulted to decide whether a
  * blob or manifest exists.
  *
- * Every path is built from values that passed registry/reference.ts (names, tags, digests) or are
- * UUIDs we generated and re-validate, so no request can address a file outside this tree.
+ * Every key is built from values that passed registry/reference.ts (names, tags, digests) or are
+ * UUIDs we generated and re-validate, so no request can address an object outside this tree.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -77,6 +96,7 @@ import type { Digest } from '../registry/reference.ts';
 /** Most file systems cap a file name at 255 bytes. */
 const MAX_FILE_NAME = 255;
 
+/** Local state under the data directory (see LOCAL STATE above). */
 export class StoragePaths {
   readonly root: string;
   constructor(root: string) {
@@ -84,14 +104,10 @@ export class StoragePaths {
   }
 
   get lockFile(): string { return path.join(this.root, 'berth.lock'); }
-  get blobsDir(): string { return path.join(this.root, 'blobs'); }
-  get repositoriesDir(): string { return path.join(this.root, 'repositories'); }
-  get uploadsDir(): string { return path.join(this.root, 'uploads'); }
   get tmpDir(): string { return path.join(this.root, 'tmp'); }
   get indexDir(): string { return path.join(this.root, 'index'); }
   get authDir(): string { return path.join(this.root, 'auth'); }
   get tlsDir(): string { return path.join(this.root, 'tls'); }
-  get quarantineDir(): string { return path.join(this.root, 'quarantine'); }
   get maintenanceDir(): string { return path.join(this.root, 'maintenance'); }
   get activityFile(): string { return path.join(this.root, 'activity.db'); }
   get derivedDir(): string { return path.join(this.root, 'derived'); }
@@ -104,52 +120,65 @@ export class StoragePaths {
   get webhooksDir(): string { return path.join(this.root, 'webhooks'); }
   get mirrorsDir(): string { return path.join(this.root, 'mirrors'); }
   get reserveFile(): string { return path.join(this.root, 'reserve'); }
+}
+
+/** Object keys (see OBJECTS above). */
+export const keys = {
+  blobs: 'blobs',
+  repositories: 'repositories',
+  uploads: 'uploads',
+  quarantine: 'quarantine',
 
   blob(d: Digest): string {
-    return path.join(this.root, 'blobs', d.algorithm, d.hex.slice(0, 2), d.hex);
-  }
-
+    return `blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`;
+  },
   /** Where the scrub moves a corrupt blob; the time suffix keeps every corrupt copy found. */
   quarantined(d: Digest, at: Date): string {
-    return path.join(this.quarantineDir, d.algorithm, `${d.hex}.${at.toISOString().replace(/[:.]/g, '-')}`);
-  }
-
+    return `quarantine/${d.algorithm}/${d.hex}.${at.toISOString().replace(/[:.]/g, '-')}`;
+  },
   repository(name: string): string {
-    return path.join(this.root, 'repositories', ...name.split('/'));
-  }
-
+    return `repositories/${name}`;
+  },
+  layersDir(name: string): string {
+    return `repositories/${name}/_layers`;
+  },
   layerLink(name: string, d: Digest): string {
-    return path.join(this.repository(name), '_layers', d.algorithm, d.hex);
-  }
-
+    return `repositories/${name}/_layers/${d.algorithm}/${d.hex}`;
+  },
   manifestsDir(name: string): string {
-    return path.join(this.repository(name), '_manifests');
-  }
-
+    return `repositories/${name}/_manifests`;
+  },
+  revisionsDir(name: string): string {
+    return `repositories/${name}/_manifests/revisions`;
+  },
   revisionLink(name: string, d: Digest): string {
-    return path.join(this.manifestsDir(name), 'revisions', d.algorithm, d.hex);
-  }
-
+    return `repositories/${name}/_manifests/revisions/${d.algorithm}/${d.hex}`;
+  },
   tagsDir(name: string): string {
-    return path.join(this.manifestsDir(name), 'tags');
-  }
-
+    return `repositories/${name}/_manifests/tags`;
+  },
   tag(name: string, tag: string): string {
-    return path.join(this.tagsDir(name), tagFileName(tag));
-  }
-
+    return `repositories/${name}/_manifests/tags/${tagFileName(tag)}`;
+  },
   upload(id: string): string {
-    return path.join(this.root, 'uploads', id);
-  }
-
+    return `uploads/${id}`;
+  },
   uploadData(id: string): string {
-    return path.join(this.upload(id), 'data');
-  }
-
+    return `uploads/${id}/data`;
+  },
   uploadInfo(id: string): string {
-    return path.join(this.upload(id), 'info.json');
-  }
-}
+    return `uploads/${id}/info.json`;
+  },
+  uploadComplete(id: string): string {
+    return `uploads/${id}/complete`;
+  },
+  uploadHashStates(id: string, algorithm: string): string {
+    return `uploads/${id}/hashstates/${algorithm}`;
+  },
+  uploadHashState(id: string, algorithm: string, size: number): string {
+    return `uploads/${id}/hashstates/${algorithm}/${size}`;
+  },
+};
 
 /**
  * Tags are case-sensitive, but the default file systems of macOS and Windows are not: "Latest" and

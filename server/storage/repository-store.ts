@@ -1,15 +1,14 @@
 /**
- * Per-repository links on disk (layout: paths.ts): which blobs and manifests a repository holds, and
- * its tags. The files are the truth; small caches in front of them answer the hot paths (HEAD blob,
- * GET manifest by tag) without a syscall. They stay exact because this process is the only writer of
- * the data directory.
+ * Per-repository links over the storage driver (layout: paths.ts), the same for every driver: which
+ * blobs and manifests a repository holds, and its tags. The objects are the truth; small caches in front
+ * of them answer the hot paths (HEAD blob, GET manifest by tag) without a request to the store. They
+ * stay exact because this process is the only writer of its data directory and of the objects it
+ * names; on a store several processes share (issue 16) the shared index has to tell them of removals.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
-import { isNotFound, openIfExists, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic, fsyncDir } from './files.ts';
 import { entryCache } from './cache.ts';
-import type { StoragePaths } from './paths.ts';
+import type { StorageDriver } from './driver/driver.ts';
+import { keys } from './paths.ts';
 
 export interface TagRecord {
   tag: string;
@@ -74,8 +73,8 @@ export interface RepositoryRemover {
 
 export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & RepositoryLister & RepositoryRemover;
 
-export class FsRepositoryStore implements RepositoryStore {
-  private readonly paths: StoragePaths;
+export class DriverRepositoryStore implements RepositoryStore {
+  private readonly driver: StorageDriver;
   /** "repo\0digest" of layer links known to exist. */
   private readonly links = entryCache<true>(500_000);
   /** "repo\0digest" -> media type, for manifest links known to exist. */
@@ -83,13 +82,13 @@ export class FsRepositoryStore implements RepositoryStore {
   /** "repo\0tag" -> digest, for tags known to exist. */
   private readonly tags = entryCache<Digest>(200_000);
   /**
-   * Bumped after every removal: a lookup that was on disk while a removal finished does not cache what
-   * it saw, or a link deleted by garbage collection could live on in the cache (as in FsBlobStore).
+   * Bumped after every removal: a lookup that was in the store while a removal finished does not cache
+   * what it saw, or a link deleted by garbage collection could live on in the cache (as in the blob store).
    */
   private removals = 0;
 
-  constructor(paths: StoragePaths) {
-    this.paths = paths;
+  constructor(driver: StorageDriver) {
+    this.driver = driver;
   }
 
   // ---- layers ---------------------------------------------------------------------------------
@@ -98,54 +97,35 @@ export class FsRepositoryStore implements RepositoryStore {
     const key = `${repo}\0${digest.value}`;
     if (this.links.has(key)) return true;
     const generation = this.removals;
-    try {
-      await fs.access(this.paths.layerLink(repo, digest));
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    if (!(await this.driver.stat(keys.layerLink(repo, digest)))) return false;
     if (generation === this.removals) this.links.set(key, true);
     return true;
   }
 
   async linkLayer(repo: string, digest: Digest): Promise<void> {
-    const key = `${repo}\0${digest.value}`;
-    const file = this.paths.layerLink(repo, digest);
-    if (!this.links.has(key)) await touchDurable(file);
-    // The link's mtime is when a push last needed this blob here: garbage collection spares links
-    // younger than its grace window, so a push whose manifest is still to come keeps its layers.
-    const now = new Date();
-    try {
-      await fs.utimes(file, now, now);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await touchDurable(file);
-    }
-    this.links.set(key, true);
+    // The link's modified time is when a push last needed this blob here: garbage collection spares
+    // links younger than its grace window, so a push whose manifest is still to come keeps its layers.
+    await this.driver.touch(keys.layerLink(repo, digest));
+    this.links.set(`${repo}\0${digest.value}`, true);
   }
 
   async unlinkLayer(repo: string, digest: Digest): Promise<boolean> {
-    const file = this.paths.layerLink(repo, digest);
-    const removed = await removeFile(file);
+    // The driver makes the removal durable before it returns: garbage collection deletes the blob next.
+    const removed = await this.driver.delete(keys.layerLink(repo, digest));
     this.removals += 1;
     this.links.delete(`${repo}\0${digest.value}`);
-    // Durable before anything that relies on the link being gone (garbage collection deletes the blob next).
-    if (removed) await fsyncDir(path.dirname(file));
     return removed;
   }
 
   async listLayers(repo: string): Promise<Digest[]> {
-    return this.listDigests(path.join(this.paths.repository(repo), '_layers'));
+    return (await this.listLayerLinks(repo)).map((l) => l.digest);
   }
 
   async listLayerLinks(repo: string): Promise<LayerLinkRecord[]> {
     const records: LayerLinkRecord[] = [];
-    for (const digest of await this.listLayers(repo)) {
-      try {
-        records.push({ digest, linkedAt: (await fs.stat(this.paths.layerLink(repo, digest))).mtime });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+    for await (const object of this.driver.walk(keys.layersDir(repo))) {
+      const digest = digestOfKey(object.path);
+      if (digest) records.push({ digest, linkedAt: object.modifiedAt });
     }
     return records;
   }
@@ -157,44 +137,34 @@ export class FsRepositoryStore implements RepositoryStore {
     const cached = this.revisions.get(key);
     if (cached !== undefined) return cached;
     const generation = this.removals;
-    let mediaType: string;
-    try {
-      mediaType = (await fs.readFile(this.paths.revisionLink(repo, digest), 'utf8')).trim();
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
-    if (generation === this.removals) this.revisions.set(key, mediaType);
-    return mediaType;
+    const record = await this.readRevision(keys.revisionLink(repo, digest), digest);
+    if (!record) return null;
+    if (generation === this.removals) this.revisions.set(key, record.mediaType);
+    return record.mediaType;
   }
 
   async linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date> {
-    const file = this.paths.revisionLink(repo, digest);
-    await writeFileAtomic(this.paths.tmpDir, file, `${mediaType}\n`);
+    const key = keys.revisionLink(repo, digest);
+    const pushedAt = new Date();
+    await this.driver.putContent(key, `${mediaType}\n${this.stamp(pushedAt)}`);
     this.revisions.set(`${repo}\0${digest.value}`, mediaType);
-    return (await fs.stat(file)).mtime;
+    return this.storedTime(key, pushedAt);
   }
 
   async unlinkManifest(repo: string, digest: Digest): Promise<boolean> {
-    const removed = await removeFile(this.paths.revisionLink(repo, digest));
+    const removed = await this.driver.delete(keys.revisionLink(repo, digest));
     this.removals += 1;
     this.revisions.delete(`${repo}\0${digest.value}`);
-    if (removed) await fsyncDir(path.dirname(this.paths.revisionLink(repo, digest)));
     return removed;
   }
 
   async listManifests(repo: string): Promise<RevisionRecord[]> {
-    const dir = path.join(this.paths.manifestsDir(repo), 'revisions');
-    const digests = await this.listDigests(dir);
     const records: RevisionRecord[] = [];
-    for (const digest of digests) {
-      try {
-        const file = this.paths.revisionLink(repo, digest);
-        const [st, mediaType] = await Promise.all([fs.stat(file), fs.readFile(file, 'utf8')]);
-        records.push({ digest, mediaType: mediaType.trim(), pushedAt: st.mtime });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+    for await (const object of this.driver.walk(keys.revisionsDir(repo))) {
+      const digest = digestOfKey(object.path);
+      if (!digest) continue;
+      const record = await this.readRevision(object.path, digest);
+      if (record) records.push(record);
     }
     return records;
   }
@@ -206,33 +176,32 @@ export class FsRepositoryStore implements RepositoryStore {
     const cached = this.tags.get(key);
     if (cached) return cached;
     const generation = this.removals;
-    const record = await this.readTagFile(this.paths.tag(repo, tag));
+    const record = await this.readTag(keys.tag(repo, tag));
     if (!record || record.tag !== tag) return null;
     if (generation === this.removals) this.tags.set(key, record.digest);
     return record.digest;
   }
 
   async putTag(repo: string, tag: string, digest: Digest): Promise<Date> {
-    const file = this.paths.tag(repo, tag);
-    await writeFileAtomic(this.paths.tmpDir, file, `${digest.value}\n${tag}\n`);
+    const key = keys.tag(repo, tag);
+    const pushedAt = new Date();
+    await this.driver.putContent(key, `${digest.value}\n${tag}\n${this.stamp(pushedAt)}`);
     this.tags.set(`${repo}\0${tag}`, digest);
-    return (await fs.stat(file)).mtime;
+    return this.storedTime(key, pushedAt);
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {
-    const file = this.paths.tag(repo, tag);
-    const removed = await removeFile(file);
+    const removed = await this.driver.delete(keys.tag(repo, tag));
     this.removals += 1;
     this.tags.delete(`${repo}\0${tag}`);
-    if (removed) await fsyncDir(path.dirname(file));
     return removed;
   }
 
   async listTags(repo: string): Promise<TagRecord[]> {
-    const dir = this.paths.tagsDir(repo);
+    const dir = keys.tagsDir(repo);
     const records: TagRecord[] = [];
-    for (const entry of await readDirOrEmpty(dir)) {
-      const record = await this.readTagFile(path.join(dir, entry));
+    for (const entry of await this.driver.list(dir)) {
+      const record = await this.readTag(`${dir}/${entry}`);
       if (record) records.push(record);
     }
     return records;
@@ -241,70 +210,65 @@ export class FsRepositoryStore implements RepositoryStore {
   // ---- repositories ---------------------------------------------------------------------------
 
   async repositoryExists(repo: string): Promise<boolean> {
-    const dir = this.paths.repository(repo);
-    for (const sub of ['_manifests', '_layers']) {
-      try {
-        await fs.access(path.join(dir, sub));
-        return true;
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }
-    return false;
+    const entries = await this.driver.list(keys.repository(repo));
+    return entries.includes('_manifests') || entries.includes('_layers');
   }
 
-  /** Every repository on disk: a folder under repositories/ holding _manifests or _layers. */
+  /** Every repository in the store: a prefix under repositories/ holding _manifests or _layers. */
   async listRepositories(): Promise<string[]> {
     const found: string[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
-      const entries = await readDirOrEmpty(dir);
+      const entries = await this.driver.list(dir);
       if (prefix && (entries.includes('_manifests') || entries.includes('_layers'))) found.push(prefix);
       for (const entry of entries) {
         if (entry.startsWith('_')) continue;
         const name = prefix ? `${prefix}/${entry}` : entry;
         if (!isValidName(name)) continue;
-        const st = await fs.stat(path.join(dir, entry)).catch(() => null);
-        if (st?.isDirectory()) await walk(path.join(dir, entry), name);
+        await walk(`${dir}/${entry}`, name);
       }
     };
-    await walk(this.paths.repositoriesDir, '');
+    await walk(keys.repositories, '');
     return found.sort();
   }
 
   async removeRepository(repo: string): Promise<boolean> {
-    const dir = this.paths.repository(repo);
     let removed = false;
     // Tags first, then manifest links, then layer links: a crash part way leaves fewer tags, never a
     // tag to a manifest the repository no longer holds.
-    for (const sub of [path.join('_manifests', 'tags'), '_manifests', '_layers']) {
-      const target = path.join(dir, sub);
-      try {
-        await fs.access(target);
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      await fs.rm(target, { recursive: true, force: true });
+    for (const dir of [keys.tagsDir(repo), keys.manifestsDir(repo), keys.layersDir(repo)]) {
+      if ((await this.driver.list(dir)).length === 0) continue;
+      await this.driver.deleteAll(dir);
       removed = true;
     }
     this.forgetRepository(repo);
-    if (removed) await fsyncDir(dir);
-    await removeEmptyDirs(dir, this.paths.repositoriesDir);
+    await this.driver.pruneEmpty(keys.manifestsDir(repo), keys.repositories);
+    await this.driver.pruneEmpty(keys.layersDir(repo), keys.repositories);
     return removed;
   }
 
   async removeIfEmpty(repo: string): Promise<boolean> {
-    const dir = this.paths.repository(repo);
-    for (const sub of ['_manifests', '_layers']) {
-      // Only empty folders go (rmdir refuses the others), so a link written meanwhile is never lost.
-      await removeEmptyTree(path.join(dir, sub));
-    }
+    // Only empty folders go (object stores have none), so a link written meanwhile is never lost.
+    await this.driver.pruneEmpty(keys.manifestsDir(repo), keys.repositories);
+    await this.driver.pruneEmpty(keys.layersDir(repo), keys.repositories);
     this.forgetRepository(repo);
-    await removeEmptyDirs(dir, this.paths.repositoriesDir);
     return !(await this.repositoryExists(repo));
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /**
+   * The push time as a line of the object, where the store's own time is not exact (object stores keep
+   * whole seconds; paths.ts). On disk the file's modified time is the push time, as it always was.
+   */
+  private stamp(at: Date): string {
+    return this.driver.exactTimes ? '' : `${at.toISOString()}\n`;
+  }
+
+  /** The push time as a later read will see it: the file's time on disk, the stamped one elsewhere. */
+  private async storedTime(key: string, stamped: Date): Promise<Date> {
+    if (!this.driver.exactTimes) return stamped;
+    return (await this.driver.stat(key))?.modifiedAt ?? stamped;
+  }
 
   /** Drops every cached link and tag of a removed repository. */
   private forgetRepository(repo: string): void {
@@ -315,28 +279,33 @@ export class FsRepositoryStore implements RepositoryStore {
     }
   }
 
-  private async listDigests(dir: string): Promise<Digest[]> {
-    const digests: Digest[] = [];
-    for (const algorithm of await readDirOrEmpty(dir)) {
-      for (const hex of await readDirOrEmpty(path.join(dir, algorithm))) {
-        const digest = tryParseDigest(`${algorithm}:${hex}`);
-        if (digest) digests.push(digest);
-      }
-    }
-    return digests;
+  /** "<media type>\n<pushed at>\n"; older revision files hold only the type (their modified time is the push). */
+  private async readRevision(key: string, digest: Digest): Promise<RevisionRecord | null> {
+    const content = await this.driver.getContent(key);
+    if (!content) return null;
+    const [mediaType = '', time] = content.bytes.toString('utf8').split('\n');
+    return { digest, mediaType: mediaType.trim(), pushedAt: parseTime(time) ?? content.modifiedAt };
   }
 
-  private async readTagFile(file: string): Promise<TagRecord | null> {
-    const handle = await openIfExists(file);
-    if (!handle) return null;
-    try {
-      const [text, st] = await Promise.all([handle.readFile('utf8'), handle.stat()]);
-      const [digestLine, tag] = text.split('\n');
-      const digest = tryParseDigest(digestLine ?? '');
-      if (!digest || !tag || !isValidTag(tag)) return null;
-      return { tag, digest, pushedAt: st.mtime };
-    } finally {
-      await handle.close();
-    }
+  /** "<digest>\n<tag>\n<pushed at>\n" (older tag files have no third line). */
+  private async readTag(key: string): Promise<TagRecord | null> {
+    const content = await this.driver.getContent(key);
+    if (!content) return null;
+    const [digestLine, tag, time] = content.bytes.toString('utf8').split('\n');
+    const digest = tryParseDigest(digestLine ?? '');
+    if (!digest || !tag || !isValidTag(tag)) return null;
+    return { tag, digest, pushedAt: parseTime(time) ?? content.modifiedAt };
   }
+}
+
+/** The digest named by the last two segments of a key (".../<alg>/<hex>"), or null. */
+function digestOfKey(key: string): Digest | null {
+  const parts = key.split('/');
+  return tryParseDigest(`${parts.at(-2)}:${parts.at(-1)}`);
+}
+
+function parseTime(text: string | undefined): Date | null {
+  if (!text) return null;
+  const time = new Date(text.trim());
+  return Number.isNaN(time.getTime()) ? null : time;
 }

@@ -1,14 +1,14 @@
 /**
- * Upload sessions on disk (layout: paths.ts): uploads/<uuid>/data holds the bytes received so far,
- * info.json the repository and start time. A session survives a restart and a client that hangs up:
- * its data file is exactly the bytes that reached the disk, and the session can be resumed from there.
+ * Upload sessions over the storage driver (layout: paths.ts), the same for every driver:
+ * uploads/<uuid>/data holds the bytes received so far (an unfinished object: a growing file on disk, a
+ * multipart upload or staged blocks in a bucket), info.json the repository and start time. Everything
+ * about a session is in the store, so it survives a restart, a client that hangs up, and (on a bucket)
+ * being continued by another Berth process: its data is exactly the bytes persisted, and the session can
+ * be resumed from there.
  */
-import { randomUUID, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import fs from 'node:fs/promises';
-import { AppendSink } from './append-sink.ts';
-import { isNotFound, makeDir, readDirOrEmpty, writeFileAtomic } from './files.ts';
-import type { StoragePaths } from './paths.ts';
+import { randomUUID } from 'node:crypto';
+import type { ObjectWriter, StorageDriver } from './driver/driver.ts';
+import { keys } from './paths.ts';
 
 /** We only hand out lower-case v4 UUIDs; anything else in a URL is not one of our sessions. */
 const UPLOAD_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -24,136 +24,136 @@ export interface UploadInfo {
 }
 
 export interface StoredUpload extends UploadInfo {
-  /** Bytes on disk. */
+  /** Bytes stored. */
   size: number;
   /** Last time bytes were written (for purging idle sessions). */
   updatedAt: Date;
 }
 
-/** A folder under uploads/, complete session or not (a crash can leave one without info.json). */
+/** A session under uploads/, complete or not (a crash can leave one without info.json). */
 export interface UploadEntry {
   id: string;
-  /** Bytes of its data file (0 when it has none). */
+  /** Bytes of its data (0 when it has none). */
   size: number;
-  /** The latest change to the folder or its files: when the session last received bytes. */
+  /** The latest change to any of its objects: when the session last received bytes. */
   updatedAt: Date;
 }
 
 export interface UploadStore {
+  /**
+   * Whether other processes may continue this process's sessions (a shared bucket): then the upload's
+   * hash state is saved with its bytes (saveHashState) instead of living only in this process.
+   */
+  readonly shared: boolean;
   create(repository: string): Promise<UploadInfo>;
   get(id: string): Promise<StoredUpload | null>;
   /**
-   * A sink that writes at `offset` of the session's data file (dropping anything beyond it) and hands
-   * each byte to `onWritten` once it is on disk.
+   * Opens the session's data for appending at its current size; each byte goes to `onWritten` once
+   * accepted (the upload's hash). End it with persist(), discard() or the blob store's adoptUpload().
    */
-  appendStream(id: string, offset: number, onWritten?: (bytes: Buffer) => void): Promise<AppendSink>;
-  /** Drops bytes past `size` (rolls a failed chunk back). */
-  truncate(id: string, size: number): Promise<void>;
-  /** Path of the data file, for adoption into the blob store. */
-  dataFile(id: string): string;
-  /** Feeds the session's bytes on disk through `hash` (when no incremental hash state is at hand). */
-  hashData(id: string, hash: Hash): Promise<void>;
+  writer(id: string, onWritten?: (bytes: Buffer) => void): Promise<ObjectWriter>;
+  /** Saves the hash state after `size` bytes (before the writer persists them: see uploads.ts). */
+  saveHashState(id: string, algorithm: string, size: number, state: Uint8Array): Promise<void>;
+  /** The hash state saved after exactly `size` bytes, or null. */
+  loadHashState(id: string, algorithm: string, size: number): Promise<Uint8Array | null>;
+  /**
+   * The session's bytes as a stream, for hashing when no hash state is at hand; null where the store
+   * cannot read an unfinished object back (object stores: see uploads.ts for what happens instead).
+   */
+  readData(id: string): Promise<NodeJS.ReadableStream | null>;
+  /**
+   * Finishes the session's data as an ordinary object under the session (uploads/<id>/complete) and
+   * returns its key: on a shared store, how an upload is verified when no hash state is at hand.
+   */
+  finish(id: string, writer: ObjectWriter): Promise<string>;
+  /** The bytes of a session finished by finish(), or null. */
+  readFinished(id: string): Promise<NodeJS.ReadableStream | null>;
   remove(id: string): Promise<void>;
   list(): Promise<StoredUpload[]>;
-  /** Every folder under uploads/ named like a session, for purging idle and broken ones. */
+  /** Every session folder (complete or not), for purging idle and broken ones. */
   entries(): Promise<UploadEntry[]>;
 }
 
-export class FsUploadStore implements UploadStore {
-  private readonly paths: StoragePaths;
+export class DriverUploadStore implements UploadStore {
+  private readonly driver: StorageDriver;
+  readonly shared: boolean;
 
-  constructor(paths: StoragePaths) {
-    this.paths = paths;
+  constructor(driver: StorageDriver) {
+    this.driver = driver;
+    this.shared = driver.shared;
   }
 
   async create(repository: string): Promise<UploadInfo> {
     const id = randomUUID();
     const startedAt = new Date();
-    await makeDir(this.paths.upload(id));
-    try {
-      await (await fs.open(this.paths.uploadData(id), 'wx')).close();
-      await writeFileAtomic(
-        this.paths.tmpDir,
-        this.paths.uploadInfo(id),
-        JSON.stringify({ repository, startedAt: startedAt.toISOString() }),
-      );
-    } catch (err) {
-      // A disk that refused the session's files (full, failing) must not keep half a session.
-      await fs.rm(this.paths.upload(id), { recursive: true, force: true }).catch(() => undefined);
-      throw err;
-    }
+    await this.driver.putContent(keys.uploadInfo(id), JSON.stringify({ repository, startedAt: startedAt.toISOString() }));
     return { id, repository, startedAt };
   }
 
   async get(id: string): Promise<StoredUpload | null> {
     if (!isUploadId(id)) return null;
+    const [info, data] = await Promise.all([this.driver.getContent(keys.uploadInfo(id), 64 * 1024), this.driver.writerStat(keys.uploadData(id))]);
+    if (!info) return null;
+    let parsed: { repository?: unknown; startedAt?: unknown };
     try {
-      const [info, st] = await Promise.all([
-        fs.readFile(this.paths.uploadInfo(id), 'utf8'),
-        fs.stat(this.paths.uploadData(id)),
-      ]);
-      const parsed = JSON.parse(info) as { repository?: unknown; startedAt?: unknown };
-      if (typeof parsed.repository !== 'string' || typeof parsed.startedAt !== 'string') return null;
-      return { id, repository: parsed.repository, startedAt: new Date(parsed.startedAt), size: st.size, updatedAt: st.mtime };
-    } catch (err) {
-      if (isNotFound(err) || err instanceof SyntaxError) return null;
-      throw err;
+      parsed = JSON.parse(info.bytes.toString('utf8')) as typeof parsed;
+    } catch {
+      return null;
     }
+    if (typeof parsed.repository !== 'string' || typeof parsed.startedAt !== 'string') return null;
+    const startedAt = new Date(parsed.startedAt);
+    return { id, repository: parsed.repository, startedAt, size: data?.size ?? 0, updatedAt: data?.modifiedAt ?? info.modifiedAt };
   }
 
-  async appendStream(id: string, offset: number, onWritten?: (bytes: Buffer) => void): Promise<AppendSink> {
-    const handle = await fs.open(this.paths.uploadData(id), 'r+');
-    try {
-      await handle.truncate(offset);
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
-    return new AppendSink(handle, offset, onWritten);
+  async writer(id: string, onWritten?: (bytes: Buffer) => void): Promise<ObjectWriter> {
+    return this.driver.writer(keys.uploadData(id), { onWritten });
   }
 
-  async truncate(id: string, size: number): Promise<void> {
-    await fs.truncate(this.paths.uploadData(id), size);
+  async saveHashState(id: string, algorithm: string, size: number, state: Uint8Array): Promise<void> {
+    await this.driver.putContent(keys.uploadHashState(id, algorithm, size), state);
   }
 
-  dataFile(id: string): string {
-    return this.paths.uploadData(id);
+  async loadHashState(id: string, algorithm: string, size: number): Promise<Uint8Array | null> {
+    return (await this.driver.getContent(keys.uploadHashState(id, algorithm, size), 64 * 1024))?.bytes ?? null;
   }
 
-  async hashData(id: string, hash: Hash): Promise<void> {
-    for await (const chunk of createReadStream(this.paths.uploadData(id), { highWaterMark: 1024 * 1024 })) {
-      hash.update(chunk as Buffer);
-    }
+  async readData(id: string): Promise<NodeJS.ReadableStream | null> {
+    if (this.driver.shared) return null;
+    return this.driver.readStream(keys.uploadData(id));
+  }
+
+  async finish(id: string, writer: ObjectWriter): Promise<string> {
+    const key = keys.uploadComplete(id);
+    await writer.commit(key);
+    return key;
+  }
+
+  async readFinished(id: string): Promise<NodeJS.ReadableStream | null> {
+    return this.driver.readStream(keys.uploadComplete(id));
   }
 
   async remove(id: string): Promise<void> {
     if (!isUploadId(id)) return;
-    await fs.rm(this.paths.upload(id), { recursive: true, force: true });
+    await this.driver.abortWriter(keys.uploadData(id));
+    await this.driver.deleteAll(keys.upload(id));
   }
 
   async entries(): Promise<UploadEntry[]> {
     const entries: UploadEntry[] = [];
-    for (const id of await readDirOrEmpty(this.paths.uploadsDir)) {
+    for (const id of await this.driver.list(keys.uploads)) {
       if (!isUploadId(id)) continue;
-      let size = 0;
       let updatedAt = 0;
-      for (const file of [this.paths.upload(id), this.paths.uploadData(id), this.paths.uploadInfo(id)]) {
-        const st = await fs.stat(file).catch((err: unknown) => {
-          if (isNotFound(err)) return null;
-          throw err;
-        });
-        if (!st) continue;
-        updatedAt = Math.max(updatedAt, st.mtimeMs);
-        if (file === this.paths.uploadData(id)) size = st.size;
-      }
-      if (updatedAt > 0) entries.push({ id, size, updatedAt: new Date(updatedAt) });
+      for await (const object of this.driver.walk(keys.upload(id))) updatedAt = Math.max(updatedAt, object.modifiedAt.getTime());
+      const data = await this.driver.writerStat(keys.uploadData(id));
+      if (data) updatedAt = Math.max(updatedAt, data.modifiedAt.getTime());
+      if (updatedAt > 0) entries.push({ id, size: data?.size ?? 0, updatedAt: new Date(updatedAt) });
     }
     return entries;
   }
 
   async list(): Promise<StoredUpload[]> {
     const sessions: StoredUpload[] = [];
-    for (const id of await readDirOrEmpty(this.paths.uploadsDir)) {
+    for (const id of await this.driver.list(keys.uploads)) {
       const session = await this.get(id);
       if (session) sessions.push(session);
     }

@@ -1,7 +1,8 @@
 /**
- * kill -9 during concurrent pushes, then restart on the same data directory: every image whose
- * manifest PUT returned 201 pulls back byte-identical, no partial blob is visible, every tag points
- * to complete content, and pushing everything again completes.
+ * kill -9 during concurrent pushes, then restart on the same data directory (and store: this file runs
+ * on every storage driver, scripts/test.js): every image whose manifest PUT returned 201 pulls back
+ * byte-identical, no partial blob is visible, every tag points to complete content, a chunked upload
+ * cut by the crash resumes from the Range the store kept, and pushing everything again completes.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import { pseudoRandom } from '../fixtures/images.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
+import { driverFor } from '../helpers/storage.ts';
 
 interface TestImage {
   repo: string;
@@ -34,7 +36,7 @@ function makeImage(i: number, layerMiB: number): TestImage {
 }
 
 /** One HTTP request with a body streamed in 64 KiB pieces (chunked, like docker and podman send). */
-function send(url: string, method: string, body: Buffer | null, headers: Record<string, string> = {}, pauseMs = 0): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function send(url: string, method: string, body: Buffer | null, headers: Record<string, string> = {}, pauseMs = 0, onStarted?: () => void): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: body ? headers : { ...headers, 'Content-Length': '0' } }, (res) => {
       res.resume();
@@ -52,6 +54,7 @@ function send(url: string, method: string, body: Buffer | null, headers: Record<
         offset += piece.length;
         if (pauseMs > 0) {
           req.write(piece);
+          onStarted?.();
           setTimeout(pump, pauseMs);
           return;
         }
@@ -66,19 +69,24 @@ function send(url: string, method: string, body: Buffer | null, headers: Record<
   });
 }
 
-async function pushBlob(base: string, repo: string, bytes: Buffer, pauseMs = 0): Promise<void> {
+async function pushBlob(base: string, repo: string, bytes: Buffer, pauseMs = 0, onStarted?: () => void): Promise<void> {
   const start = await send(`${base}/v2/${repo}/blobs/uploads/`, 'POST', null);
   assert.equal(start.status, 202);
   const location = new URL(start.headers.location!, base);
-  const patch = await send(location.toString(), 'PATCH', bytes, {}, pauseMs);
+  const patch = await send(location.toString(), 'PATCH', bytes, {}, pauseMs, onStarted);
   assert.equal(patch.status, 202);
   const done = new URL(patch.headers.location!, base);
   done.searchParams.set('digest', sha256(bytes));
   assert.equal((await send(done.toString(), 'PUT', null)).status, 201);
 }
 
-async function pushImage(base: string, image: TestImage, pauseMs = 0): Promise<number> {
-  for (const layer of image.layers) await pushBlob(base, image.repo, layer, pauseMs);
+/** `beforeLastLayer` may hold the last layer back; `onLastLayer` is told once its bytes flow. */
+async function pushImage(base: string, image: TestImage, pauseMs = 0, hooks: { beforeLastLayer?: () => Promise<void>; onLastLayer?: () => void } = {}): Promise<number> {
+  for (const [i, layer] of image.layers.entries()) {
+    const last = i === image.layers.length - 1;
+    if (last) await hooks.beforeLastLayer?.();
+    await pushBlob(base, image.repo, layer, pauseMs, last ? hooks.onLastLayer : undefined);
+  }
   await pushBlob(base, image.repo, image.config);
   const res = await send(`${base}/v2/${image.repo}/manifests/v1`, 'PUT', image.manifest, { 'Content-Type': OCI_MANIFEST });
   return res.status;
@@ -110,16 +118,20 @@ async function assertEveryTagComplete(base: string): Promise<number> {
   return checked;
 }
 
-/** Every file in the blob store holds exactly the content its name promises. */
+/** Every object in the blob store holds exactly the content its name promises (read past Berth). */
 async function assertNoPartialBlobs(dataDir: string): Promise<number> {
-  const root = path.join(dataDir, 'blobs', 'sha256');
+  const driver = driverFor(dataDir);
   let count = 0;
-  for (const prefix of await fs.readdir(root)) {
-    for (const hex of await fs.readdir(path.join(root, prefix))) {
-      const bytes = await fs.readFile(path.join(root, prefix, hex));
-      assert.equal(createHash('sha256').update(bytes).digest('hex'), hex, `blob file ${hex} is complete`);
+  try {
+    for await (const object of driver.walk('blobs')) {
+      const hex = object.path.slice(object.path.lastIndexOf('/') + 1);
+      const hash = createHash('sha256');
+      for await (const chunk of (await driver.readStream(object.path))!) hash.update(chunk as Buffer);
+      assert.equal(hash.digest('hex'), hex, `blob ${hex} is complete`);
       count++;
     }
+  } finally {
+    await driver.close();
   }
   return count;
 }
@@ -149,17 +161,42 @@ describe('crash safety', { timeout: 300_000 }, () => {
         })
         .catch(() => undefined),
     );
-    // A push that trickles: it is certainly mid-upload when the server dies.
-    const slowPush = pushImage(base, slow, 20).catch(() => undefined);
+    // A push that trickles its last layer only once two images are complete: it is certainly mid-upload
+    // when the server dies (however fast the store is).
+    let twoDone!: () => void;
+    const twoCompleted = new Promise<void>((resolve) => (twoDone = resolve));
+    let lastLayerFlowing = false;
+    const slowPush = pushImage(base, slow, 20, { beforeLastLayer: () => twoCompleted, onLastLayer: () => (lastLayerFlowing = true) }).catch(() => undefined);
+    // A chunked upload with 7 MiB acknowledged (more than a part of the object stores) when the server dies.
+    const chunked = pseudoRandom('crash-chunked', 9 * 1024 * 1024 + 7);
+    const opened = await send(`${base}/v2/crash/chunked/blobs/uploads/`, 'POST', null);
+    const session = new URL(opened.headers.location!, base);
+    const acknowledged = 7 * 1024 * 1024;
+    const firstChunk = await send(session.toString(), 'PATCH', chunked.subarray(0, acknowledged), { 'Content-Range': `0-${acknowledged - 1}`, 'Content-Length': String(acknowledged) });
+    assert.equal(firstChunk.status, 202);
 
     const deadline = Date.now() + 120_000;
     while (completed.size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.ok(completed.size >= 2, 'some pushes completed before the crash');
+    twoDone();
+    while (!lastLayerFlowing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(lastLayerFlowing, 'the trickling push is sending its last layer');
     await berth.kill9();
     await Promise.all([...pushes, slowPush]);
     assert.ok(!completed.has(slow.repo), 'the trickling push was cut by the crash');
 
     berth = await startBerth({ dataDir });
+    // The chunked session is where the store left it: resume it and complete.
+    const resumedAt = new URL(session.pathname, berth.url);
+    const state = await send(resumedAt.toString(), 'GET', null);
+    assert.equal(state.status, 204);
+    assert.equal(state.headers.range, `0-${acknowledged - 1}`, 'the acknowledged bytes survived kill -9');
+    const rest = await send(resumedAt.toString(), 'PATCH', chunked.subarray(acknowledged), { 'Content-Range': `${acknowledged}-${chunked.length - 1}`, 'Content-Length': String(chunked.length - acknowledged) });
+    assert.equal(rest.status, 202);
+    const finish = new URL(rest.headers.location!, berth.url);
+    finish.searchParams.set('digest', sha256(chunked));
+    assert.equal((await send(finish.toString(), 'PUT', null)).status, 201);
+    assert.ok((await fetchBytes(`${berth.url}/v2/crash/chunked/blobs/${sha256(chunked)}`)).bytes.equals(chunked), 'the resumed blob is byte-identical');
     for (const repo of completed) {
       const image = images.find((im) => im.repo === repo)!;
       const manifest = await fetchBytes(`${berth.url}/v2/${repo}/manifests/v1`);

@@ -88,7 +88,8 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
         patch.on('error', reject);
       });
       patch.write(Buffer.alloc(1024, 1));
-      await waitFor(async () => (await fs.stat(path.join(work, 'finishing', 'uploads', location.split('/').pop()!, 'data'))).size === 1024, 'the first part on disk');
+      // The session's data file appears when its first PATCH starts writing (storage/driver/filesystem.ts).
+      await waitFor(async () => (await fs.stat(path.join(work, 'finishing', 'uploads', location.split('/').pop()!, 'data')).catch(() => null))?.size === 1024, 'the first part on disk');
       const stopping = signalAndTime(berth, 'SIGTERM');
       await waitFor(() => berth.output().includes('stopping: letting in-flight requests finish'), 'the server to begin stopping');
       const ended = process.hrtime.bigint();
@@ -118,7 +119,7 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
       patch.on('error', () => undefined);
       patch.write(Buffer.alloc(64 * 1024, 1));
       const dataFile = path.join(dataDir, 'uploads', id, 'data');
-      await waitFor(async () => (await fs.stat(dataFile)).size === 64 * 1024, 'the first part on disk');
+      await waitFor(async () => (await fs.stat(dataFile).catch(() => null))?.size === 64 * 1024, 'the first part on disk');
       const stopped = await signalAndTime(berth, 'SIGTERM');
       patch.destroy();
       assert.equal(stopped.code, 0);

@@ -5,11 +5,12 @@
  * of the contract: the token on every request and on the live stream, and the settings form.
  */
 import assert from 'node:assert/strict';
+import { validateSettings } from '../../electron/main/settings.ts';
 import { after, before, describe, it } from 'node:test';
 import type { DesktopSettings, SaveSettingsResult } from '../../electron/shared/ipc.ts';
 import { builtUiDir } from '../../server/http/ui.ts';
 import { pushImageWith } from '../helpers/api-client.ts';
-import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
+import { openBrowser, settled, valueBecomes, type UiBrowser } from '../helpers/browser.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { skipUnless } from '../helpers/tools.ts';
@@ -29,7 +30,10 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
     ui = await openBrowser(server.url);
     await ui.page.exposeFunction('berthSaveSettings', (settings: DesktopSettings): SaveSettingsResult => {
       saved.push(settings);
-      // What main answers for a directory it cannot use (its validation, not the form's).
+      // Main's own validation (the server's rules, storage included), then what it answers for a
+      // directory it cannot use.
+      const checked = validateSettings(settings);
+      if (!checked.ok) return { ok: false, errors: checked.errors };
       if (settings.dataDir === '/proc/nope') return { ok: false, errors: { dataDir: 'This folder cannot be written to.' } };
       return { ok: true, restarted: true, url: server.url };
     });
@@ -63,8 +67,9 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
 
   it('copies through the desktop app’s clipboard', async () => {
     await ui.page.getByRole('button', { name: 'Copy registry address' }).click();
-    const calls = await ui.page.evaluate(() => (globalThis as unknown as { berthCalls: string[] }).berthCalls);
-    assert.ok(calls.includes(`copy:localhost:${new URL(server.url).port}`), calls.join(', '));
+    // The click starts the copy; the page hands it to the desktop app's API in its own time.
+    const expected = `copy:localhost:${new URL(server.url).port}`;
+    await settled(() => ui.page.evaluate(() => (globalThis as unknown as { berthCalls: string[] }).berthCalls), (calls) => calls.includes(expected), expected);
   });
 
   it('edits settings: validation messages, the restart notice, and main’s own errors per field', async () => {
@@ -87,11 +92,33 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
     await ui.page.getByText('This folder cannot be written to.').waitFor();
 
     await ui.page.getByRole('button', { name: 'Choose…' }).click();
-    assert.equal(await ui.page.getByLabel('Data directory').inputValue(), '/srv/berth-data');
+    // The folder comes back from the desktop app's picker asynchronously.
+    await valueBecomes(ui.page.getByLabel('Data directory'), '/srv/berth-data');
     await ui.page.getByRole('button', { name: 'Save and restart' }).click();
     await ui.page.getByText(`Saved. The registry restarted at ${server.url}`).waitFor();
     assert.deepEqual(saved.at(-1), { port: 5001, bindAddress: 'loopback', dataDir: '/srv/berth-data', tls: false, startAtLogin: false });
     await ui.screenshot('settings-desktop');
+  });
+
+  it('edits the storage: an S3 bucket, checked by the form and by main with the server’s rules', async () => {
+    await ui.page.goto('/settings');
+    const section = ui.page.getByTestId('storage-settings');
+    await section.getByLabel('Amazon S3 or compatible').check();
+    await section.getByText('Enter the bucket name.').waitFor();
+    assert.equal(await ui.page.getByRole('button', { name: 'Save and restart' }).isDisabled(), true);
+    await section.getByLabel('Bucket', { exact: true }).fill('Bad_Bucket');
+    await section.getByLabel('Endpoint URL').fill('http://minio.local:9000');
+    await ui.page.getByRole('button', { name: 'Save and restart' }).click();
+    await section.getByText(/"Bad_Bucket" is not a valid bucket name/).waitFor();
+    await section.getByLabel('Bucket', { exact: true }).fill('registry');
+    await section.getByLabel('Prefix').fill('berth');
+    await ui.page.getByRole('button', { name: 'Save and restart' }).click();
+    await ui.page.getByText(`Saved. The registry restarted at ${server.url}`).waitFor();
+    assert.deepEqual(
+      saved.at(-1)?.storage && { driver: saved.at(-1)!.storage!.driver, bucket: saved.at(-1)!.storage!.bucket, endpoint: saved.at(-1)!.storage!.endpoint, prefix: saved.at(-1)!.storage!.prefix },
+      { driver: 's3', bucket: 'registry', endpoint: 'http://minio.local:9000', prefix: 'berth' },
+    );
+    await ui.screenshot('settings-storage');
   });
 
   it('runs maintenance with the token: a collection preview and a scrub, and says how the schedule is set', async () => {

@@ -169,3 +169,35 @@ describe('settings file', () => {
     assert.match(loaded.problems.join('\n'), /"port".*using 5000/);
   });
 });
+
+describe('settings: storage', () => {
+  const scratch = scratchDirs();
+  const s3 = { driver: 's3', endpoint: 'http://127.0.0.1:9000', bucket: 'registry', region: 'us-east-1', forcePathStyle: true, accessKeyId: 'AKIA', secretAccessKey: 'secret', connectionString: '', container: '', prefix: 'berth', redirect: false } as const;
+
+  it('takes an S3 bucket with the server’s rules, and the registry is configured with it', () => {
+    const result = validateSettings({ ...good, storage: s3 });
+    assert.equal(result.ok, true);
+    const config = serverConfig(result.ok ? result.settings : good, 'token');
+    assert.equal(config.storage.driver, 's3');
+    assert.equal(config.storage.s3?.bucket, 'registry');
+    assert.equal(config.storage.s3?.prefix, 'berth');
+    assert.equal(config.dataDir, good.dataDir, 'the data directory still holds the local state');
+  });
+
+  it('says what is wrong with the storage settings, in the server’s words', () => {
+    assert.match(errorsOf({ ...good, storage: { ...s3, bucket: '' } }).storage ?? '', /needs a text value|bucket/);
+    assert.match(errorsOf({ ...good, storage: { ...s3, bucket: 'Not_A_Bucket' } }).storage ?? '', /not a valid bucket name/);
+    assert.match(errorsOf({ ...good, storage: { ...s3, secretAccessKey: '' } }).storage ?? '', /go together/);
+    assert.match(errorsOf({ ...good, storage: { ...s3, driver: 'azure' } }).storage ?? '', /container/);
+    assert.match(errorsOf({ ...good, storage: { driver: 'ftp' } }).storage ?? '', /filesystem, s3 or azure/);
+  });
+
+  it('restarts the registry when the storage changes, and loads settings saved without it as the data directory', async () => {
+    assert.equal(restartNeeded(good, { ...good, storage: s3 }), true);
+    assert.equal(restartNeeded({ ...good, storage: s3 }, { ...good, storage: { ...s3 } }), false);
+    assert.equal(serverConfig(good, 'token').storage.driver, 'filesystem');
+    const saved = await scratch('berth-settings-storage-');
+    await saveSettings(saved, { ...good, storage: s3 });
+    assert.deepEqual((await loadSettings(saved)).settings.storage, s3);
+  });
+});

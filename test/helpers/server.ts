@@ -1,8 +1,8 @@
 /**
- * A real Berth server on a random loopback port with a fresh data directory, in this process. With
- * BERTH_TEST_POSTGRES set (scripts/test.js's second pass: the URL of a PostgreSQL server it started),
- * its metadata lives in a database of its own there, one per data directory (a restart on the same
- * directory finds its users and runs again).
+ * A real Berth server on a random loopback port with a fresh data directory, in this process, on the
+ * storage driver of this test run (helpers/storage.ts: BERTH_TEST_STORAGE). With BERTH_TEST_POSTGRES set
+ * (scripts/test.js's PostgreSQL pass: the URL of a server it started), its metadata lives in a database
+ * of its own there, one per data directory (a restart on the same directory finds its users and runs).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaults, type BerthConfig } from '../../server/config.ts';
 import { createRegistry, type Registry, type RegistryDeps } from '../../server/index.ts';
+import { storageFor } from './storage.ts';
 
 export interface TestServer {
   url: string;
@@ -26,7 +27,7 @@ export async function tempDir(prefix = 'berth-test-'): Promise<string> {
 export async function startServer(overrides: Partial<BerthConfig> = {}, deps: RegistryDeps = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir());
   const metadata = overrides.metadata ?? (await testMetadata(dataDir));
-  const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, ...overrides, dataDir, metadata };
+  const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, storage: storageFor(dataDir), ...overrides, dataDir, metadata };
   const registry = createRegistry(config, deps);
   const { url } = await registry.listen();
   await registry.indexReady();

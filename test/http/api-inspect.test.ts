@@ -12,6 +12,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { FileView, FsNode, ImageDiff, ImageFilesView, LayerListingView } from '../../server/registry/inspect-types.ts';
 import { LONG_NAME, layer, pushImage, sha256, whiteoutImage, type Compression } from '../fixtures/layers.ts';
 import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
+import { storeTimesPast } from '../helpers/blob-files.ts';
 import { skipUnless } from '../helpers/tools.ts';
 
 const skipZstd = skipUnless('zstd');
@@ -164,6 +165,7 @@ describe('image files API', () => {
     const cached = path.join(t.server.dataDir, 'derived', 'layers', 'sha256', `${only.digest.slice(7)}.json.gz`);
     await fs.access(cached);
     await t.api.json(`/api/repositories/inside/gc/-/manifests/${digest}`, { method: 'DELETE' });
+    await storeTimesPast(t.server.registry.driver);
     const run = await t.api.json<{ state: string; result: { removed: { blobs: { digest: string }[] } } }>('/api/gc', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -192,12 +194,13 @@ describe('image files API', () => {
     await fs.rm(path.join(t.server.dataDir, 'derived'), { recursive: true });
     assert.deepEqual((await t.api.json<LayerListingView>(layerUrl)).entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt']);
     await fs.access(cached);
-    // A server started on a copy of the data (as after a restart) reads the stored listing, with no
+    // A server started on a copy of the local data (as after a restart), over the same storage (a
+    // bucket keeps its blobs under the first server's prefix), reads the stored listing, with no
     // worker: a line added to the file shows up.
     await fs.appendFile(cached, gzipSync(`${JSON.stringify({ path: 'only-in-the-file', type: 'file', mode: 420, uid: 0, gid: 0, size: 0, mtime: 0 })}\n`));
     const copy = `${t.server.dataDir}-restarted`;
     await fs.cp(t.server.dataDir, copy, { recursive: true, filter: (from) => !/berth\.(lock|sock)$/.test(from) });
-    const second = await startApiServer({ dataDir: copy, port: 0 });
+    const second = await startApiServer({ dataDir: copy, port: 0, storage: t.server.registry.config.storage });
     try {
       const again = await second.api.json<LayerListingView>(layerUrl);
       assert.deepEqual(again.entries.map((e) => e.path), ['a.txt', 'b', 'b/c.txt', 'only-in-the-file'], 'read from the file, not listed again');

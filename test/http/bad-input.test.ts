@@ -6,6 +6,7 @@
 import { defaults } from '../../server/config.ts';
 import { RegistryEvents } from '../../server/registry/events.ts';
 import { RegistryMetrics } from '../../server/registry/metrics.ts';
+import { keys } from '../../server/storage/paths.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -153,7 +154,7 @@ describe('bad input', () => {
       assert.deepEqual(await fs.readdir(sandbox), ['data']);
       const entries = await fs.readdir(path.join(sandbox, 'data'), { recursive: true });
       assert.deepEqual(entries.filter((e) => /escape/.test(e)), []);
-      assert.deepEqual(await fs.readdir(path.join(sandbox, 'data', 'repositories')), ['ok']);
+      assert.deepEqual(await server.registry.driver.list(keys.repositories), ['ok']);
       assert.equal((await client.getBlob('ok', digest)).status, 404);
     });
   });

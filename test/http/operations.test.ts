@@ -30,10 +30,10 @@ describe('operations endpoints, registry auth off', () => {
   it('GET /healthz says ok with the index ready', async () => {
     const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number }; metadata: { driver: string; state: string } };
+    const body = (await res.json()) as { status: string; index: string; storage: { state: string; freeBytes: number; totalBytes: number }; store: string; metadata: { driver: string; state: string } };
     assert.deepEqual(
       { ...body, storage: { ...body.storage, freeBytes: 0, totalBytes: 0 }, metadata: { driver: body.metadata.driver, state: body.metadata.state } },
-      { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 }, metadata: { driver: metadataInPostgres ? 'postgres' : 'nedb', state: 'ok' } },
+      { status: 'ok', index: 'ready', storage: { state: 'ok', freeBytes: 0, totalBytes: 0 }, store: 'reachable', metadata: { driver: metadataInPostgres ? 'postgres' : 'nedb', state: 'ok' } },
     );
     const volume = await fs.statfs(server.dataDir);
     assert.equal(body.storage.totalBytes, volume.blocks * volume.bsize, 'the size of the volume');

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { StoragePaths } from '../../server/storage/paths.ts';
+import { keys } from '../../server/storage/paths.ts';
 import {
   Client,
   UNKNOWN_DIGEST,
@@ -40,13 +39,13 @@ describe('blob uploads', () => {
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.from(bytes));
   }
 
-  /** Whether the session still has files under uploads/ in the data directory. */
+  /** Whether the session still has objects under uploads/ in the store. */
   async function sessionOnDisk(location: string): Promise<boolean> {
-    return fs.access(new StoragePaths(server.dataDir).upload(uploadId(location))).then(() => true, () => false);
+    return (await server.registry.driver.list(keys.upload(uploadId(location)))).length > 0;
   }
 
   async function sessionsOnDisk(): Promise<number> {
-    return (await fs.readdir(new StoragePaths(server.dataDir).uploadsDir)).length;
+    return (await server.registry.driver.list(keys.uploads)).length;
   }
 
   async function expectNoBlob(repo: string, digest: string): Promise<void> {
@@ -420,8 +419,8 @@ describe('blob uploads', () => {
     /** Sends `firstHalf` of the body, hangs up once it is on disk, and waits for the server to let go. */
     async function hangUp(location: string, method: 'PATCH' | 'PUT'): Promise<void> {
       const id = uploadId(location);
-      const dataFile = new StoragePaths(server.dataDir).uploadData(id);
-      await client.hangUpMidBody(location, firstHalf, async () => (await fs.stat(dataFile)).size >= firstHalf.length, method);
+      const arrived = () => server.registry.services.uploads.activeUploads().some((u) => u.id === id && u.size >= firstHalf.length);
+      await client.hangUpMidBody(location, firstHalf, async () => arrived(), method);
       // The server notices the hang-up on its own time; the session is free again once it has.
       await waitFor(
         () => server.registry.services.uploads.activeUploads().some((u) => u.id === id && !u.receiving),
@@ -458,18 +457,11 @@ describe('blob uploads', () => {
 
     it('mid-monolithic POST leaves no blob and no session behind', async () => {
       const repo = 'hangup/post';
-      const uploads = new StoragePaths(server.dataDir).uploadsDir;
-      const before = new Set(await fs.readdir(uploads));
-      const received = async () => {
-        for (const id of await fs.readdir(uploads)) {
-          if (before.has(id)) continue;
-          const size = await fs.stat(new StoragePaths(server.dataDir).uploadData(id)).then((st) => st.size, () => 0);
-          if (size >= firstHalf.length) return true;
-        }
-        return false;
-      };
+      const sessions = () => server.registry.driver.list(keys.uploads);
+      const before = new Set(await sessions());
+      const received = async () => server.registry.services.uploads.activeUploads().some((u) => !before.has(u.id) && u.size >= firstHalf.length);
       await client.hangUpMidBody(`/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, firstHalf, received, 'POST');
-      await waitFor(async () => (await fs.readdir(uploads)).length === before.size, 'the server to drop the interrupted session');
+      await waitFor(async () => (await sessions()).length === before.size, 'the server to drop the interrupted session');
       await expectNoBlob(repo, sha256(blob));
     });
   });

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDigest } from '../../server/registry/reference.ts';
-import { StoragePaths } from '../../server/storage/paths.ts';
+import { keys } from '../../server/storage/paths.ts';
 import { createCa, createServerCertificate } from '../../server/tls/certificates.ts';
 import { caConstraints } from '../../server/tls/names.ts';
 import type { WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../../server/webhooks/api-types.ts';
@@ -220,7 +220,7 @@ describe('webhook deliveries', () => {
     await post(api, '/api/gc', { wait: true, grace: '0s' });
     await post(api, '/api/gc/preview', {});
     await post(api, '/api/scrub', { wait: true });
-    await fs.writeFile(new StoragePaths(server.dataDir).blob(parseDigest(image.manifest.layers[0]!.digest)), 'a layer that did rot');
+    await server.registry.driver.putContent(keys.blob(parseDigest(image.manifest.layers[0]!.digest)), 'a layer that did rot');
     await post(api, '/api/scrub', { wait: true });
     const received = await hook.until((r) => r.length >= 2);
     // The preview (a dry run) and the clean scrub send nothing.

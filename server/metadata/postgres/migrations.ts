@@ -71,7 +71,7 @@ export const MIGRATIONS: readonly Migration[] = [
         doc jsonb NOT NULL
       );
       CREATE INDEX activity_at ON activity (at DESC, id DESC);
-      CREATE INDEX activity_fold ON activity (kind, repository, at DESC);
+      CREATE INDEX activity_fold ON activity (repository, at DESC);
 
       CREATE TABLE maintenance_runs (
         id text PRIMARY KEY,
