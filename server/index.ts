@@ -131,11 +131,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   });
   const diskRefused = (err: Error, file: string) => storage.noted(err, file);
   const driver = deps.driver ?? createDriver(config.storage, paths.root);
-  const blobStore = new DriverBlobStore(driver);
-  const repositoryStore = new DriverRepositoryStore(driver);
-  const uploadStore = new DriverUploadStore(driver);
   // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
   const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused });
+  // Replicas of a cluster change the store behind each other's backs: nothing of it is cached.
+  const caching = metadata.driver !== 'postgres';
+  const blobStore = new DriverBlobStore(driver, { caching });
+  const repositoryStore = new DriverRepositoryStore(driver, { caching });
+  const uploadStore = new DriverUploadStore(driver);
   const index = metadata.index;
   const maintenanceStore = metadata.lifecycle;
   const guard = new LinkGuard(Date.now, { locks: metadata.locks, shared: metadata.uses });

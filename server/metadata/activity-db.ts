@@ -74,8 +74,8 @@ export class ActivityLog implements ActivityStore {
     return this.store.find<ActivityDoc>(query).sort({ at: -1, _id: -1 }).limit(limit);
   }
 
-  async latest(repository: string, since: Date): Promise<ActivityDoc | null> {
-    const [doc] = await this.store.find<ActivityDoc>({ repository, at: { $gte: since } }).sort({ at: -1 }).limit(1);
+  async latest(repository: string, kinds: readonly ActivityKind[], since: Date): Promise<ActivityDoc | null> {
+    const [doc] = await this.store.find<ActivityDoc>({ repository, kind: { $in: [...kinds] }, at: { $gte: since } }).sort({ at: -1 }).limit(1);
     return doc ?? null;
   }
 

@@ -29,7 +29,7 @@ export interface ActivityStore {
   update(doc: ActivityDoc): Promise<void>;
   /** Newest first, `limit` entries, after `before` when given. */
   recent(limit: number, before?: ActivityCursor): Promise<ActivityDoc[]>;
-  /** The newest entry of this repository (of any kind) at or after `since`, or null. */
-  latest(repository: string, since: Date): Promise<ActivityDoc | null>;
+  /** The newest entry of this repository, of one of these kinds, at or after `since`, or null. */
+  latest(repository: string, kinds: readonly ActivityKind[], since: Date): Promise<ActivityDoc | null>;
   close(): Promise<void>;
 }

@@ -147,17 +147,18 @@ export class ActivityService {
     const key = `${change.kind}\0${change.repository}`;
     const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
     const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : change.bytes ?? null;
+    let previous = this.open.get(key);
     // In a cluster the entry to fold into may be another replica's (a multi-arch push whose manifests
     // a load balancer sent to different replicas): it is looked up in the shared log, as the newest
-    // entry of the repository (one of another kind ends the folding, as below). Two replicas folding
+    // entry of the repository among the kinds that close each other (as below). Two replicas folding
     // into one entry in the same instant may each miss the other's tags (last write wins).
-    const inBatch = [...changed].filter((d) => d.repository === change.repository).at(-1);
-    const previous = log.shared
-      ? (inBatch ?? (await log.latest(change.repository, new Date(change.at.getTime() - FOLD_WINDOW_MS))) ?? undefined)
-      : this.open.get(key);
+    if (!previous && log.shared) {
+      const kinds = KINDS.includes(change.kind) ? KINDS : [change.kind];
+      const newest = await log.latest(change.repository, kinds, new Date(change.at.getTime() - FOLD_WINDOW_MS));
+      if (newest?.kind === change.kind) previous = newest;
+    }
     // What happens next on this repository comes after the other kinds' entries: they are closed.
     for (const kind of KINDS) if (kind !== change.kind) this.open.delete(`${kind}\0${change.repository}`);
-    if (previous && previous.kind !== change.kind) return this.begin(change, tags, bytes, key, changed);
     if (previous && change.at.getTime() - previous.at.getTime() <= FOLD_WINDOW_MS) {
       previous.at = change.at;
       previous.tags = union(previous.tags, tags);
@@ -173,12 +174,6 @@ export class ActivityService {
       changed.add(previous);
       return;
     }
-    await this.begin(change, tags, bytes, key, changed);
-  }
-
-  /** A new entry for `change`. */
-  private async begin(change: Change, tags: string[], bytes: number | null, key: string, changed: Set<ActivityDoc>): Promise<void> {
-    const { log } = this.deps;
     const doc = await log.insert({
       kind: change.kind,
       repository: change.repository,
@@ -193,8 +188,6 @@ export class ActivityService {
       ...(change.note ? { note: change.note } : {}),
     });
     this.open.set(key, doc);
-    // Shared: the batch's next events on this repository look for their entry among `changed` first.
-    if (log.shared) changed.add(doc);
     // Only the latest entry per kind+repository can fold; older ones need not be remembered.
     if (this.open.size > 1000) {
       for (const [k, d] of this.open) if (change.at.getTime() - d.at.getTime() > FOLD_WINDOW_MS) this.open.delete(k);

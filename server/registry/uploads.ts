@@ -94,6 +94,19 @@ export class UploadService {
 
   async status(repository: string, id: string): Promise<UploadState> {
     const session = await this.session(repository, id);
+    // On a shared store another replica may have appended since this one last did (a load balancer
+    // spreads a client's PATCHes): the store's size is the truth, as open() follows it too.
+    if (this.deps.uploads.shared && !session.busy) {
+      const stored = await this.deps.uploads.get(id);
+      if (!stored) {
+        this.live.delete(id);
+        return this.status(repository, id);
+      }
+      if (stored.size !== session.size) {
+        session.size = stored.size;
+        session.hash = null;
+      }
+    }
     return { id, repository, size: session.size };
   }
 

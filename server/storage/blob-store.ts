@@ -6,7 +6,7 @@
 import type { Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { tryParseDigest, type Digest } from '../registry/reference.ts';
-import { entryCache } from './cache.ts';
+import { entryCache, type EntryCache } from './cache.ts';
 import type { ObjectReader, ObjectWriter, StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
@@ -80,7 +80,7 @@ export class DriverBlobStore implements BlobStore {
    * other processes, by another one's garbage collection (issue 16 coordinates that through the shared
    * index; a stale entry can only make a HEAD say 200 for a blob collected elsewhere).
    */
-  private readonly sizes = entryCache<number>(200_000);
+  private readonly sizes: EntryCache<number>;
   /**
    * Bumped after every removal. A stat() that started before a removal may see the object and would
    * otherwise cache its size after remove() dropped it, so HEAD would answer 200 for a deleted blob:
@@ -88,8 +88,13 @@ export class DriverBlobStore implements BlobStore {
    */
   private removals = 0;
 
-  constructor(driver: StorageDriver) {
+  /**
+   * `caching` false: nothing is remembered (the replicas of a cluster change the store behind each
+   * other's backs; storage/cache.ts).
+   */
+  constructor(driver: StorageDriver, { caching = true }: { caching?: boolean } = {}) {
     this.driver = driver;
+    this.sizes = entryCache<number>(200_000, caching);
   }
 
   async stat(digest: Digest): Promise<number | null> {

@@ -6,7 +6,7 @@
  * names; on a store several processes share (issue 16) the shared index has to tell them of removals.
  */
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
-import { entryCache } from './cache.ts';
+import { entryCache, type EntryCache } from './cache.ts';
 import type { StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
@@ -76,19 +76,26 @@ export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & Repository
 export class DriverRepositoryStore implements RepositoryStore {
   private readonly driver: StorageDriver;
   /** "repo\0digest" of layer links known to exist. */
-  private readonly links = entryCache<true>(500_000);
+  private readonly links: EntryCache<true>;
   /** "repo\0digest" -> media type, for manifest links known to exist. */
-  private readonly revisions = entryCache<string>(200_000);
+  private readonly revisions: EntryCache<string>;
   /** "repo\0tag" -> digest, for tags known to exist. */
-  private readonly tags = entryCache<Digest>(200_000);
+  private readonly tags: EntryCache<Digest>;
   /**
    * Bumped after every removal: a lookup that was in the store while a removal finished does not cache
    * what it saw, or a link deleted by garbage collection could live on in the cache (as in the blob store).
    */
   private removals = 0;
 
-  constructor(driver: StorageDriver) {
+  /**
+   * `caching` false: nothing is remembered (the replicas of a cluster change the store behind each
+   * other's backs; storage/cache.ts).
+   */
+  constructor(driver: StorageDriver, { caching = true }: { caching?: boolean } = {}) {
     this.driver = driver;
+    this.links = entryCache<true>(500_000, caching);
+    this.revisions = entryCache<string>(200_000, caching);
+    this.tags = entryCache<Digest>(200_000, caching);
   }
 
   // ---- layers ---------------------------------------------------------------------------------

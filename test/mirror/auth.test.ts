@@ -14,6 +14,7 @@ import type { MirrorsOverview, UpstreamView } from '../../server/registry/api-ty
 import { ADMIN_PASSWORD, addUser, bearer, getToken } from '../helpers/auth.ts';
 import { MANIFEST_ACCEPT, pullImage, startMirror, type MirrorServer } from '../helpers/mirror.ts';
 import { Client, expectError } from '../helpers/registry-client.ts';
+import { metadataInPostgres } from '../helpers/server.ts';
 import { pushRandomImage, startFakeHub, type FakeHub } from '../helpers/upstream.ts';
 
 /** Berth's access tokens live 5 minutes (auth/jwt.ts). */
@@ -114,8 +115,11 @@ describe('mirror upstream auth', () => {
       const view = (await put.json()) as UpstreamView;
       assert.deepEqual(view.credentials, { username: 'puller' });
       await pullImage(mirror.url, 'team/secret', 'v1');
-      const file = path.join(mirror.dataDir, 'mirrors', 'credentials.json');
-      assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+      // With the metadata in PostgreSQL the credentials are in its database (no file to check).
+      if (!metadataInPostgres) {
+        const file = path.join(mirror.dataDir, 'mirrors', 'credentials.json');
+        assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+      }
       const overview = await (await client.fetch('/api/mirrors')).text();
       assert.doesNotMatch(overview, /puller-password-123/);
       assert.match(overview, /"credentials":\{"username":"puller"\}/);

@@ -56,10 +56,10 @@ export class PostgresActivityLog implements ActivityStore {
     return rows.map((r) => decodeDoc<ActivityDoc>(r.doc, r.id));
   }
 
-  async latest(repository: string, since: Date): Promise<ActivityDoc | null> {
+  async latest(repository: string, kinds: readonly ActivityKind[], since: Date): Promise<ActivityDoc | null> {
     const [row] = await this.db.query<Row>(
-      'SELECT id, doc FROM activity WHERE repository = $1 AND at >= $2 ORDER BY at DESC LIMIT 1',
-      [repository, since],
+      'SELECT id, doc FROM activity WHERE repository = $1 AND kind = ANY($2::text[]) AND at >= $3 ORDER BY at DESC LIMIT 1',
+      [repository, [...kinds], since],
     );
     return row ? decodeDoc<ActivityDoc>(row.doc, row.id) : null;
   }
