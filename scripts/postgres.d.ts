@@ -8,6 +8,7 @@ export interface TestPostgres {
   stop(): Promise<void>;
   start(): Promise<void>;
   remove(): Promise<void>;
+  postmasterPid(): Promise<number>;
 }
 export declare function postgresBinDir(): string | null;
-export declare function startPostgres(options?: { fast?: boolean; maxConnections?: number }): Promise<TestPostgres>;
+export declare function startPostgres(options?: { fast?: boolean; maxConnections?: number; port?: number }): Promise<TestPostgres>;

@@ -48,9 +48,9 @@ function run(file, args, options = {}) {
 /**
  * Starts a PostgreSQL server. `fast` (tests) turns off fsync and synchronous commit: a test never
  * survives a power cut, and each commit would otherwise wait for the disk. Benchmarks leave them on.
- * Returns { url(database), port, dir, createDatabase(name), stop(), start(), kill(), remove() }.
+ * Returns { url(database), port, dir, createDatabase(name), stop(), start(), remove(), postmasterPid() }.
  */
-export async function startPostgres({ fast = true, maxConnections = 400 } = {}) {
+export async function startPostgres({ fast = true, maxConnections = 400, port: fixedPort = 0 } = {}) {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (Debian: apt-get install postgresql)');
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-pg-'));
@@ -65,7 +65,8 @@ export async function startPostgres({ fast = true, maxConnections = 400 } = {}) 
     await run('chown', ['-R', 'postgres:postgres', root]);
   }
   await run(...as(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'berth', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']));
-  let port = 0;
+  // A given port (benchmarks keep to their range) is used as it is; otherwise a free one is picked.
+  let port = fixedPort;
   const options = () => [
     `-p ${port}`, `-k ${socketDir}`, `-c listen_addresses=127.0.0.1`, `-c max_connections=${maxConnections}`,
     ...(fast ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
@@ -73,12 +74,12 @@ export async function startPostgres({ fast = true, maxConnections = 400 } = {}) 
   const pgCtl = (args) => run(...as(path.join(bin, 'pg_ctl'), ['-D', dataDir, ...args]));
   const start = async () => {
     for (let attempt = 0; ; attempt++) {
-      if (!port || attempt > 0) port = await freePort();
+      if (!fixedPort && (!port || attempt > 0)) port = await freePort();
       try {
         await pgCtl(['-w', '-t', '60', '-l', path.join(root, 'postgres.log'), '-o', options(), 'start']);
         return;
       } catch (err) {
-        if (attempt >= 4) throw err;
+        if (fixedPort || attempt >= 4) throw err;
       }
     }
   };
@@ -114,6 +115,11 @@ export async function startPostgres({ fast = true, maxConnections = 400 } = {}) 
     /** Starts it again on the same port after stop(). */
     async start() {
       await pgCtl(['-w', '-t', '60', '-l', path.join(root, 'postgres.log'), '-o', options(), 'start']);
+    },
+    /** The server's main process (its children are the backends: benchmarks add up their CPU). */
+    async postmasterPid() {
+      const text = await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
+      return Number(text.split('\n')[0]);
     },
     /** Stops it if running and removes every file of it. */
     async remove() {

@@ -358,7 +358,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
   let indexLoaded = false;
   const indexReady = () => indexLoaded;
-  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry], mirrors: () => mirror.metrics() });
+  const metrics = new RegistryMetrics({ events, uploadsInProgress: () => uploads.receivingUploads().length, indexReady, registries: [webhooks.metrics.registry], mirrors: () => mirror.metrics(), metadataUp: () => metadata.view().state === 'ok' });
   const app = createApp({
     services,
     events,

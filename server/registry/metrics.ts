@@ -19,6 +19,8 @@ export interface MetricsDeps {
   registries?: Registry[];
   /** The pull-through cache's counters per upstream (mirror/counters.ts); upstream names are settings, not user data. */
   mirrors?: () => { upstream: string; totals: MirrorTotals }[];
+  /** Whether the metadata store answers (a cluster's PostgreSQL may be away; nedb always does). */
+  metadataUp?: () => boolean;
 }
 
 /** What mirror/counters.ts counts per upstream. */
@@ -47,7 +49,7 @@ export class RegistryMetrics {
   private readonly durations: Histogram<'method' | 'operation'>;
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor({ events, uploadsInProgress, indexReady, registries = [], mirrors }: MetricsDeps) {
+  constructor({ events, uploadsInProgress, indexReady, registries = [], mirrors, metadataUp }: MetricsDeps) {
     const registers = [this.own];
     this.requests = new Counter({
       name: 'berth_http_requests_total',
@@ -63,6 +65,9 @@ export class RegistryMetrics {
       registers,
     });
     new Gauge({ name: 'berth_uploads_in_progress', help: 'Blob uploads receiving bytes right now', registers, collect() { this.set(uploadsInProgress()); } });
+    if (metadataUp) {
+      new Gauge({ name: 'berth_metadata_up', help: '1 while the metadata store answers, 0 while a cluster\'s database is unreachable (writes get 503)', registers, collect() { this.set(metadataUp() ? 1 : 0); } });
+    }
     new Gauge({ name: 'berth_index_ready', help: '1 once the metadata index is loaded, 0 while it loads or rebuilds', registers, collect() { this.set(indexReady() ? 1 : 0); } });
 
     const counter = (name: string, help: string) => new Counter({ name, help, registers });

@@ -62,6 +62,7 @@ describe('operations endpoints, registry auth off', () => {
     assert.equal(sample(text, 'berth_deletes_total', { kind: 'tag' }), 1);
     assert.equal(sample(text, 'berth_uploads_in_progress'), 0);
     assert.equal(sample(text, 'berth_index_ready'), 1);
+    assert.equal(sample(text, 'berth_metadata_up'), 1, 'the metadata store answers');
     assert.ok((sample(text, 'process_resident_memory_bytes') ?? 0) > 0, 'process metrics are exposed');
     // Repository names never become labels.
     assert.doesNotMatch(text, /ops\/app/);
