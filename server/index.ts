@@ -63,6 +63,13 @@ import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
 import { ensureCertificates, loadOwnCertificate, TlsFiles, type TlsMaterial } from './tls/store.ts';
 import { MirrorService } from './mirror/service.ts';
 
+/**
+ * How long a replica of a cluster trusts what it saw in the shared store (a tag's digest, a link, a
+ * blob's size): a tag moved on another replica is served at its old digest for at most this long.
+ * Measured: docs/benchmarks.md ("A cluster").
+ */
+const CLUSTER_CACHE_TTL_MS = 1000;
+
 /** A start-up failure with a message meant for the user, one line. */
 export class StartupError extends Error {
   constructor(message: string) {
@@ -133,10 +140,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const driver = deps.driver ?? createDriver(config.storage, paths.root);
   // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
   const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused });
-  // Replicas of a cluster change the store behind each other's backs: nothing of it is cached.
-  const caching = metadata.driver !== 'postgres';
-  const blobStore = new DriverBlobStore(driver, { caching });
-  const repositoryStore = new DriverRepositoryStore(driver, { caching });
+  // Replicas of a cluster change the store behind each other's backs: what one saw is trusted briefly.
+  const cache = metadata.driver === 'postgres' ? { cacheTtlMs: CLUSTER_CACHE_TTL_MS } : {};
+  const blobStore = new DriverBlobStore(driver, cache);
+  const repositoryStore = new DriverRepositoryStore(driver, cache);
   const uploadStore = new DriverUploadStore(driver);
   const index = metadata.index;
   const maintenanceStore = metadata.lifecycle;

@@ -27,6 +27,8 @@ const MAX_CACHED_BODY = 256 * 1024;
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** What the index keeps of a platform or a creation time: real ones are a few dozen characters. */
 const MAX_LABEL = 100;
+/** Lookups a writer makes under its locks: the store's answer, never a cache's (storage/cache.ts). */
+const FRESH = { fresh: true } as const;
 
 export interface StoredManifest {
   digest: Digest;
@@ -336,7 +338,8 @@ export class ManifestService {
       distinct.set(d.digest.value, d);
     }
     for (const d of distinct.values()) {
-      const size = (await repositories.hasLayer(repo, d.digest)) ? await blobs.stat(d.digest) : null;
+      // Fresh: under the locks, what the store holds now (another replica's collection may have removed it).
+      const size = (await repositories.hasLayer(repo, d.digest, FRESH)) ? await blobs.stat(d.digest, FRESH) : null;
       if (size === null) {
         missing.push(d.digest.value);
       } else if (size !== d.size) {
@@ -347,7 +350,7 @@ export class ManifestService {
       }
     }
     for (const digest of new Set(m.manifests.map((d) => d.digest.value))) {
-      if ((await repositories.manifestMediaType(repo, tryParseDigest(digest)!)) === null) missing.push(digest);
+      if ((await repositories.manifestMediaType(repo, tryParseDigest(digest)!, FRESH)) === null) missing.push(digest);
     }
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', {

@@ -204,8 +204,9 @@ export class UploadService {
     // The check that the blob exists and the new link are one step for garbage collection (link-guard.ts).
     const size = await guard.withDigests([digest.value], () =>
       guard.withRepository(repository, async () => {
-        if (!(await repositories.hasLayer(from, digest))) return null;
-        const stored = await blobs.stat(digest);
+        // Fresh: another replica's collection may have removed it since this one last looked.
+        if (!(await repositories.hasLayer(from, digest, { fresh: true }))) return null;
+        const stored = await blobs.stat(digest, { fresh: true });
         if (stored === null) return null;
         await repositories.linkLayer(repository, digest);
         await index.touchRepository(repository, null);

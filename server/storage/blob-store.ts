@@ -14,9 +14,17 @@ export type { ByteRange } from './driver/driver.ts';
 /** A blob opened for sending: its size, then its bytes (or a range) to a response. */
 export type OpenBlob = ObjectReader;
 
+/** `fresh`: the answer comes from the store itself, not a cache (storage/cache.ts). */
+export interface Freshness {
+  fresh?: boolean;
+}
+
 export interface BlobStatter {
-  /** Size in bytes, or null when the blob is not stored. */
-  stat(digest: Digest): Promise<number | null>;
+  /**
+   * Size in bytes, or null when the blob is not stored. `fresh`: ask the store, not the cache (a
+   * writer's check under its locks, which another replica's collection may have made stale).
+   */
+  stat(digest: Digest, options?: Freshness): Promise<number | null>;
 }
 
 export interface BlobReader {
@@ -88,17 +96,14 @@ export class DriverBlobStore implements BlobStore {
    */
   private removals = 0;
 
-  /**
-   * `caching` false: nothing is remembered (the replicas of a cluster change the store behind each
-   * other's backs; storage/cache.ts).
-   */
-  constructor(driver: StorageDriver, { caching = true }: { caching?: boolean } = {}) {
+  /** `cacheTtlMs`: how long what was seen is trusted (storage/cache.ts); forever by default. */
+  constructor(driver: StorageDriver, { cacheTtlMs }: { cacheTtlMs?: number } = {}) {
     this.driver = driver;
-    this.sizes = entryCache<number>(200_000, caching);
+    this.sizes = entryCache<number>(200_000, cacheTtlMs);
   }
 
-  async stat(digest: Digest): Promise<number | null> {
-    const cached = this.sizes.get(digest.value);
+  async stat(digest: Digest, { fresh = false }: Freshness = {}): Promise<number | null> {
+    const cached = fresh ? undefined : this.sizes.get(digest.value);
     if (cached !== undefined) return cached;
     const generation = this.removals;
     const info = await this.driver.stat(keys.blob(digest));

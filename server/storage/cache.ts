@@ -15,19 +15,11 @@ export interface EntryCache<V> {
 }
 
 /**
- * `enabled` false: a cache that keeps nothing. For a store that other processes change (the replicas
- * of a cluster, issue 16): one replica cannot know that another moved a tag or that its collection
- * removed a link or a blob, so every lookup asks the store.
+ * `ttlMs`: an entry is trusted that long, then looked up again. For a store other processes change
+ * (the replicas of a cluster, issue 16): another replica may move a tag or collect a link or a blob,
+ * and this one must not go on answering from what it saw. Writers that check what exists under their
+ * locks ask the store itself (`fresh`), so a stale entry can only delay what a reader sees by ttlMs.
  */
-export function entryCache<V extends {}>(entries: number, enabled = true): EntryCache<V> {
-  if (!enabled) return NO_CACHE as EntryCache<V>;
-  return new LRUCache<string, V>({ maxSize: entries, sizeCalculation: () => 1 });
+export function entryCache<V extends {}>(entries: number, ttlMs?: number): EntryCache<V> {
+  return new LRUCache<string, V>({ maxSize: entries, sizeCalculation: () => 1, ...(ttlMs !== undefined ? { ttl: ttlMs } : {}) });
 }
-
-const NO_CACHE: EntryCache<never> = {
-  has: () => false,
-  get: () => undefined,
-  set: () => undefined,
-  delete: () => false,
-  keys: () => [][Symbol.iterator](),
-};

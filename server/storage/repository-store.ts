@@ -7,6 +7,7 @@
  */
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
 import { entryCache, type EntryCache } from './cache.ts';
+import type { Freshness } from './blob-store.ts';
 import type { StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
@@ -29,7 +30,8 @@ export interface LayerLinkRecord {
 }
 
 export interface LayerLinks {
-  hasLayer(repo: string, digest: Digest): Promise<boolean>;
+  /** `fresh`: ask the store, not the cache (a writer's check under its locks). */
+  hasLayer(repo: string, digest: Digest, options?: Freshness): Promise<boolean>;
   /** Links the blob into the repository, or refreshes the link's time when it is there already. */
   linkLayer(repo: string, digest: Digest): Promise<void>;
   unlinkLayer(repo: string, digest: Digest): Promise<boolean>;
@@ -39,7 +41,7 @@ export interface LayerLinks {
 
 export interface ManifestLinks {
   /** The media type the manifest was pushed with, or null when the repository does not hold it. */
-  manifestMediaType(repo: string, digest: Digest): Promise<string | null>;
+  manifestMediaType(repo: string, digest: Digest, options?: Freshness): Promise<string | null>;
   /** Records the manifest (and the media type it was pushed as); returns the push time. */
   linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date>;
   unlinkManifest(repo: string, digest: Digest): Promise<boolean>;
@@ -87,22 +89,19 @@ export class DriverRepositoryStore implements RepositoryStore {
    */
   private removals = 0;
 
-  /**
-   * `caching` false: nothing is remembered (the replicas of a cluster change the store behind each
-   * other's backs; storage/cache.ts).
-   */
-  constructor(driver: StorageDriver, { caching = true }: { caching?: boolean } = {}) {
+  /** `cacheTtlMs`: how long what was seen is trusted (storage/cache.ts); forever by default. */
+  constructor(driver: StorageDriver, { cacheTtlMs }: { cacheTtlMs?: number } = {}) {
     this.driver = driver;
-    this.links = entryCache<true>(500_000, caching);
-    this.revisions = entryCache<string>(200_000, caching);
-    this.tags = entryCache<Digest>(200_000, caching);
+    this.links = entryCache<true>(500_000, cacheTtlMs);
+    this.revisions = entryCache<string>(200_000, cacheTtlMs);
+    this.tags = entryCache<Digest>(200_000, cacheTtlMs);
   }
 
   // ---- layers ---------------------------------------------------------------------------------
 
-  async hasLayer(repo: string, digest: Digest): Promise<boolean> {
+  async hasLayer(repo: string, digest: Digest, { fresh = false }: Freshness = {}): Promise<boolean> {
     const key = `${repo}\0${digest.value}`;
-    if (this.links.has(key)) return true;
+    if (!fresh && this.links.has(key)) return true;
     const generation = this.removals;
     if (!(await this.driver.stat(keys.layerLink(repo, digest)))) return false;
     if (generation === this.removals) this.links.set(key, true);
@@ -139,9 +138,9 @@ export class DriverRepositoryStore implements RepositoryStore {
 
   // ---- manifests ------------------------------------------------------------------------------
 
-  async manifestMediaType(repo: string, digest: Digest): Promise<string | null> {
+  async manifestMediaType(repo: string, digest: Digest, { fresh = false }: Freshness = {}): Promise<string | null> {
     const key = `${repo}\0${digest.value}`;
-    const cached = this.revisions.get(key);
+    const cached = fresh ? undefined : this.revisions.get(key);
     if (cached !== undefined) return cached;
     const generation = this.removals;
     const record = await this.readRevision(keys.revisionLink(repo, digest), digest);
