@@ -258,6 +258,18 @@ describe('a cluster: three replicas behind HAProxy over S3 and PostgreSQL', { sk
     for (const image of images) await assertPulls(replica(1), image, 'on the restarted replica');
   });
 
+  it('berth reindex with BERTH_METADATA_URL rebuilds the shared index from the bucket while the replicas run', async () => {
+    const before = (await lb.catalog()).repositories;
+    assert.ok(before.includes('skopeo/many'));
+    // The index lost: listings are empty on every replica until the rebuild.
+    await cluster.pg.psql('DELETE FROM index_tags; DELETE FROM index_manifests; DELETE FROM index_repositories', 'berth');
+    assert.deepEqual((await replica(0).catalog()).repositories, []);
+    const rebuilt = await runBerth(['reindex', '--data', path.join(cluster.work, 'reindex-cli')], cluster.env);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    for (let i = 0; i < 3; i++) assert.deepEqual((await replica(i).catalog()).repositories, before, `replica ${i + 1} lists every repository again`);
+    assert.deepEqual((await replica(2).listTags('skopeo/many')).tags, ['v1']);
+  });
+
   it('PostgreSQL stopped: writes answer 503 with a clear error, reads keep working, and it recovers without a restart', async () => {
     const before = await replica(0).pushImage('outage/app', 'v1', { layer: 'before the outage' });
     await cluster.pg.stop();
