@@ -37,6 +37,8 @@ export interface ClusterEventsDeps {
 export class ClusterEvents {
   private readonly deps: ClusterEventsDeps;
   private pending: [RegistryEventName, unknown][] = [];
+  /** The pending events, serialized: duplicates are dropped. */
+  private readonly queued = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private off: (() => void)[] = [];
@@ -60,6 +62,11 @@ export class ClusterEvents {
 
   private queue(name: RegistryEventName, event: unknown): void {
     const { origin: _origin, ...plain } = event as { origin?: unknown };
+    // The same event again within a batch (a tag pulled hundreds of times a second) is relayed once:
+    // the other replicas only refresh what they show, and the activity log has the pulls.
+    const key = `${name}\0${JSON.stringify(plain)}`;
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
     this.pending.push([name, plain]);
     if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), BATCH_MS);
@@ -72,6 +79,7 @@ export class ClusterEvents {
     this.timer = null;
     const batch = this.pending;
     this.pending = [];
+    this.queued.clear();
     if (batch.length === 0) return this.publishing;
     this.publishing = this.publishing.then(async () => {
       await this.deps.flushActivity().catch(() => undefined);
