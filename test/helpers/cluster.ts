@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { startPostgres, postgresBinDir, type TestPostgres } from '../../scripts/postgres.js';
 import { ROOT, freePort, startBerth, type BerthProcess } from './berth-process.ts';
 import { tempDir } from './server.ts';
-import { freshStorage, missingServer } from './storage.ts';
+import { envOf, freshStorage, missingServer } from './storage.ts';
 import { hasTool } from './tools.ts';
 
 export const HAPROXY_CONFIG = path.join(ROOT, 'deploy', 'haproxy.cfg');
@@ -50,22 +50,6 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** The environment of a `berth serve` on an S3 store (the BERTH_STORAGE_* docs/deploy.md lists). */
-function s3Env(prefix: string): NodeJS.ProcessEnv {
-  const s3 = freshStorage('s3', { prefix }).s3!;
-  return {
-    BERTH_STORAGE_DRIVER: 's3',
-    BERTH_STORAGE_S3_ENDPOINT: s3.endpoint!,
-    BERTH_STORAGE_S3_BUCKET: s3.bucket,
-    BERTH_STORAGE_S3_REGION: s3.region,
-    BERTH_STORAGE_S3_PREFIX: s3.prefix,
-    BERTH_STORAGE_S3_FORCE_PATH_STYLE: 'true',
-    BERTH_STORAGE_S3_PART_SIZE: String(s3.partBytes),
-    AWS_ACCESS_KEY_ID: s3.accessKeyId!,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey!,
-  };
-}
-
 export async function startCluster(options: { replicas?: number; env?: NodeJS.ProcessEnv; haproxy?: boolean; tls?: boolean } = {}): Promise<Cluster> {
   const count = options.replicas ?? 3;
   const work = await tempDir('berth-cluster-');
@@ -74,7 +58,7 @@ export async function startCluster(options: { replicas?: number; env?: NodeJS.Pr
   let lb: LoadBalancer | null = null;
   try {
     const databaseUrl = await pg.createDatabase('berth');
-    const env = { ...s3Env(`cluster-${randomUUID()}`), BERTH_METADATA_URL: databaseUrl, ...(options.tls ? { BERTH_TLS: 'true' } : {}), ...options.env };
+    const env = { ...envOf(freshStorage('s3', { prefix: `cluster-${randomUUID()}` })), BERTH_METADATA_URL: databaseUrl, ...(options.tls ? { BERTH_TLS: 'true' } : {}), ...options.env };
     const tls = options.tls === true;
     const dataDir = (i: number) => path.join(work, `replica${i + 1}`);
     // One at a time: the first applies the migrations; the others would wait for its lock anyway.
