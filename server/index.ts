@@ -41,6 +41,7 @@ import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { DriverBlobStore } from './storage/blob-store.ts';
 import { createDriver } from './storage/driver/create.ts';
+import { StorageCopyService } from './registry/storage-copy.ts';
 import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
 import { DataDirLock } from './storage/lock.ts';
 import { keys, StoragePaths } from './storage/paths.ts';
@@ -139,7 +140,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const diskRefused = (err: Error, file: string) => storage.noted(err, file);
   const driver = deps.driver ?? createDriver(config.storage, paths.root);
   // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
-  const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused });
+  const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused, storeDescription: driver.location.description });
   // Replicas of a cluster change the store behind each other's backs: what one saw is trusted briefly.
   const cache = metadata.driver === 'postgres' ? { cacheTtlMs: CLUSTER_CACHE_TTL_MS } : {};
   const blobStore = new DriverBlobStore(driver, cache);
@@ -323,6 +324,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     users: new UserAdmin({ auth: userStore, authEnabled: auth !== null }),
     inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
     artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
+    storageCopy: new StorageCopyService({ source: driver, dataDir: paths.root, log }),
   };
   const webhooks = new WebhookService({
     store: metadata.webhooks,
@@ -670,6 +672,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       scheduler.stop();
       // A run in progress stops at its next safe point; queued ones are recorded as interrupted.
       await maintenance.close();
+      // So does a copy to another store (what it copied stays, verified; run again, it resumes).
+      await manage.storageCopy.close();
       if (server) {
         const s = server;
         server = null;

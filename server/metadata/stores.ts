@@ -83,6 +83,8 @@ export interface MetadataDeps {
   log: Logger;
   /** Told of every nedb write the disk refused (storage health). */
   onWriteFailure: (err: Error, file: string) => void;
+  /** Which store the nedb index was built from (index-db.ts rebuilds it when that changes). */
+  storeDescription?: string;
 }
 
 export function createMetadataStores(config: MetadataConfig, deps: MetadataDeps): MetadataStores {
@@ -91,11 +93,11 @@ export function createMetadataStores(config: MetadataConfig, deps: MetadataDeps)
 
 export { isMetadataUnavailable };
 
-function nedbStores({ paths, onWriteFailure }: MetadataDeps): MetadataStores {
+function nedbStores({ paths, onWriteFailure, storeDescription }: MetadataDeps): MetadataStores {
   const ok: MetadataView = { driver: 'nedb', state: 'ok', where: null, problem: null, since: null };
   return {
     driver: 'nedb',
-    index: new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure }),
+    index: new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure, ...(storeDescription !== undefined ? { store: storeDescription } : {}) }),
     lifecycle: new MaintenanceStore(paths.maintenanceDir, onWriteFailure),
     activity: new ActivityLog(paths.activityFile, undefined, onWriteFailure),
     webhooks: new NedbWebhookStore(paths.webhooksDir, onWriteFailure),

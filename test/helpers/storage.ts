@@ -94,7 +94,7 @@ export function storageEnv(dataDir: string): NodeJS.ProcessEnv {
   return envOf(storageFor(dataDir));
 }
 
-/** The BERTH_STORAGE_* (and credentials) of these storage settings. */
+/** The BERTH_STORAGE_* (and credentials) that select `storage`. */
 export function envOf(storage: StorageConfig): NodeJS.ProcessEnv {
   if (storage.driver === 's3') {
     const s3 = storage.s3!;
