@@ -14,7 +14,7 @@ import { MAX_ATTEMPTS, retryCeiling } from '../../server/webhooks/schedule.ts';
 import { ApiClient } from '../helpers/api-client.ts';
 import { freePort } from '../helpers/berth-process.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
-import { Client } from '../helpers/registry-client.ts';
+import { Client, waitFor } from '../helpers/registry-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.ts';
 
@@ -142,10 +142,14 @@ describe('webhook retries', () => {
     assert.equal(dropped.deliveries.length, 10, 'dropped deliveries stay in the log (redeliverable)');
 
     // Walk the clock through every retry of the head: after MAX_ATTEMPTS it is dead-lettered.
+    // Each step waits until the attempt it set off has failed, so the loop stops right after the
+    // dead-lettering attempt, never one timer later (when the circuit it opened may have expired).
     for (let step = 0; (await stats()).deadLettered === 0; step++) {
       assert.ok(step < MAX_ATTEMPTS * 3, 'dead-lettered within the schedule');
+      const streak = (await stats()).failureStreak;
       const due = await nextTimer(clock, api, endpoint.id);
       await clock.advance(due - clock.now());
+      await waitFor(async () => (await stats()).failureStreak > streak, 'the attempt set off by the timer failed');
     }
     s = await stats();
     assert.equal(s.deadLettered, 1);
