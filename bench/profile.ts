@@ -1,0 +1,220 @@
+/**
+ * CPU profiles of the built `berth serve` during a large push and a pull (issue 17): the profile's top
+ * frames by self time, the registry's CPU (user and system, from /proc) per GB, and the machine's sha256
+ * floor, measured in the same run.
+ *
+ *   flock /tmp/berth-bench.lock npx tsx bench/profile.ts [--size-mib 1024] [--port 5160] [--work DIR] [--perf]
+ *
+ * The client is curl (one PATCH of the whole file, then PUT ?digest=; one GET), so that almost all the
+ * CPU on the machine besides the registry's is the kernel's. With --perf the registry is also sampled by
+ * `perf record` (kernel frames included; node runs with --perf-basic-prof so JIT frames have names).
+ * Profiles are written to WORK/push.cpuprofile and WORK/pull.cpuprofile (open them in Chrome DevTools or
+ * speedscope for the flame graph).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    port: { type: 'string', default: '5160' },
+    work: { type: 'string', default: '/tmp/berth-bench/profile' },
+    perf: { type: 'boolean', default: false },
+    top: { type: 'string', default: '14' },
+    /** Extra node flags for the server, e.g. "--max-semi-space-size=4". */
+    'node-flags': { type: 'string', default: '' },
+  },
+});
+const ROOT = path.resolve(import.meta.dirname, '..');
+const WORK = path.resolve(args.work!);
+const SIZE = Number(args['size-mib']) * 1024 * 1024;
+const PORT = Number(args.port);
+const URL_BASE = `http://127.0.0.1:${PORT}`;
+const log = (...parts: unknown[]) => console.error('[profile]', ...parts);
+
+// ---- the test file ---------------------------------------------------------------------------
+
+async function testFile(): Promise<{ file: string; digest: string }> {
+  const file = path.join(WORK, `blob-${SIZE}`);
+  const digestFile = `${file}.sha256`;
+  const known = await fs.readFile(digestFile, 'utf8').catch(() => null);
+  if (known && (await fs.stat(file).catch(() => null))?.size === SIZE) return { file, digest: known.trim() };
+  log(`writing ${SIZE} random bytes to ${file}`);
+  const cipher = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16));
+  const hash = createHash('sha256');
+  const out = createWriteStream(file);
+  const zeros = Buffer.alloc(1024 * 1024);
+  for (let n = 0; n < SIZE; n += zeros.length) {
+    const chunk = cipher.update(zeros.subarray(0, Math.min(zeros.length, SIZE - n)));
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  const digest = `sha256:${hash.digest('hex')}`;
+  await fs.writeFile(digestFile, digest);
+  return { file, digest };
+}
+
+// ---- the process ---------------------------------------------------------------------------
+
+const HZ = 100;
+async function cpuOf(pid: number): Promise<{ user: number; system: number }> {
+  // Threads included (utime/stime of the process cover all its threads).
+  const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) / HZ, system: Number(fields[12]) / HZ };
+}
+
+interface Server { child: ChildProcess; pid: number; stop(): Promise<void> }
+
+async function startServer(dataDir: string, profileName: string | null): Promise<Server> {
+  const flags = ['--max-semi-space-size=2', '--expose-gc', ...args['node-flags']!.split(' ').filter(Boolean)];
+  if (profileName) flags.push('--cpu-prof', `--cpu-prof-dir=${WORK}`, `--cpu-prof-name=${profileName}`, '--cpu-prof-interval=200');
+  if (args.perf) flags.push('--perf-basic-prof');
+  const child = spawn(process.execPath, [...flags, path.join(ROOT, 'bin/berth.js'), 'serve', '--host', '127.0.0.1', '--port', String(PORT), '--data', dataDir, '--log-level', 'warn'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${URL_BASE}/v2/`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (i > 400 || child.exitCode !== null) throw new Error('berth did not start');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    child,
+    pid: child.pid!,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function curl(argv: string[]): string {
+  const r = spawnSync('curl', ['-sS', '--fail-with-body', ...argv], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`curl ${argv.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function perfRecord(pid: number, out: string): ChildProcess | null {
+  if (!args.perf) return null;
+  return spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', out], { stdio: 'ignore' });
+}
+
+async function perfStop(p: ChildProcess | null): Promise<void> {
+  if (!p) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGINT');
+  await exited;
+}
+
+async function measure(pid: number, work: () => void | Promise<void>) {
+  const before = await cpuOf(pid);
+  const started = performance.now();
+  await work();
+  const seconds = (performance.now() - started) / 1000;
+  const after = await cpuOf(pid);
+  const gb = SIZE / 1e9;
+  return {
+    seconds,
+    MBps: SIZE / 1e6 / seconds,
+    userSecondsPerGB: (after.user - before.user) / gb,
+    systemSecondsPerGB: (after.system - before.system) / gb,
+    cpuSecondsPerGB: (after.user - before.user + after.system - before.system) / gb,
+  };
+}
+
+// ---- the profile's top frames ------------------------------------------------------------------
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+
+async function topFrames(file: string, top: number): Promise<{ totalMs: number; busyMs: number; frames: { frame: string; selfMs: number; share: number }[] }> {
+  const profile = JSON.parse(await fs.readFile(file, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]!)!;
+    const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    total += ms;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') idle += ms;
+    const where = url ? `${path.basename(url.replace(/^file:\/\//, ''))}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    self.set(key, (self.get(key) ?? 0) + ms);
+  }
+  const busy = total - idle;
+  const frames = [...self.entries()]
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([frame, selfMs]) => ({ frame, selfMs, share: selfMs / busy }));
+  return { totalMs: total, busyMs: busy, frames };
+}
+
+function printFrames(title: string, t: Awaited<ReturnType<typeof topFrames>>): void {
+  console.log(`\n${title}: main thread busy ${t.busyMs.toFixed(0)} ms of ${t.totalMs.toFixed(0)} ms profiled\n`);
+  console.log('| self ms | share of busy | frame |');
+  console.log('|---:|---:|---|');
+  for (const f of t.frames) console.log(`| ${f.selfMs.toFixed(0)} | ${(100 * f.share).toFixed(1)}% | \`${f.frame}\` |`);
+}
+
+function sha256Floor(): number {
+  const r = spawnSync('openssl', ['speed', '-seconds', '2', '-bytes', '16384', '-evp', 'sha256'], { encoding: 'utf8' });
+  const m = /^sha256\s+([\d.]+)k/m.exec(r.stdout);
+  return m ? (Number(m[1]) * 1000) / 1e6 : NaN;
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+await fs.mkdir(WORK, { recursive: true });
+const { file, digest } = await testFile();
+const dataDir = path.join(WORK, 'data');
+await fs.rm(dataDir, { recursive: true, force: true });
+const top = Number(args.top);
+const shaMBps = sha256Floor();
+log(`openssl sha256 (1 core, 16 KiB blocks): ${shaMBps.toFixed(0)} MB/s = ${(1000 / shaMBps).toFixed(3)} s/GB`);
+
+// Push
+await fs.rm(path.join(WORK, 'push.cpuprofile'), { force: true });
+let server = await startServer(dataDir, 'push.cpuprofile');
+let recorder = perfRecord(server.pid, path.join(WORK, 'push.perf.data'));
+const push = await measure(server.pid, () => {
+  const location = /^location:\s*(\S+)/im.exec(curl(['-D', '-', '-o', '/dev/null', '-X', 'POST', `${URL_BASE}/v2/profile/blob/blobs/uploads/`]))![1]!;
+  const patched = /^location:\s*(\S+)/im.exec(curl(['-D', '-', '-o', '/dev/null', '-X', 'PATCH', '-H', 'Content-Type: application/octet-stream', '-T', file, new URL(location, URL_BASE).toString()]))![1]!;
+  const done = new URL(patched, URL_BASE);
+  done.searchParams.set('digest', digest);
+  curl(['-o', '/dev/null', '-X', 'PUT', done.toString()]);
+});
+await perfStop(recorder);
+await server.stop();
+log('push', JSON.stringify(push));
+
+// Pull (the file stays in the page cache: what the kit's pulls see too)
+await fs.rm(path.join(WORK, 'pull.cpuprofile'), { force: true });
+server = await startServer(dataDir, 'pull.cpuprofile');
+recorder = perfRecord(server.pid, path.join(WORK, 'pull.perf.data'));
+curl(['-o', '/dev/null', `${URL_BASE}/v2/profile/blob/blobs/${digest}`]);
+const pull = await measure(server.pid, () => {
+  for (let i = 0; i < 3; i++) curl(['-o', '/dev/null', `${URL_BASE}/v2/profile/blob/blobs/${digest}`]);
+});
+// Three GETs: per GB of the three.
+for (const k of ['userSecondsPerGB', 'systemSecondsPerGB', 'cpuSecondsPerGB'] as const) pull[k] /= 3;
+pull.MBps *= 3;
+await perfStop(recorder);
+await server.stop();
+log('pull', JSON.stringify(pull));
+
+console.log(`\nopenssl sha256, one core: ${shaMBps.toFixed(0)} MB/s (${(1000 / shaMBps).toFixed(3)} s/GB)`);
+console.log(`push ${SIZE / 2 ** 20} MiB (curl, one PATCH): ${push.MBps.toFixed(0)} MB/s, registry CPU ${push.cpuSecondsPerGB.toFixed(3)} s/GB (user ${push.userSecondsPerGB.toFixed(3)}, system ${push.systemSecondsPerGB.toFixed(3)}) = ${(push.cpuSecondsPerGB / (1000 / shaMBps)).toFixed(2)}x the sha256 floor`);
+console.log(`pull (curl GET x3): ${pull.MBps.toFixed(0)} MB/s, registry CPU ${pull.cpuSecondsPerGB.toFixed(3)} s/GB (user ${pull.userSecondsPerGB.toFixed(3)}, system ${pull.systemSecondsPerGB.toFixed(3)})`);
+printFrames('push, top frames by self time', await topFrames(path.join(WORK, 'push.cpuprofile'), top));
+printFrames('pull, top frames by self time', await topFrames(path.join(WORK, 'pull.cpuprofile'), top));
+await fs.writeFile(path.join(WORK, 'profile.json'), JSON.stringify({ date: new Date().toISOString(), shaMBps, push, pull }, null, 2));
