@@ -8,6 +8,13 @@ import type { ArtifactsView, FileView, ImageDiff, ImageFilesView, SbomView, Veri
 import type { BerthDesktopApi, DesktopSettings, SaveSettingsResult } from '../electron/shared/ipc.ts';
 import type {
   ActivityFeed,
+  CreatedToken,
+  CreatedUser,
+  PasswordChange,
+  PermissionView,
+  TokenList,
+  UserList,
+  UserView,
   DeleteResult,
   DiskUsage,
   FieldErrorDetail,
@@ -140,6 +147,9 @@ export function runResult<K extends MaintenanceKind>(run: MaintenanceRun | null 
   return run?.kind === kind && run.state === 'succeeded' ? (run.result as MaintenanceResults[K] | null) : null;
 }
 
+/** POST /api/tokens: a robot account's token (the account is made on its first) or a user's personal one. */
+export type NewToken = ({ robot: string } | { user: string }) & { name?: string; expires: string; permissions?: PermissionView[] };
+
 /** What the UI sends to add or change a webhook endpoint (server/webhooks/endpoints.ts). */
 export interface WebhookFields {
   url: string;
@@ -261,6 +271,32 @@ export const api = {
 
   /** Queues applying the saved, enabled rules. */
   applyRetention: () => withJson<MaintenanceRun>('POST', '/api/retention/apply', {}),
+
+  // ---- users and tokens (server/http/api/users.ts, tokens.ts) ----
+
+  users: (signal?: AbortSignal) => json<UserList>('GET', '/api/users', signal),
+
+  /** Without a password Berth generates one, returned this once. */
+  createUser: (user: { name: string; permissions: PermissionView[]; password?: string }) => withJson<CreatedUser>('POST', '/api/users', user),
+
+  setPermissions: (name: string, permissions: PermissionView[]) => withJson<UserView>('PUT', `/api/users/${encodeURIComponent(name)}`, { permissions }),
+
+  /** Without a password Berth generates one, returned this once. */
+  setPassword: (name: string, password?: string) =>
+    withJson<PasswordChange>('PUT', `/api/users/${encodeURIComponent(name)}/password`, password === undefined ? {} : { password }),
+
+  async removeUser(name: string): Promise<void> {
+    await send('DELETE', `/api/users/${encodeURIComponent(name)}`);
+  },
+
+  tokens: (signal?: AbortSignal) => json<TokenList>('GET', '/api/tokens', signal),
+
+  /** The secret is in the answer only: show it once. */
+  createToken: (token: NewToken) => withJson<CreatedToken>('POST', '/api/tokens', token),
+
+  async revokeToken(id: string): Promise<void> {
+    await send('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
+  },
 
   // ---- webhooks (server/http/api/webhooks.ts) ----
 

@@ -15,6 +15,7 @@ import { ImageDiffPage } from './pages/image-inside.tsx';
 import { RetentionPage } from './pages/retention.tsx';
 import { SettingsPage } from './pages/settings.tsx';
 import { SetupPage } from './pages/setup.tsx';
+import { UsersPage } from './pages/users.tsx';
 import { WebhooksPage } from './pages/webhooks.tsx';
 import { StatusProvider } from './status.tsx';
 import './styles.css';
@@ -34,6 +35,7 @@ const router = createBrowserRouter([
       { path: 'mirrors', element: <MirrorsPage /> },
       { path: 'webhooks', element: <WebhooksPage /> },
       { path: 'setup', element: <SetupPage /> },
+      { path: 'users', element: <UsersPage /> },
       { path: 'settings', element: <SettingsPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],

@@ -15,6 +15,28 @@ export function electronProblem({ env, platform, electronDir }) {
   return null;
 }
 
+/**
+ * Why this Node.js cannot fetch Electron's binary, or null. The electron package downloads it with
+ * its own tooling (@electron/get and friends), which declares the Node.js it needs in the package's
+ * "engines" field (Electron 45: >= 22.12.0, for require() of ES modules among others). The headless
+ * server needs less (package.json "engines"), so an older Node runs that instead.
+ */
+export function electronNodeProblem(electronDir, nodeVersion = process.versions.node) {
+  let wanted;
+  try {
+    wanted = JSON.parse(readFileSync(path.join(electronDir, 'package.json'), 'utf8')).engines?.node;
+  } catch {
+    return null;
+  }
+  const minimum = /(\d+)\.(\d+)\.(\d+)/.exec(wanted ?? '');
+  if (!minimum) return null;
+  const have = nodeVersion.replace(/^v/, '').split('.').map(Number);
+  const need = minimum.slice(1).map(Number);
+  const older = have[0] !== need[0] ? have[0] < need[0] : have[1] !== need[1] ? have[1] < need[1] : have[2] < need[2];
+  if (!older) return null;
+  return `downloading Electron needs Node.js ${need.join('.')} or newer, this is ${have.join('.')}: install Node.js ${need[0]} LTS or newer`;
+}
+
 /** Where the electron package is installed, or null. */
 export function findElectronDir(fromDir) {
   try {

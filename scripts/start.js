@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { READY_LINE, afterElectronExit, electronBinary, electronProblem, findElectronDir } from './launch.js';
+import { READY_LINE, afterElectronExit, electronBinary, electronNodeProblem, electronProblem, findElectronDir } from './launch.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -39,7 +39,9 @@ if (problem) {
   headless(problem);
 } else {
   let binary = electronBinary(electronDir);
-  if (!binary) {
+  // Fetching the binary takes Electron's own tooling, which needs a newer Node than the server.
+  const tooOld = binary ? null : electronNodeProblem(electronDir);
+  if (!binary && !tooOld) {
     // The electron package downloads its binary on first use (its install.js), once per version.
     console.log('berth: downloading Electron (once)…');
     // Five minutes is ample for ~100 MB on a real connection; a network that swallows the request
@@ -47,7 +49,9 @@ if (problem) {
     const install = spawnSync(process.execPath, [path.join(electronDir, 'install.js')], { stdio: 'ignore', timeout: 300_000 });
     binary = install.status === 0 ? electronBinary(electronDir) : null;
   }
-  if (!binary) {
+  if (tooOld) {
+    headless(tooOld);
+  } else if (!binary) {
     headless("Electron's binary is not downloaded and could not be downloaded");
   } else {
     let ready = false;

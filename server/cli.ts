@@ -18,6 +18,8 @@ import { filesCommand } from './commands/files.ts';
 import { diffCommand } from './commands/diff.ts';
 import { webhookCommand } from './commands/webhook.ts';
 import { AuthError } from './auth/errors.ts';
+import { ServerRefusal } from './commands/management-client.ts';
+import { RegistryError } from './registry/errors.ts';
 
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
@@ -60,7 +62,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`berth: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof StartupError || err instanceof AuthError) {
+    // Refused on its merits, by the service here or by the server that owns the data directory.
+    if (err instanceof StartupError || err instanceof AuthError || err instanceof RegistryError || err instanceof ServerRefusal) {
       process.stderr.write(`berth: ${err.message}\n`);
       return 1;
     }

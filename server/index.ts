@@ -57,6 +57,8 @@ import { continueWhenRead } from './http/expect-continue.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
+import { UserAdmin } from './registry/user-admin.ts';
+import { RegistryError } from './registry/errors.ts';
 import { subjectNames } from './tls/names.ts';
 import { NedbWebhookStore } from './metadata/webhook-db.ts';
 import { DEFAULT_QUEUE_CAP, WebhookService } from './webhooks/service.ts';
@@ -231,9 +233,33 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
   };
   let url: string | null = null;
-  const auth = config.auth === 'token'
-    ? new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}) })
-    : null;
+  const authOptions = { dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}) };
+  const auth = config.auth === 'token' ? new AuthService(authOptions) : null;
+  /**
+   * With auth off the users are still managed (ready for when it is turned on): their store is opened
+   * on first use, by this process, which holds the data directory's lock (nedb: one writer per file).
+   */
+  let idleUsers: Promise<AuthService> | null = null;
+  const userStore = (): Promise<AuthService> => {
+    if (auth) return Promise.resolve(auth);
+    if (!idleUsers) {
+      const opening = (async () => {
+        const store = new AuthService(authOptions);
+        try {
+          await store.open();
+        } catch (err) {
+          log.error({ err, dir: paths.authDir }, 'cannot open the user store');
+          throw new RegistryError('UNAVAILABLE', { message: 'the users (<data>/auth) cannot be opened; the server log says why' });
+        }
+        return store;
+      })();
+      opening.catch(() => {
+        if (idleUsers === opening) idleUsers = null;
+      });
+      idleUsers = opening;
+    }
+    return idleUsers;
+  };
   const activityLog = new ActivityLog(paths.activityFile, undefined, diskRefused);
   const repositories = new RepositoryService({ index, repositories: repositoryStore, manifests, events, deleteRepository: services.lifecycle.deleteRepository });
   const uploadMonitor = new UploadMonitor(services.uploads);
@@ -261,7 +287,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         }
         return { objects, bytes };
       },
-      reclaimable: async () => (await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs })).bytesFreed,
+      reclaimable: async () => {
+        const plan = await collector.collect({ dryRun: true, untagged: config.gcUntagged, graceMs: config.gcGraceMs });
+        return { nowBytes: plan.bytesFreed, afterGraceBytes: plan.bytesFreed + plan.protected.bytes, graceSeconds: plan.graceSeconds };
+      },
       cached: (repo) => mirror.isCached(repo),
     }),
     activity: new ActivityService({ log: activityLog, events, index, monitor: uploadMonitor, logger: log }),
@@ -279,6 +308,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       ca: () => caCertificate,
     },
     tls: { caCertificate: () => caCertificate },
+    users: new UserAdmin({ auth: userStore, authEnabled: auth !== null }),
     inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
     artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
   };
@@ -635,6 +665,11 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         await closeWebhooks();
       }
       await auth?.close().catch((err) => log.error({ err }, 'closing the user store failed'));
+      if (idleUsers) {
+        const opened = idleUsers;
+        idleUsers = null;
+        await opened.then((store) => store.close()).catch((err) => log.error({ err }, 'closing the user store failed'));
+      }
       await lock?.release();
       lock = null;
       metrics.close();

@@ -1,7 +1,7 @@
 /** The frame of every page: navigation, the registry's address, and whether live updates flow. */
 import { useEffect, useState } from 'react';
 import { NavLink, Outlet, Link } from 'react-router';
-import { Activity, Anchor, Boxes, CalendarClock, CloudDownload, HardDrive, Settings, Webhook, Wrench } from 'lucide-react';
+import { Activity, Anchor, Boxes, CalendarClock, CloudDownload, HardDrive, Settings, Users, Webhook, Wrench } from 'lucide-react';
 import { currentUser, signOut, watchConnection, type ConnectionState } from '../api.ts';
 import { useStatus } from '../status.tsx';
 import { CopyButton } from './copy.tsx';
@@ -15,6 +15,7 @@ const NAV = [
   { to: '/mirrors', label: 'Mirrors', icon: CloudDownload, end: false },
   { to: '/webhooks', label: 'Webhooks', icon: Webhook, end: false },
   { to: '/setup', label: 'Docker setup', icon: Wrench, end: false },
+  { to: '/users', label: 'Users & tokens', icon: Users, end: false },
   { to: '/settings', label: 'Settings', icon: Settings, end: false },
 ];
 

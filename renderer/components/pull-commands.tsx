@@ -66,7 +66,8 @@ export function PullCommands({ status, image }: { status: StatusView; image: str
       </p>
       {addresses.loopbackOnly && where === 'local' && (
         <p className="faint" style={{ fontSize: '0.85rem' }}>
-          To pull from other computers, let Berth listen on all interfaces in <Link to="/settings">Settings</Link>.
+          To pull from other computers, let Berth listen on all interfaces: <Link to="/settings">Settings</Link> in the desktop app, or{' '}
+          <code>berth serve --host 0.0.0.0</code> (which also turns registry authentication on).
         </p>
       )}
       {host && (

@@ -21,7 +21,8 @@ export function RunState({ state }: { state: MaintenanceState }) {
 }
 
 const TRIGGER: Record<MaintenanceTrigger, string> = {
-  api: 'UI or API',
+  ui: 'Berth UI',
+  api: 'API client',
   schedule: 'Schedule',
   cli: 'Command line',
 };

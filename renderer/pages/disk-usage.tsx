@@ -13,7 +13,7 @@ import { Card, PageHeader, Stat } from '../components/page.tsx';
 import { Table } from '../components/table.tsx';
 import { Loaded } from '../components/loaded.tsx';
 import { EmptyState } from '../components/states.tsx';
-import { formatBytes, formatCount } from '../format.ts';
+import { formatBytes, formatCount, formatInterval } from '../format.ts';
 import { useResource, type Resource } from '../hooks/use-resource.ts';
 import { runFinished, runQueuedOrFinished } from '../hooks/use-run.ts';
 import { repositoryLink } from '../links.ts';
@@ -75,14 +75,29 @@ function BucketCard({ data }: { data: DiskUsage }) {
   );
 }
 
+/**
+ * What no image uses any more, and when a collection frees it: its dry run keeps what is younger than
+ * the grace window (pushes in progress), so "now" can be 0 while deleted images' bytes wait it out.
+ */
 function UnreferencedNote({ data }: { data: DiskUsage }) {
   if (data.unreferencedBytes <= 0) return null;
+  const waiting = data.reclaimableAfterGraceBytes - data.reclaimableByGcBytes;
   return (
     <p className="callout" style={{ marginTop: 14 }}>
       <Info size={17} aria-hidden />
       <span data-testid="unreferenced-bytes">
         <Bytes value={data.unreferencedBytes} /> {data.volume ? 'on disk' : 'stored'} belong to no image any more (deleted tags and repositories, unfinished pushes).
-        Deleting only unlinks; garbage collection frees these bytes.
+        Deleting only unlinks; garbage collection frees these bytes:{' '}
+        {waiting > 0 ? (
+          <>
+            <Bytes value={data.reclaimableByGcBytes} /> now, and <Bytes value={waiting} /> more once they are older than the {formatInterval(data.gcGraceSeconds)} grace
+            window, which keeps pushes in progress safe.
+          </>
+        ) : (
+          <>
+            <Bytes value={data.reclaimableByGcBytes} /> now.
+          </>
+        )}
       </span>
     </p>
   );
@@ -107,9 +122,16 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
         )}
         <Stat
           testId="reclaimable-bytes"
-          label="Reclaimable"
+          label="Reclaimable now"
           value={<Bytes value={data.reclaimableByGcBytes} />}
-          hint={<a href="#garbage-collection">freed by garbage collection</a>}
+          hint={
+            <>
+              <span data-testid="reclaimable-after-grace-bytes">
+                <Bytes value={data.reclaimableAfterGraceBytes} />
+              </span>{' '}
+              after the {formatInterval(data.gcGraceSeconds)} <a href="#garbage-collection">grace window</a>
+            </>
+          }
         />
       </div>
       {volume ? <VolumeCard data={data} volume={volume} /> : <BucketCard data={data} />}

@@ -88,7 +88,7 @@ export function ImagePage({ name, reference }: { name: string; reference: string
               <Stat label="Layers" value={data.layers.length} />
             )}
             {platform && <Stat label="Platform" value={platform} />}
-            {data.kind !== 'index' && <Stat label="Created" value={<Time iso={config?.created} fallback="unknown" />} />}
+            <Stat testId="image-created" label="Created" value={<Time iso={data.created} fallback="unknown" />} />
             <Stat label="Pushed" value={<Time iso={data.pushedAt} fallback="unknown" />} />
           </div>
           {(data.tags.length > 0 || data.parents.length > 0) && (

@@ -162,7 +162,7 @@ export function RepositoryPage({ name }: { name: string }) {
                     <td className="num">
                       <Bytes value={t.size} />
                     </td>
-                    <td>
+                    <td data-field="created">
                       <Time iso={t.created} fallback="unknown" />
                     </td>
                     <td>

@@ -1,5 +1,5 @@
 /** How to point each container engine at Berth, with the exact files and snippets, and a self-test. */
-import { useRef, type KeyboardEvent } from 'react';
+import { useEffect, useRef, type KeyboardEvent } from 'react';
 import { useSearchParams } from 'react-router';
 import { CircleCheck, Download, Info, ShieldCheck, TriangleAlert } from 'lucide-react';
 import { api, isDesktop, native } from '../api.ts';
@@ -94,6 +94,10 @@ function EngineTabs({ list }: { list: Engine[] }) {
   const [params, setParams] = useSearchParams();
   const selected = list.find((e) => e.id === params.get('engine')) ?? list[0]!;
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
+  // In a narrow window the tab row scrolls: keep the chosen tab in view (chosen by link or key).
+  useEffect(() => {
+    tabs.current[list.indexOf(selected)]?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }, [selected.id]);
   const select = (i: number, focus = false) => {
     const engine = list[(i + list.length) % list.length]!;
     setParams({ engine: engine.id }, { replace: true, preventScrollReset: true });
@@ -123,8 +127,9 @@ function EngineTabs({ list }: { list: Engine[] }) {
             tabIndex={e.id === selected.id ? 0 : -1}
             onClick={() => select(i)}
             onKeyDown={(event) => onKey(event, i)}
+            title={e.tab ? e.name : undefined}
           >
-            {e.name}
+            {e.tab ?? e.name}
           </button>
         ))}
       </div>

@@ -16,6 +16,8 @@ export interface SetupStep {
 export interface Engine {
   id: string;
   name: string;
+  /** The name on its tab, when shorter than `name` (the tabs stay on one line). */
+  tab?: string;
   /** Where it runs. */
   runsOn: string;
   /** The address this engine uses for Berth. */
@@ -39,7 +41,13 @@ function lanAddress(a: ClientAddresses): string {
   return a.lan[0] ?? `<this computer's address>:${a.localhost.split(':')[1]}`;
 }
 
-const LOOPBACK_WARNING = 'Berth listens on this computer only (loopback). Let it listen on all interfaces in Settings so this engine can reach it.';
+const LOOPBACK_WARNING =
+  'Berth listens on this computer only (loopback). Let it listen on all interfaces (Settings in the desktop app, or berth serve --host 0.0.0.0) so this engine can reach it.';
+
+/** Instead of steps for other computers, while none can reach Berth. */
+const REACH_FROM_ELSEWHERE =
+  'Other computers cannot reach Berth yet: it listens on this computer only (loopback). To push from one, let Berth listen on all interfaces ' +
+  '(Settings in the desktop app, or berth serve --host 0.0.0.0, which also turns registry authentication on); this page then shows the steps for them.';
 
 export function engines({ addresses, tls }: SetupContext): Engine[] {
   const local = addresses.localhost;
@@ -56,24 +64,28 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
       summary: `Docker Engine trusts localhost and 127.0.0.0/8 by default, so ${local} works as it is.`,
       steps: [
         { text: 'Tag and push with the localhost address:', code: `docker tag alpine:latest ${local}/alpine:latest\ndocker push ${local}/alpine:latest` },
-        ...(tls
-          ? [
-              { text: `From another computer, trust Berth’s CA there (no restart needed):`, code: `sudo mkdir -p /etc/docker/certs.d/${lan}\nsudo cp berth-ca.crt /etc/docker/certs.d/${lan}/ca.crt` },
-              { text: 'Docker Engine on Windows Server (Windows containers) looks for it here:', path: `C:\\ProgramData\\docker\\certs.d\\${lan.replace(':', '')}\\ca.crt` },
-            ]
-          : [
-              {
-                text: `Use the literal name localhost (or 127.0.0.1): the containerd image store exempts only those, not this computer's host name. From another computer, list ${lan} as insecure there, then restart Docker (sudo systemctl restart docker):`,
-                path: '/etc/docker/daemon.json',
-                code: json({ 'insecure-registries': [lan] }),
-              },
-              { text: 'Docker Engine on Windows Server (Windows containers) reads the same setting from this file; restart the docker service after editing:', path: 'C:\\ProgramData\\docker\\config\\daemon.json', code: json({ 'insecure-registries': [lan] }) },
-            ]),
+        ...(tls ? [] : [{ text: 'Use the literal name localhost (or 127.0.0.1): the containerd image store exempts only those from HTTPS, not this computer’s host name.' }]),
+        ...(addresses.loopbackOnly
+          ? [{ text: REACH_FROM_ELSEWHERE }]
+          : tls
+            ? [
+                { text: `From another computer, trust Berth’s CA there (no restart needed):`, code: `sudo mkdir -p /etc/docker/certs.d/${lan}\nsudo cp berth-ca.crt /etc/docker/certs.d/${lan}/ca.crt` },
+                { text: 'Docker Engine on Windows Server (Windows containers) looks for it here:', path: `C:\\ProgramData\\docker\\certs.d\\${lan.replace(':', '')}\\ca.crt` },
+              ]
+            : [
+                {
+                  text: `From another computer, list ${lan} as insecure there, then restart Docker (sudo systemctl restart docker):`,
+                  path: '/etc/docker/daemon.json',
+                  code: json({ 'insecure-registries': [lan] }),
+                },
+                { text: 'Docker Engine on Windows Server (Windows containers) reads the same setting from this file; restart the docker service after editing:', path: 'C:\\ProgramData\\docker\\config\\daemon.json', code: json({ 'insecure-registries': [lan] }) },
+              ]),
       ],
     },
     {
       id: 'docker-rootless',
       name: 'Docker Engine, rootless',
+      tab: 'Rootless Docker',
       runsOn: 'Linux, dockerd-rootless',
       address: `10.0.2.2:${port}`,
       nothingNeeded: false,
@@ -152,6 +164,7 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
     {
       id: 'containerd',
       name: 'containerd and nerdctl',
+      tab: 'containerd',
       runsOn: 'Linux',
       address: local,
       nothingNeeded: false,
@@ -194,6 +207,7 @@ export function engines({ addresses, tls }: SetupContext): Engine[] {
     {
       id: 'buildx',
       name: 'Docker Buildx',
+      tab: 'Buildx',
       runsOn: 'docker-container driver',
       address: local,
       nothingNeeded: false,

@@ -1,16 +1,23 @@
 /**
  * Reads an Apache htpasswd file, as registry:2's htpasswd auth uses, for `berth user import-htpasswd`.
  * Only bcrypt entries (`htpasswd -B`, "$2y$") can be carried over: the others (MD5 "$apr1$", SHA-1
- * "{SHA}", crypt, plain text) are weak, and registry:2 itself accepts only bcrypt. A file with any of
- * them is refused as a whole, naming every line, so nothing is half imported.
+ * "{SHA}", crypt, plain text) are weak, registry:2 itself accepts only bcrypt, and a hash cannot be
+ * turned into another without the password. Every usable line is imported; each other line is listed
+ * with why it was skipped and how to re-create it with bcrypt, so one old line never blocks the rest.
  */
-import { AuthError } from './errors.ts';
 import { isBcryptHash } from './secrets.ts';
 
 export interface HtpasswdEntry {
   line: number;
   name: string;
   hash: string;
+}
+
+export interface SkippedLine {
+  line: number;
+  /** The user name of the line, when it has one. */
+  name: string | null;
+  reason: string;
 }
 
 function kindOf(hash: string): string {
@@ -23,9 +30,9 @@ function kindOf(hash: string): string {
   return 'plain text or an unknown scheme';
 }
 
-export function parseHtpasswd(text: string, validName: (name: string) => string | null): HtpasswdEntry[] {
+export function parseHtpasswd(text: string, validName: (name: string) => string | null): { entries: HtpasswdEntry[]; skipped: SkippedLine[] } {
   const entries: HtpasswdEntry[] = [];
-  const problems: string[] = [];
+  const skipped: SkippedLine[] = [];
   const seen = new Set<string>();
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
@@ -33,22 +40,16 @@ export function parseHtpasswd(text: string, validName: (name: string) => string 
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
     const hash = colon > 0 ? line.slice(colon + 1) : '';
-    if (!name || !hash) {
-      problems.push(`line ${i + 1}: not "user:hash"`);
-      return;
+    const skip = (reason: string) => skipped.push({ line: i + 1, name: name || null, reason });
+    if (!name || !hash) skip('not "user:hash"');
+    else if (validName(name)) skip(validName(name)!);
+    else if (!isBcryptHash(hash)) {
+      skip(`the password is hashed with ${kindOf(hash)}; only bcrypt is accepted: re-create the line with "htpasswd -B FILE ${name}" (it asks for the password) and import again, or add the user with "berth user add ${name}"`);
+    } else if (seen.has(name)) skip('the user appears on an earlier line too; that one is imported');
+    else {
+      entries.push({ line: i + 1, name, hash });
+      seen.add(name);
     }
-    const nameProblem = validName(name);
-    if (nameProblem) problems.push(`line ${i + 1} (${name}): ${nameProblem}`);
-    else if (!isBcryptHash(hash)) problems.push(`line ${i + 1} (${name}): the password is hashed with ${kindOf(hash)}; only bcrypt is accepted`);
-    else if (seen.has(name)) problems.push(`line ${i + 1} (${name}): the user appears twice`);
-    else entries.push({ line: i + 1, name, hash });
-    seen.add(name);
   });
-  if (problems.length > 0) {
-    throw new AuthError(
-      'invalid-input',
-      `nothing imported: ${problems.join('; ')}. Re-create those entries with bcrypt ("htpasswd -B FILE USER") or add the users with "berth user add"`,
-    );
-  }
-  return entries;
+  return { entries, skipped };
 }

@@ -17,7 +17,7 @@
  */
 import path from 'node:path';
 import { AuthError } from './errors.ts';
-import { parseHtpasswd } from './htpasswd.ts';
+import { parseHtpasswd, type SkippedLine } from './htpasswd.ts';
 import { TokenSigner, type AccessClaims, type IssuedToken } from './jwt.ts';
 import { intersect, isAdmin, type Grant } from './permissions.ts';
 import type { ResourceAccess } from './scope.ts';
@@ -373,6 +373,12 @@ export class AuthService {
     await this.store.removePasswordSessions(name);
   }
 
+  /** Replaces the permissions of a user or robot account (its tokens stay, limited by the new ones). */
+  async setPermissions(name: string, permissions: Grant[]): Promise<void> {
+    await this.requireUser(name);
+    await this.store.updateUser(name, { permissions });
+  }
+
   async removeUser(name: string): Promise<void> {
     if (!(await this.store.removeUser(name))) throw new AuthError('not-found', `no user "${name}"`);
   }
@@ -381,10 +387,13 @@ export class AuthService {
     return (await this.store.listUsers()).map((u) => ({ name: u.name, kind: u.kind, permissions: u.permissions, createdAt: u.createdAt }));
   }
 
-  /** Imports bcrypt entries of an htpasswd file; users that exist are skipped unless `replace`. */
-  async importHtpasswd(text: string, options: { permissions: Grant[]; replace: boolean }): Promise<{ added: string[]; replaced: string[]; skipped: string[] }> {
-    const entries = parseHtpasswd(text, userNameProblem);
-    const result = { added: [] as string[], replaced: [] as string[], skipped: [] as string[] };
+  /**
+   * Imports the bcrypt entries of an htpasswd file; users that exist are skipped unless `replace`.
+   * Lines that cannot be imported (other hashes, bad names) are returned in `unusable`, with why.
+   */
+  async importHtpasswd(text: string, options: { permissions: Grant[]; replace: boolean }): Promise<{ added: string[]; replaced: string[]; skipped: string[]; unusable: SkippedLine[] }> {
+    const { entries, skipped: unusable } = parseHtpasswd(text, userNameProblem);
+    const result = { added: [] as string[], replaced: [] as string[], skipped: [] as string[], unusable };
     for (const entry of entries) {
       const existing = await this.store.findUser(entry.name);
       if (existing && !options.replace) {
@@ -455,12 +464,15 @@ export class AuthService {
   }
 }
 
+/** What is wrong with a password as a new password, or null. */
+export function passwordProblem(password: string | null): string | null {
+  if (password === null || password.length < MIN_PASSWORD_LENGTH) return `a password needs at least ${MIN_PASSWORD_LENGTH} characters`;
+  // bcrypt reads only the first 72 bytes: a longer password would silently be cut.
+  if (Buffer.byteLength(password) > 72) return 'a password can have at most 72 bytes (bcrypt ignores the rest)';
+  return null;
+}
+
 function checkPassword(password: string | null): void {
-  if (password === null || password.length < MIN_PASSWORD_LENGTH) {
-    throw new AuthError('invalid-input', `a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
-  }
-  if (Buffer.byteLength(password) > 72) {
-    // bcrypt reads only the first 72 bytes: a longer password would silently be cut.
-    throw new AuthError('invalid-input', 'a password can have at most 72 bytes (bcrypt ignores the rest)');
-  }
+  const problem = passwordProblem(password);
+  if (problem) throw new AuthError('invalid-input', problem);
 }

@@ -1,17 +1,22 @@
 /**
- * How the user and token commands reach the users: they open <data>/auth/ themselves, and only while
- * no Berth server owns the data directory. nedb allows one writer per file and keeps everything in
- * memory, so a second process writing users.db under a running server would be overwritten by it (or
- * corrupt it). The command takes the data directory lock the server takes (storage/lock.ts), so the
- * two can never overlap; while a server runs the command refuses and says how to proceed.
+ * Where the user and token commands find the users. nedb allows one writer per file and keeps
+ * everything in memory, so a second process writing users.db under a running server would be
+ * overwritten by it (or corrupt it). So, like the maintenance commands:
+ *   - when a Berth server holds the data directory (its lock names its URL), the command asks it through
+ *     the management API (/api/users, /api/tokens): users and tokens change with no downtime;
+ *   - otherwise the command opens <data>/auth/ itself, under the data directory lock the server takes
+ *     (storage/lock.ts), so no server can start on it meanwhile.
+ * Both ways offer the same UserDirectory (registry/user-admin.ts): the same checks, answers and words.
  */
-import fs from 'node:fs/promises';
 import { AuthService } from '../auth/service.ts';
 import { loadConfig, type BerthConfig } from '../config.ts';
 import { StartupError } from '../index.ts';
+import type { CreatedToken, CreatedUser, HtpasswdImport, PasswordChange, TokenList, UserList, UserView } from '../registry/api-types.ts';
+import { UserAdmin, type UserDirectory } from '../registry/user-admin.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
 import { printable, useDataDir } from './common.ts';
+import { serverHolding, type ManagementClient } from './management-client.ts';
 
 export const DATA_OPTIONS = {
   data: { type: 'string' },
@@ -21,6 +26,11 @@ export const DATA_OPTIONS = {
 export const DATA_OPTIONS_USAGE = `  --data DIR         data directory (default: per-user data directory; env BERTH_DATA)
   --config FILE      JSON config file (for its data directory; env BERTH_CONFIG)`;
 
+export const WHERE_USERS_CHANGE = `When a Berth server holds the data directory, the command asks it (through its management API), so
+users and tokens change while it runs; otherwise it changes <data>/auth/ directly, holding the data
+directory's lock. A server with registry auth on wants an admin: set BERTH_USERNAME and
+BERTH_PASSWORD (a password or access token).`;
+
 export function configFor(values: { data?: string; config?: string; host?: string; port?: string }): Promise<BerthConfig> {
   return loadConfig({
     flags: { data: values.data, host: values.host, port: values.port },
@@ -28,28 +38,74 @@ export function configFor(values: { data?: string; config?: string; host?: strin
   });
 }
 
-export async function withAuthStore<T>(config: BerthConfig, work: (auth: AuthService) => Promise<T>): Promise<T> {
+/** Runs `work` on the users of the data directory of `config`, here or through the server holding it. */
+export async function withUsers<T>(config: BerthConfig, work: (users: UserDirectory) => Promise<T>): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
+  const held = await serverHolding(paths);
+  if (held) return work(new ServerUsers(held.client));
   await useDataDir(paths.root);
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(paths.lockFile);
   } catch (err) {
     if (err instanceof DataDirLockedError) {
-      throw new StartupError(
-        `a Berth server is running on ${paths.root} (pid ${err.holder.pid}${err.holder.url ? `, ${err.holder.url}` : ''}); ` +
-          'users and tokens can change only while it is stopped (one process may write them): stop it, run this command, then start it again',
-      );
+      // Taken since we looked: a server starting this moment. Ask again in a moment.
+      throw new StartupError(`a Berth server is starting on ${paths.root} (pid ${err.holder.pid}); run the command again once it listens`);
     }
     throw new StartupError(`cannot use data directory ${paths.root}: ${(err as Error).message}`);
   }
   const auth = new AuthService({ dir: paths.authDir, anonymousPull: config.anonymousPull });
   try {
     await auth.open();
-    return await work(auth);
+    return await work(new UserAdmin({ auth: async () => auth, authEnabled: config.auth === 'token' }));
   } finally {
     await auth.close().catch(() => undefined);
     await lock.release();
+  }
+}
+
+/** The users of a running server, through its management API (http/api/users.ts, tokens.ts). */
+class ServerUsers implements UserDirectory {
+  private readonly server: ManagementClient;
+
+  constructor(server: ManagementClient) {
+    this.server = server;
+  }
+
+  listUsers(): Promise<UserList> {
+    return this.server.call('GET', '/api/users');
+  }
+
+  createUser(body: Record<string, unknown>): Promise<CreatedUser> {
+    return this.server.call('POST', '/api/users', body);
+  }
+
+  updateUser(name: string, body: Record<string, unknown>): Promise<UserView> {
+    return this.server.call('PUT', `/api/users/${encodeURIComponent(name)}`, body);
+  }
+
+  setPassword(name: string, body: Record<string, unknown>): Promise<PasswordChange> {
+    return this.server.call('PUT', `/api/users/${encodeURIComponent(name)}/password`, body);
+  }
+
+  removeUser(name: string): Promise<void> {
+    return this.server.call('DELETE', `/api/users/${encodeURIComponent(name)}`);
+  }
+
+  importHtpasswd(body: Record<string, unknown>): Promise<HtpasswdImport> {
+    return this.server.call('POST', '/api/users/htpasswd', body);
+  }
+
+  listTokens(query: { user?: string }): Promise<TokenList> {
+    return this.server.call('GET', `/api/tokens${query.user !== undefined ? `?${new URLSearchParams({ user: query.user })}` : ''}`);
+  }
+
+  createToken(body: Record<string, unknown>): Promise<CreatedToken> {
+    return this.server.call('POST', '/api/tokens', body);
+  }
+
+  revokeToken(id: string): Promise<void> {
+    return this.server.call('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
   }
 }
 

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import type { BerthConfig } from '../config.ts';
 import { createRegistry, StartupError, type Registry } from '../index.ts';
 import { keys, StoragePaths } from '../storage/paths.ts';
-import { ManagementClient, lockHolder, serverUrl, trustedCas } from './maintenance.ts';
+import { ManagementClient, lockHolder, serverUrl, trustedCas } from './management-client.ts';
 import { UsageError } from './common.ts';
 
 export const INSPECT_OPTIONS = {

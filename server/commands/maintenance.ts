@@ -8,21 +8,16 @@
  * directory itself, under the same lock, so no server can start on it meanwhile.
  */
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
-import tls from 'node:tls';
 import ms from 'ms';
 import { pino } from 'pino';
 import prettyBytes from 'pretty-bytes';
 import { loadConfig, type BerthConfig } from '../config.ts';
 import { createRegistry, StartupError } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
-import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import { keys, StoragePaths } from '../storage/paths.ts';
-import { TlsFiles } from '../tls/store.ts';
-import { CLIENT_HEADER } from '../http/api/guard.ts';
 import { setAsideLine } from './common.ts';
+import { ManagementClient, serverHolding } from './management-client.ts';
 
 export const MAINTENANCE_OPTIONS = {
   data: { type: 'string' },
@@ -45,8 +40,7 @@ export interface Outcome {
   server: string | null;
 }
 
-/** Waiting this long for a starting server to write its URL into the lock. */
-const LOCK_URL_WAIT_MS = 5000;
+/** How often a run on a server is asked for its progress. */
 const POLL_MS = 250;
 
 export async function maintenanceConfig(values: { data?: string | undefined; config?: string | undefined }): Promise<BerthConfig> {
@@ -59,11 +53,8 @@ export async function maintenanceConfig(values: { data?: string | undefined; con
  */
 export async function runMaintenance(config: BerthConfig, request: RunRequest, endpoint: string, body: Record<string, unknown>): Promise<Outcome> {
   const paths = new StoragePaths(config.dataDir);
-  const holder = await lockHolder(paths.lockFile);
-  if (holder?.url) return { run: await runOnServer(serverUrl(holder.url), endpoint, body, paths), server: holder.url };
-  if (holder) {
-    throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
-  }
+  const held = await serverHolding(paths);
+  if (held) return { run: await runOnServer(held.client, endpoint, body), server: held.url };
   // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
   if (config.storage.driver === 'filesystem') {
     try {
@@ -75,40 +66,7 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
   return { run: await runLocally(config, request), server: null };
 }
 
-/**
- * A client of the management API of the server holding the data directory, or null when none does
- * (the command may then open the directory itself). Another berth command holding it is an error.
- */
-export async function serverHolding(paths: StoragePaths): Promise<{ client: ManagementClient; url: string } | null> {
-  const holder = await lockHolder(paths.lockFile);
-  if (holder?.url) return { client: new ManagementClient(serverUrl(holder.url), await trustedCas(paths)), url: holder.url };
-  if (holder) {
-    throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
-  }
-  return null;
-}
-
-/** The live holder of the lock; a starting server is given a moment to write its URL. */
-export async function lockHolder(lockFile: string): Promise<LockInfo | null> {
-  const deadline = Date.now() + LOCK_URL_WAIT_MS;
-  for (;;) {
-    const holder = await liveHolder(lockFile);
-    if (!holder) return null;
-    if (holder.url || Date.now() > deadline) return holder;
-    await sleep(POLL_MS);
-  }
-}
-
-/** A server bound to every interface is asked on loopback (the management API serves this machine). */
-export function serverUrl(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
-  if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
-  return parsed.origin;
-}
-
-async function runOnServer(base: string, endpoint: string, body: Record<string, unknown>, paths: StoragePaths): Promise<RunJson> {
-  const server = new ManagementClient(base, await trustedCas(paths));
+async function runOnServer(server: ManagementClient, endpoint: string, body: Record<string, unknown>): Promise<RunJson> {
   let run = await server.call<RunJson>('POST', endpoint, body);
   const progress = progressLine();
   while (run.state === 'queued' || run.state === 'running') {
@@ -118,107 +76,6 @@ async function runOnServer(base: string, endpoint: string, body: Record<string, 
   }
   progress.clear();
   return run;
-}
-
-/** With TLS on, the server's certificate is signed by Berth's own CA in the data directory. */
-export async function trustedCas(paths: StoragePaths): Promise<string[]> {
-  const own = await fs.readFile(new TlsFiles(paths.tlsDir).caCert, 'utf8').catch(() => null);
-  return own ? [...tls.rootCertificates, own] : [...tls.rootCertificates];
-}
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  text: string;
-}
-
-/**
- * Calls the management API of the server holding the data directory, with the credentials it asks
- * for (api/guard.ts): the desktop app's per-launch token (BERTH_MANAGEMENT_TOKEN), or with registry
- * auth on an admin's JWT from /token, got with BERTH_USERNAME and BERTH_PASSWORD (a password or an
- * access token) and fetched again when it expires.
- */
-export class ManagementClient {
-  private bearer: string | null = process.env.BERTH_MANAGEMENT_TOKEN || null;
-  private readonly base: string;
-  private readonly ca: string[];
-
-  constructor(base: string, ca: string[]) {
-    this.base = base;
-    this.ca = ca;
-  }
-
-  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', endpoint: string, body?: Record<string, unknown>): Promise<T> {
-    const headers: Record<string, string> = { [CLIENT_HEADER]: 'berth-cli' };
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload !== undefined) headers['Content-Type'] = 'application/json';
-    let answer = await this.send(method, `${this.base}${endpoint}`, headers, payload);
-    const challenge = String(answer.headers['www-authenticate'] ?? '');
-    if (answer.status === 401 && /^Bearer /i.test(challenge) && process.env.BERTH_USERNAME && process.env.BERTH_PASSWORD) {
-      this.bearer = await this.adminToken(challenge);
-      answer = await this.send(method, `${this.base}${endpoint}`, headers, payload);
-    }
-    if (answer.status >= 400) throw this.refusal(answer);
-    return (answer.text === '' ? undefined : JSON.parse(answer.text)) as T;
-  }
-
-  /** OAuth2 password grant at the challenge's realm (docs/spec/auth/oauth.md), for the admin scope. */
-  private async adminToken(challenge: string): Promise<string> {
-    const param = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(challenge)?.[1];
-    const realm = param('realm');
-    if (!realm) throw new StartupError(`the Berth server at ${this.base} asked for credentials without saying where to get a token`);
-    const form = new URLSearchParams({
-      grant_type: 'password',
-      username: process.env.BERTH_USERNAME!,
-      password: process.env.BERTH_PASSWORD!,
-      service: param('service') ?? 'berth',
-      client_id: 'berth-cli',
-      scope: 'registry:admin:*',
-    });
-    const answer = await this.send('POST', realm, { 'Content-Type': 'application/x-www-form-urlencoded' }, form.toString(), false);
-    if (answer.status >= 400) throw this.refusal(answer);
-    const token = JSON.parse(answer.text) as { access_token?: string; scope?: string };
-    if (!token.access_token || !(token.scope ?? '').split(' ').includes('registry:admin:*')) {
-      throw new StartupError(`user "${process.env.BERTH_USERNAME}" may not manage the registry at ${this.base} (needs *:admin)`);
-    }
-    return token.access_token;
-  }
-
-  private send(method: string, url: string, headers: Record<string, string>, body: string | undefined, authorize = true): Promise<Answer> {
-    const target = new URL(url);
-    const all = { ...headers, ...(authorize && this.bearer ? { Authorization: `Bearer ${this.bearer}` } : {}) };
-    const options = { method, headers: { ...all, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } };
-    return new Promise((resolve, reject) => {
-      const request = target.protocol === 'https:' ? https.request(target, { ...options, ca: this.ca }) : http.request(target, options);
-      request.on('error', (err: NodeJS.ErrnoException) => {
-        reject(new StartupError(`the Berth server holding the data directory (${this.base}) did not answer: ${err.code ?? err.message}`));
-      });
-      request.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-        res.on('error', reject);
-      });
-      request.end(body);
-    });
-  }
-
-  private refusal(answer: Answer): StartupError {
-    let message = answer.text.slice(0, 300);
-    try {
-      const parsed = JSON.parse(answer.text) as { errors?: { message: string }[]; error_description?: string; error?: string };
-      message = parsed.errors?.[0]?.message ?? parsed.error_description ?? parsed.error ?? message;
-    } catch {
-      // not JSON: show the start of what came back
-    }
-    const hint = answer.status === 401
-      ? process.env.BERTH_USERNAME
-        ? ''
-        : ' (the server needs credentials: set BERTH_USERNAME and BERTH_PASSWORD of an admin, or BERTH_MANAGEMENT_TOKEN for the desktop app)'
-      : '';
-    return new StartupError(`the Berth server at ${this.base} refused: ${message}${hint}`);
-  }
 }
 
 async function runLocally(config: BerthConfig, request: RunRequest): Promise<RunJson> {

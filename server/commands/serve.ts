@@ -117,7 +117,7 @@ export const serveCommand: Command = {
       // Straight to the terminal, never through the logger: credentials stay out of logs.
       process.stderr.write(
         `Created the user "${initialAdmin.name}" with the password ${initialAdmin.password}\n` +
-          `It is shown only this once. Change it with: berth user passwd ${initialAdmin.name} (while Berth is stopped)\n`,
+          `It is shown only this once. Change it with: berth user passwd ${initialAdmin.name}, or on the Users & tokens page of the web UI\n`,
       );
     }
     for (const store of setAside) process.stderr.write(setAsideLine(store));

@@ -19,7 +19,8 @@ import { DEFAULT_QUEUE_CAP, WebhookService } from '../webhooks/service.ts';
 import type { BerthConfig } from '../config.ts';
 import { readPasswordFromStdin, table } from './auth-store.ts';
 import { UsageError, parseOptions, type Command } from './common.ts';
-import { MAINTENANCE_OPTIONS_USAGE, maintenanceConfig, serverHolding, type ManagementClient } from './maintenance.ts';
+import { MAINTENANCE_OPTIONS_USAGE, maintenanceConfig } from './maintenance.ts';
+import { serverHolding, type ManagementClient } from './management-client.ts';
 
 const USAGE = `Usage:
   berth webhook add URL [--events push,delete,...] [--format distribution|cloudevents|slack] [--secret-stdin | --no-secret]

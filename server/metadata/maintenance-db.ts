@@ -15,7 +15,7 @@ import { compact, isDiskError, openNedb, openOrSetAside, type NedbOptions, type 
 
 export type RunKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
-export type RunTrigger = 'api' | 'schedule' | 'cli';
+export type RunTrigger = 'ui' | 'api' | 'schedule' | 'cli';
 
 export interface RunProgress {
   /** What the run is doing now, in words ("scanning repositories", "deleting blobs"). */

@@ -7,7 +7,9 @@
  *
  * Events of one kind on one repository close together in time are folded into one entry: a pull is a
  * HEAD and one GET per manifest (an index and its platform), a multi-arch push is one PUT per manifest,
- * and deleting a repository deletes each tag and manifest.
+ * and deleting a repository deletes each tag and manifest. An event of another kind on the same
+ * repository ends the folding: a push, a delete, then another push are three entries, so the feed
+ * never shows a tag pushed after it was deleted.
  */
 import type { Logger } from 'pino';
 import type { ActivityCursor, ActivityDoc, ActivityLog } from '../metadata/activity-db.ts';
@@ -19,6 +21,7 @@ import type { UploadMonitor } from './upload-monitor.ts';
 
 /** Events of one kind on one repository within this time of the last fold into one entry. */
 export const FOLD_WINDOW_MS = 10_000;
+const KINDS: readonly ActivityKind[] = ['push', 'pull', 'delete'];
 /** How long events wait to be recorded together (readers of the feed flush first, so they never wait). */
 const BATCH_MS = 250;
 
@@ -145,6 +148,8 @@ export class ActivityService {
     const tags = change.tags ?? (change.tag ? [change.tag] : change.tagsOf ? (await index.tagDocs(change.repository, change.tagsOf)).map((t) => t.tag) : []);
     const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : change.bytes ?? null;
     const previous = this.open.get(key);
+    // What happens next on this repository comes after the other kinds' entries: they are closed.
+    for (const kind of KINDS) if (kind !== change.kind) this.open.delete(`${kind}\0${change.repository}`);
     if (previous && change.at.getTime() - previous.at.getTime() <= FOLD_WINDOW_MS) {
       previous.at = change.at;
       previous.tags = union(previous.tags, tags);

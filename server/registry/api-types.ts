@@ -185,6 +185,11 @@ export interface ImageDetail {
   config: DescriptorView | null;
   layers: DescriptorView[];
   image: ImageConfigView | null;
+  /**
+   * When it was created: the config's "created" of an image; for an index its created annotation, or
+   * the newest of its platform images' (null when none says).
+   */
+  created: string | null;
   /** Manifests whose subject is this one (signatures, SBOMs, attestations). */
   referrers: DescriptorView[];
   /** The manifest exactly as stored. */
@@ -220,6 +225,13 @@ export interface DiskUsage {
    * blobs older than the grace window, which protects pushes in progress.
    */
   reclaimableByGcBytes: number;
+  /**
+   * What it would free once the grace window has passed: the above plus the unreferenced blobs still
+   * inside the window (or in use by a push right now, which may yet reference them).
+   */
+  reclaimableAfterGraceBytes: number;
+  /** The configured grace window (gcGrace) the two figures above are about. */
+  gcGraceSeconds: number;
   /** The disk of the data directory, when the blobs are on it (filesystem driver); null for a bucket. */
   volume: { freeBytes: number; totalBytes: number } | null;
   /** Where the objects are: the driver, its location, and every object Berth keeps there (uploads included). */
@@ -319,8 +331,12 @@ export interface UploadsEvent {
 // below registry/ and cannot import from here); registry/maintenance.ts's toJson checks they still fit.
 export type MaintenanceKind = 'gc' | 'scrub' | 'purge-uploads' | 'reindex' | 'retention';
 export type MaintenanceState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
-/** Who started a run: the management API (the UI), the scheduler, or the CLI working without a server. */
-export type MaintenanceTrigger = 'api' | 'schedule' | 'cli';
+/**
+ * Who started a run: the web UI, another client of the management API, the scheduler, or the CLI (on
+ * the directory itself or through a running server). The UI and the CLI say who they are in the
+ * X-Berth-Client header (http/api/guard.ts).
+ */
+export type MaintenanceTrigger = 'ui' | 'api' | 'schedule' | 'cli';
 
 export interface MaintenanceProgress {
   /** What the run is doing now, in words ("scanning repositories", "deleting blobs"). */
@@ -518,6 +534,88 @@ export interface MaintenanceResults {
   'purge-uploads': PurgeReport;
   reindex: RebuildStats;
   retention: RetentionReport;
+}
+
+// ---- users and tokens (management API /api/users, /api/tokens; registry/user-admin.ts) -------------
+
+export type PermissionAction = 'pull' | 'push' | 'delete' | 'admin';
+
+/** A repository pattern (`*` matches any characters, `/` included) with the actions it allows. */
+export interface PermissionView {
+  repository: string;
+  actions: PermissionAction[];
+}
+
+export interface UserView {
+  name: string;
+  /** A robot account has no password: it logs in with its access tokens only. */
+  kind: 'user' | 'robot';
+  permissions: PermissionView[];
+  /** Has `*:admin`: may manage the registry (this API and the UI) and list the catalog. */
+  admin: boolean;
+  createdAt: string;
+  /** Access tokens and logins it holds. */
+  tokens: number;
+}
+
+export interface UserList {
+  /** Registry authentication is on: users and tokens decide who may push and pull. Off: they wait. */
+  authEnabled: boolean;
+  users: UserView[];
+}
+
+/** POST /api/users: the user, and the password Berth generated (shown once; null when one was given). */
+export interface CreatedUser {
+  user: UserView;
+  password: string | null;
+}
+
+/** PUT /api/users/<name>/password: the generated password (shown once), or null when one was given. */
+export interface PasswordChange {
+  password: string | null;
+}
+
+/**
+ * robot: an access token of a robot account; personal: a user's access token (used as their password);
+ * login: a refresh token a client keeps after logging in (docker login, the UI's sign-in).
+ */
+export type TokenKind = 'robot' | 'personal' | 'login';
+
+export interface TokenView {
+  /** The public id, used to revoke it; never the secret. */
+  id: string;
+  kind: TokenKind;
+  user: string;
+  /** Its name (access tokens), or the client it was issued to (logins: "docker", "berth-ui"). */
+  label: string;
+  /** Narrower than its user's, or null: the user's own. */
+  permissions: PermissionView[] | null;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  expired: boolean;
+}
+
+export interface TokenList {
+  authEnabled: boolean;
+  tokens: TokenView[];
+}
+
+/** POST /api/tokens: the token, and its secret, shown this once and stored only as a hash. */
+export interface CreatedToken {
+  token: TokenView;
+  secret: string;
+}
+
+/** POST /api/users/htpasswd: what an htpasswd file gave. */
+export interface HtpasswdImport {
+  added: string[];
+  /** Users that existed and took the file's password (replace: true). */
+  replaced: string[];
+  /** Users that existed and were left alone (replace: false). */
+  existing: string[];
+  /** Lines that could not be imported, with why and how to fix them. */
+  skipped: { line: number; name: string | null; reason: string }[];
 }
 
 // ---- the pull-through cache (issue 12, server/mirror/) ---------------------------------------------

@@ -29,6 +29,9 @@ export const ERROR_CODES = {
   INVALID_GRANT: { status: 400, message: 'the credentials or refresh token are not valid' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   NOT_FOUND: { status: 404, message: 'no such endpoint' },
+  // Not an OCI code: a management request that the current state forbids (a user that exists already,
+  // removing the last administrator); RFC 9110 §15.5.10.
+  CONFLICT: { status: 409, message: 'the request conflicts with the current state' },
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   // RFC 9110 §15.5.14: the manifest body cap (see MAX_MANIFEST_BYTES) is answered with 413.
   TOO_LARGE: { status: 413, message: 'request body too large' },

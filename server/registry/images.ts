@@ -66,6 +66,7 @@ export class ImageService {
       config: config ? view(config) : null,
       layers: manifest.layers.map(view),
       image: config ? await this.imageConfig(config) : null,
+      created: doc?.created ?? null,
       referrers,
       raw: bytes.toString('utf8'),
     };

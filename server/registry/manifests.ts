@@ -118,7 +118,7 @@ export class ManifestService {
         await this.checkReferences(repo, manifest);
         await blobs.putBytes(digest, bytes);
         this.bodies.set(digest.value, bytes);
-        const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+        const summary = await this.summarize(manifest, bytes.length, (child) => index.manifest(repo, child));
         let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
         await index.recordManifest(repo, digest.value, summary, pushedAt);
         if (ref.kind === 'tag') {
@@ -155,7 +155,7 @@ export class ManifestService {
       guard.withRepository(repo, async () => {
         await blobs.putBytes(digest, bytes);
         this.bodies.set(digest.value, bytes);
-        const summary = await this.summarize(manifest, bytes.length, async (child) => (await index.manifest(repo, child))?.totalSize);
+        const summary = await this.summarize(manifest, bytes.length, (child) => index.manifest(repo, child));
         let fetchedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
         await index.recordManifest(repo, digest.value, summary, fetchedAt);
         if (tag !== null) {
@@ -237,14 +237,15 @@ export class ManifestService {
   }
 
   /**
-   * The summary the metadata index keeps of a manifest. `childTotal` gives the total size of an
-   * index's child manifest when known (the index itself during a push, the docs being built during a
-   * rebuild).
+   * The summary the metadata index keeps of a manifest. `child` gives the summary of an index's child
+   * manifest when known (the index itself during a push, the docs being built during a rebuild): an
+   * index's total is its children's, and its "created" the newest of its platform images' (or its
+   * own org.opencontainers.image.created annotation, image-spec annotations.md).
    */
   async summarize(
     m: ParsedManifest,
     size: number,
-    childTotal: (digest: string) => Promise<number | undefined>,
+    child: (digest: string) => Promise<Pick<ManifestSummary, 'totalSize' | 'created'> | null | undefined>,
   ): Promise<ManifestSummary> {
     const summary: ManifestSummary = { mediaType: m.mediaType, size, totalSize: 0, descriptorCount: m.isIndex ? m.manifests.length : m.layers.length };
     if (m.artifactType) summary.artifactType = m.artifactType;
@@ -261,7 +262,17 @@ export class ManifestService {
         if (child.platform && platforms.size < MAX_INDEXED_PLATFORMS) platforms.add(platformLabel(child.platform).slice(0, MAX_LABEL));
       }
       if (platforms.size > 0) summary.platforms = [...platforms];
-      for (const child of m.manifests) summary.totalSize += (await childTotal(child.digest.value)) ?? child.size;
+      let newest: string | undefined;
+      for (const descriptor of m.manifests) {
+        const known = await child(descriptor.digest.value);
+        summary.totalSize += known?.totalSize ?? descriptor.size;
+        // Attestations (buildx lists them as unknown/unknown) are not images of the build.
+        const attestation = descriptor.platform && platformLabel(descriptor.platform) === 'unknown/unknown';
+        if (!attestation && isTime(known?.created) && (!newest || Date.parse(known.created) > Date.parse(newest))) newest = known.created;
+      }
+      const annotated = m.annotations?.[CREATED_ANNOTATION];
+      const created = isTime(annotated) ? annotated : newest;
+      if (created) summary.created = created.slice(0, MAX_LABEL);
       return summary;
     }
     const config = m.config!;
@@ -371,4 +382,11 @@ export function readableReference(reference: string): Reference {
       message: `no manifest can exist under "${truncate(reference, 150)}": ${(err as Error).message}`,
     });
   }
+}
+
+/** The annotation for when an image (or index) was created (image-spec annotations.md). */
+const CREATED_ANNOTATION = 'org.opencontainers.image.created';
+
+function isTime(value: string | undefined): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }

@@ -42,7 +42,7 @@ export async function rebuildIndex({ repositories, manifests, index, log }: Rein
       }
       try {
         const { manifest, bytes } = await manifests.parseStored(repo, revision.digest, revision.mediaType);
-        const summary = await manifests.summarize(manifest, bytes.length, async (child) => manifestDocs.get(manifestId(repo, child))?.totalSize);
+        const summary = await manifests.summarize(manifest, bytes.length, async (child) => manifestDocs.get(manifestId(repo, child)));
         manifestDocs.set(id, { ...summary, _id: id, repo, digest: revision.digest.value, pushedAt: revision.pushedAt });
       } catch (err) {
         skipped += 1;

@@ -94,8 +94,11 @@ export interface DiskUsageServiceDeps {
   storage: StorageLocation;
   /** Every object Berth keeps in the store, counted (a bucket listing, page by page). */
   countObjects(): Promise<{ objects: number; bytes: number }>;
-  /** What a garbage collection with the configured settings would free now (a dry run). */
-  reclaimable(): Promise<number>;
+  /**
+   * What a garbage collection with the configured settings would free now (a dry run), and what it
+   * would free once the grace window has passed (the dry run's freed plus protected bytes).
+   */
+  reclaimable(): Promise<{ nowBytes: number; afterGraceBytes: number; graceSeconds: number }>;
   /** Whether a repository is the pull-through cache's (mirror/): its bytes are counted apart. */
   cached?: (repository: string) => boolean;
 }
@@ -116,6 +119,7 @@ export class DiskUsageService {
       onDisk.set(blob.digest.value, blob.size);
       bytesOnDisk += blob.size;
     }
+    const reclaimable = await this.deps.reclaimable();
     const byRepository = await blobsByRepository(await index.manifestDocs(), this.deps.manifests);
     const used = sharing(byRepository, (digest) => onDisk.get(digest) ?? null);
     const repositories = [...used.repositories.values()].sort((a, b) => b.totalBytes - a.totalBytes || (a.name < b.name ? -1 : 1));
@@ -128,8 +132,10 @@ export class DiskUsageService {
       referencedBytes: used.referencedBytes,
       unreferencedBytes: bytesOnDisk - used.referencedBytes,
       sharedBytes: used.sharedBytes,
+      reclaimableByGcBytes: reclaimable.nowBytes,
+      reclaimableAfterGraceBytes: reclaimable.afterGraceBytes,
+      gcGraceSeconds: reclaimable.graceSeconds,
       cachedBytes: cachedOnly(byRepository, cached, (digest) => onDisk.get(digest) ?? null),
-      reclaimableByGcBytes: await this.deps.reclaimable(),
       volume: await volume(dataDir),
       storage: { driver: storage.driver, location: storage.description, ...(await this.deps.countObjects()) },
       repositories,

@@ -51,18 +51,41 @@ describe('berth user and token', { timeout: 300_000 }, () => {
       assert.equal(await token(berth.url, 'alice', 'alice-password'), 200);
       assert.equal(await token(berth.url, 'boss', bossPassword), 200);
       assert.equal(await token(berth.url, 'admin', 'anything-at-all'), 401);
+      await berth.waitForOutput(/^Web UI: /m); // the last line it prints at start
       assert.doesNotMatch(berth.output(), /Created the user "admin"/);
-      // While it runs, the user commands refuse and say why.
-      const refused = await runBerth(['user', 'add', 'carol', '--data', data]);
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, new RegExp(`^berth: a Berth server is running on .*\\(pid ${berth.pid}, ${berth.url.replace(/[.]/g, '\\.')}\\); users and tokens can change only while it is stopped`));
-      assert.equal((await runBerth(['token', 'list', '--data', data])).code, 1);
+      // While it runs, the commands go through its management API: no downtime. With auth on they
+      // need an admin's credentials, and say so without them.
+      const anonymous = await runBerth(['user', 'list', '--data', data]);
+      assert.equal(anonymous.code, 1);
+      assert.match(anonymous.stderr, /^berth: the Berth server at http:\/\/127\.0\.0\.1:\d+ refused: .*set BERTH_USERNAME and BERTH_PASSWORD of an admin/);
+      const asBoss = { BERTH_USERNAME: 'boss', BERTH_PASSWORD: bossPassword };
+      const carol = await runBerth(['user', 'add', 'carol', '--permission', 'carol/*:pull,push', '--data', data], asBoss);
+      assert.equal(carol.code, 0, carol.stderr);
+      const carolPassword = /Password \(shown only this once\): (\S+)/.exec(carol.stdout)![1]!;
+      assert.equal(await token(berth.url, 'carol', carolPassword), 200, 'a user added through the server logs in at once');
+      assert.match((await runBerth(['user', 'list', '--data', data], asBoss)).stdout, /\ncarol +user +carol\/\*:pull,push +\d{4}-/);
+      const narrowed = await runBerth(['user', 'set-permissions', 'carol', '--permission', 'carol/*:pull', '--data', data], asBoss);
+      assert.equal(narrowed.code, 0, narrowed.stderr);
+      assert.match(narrowed.stdout, /^carol may now: carol\/\*:pull\n$/);
+      const duplicate = await runBerth(['user', 'add', 'carol', '--data', data], asBoss);
+      assert.equal(duplicate.code, 1);
+      assert.equal(duplicate.stderr, 'berth: user "carol" exists already\n', 'the same words as without a server');
+      const lastAdmin = await runBerth(['user', 'remove', 'boss', '--data', data], asBoss);
+      assert.equal(lastAdmin.code, 1);
+      assert.match(lastAdmin.stderr, /^berth: removing "boss" would leave no one who may manage the registry/);
+      assert.equal((await runBerth(['user', 'remove', 'carol', '--data', data], asBoss)).code, 0);
+      assert.equal(await token(berth.url, 'carol', carolPassword), 401);
     } finally {
       await berth.stop();
     }
 
     const passwd = await runBerth(['user', 'passwd', 'alice', '--password-stdin', '--data', data], {}, 'alice-new-password\n');
     assert.equal(passwd.code, 0, passwd.stderr);
+    // Without a server too, the last administrator stays until another one exists.
+    const refused = await runBerth(['user', 'remove', 'boss', '--data', data]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^berth: removing "boss" would leave no one who may manage the registry/);
+    assert.equal((await runBerth(['user', 'set-permissions', 'alice', '--admin', '--data', data])).code, 0);
     const removed = await runBerth(['user', 'remove', 'boss', '--data', data]);
     assert.equal(removed.code, 0, removed.stderr);
     const after = await startBerth({ dataDir: data, args: ['--auth', 'token'], env: { BERTH_ADMIN_PASSWORD: 'the-admin-password' } });
@@ -70,9 +93,10 @@ describe('berth user and token', { timeout: 300_000 }, () => {
       assert.equal(await token(after.url, 'alice', 'alice-password'), 401);
       assert.equal(await token(after.url, 'alice', 'alice-new-password'), 200);
       assert.equal(await token(after.url, 'boss', bossPassword), 401);
-      // No one had *:admin any more: admin was made, with BERTH_ADMIN_PASSWORD (so nothing printed).
-      assert.equal(await token(after.url, 'admin', 'the-admin-password'), 200);
-      assert.doesNotMatch(after.output(), /the-admin-password/);
+      // alice has *:admin: no admin user was made.
+      assert.equal(await token(after.url, 'admin', 'the-admin-password'), 401);
+      await after.waitForOutput(/^Web UI: /m);
+      assert.doesNotMatch(after.output(), /the-admin-password|Created the user/);
     } finally {
       await after.stop();
     }
@@ -89,8 +113,8 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     assert.match(personal.stdout, /for dev, never expires/);
     const personalToken = /^(berth_pat_\S+)$/m.exec(personal.stdout)![1]!;
     const list = await runBerth(['token', 'list', '--data', data]);
-    assert.match(list.stdout, new RegExp(`^ID +KIND +USER +NAME +PERMISSIONS +EXPIRES +LAST USED\n${robotId} +token +ci +pipeline +\\(the user's\\) +\\d{4}-`));
-    assert.match(list.stdout, /token +dev +personal +\(the user's\) +never +-/);
+    assert.match(list.stdout, new RegExp(`^ID +KIND +USER +NAME +PERMISSIONS +EXPIRES +LAST USED\n${robotId} +robot +ci +pipeline +\\(the user's\\) +\\d{4}-`));
+    assert.match(list.stdout, /personal +dev +personal +\(the user's\) +never +-/);
     assert.ok(!list.stdout.includes(robotToken.slice(-20)), 'list never shows secrets');
     for (const [args, pattern] of [
       [['token', 'create', '--data', data], /exactly one of --user NAME or --robot NAME/],
@@ -106,23 +130,35 @@ describe('berth user and token', { timeout: 300_000 }, () => {
       assert.match(result.stderr, pattern);
     }
 
+    let firstOutput = '';
     let berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
     try {
       assert.equal(await token(berth.url, 'ci', robotToken), 200);
       assert.equal(await token(berth.url, 'dev', personalToken), 200);
       assert.equal(await token(berth.url, 'dev', robotToken), 401, 'a token works only with its own user name');
       // The first start made admin with a generated password, printed once to the terminal.
-      assert.match(berth.output(), /Created the user "admin" with the password (\S+)\nIt is shown only this once/);
+      await berth.waitForOutput(/Created the user "admin" with the password (\S+)\nIt is shown only this once/);
+      firstOutput = berth.output();
     } finally {
       await berth.stop();
     }
-    const revoke = await runBerth(['token', 'revoke', robotId, '--data', data]);
-    assert.equal(revoke.code, 0, revoke.stderr);
-    assert.equal((await runBerth(['token', 'revoke', robotId, '--data', data])).code, 1);
     berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
     try {
-      assert.equal(await token(berth.url, 'ci', robotToken), 401);
+      // Through the running server: the robot's login shows as its last use, and revoking ends it at once.
+      const admin = { BERTH_USERNAME: 'admin', BERTH_PASSWORD: /Created the user "admin" with the password (\S+)/.exec(firstOutput)![1]! };
+      const used = await runBerth(['token', 'list', '--user', 'ci', '--json', '--data', data], admin);
+      assert.equal(used.code, 0, used.stderr);
+      const [listed] = JSON.parse(used.stdout) as { id: string; lastUsedAt: string | null }[];
+      assert.equal(listed!.id, robotId);
+      assert.ok(listed!.lastUsedAt && Date.parse(listed!.lastUsedAt) > Date.parse('2020-01-01'), `last used: ${listed!.lastUsedAt}`);
+      const revoke = await runBerth(['token', 'revoke', robotId, '--data', data], admin);
+      assert.equal(revoke.code, 0, revoke.stderr);
+      assert.equal(await token(berth.url, 'ci', robotToken), 401, 'revoked while the server runs: refused at once');
+      const again = await runBerth(['token', 'revoke', robotId, '--data', data], admin);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /^berth: no token with id/);
       assert.equal(await token(berth.url, 'dev', personalToken), 200);
+      await berth.waitForOutput(/^Web UI: /m);
       assert.doesNotMatch(berth.output(), /Created the user/, 'the admin password is printed on the first start only');
     } finally {
       await berth.stop();
@@ -153,32 +189,56 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     assert.match(named.stderr, /a token name is 1-100 characters, without control characters/);
   });
 
-  it('imports bcrypt entries of an htpasswd file and refuses other hash kinds', { skip: skipUnless('htpasswd') }, async () => {
+  it('imports every bcrypt line of an htpasswd file and lists the lines it skipped, with how to convert them', { skip: skipUnless('htpasswd') }, async () => {
     const data = path.join(work, 'htpasswd');
     const file = path.join(work, 'registry.htpasswd');
+    // Lines made by the real htpasswd: bcrypt (-B), Apache MD5 (-m), SHA-1 (-s), and bcrypt again.
     await run('htpasswd', ['-B', '-b', '-c', file, 'olduser', 'old-password']);
+    await run('htpasswd', ['-m', '-b', file, 'md5user', 'md5-password']);
+    await run('htpasswd', ['-s', '-b', file, 'shauser', 'sha-password']);
     await run('htpasswd', ['-B', '-b', file, 'other', 'other-password']);
-    assert.match(await fs.readFile(file, 'utf8'), /^olduser:\$2y\$/);
-    const imported = await runBerth(['user', 'import-htpasswd', file, '--permission', 'legacy/*:pull,push', '--data', data]);
-    assert.equal(imported.code, 0, imported.stderr);
-    assert.match(imported.stdout, /Added 2 user\(s\) with legacy\/\*:pull,push: olduser, other/);
-    const again = await runBerth(['user', 'import-htpasswd', file, '--data', data]);
-    assert.match(again.stdout, /Skipped existing user\(s\) \(use --replace.*\): olduser, other/);
+    const written = await fs.readFile(file, 'utf8');
+    assert.match(written, /^olduser:\$2y\$/m);
+    assert.match(written, /^md5user:\$apr1\$/m);
+    assert.match(written, /^shauser:\{SHA\}/m);
 
-    const weak = path.join(work, 'weak.htpasswd');
-    await run('htpasswd', ['-m', '-b', '-c', weak, 'md5user', 'md5-password']);
-    await fs.appendFile(weak, 'shauser:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n');
-    const refused = await runBerth(['user', 'import-htpasswd', weak, '--data', data]);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^berth: nothing imported: line 1 \(md5user\): the password is hashed with Apache MD5 \(\$apr1\$\); only bcrypt is accepted; line 2 \(shauser\): the password is hashed with SHA-1 \(\{SHA\}\); only bcrypt is accepted\. Re-create those entries with bcrypt \("htpasswd -B FILE USER"\)/);
-    assert.doesNotMatch((await runBerth(['user', 'list', '--data', data])).stdout, /md5user/);
+    const imported = await runBerth(['user', 'import-htpasswd', file, '--permission', 'legacy/*:pull,push', '--data', data]);
+    assert.equal(imported.code, 1, 'a partial import exits with 1');
+    assert.match(imported.stdout, /^Added 2 user\(s\) with legacy\/\*:pull,push: olduser, other\n$/);
+    assert.equal(
+      imported.stderr,
+      `berth: imported 2 user(s); 2 line(s) of ${file} skipped:\n` +
+        `  line 2 (md5user): the password is hashed with Apache MD5 ($apr1$); only bcrypt is accepted: re-create the line with "htpasswd -B ${file} md5user" (it asks for the password) and import again, or add the user with "berth user add md5user"\n` +
+        `  line 3 (shauser): the password is hashed with SHA-1 ({SHA}); only bcrypt is accepted: re-create the line with "htpasswd -B ${file} shauser" (it asks for the password) and import again, or add the user with "berth user add shauser"\n`,
+    );
+    const listed = (await runBerth(['user', 'list', '--data', data])).stdout;
+    assert.match(listed, /olduser/);
+    assert.doesNotMatch(listed, /md5user|shauser/);
+
+    // Converted as told, the file imports whole: exit 0, the others left as they are.
+    await run('htpasswd', ['-B', '-b', file, 'md5user', 'md5-password']);
+    await run('htpasswd', ['-B', '-b', file, 'shauser', 'sha-password']);
+    const again = await runBerth(['user', 'import-htpasswd', file, '--data', data]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /Added 2 user\(s\) with \*:pull,push: md5user, shauser\nSkipped existing user\(s\) \(use --replace.*\): olduser, other\n/);
+    assert.equal(again.stderr, '');
     const missing = await runBerth(['user', 'import-htpasswd', path.join(work, 'nope'), '--data', data]);
     assert.equal(missing.code, 2);
 
     const berth = await startBerth({ dataDir: data, args: ['--auth', 'token'] });
     try {
       assert.equal(await token(berth.url, 'olduser', 'old-password'), 200, 'the $2y$ hash from htpasswd verifies');
+      assert.equal(await token(berth.url, 'md5user', 'md5-password'), 200);
       assert.equal(await token(berth.url, 'olduser', 'wrong-password'), 401);
+      // Through the running server too (boss is an admin made here for it).
+      const weak = path.join(work, 'weak.htpasswd');
+      await run('htpasswd', ['-m', '-b', '-c', weak, 'late-md5', 'late-password']);
+      await run('htpasswd', ['-B', '-b', weak, 'late', 'late-password']);
+      const through = await runBerth(['user', 'import-htpasswd', weak, '--data', data], { BERTH_USERNAME: 'admin', BERTH_PASSWORD: (await berth.waitForOutput(/Created the user "admin" with the password (\S+)/))[1]! });
+      assert.equal(through.code, 1);
+      assert.match(through.stdout, /^Added 1 user\(s\) with \*:pull,push: late\n$/);
+      assert.match(through.stderr, /line 1 \(late-md5\): the password is hashed with Apache MD5/);
+      assert.equal(await token(berth.url, 'late', 'late-password'), 200, 'imported into the running server: logs in at once');
     } finally {
       await berth.stop();
     }
@@ -187,7 +247,7 @@ describe('berth user and token', { timeout: 300_000 }, () => {
   it('keeps credentials out of the logs', async () => {
     const data = path.join(work, 'logs');
     const berth = await startBerth({ dataDir: data, args: ['--auth', 'token', '--log-level', 'info'], env: { BERTH_ADMIN_PASSWORD: 'secret-admin-pw' } });
-    let output: string;
+    let secrets: string[];
     try {
       const res = await fetch(`${berth.url}/token?service=berth&account=admin&offline_token=true&scope=repository:x:pull`, {
         headers: { Authorization: `Basic ${Buffer.from('admin:secret-admin-pw').toString('base64')}` },
@@ -197,14 +257,17 @@ describe('berth user and token', { timeout: 300_000 }, () => {
       await fetch(`${berth.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&refresh_token=${refresh}&service=berth` });
       await fetch(`${berth.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password&username=admin&password=wrong-secret-pw' });
       await fetch(`${berth.url}/api/status?access_token=${jwt}`);
-      output = berth.output();
-      assert.match(output, /"path":"\/token"/, 'requests are logged');
-      assert.match(output, /"user":"admin"/, 'with the user who made them');
-      for (const secret of ['secret-admin-pw', 'wrong-secret-pw', jwt.split('.')[2]!, refresh, Buffer.from('admin:secret-admin-pw').toString('base64')]) {
-        assert.ok(!output.includes(secret), `the log contains a secret: ${secret.slice(0, 12)}...`);
-      }
+      secrets = ['secret-admin-pw', 'wrong-secret-pw', jwt.split('.')[2]!, refresh, Buffer.from('admin:secret-admin-pw').toString('base64')];
     } finally {
       await berth.stop();
+    }
+    // Read once the process has ended: every log line it wrote is in.
+    const output = berth.output();
+    assert.match(output, /"path":"\/token"/, 'requests are logged');
+    assert.match(output, /"path":"\/api\/status"/, 'the last request too');
+    assert.match(output, /"user":"admin"/, 'with the user who made them');
+    for (const secret of secrets) {
+      assert.ok(!output.includes(secret), `the log contains a secret: ${secret.slice(0, 12)}...`);
     }
   });
 });

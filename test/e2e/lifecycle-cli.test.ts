@@ -101,6 +101,7 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
       assert.match(gc.stdout, /^Garbage collection: freed 0 B in .* \(done by the Berth server at /);
       const runs = (await (await client.fetch('/api/runs?kind=gc&limit=1')).json()) as { runs: RunJson[] };
       assert.deepEqual(runs.runs[0]!.options, { dryRun: false, untagged: true, graceSeconds: 0 }, 'the server ran it with the options given');
+      assert.equal(runs.runs[0]!.trigger, 'cli', 'and recorded that the command line asked');
 
       assert.equal((await runBerth(['scrub', '--data', dataDir])).code, 0);
       assert.equal((await runBerth(['purge-uploads', '--dry-run', '--older-than', '1h', '--data', dataDir])).code, 0);

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { DesktopSettings, SaveSettingsResult } from '../../electron/shared/ipc.ts';
 import { builtUiDir } from '../../server/http/ui.ts';
 import { pushImageWith } from '../helpers/api-client.ts';
-import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
+import { openBrowser, settled, valueBecomes, type UiBrowser } from '../helpers/browser.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { skipUnless } from '../helpers/tools.ts';
@@ -67,8 +67,9 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
 
   it('copies through the desktop app’s clipboard', async () => {
     await ui.page.getByRole('button', { name: 'Copy registry address' }).click();
-    const calls = await ui.page.evaluate(() => (globalThis as unknown as { berthCalls: string[] }).berthCalls);
-    assert.ok(calls.includes(`copy:localhost:${new URL(server.url).port}`), calls.join(', '));
+    // The click starts the copy; the page hands it to the desktop app's API in its own time.
+    const expected = `copy:localhost:${new URL(server.url).port}`;
+    await settled(() => ui.page.evaluate(() => (globalThis as unknown as { berthCalls: string[] }).berthCalls), (calls) => calls.includes(expected), expected);
   });
 
   it('edits settings: validation messages, the restart notice, and main’s own errors per field', async () => {
@@ -91,7 +92,8 @@ describe('web UI inside the desktop app (Chromium)', { skip }, () => {
     await ui.page.getByText('This folder cannot be written to.').waitFor();
 
     await ui.page.getByRole('button', { name: 'Choose…' }).click();
-    assert.equal(await ui.page.getByLabel('Data directory').inputValue(), '/srv/berth-data');
+    // The folder comes back from the desktop app's picker asynchronously.
+    await valueBecomes(ui.page.getByLabel('Data directory'), '/srv/berth-data');
     await ui.page.getByRole('button', { name: 'Save and restart' }).click();
     await ui.page.getByText(`Saved. The registry restarted at ${server.url}`).waitFor();
     assert.deepEqual(saved.at(-1), { port: 5001, bindAddress: 'loopback', dataDir: '/srv/berth-data', tls: false, startAtLogin: false });

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { DiskUsage } from '../../server/registry/api-types.ts';
 import { tagFileName } from '../../server/storage/paths.ts';
 import { fixtures, type Fixture, type FixtureName } from '../fixtures/images.ts';
-import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
+import { runBerth, startBerth, type BerthProcess } from '../helpers/berth-process.ts';
 import { blobFiles, sum } from '../helpers/blob-files.ts';
 import { openBrowser, SCREENSHOTS, type UiBrowser } from '../helpers/browser.ts';
 import { age, HOUR_MS } from '../helpers/lifecycle.ts';
@@ -91,7 +91,7 @@ describe('storage lifecycle in the web UI (Chromium)', { skip }, () => {
     await ui.page.goto('/disk-usage');
     const grace = ui.page.getByLabel('Grace window');
     assert.equal(await grace.inputValue(), '1s', 'the configured grace window');
-    assert.equal(await bytesAt('[data-testid="reclaimable-bytes"]'), expectedBytes);
+    assert.equal(await bytesAt('[data-testid="reclaimable-bytes"] .stat-value'), expectedBytes);
     await ui.screenshot('disk-usage-gc-idle');
 
     await ui.page.getByRole('button', { name: 'Preview', exact: true }).click();
@@ -124,10 +124,10 @@ describe('storage lifecycle in the web UI (Chromium)', { skip }, () => {
     // The history shows the collection (and the preview before it) with what it freed.
     const collected = ui.page.locator('[data-testid="gc-history"] tr[data-dry-run="false"]').first();
     await collected.locator('[data-state="succeeded"]').waitFor();
-    assert.equal(await collected.locator('[data-trigger]').getAttribute('data-trigger'), 'api');
+    assert.equal(await collected.locator('[data-trigger]').getAttribute('data-trigger'), 'ui', 'started from the UI, and recorded so');
     assert.equal(Number(await collected.locator('[data-field="bytes-freed"] data').getAttribute('value')), expectedBytes);
     await ui.page.locator('[data-testid="gc-history"] tr[data-dry-run="true"]').first().waitFor();
-    await ui.page.getByTestId('reclaimable-bytes').locator('data[value="0"]').waitFor();
+    await ui.page.locator('[data-testid="reclaimable-bytes"] .stat-value data[value="0"]').waitFor();
     await ui.screenshot('disk-usage-gc-collected');
   });
 
@@ -255,7 +255,17 @@ describe('storage lifecycle in the web UI (Chromium)', { skip }, () => {
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
     assert.notEqual(id, before);
-    await ui.page.locator(`li[data-task="reindex"] [data-testid="reindex-result"][data-run="${id}"]`).waitFor();
+    const shownRun = ui.page.locator(`li[data-task="reindex"] [data-testid="reindex-result"][data-run="${id}"]`);
+    await shownRun.waitFor();
+    // Started by a client that is neither the UI nor the CLI: said so, not "the UI".
+    assert.equal(await shownRun.locator('[data-trigger]').innerText(), 'API client');
+
+    // The CLI through this server: recorded and shown as the command line's.
+    const cli = await runBerth(['reindex', '--data', dataDir]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const { runs } = (await (await fetch(`${berth.url}/api/runs?kind=reindex&limit=1`)).json()) as { runs: { id: string; trigger: string }[] };
+    assert.equal(runs[0]!.trigger, 'cli');
+    await ui.page.locator(`li[data-task="reindex"] [data-testid="reindex-result"][data-run="${runs[0]!.id}"] [data-trigger="cli"]`).filter({ hasText: 'Command line' }).waitFor();
   });
 
   it('shows the schedule read-only, with the settings that change it', async () => {

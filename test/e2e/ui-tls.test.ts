@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fixtures } from '../fixtures/images.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
-import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
+import { openBrowser, textMatching, type UiBrowser } from '../helpers/browser.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
@@ -41,7 +41,8 @@ describe('web UI with TLS on (Chromium)', { skip }, () => {
     assert.equal(saved, await fs.readFile(path.join(work, 'data', 'tls', 'ca.crt'), 'utf8'));
     await ui.page.getByRole('tab', { name: 'Podman', exact: true }).click();
     const panel = ui.page.getByRole('tabpanel');
-    assert.match(await panel.locator('pre').first().innerText(), new RegExp(`/etc/containers/certs\\.d/localhost:${berth.port}/ca\\.crt`));
+    // Read once the panel shows Podman's steps (a click only starts the switch).
+    await textMatching(panel.locator('pre').first(), new RegExp(`/etc/containers/certs\\.d/localhost:${berth.port}/ca\\.crt`));
     assert.doesNotMatch(await panel.innerText(), /insecure = true|tls-verify=false/);
     await ui.screenshot('setup-tls');
   });

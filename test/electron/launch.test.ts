@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { afterElectronExit, electronBinary, electronProblem, findElectronDir } from '../../scripts/launch.js';
+import { afterElectronExit, electronBinary, electronNodeProblem, electronProblem, findElectronDir } from '../../scripts/launch.js';
 import { freePort, ROOT } from '../helpers/berth-process.ts';
 import { scratchDirs } from './helpers.ts';
 
@@ -49,6 +49,23 @@ describe('whether Electron can start', () => {
     await fs.mkdir(path.join(pkg, 'dist'));
     await fs.writeFile(path.join(pkg, 'dist', 'electron'), '');
     assert.equal(electronBinary(pkg, {}), path.join(pkg, 'dist', 'electron'));
+  });
+
+  it('needs the Node.js the electron package names in its engines to download the binary', async () => {
+    const pkg = await scratch('berth-electron-engines-');
+    await fs.writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'electron', engines: { node: '>= 22.12.0' } }));
+    assert.equal(
+      electronNodeProblem(pkg, '20.20.2'),
+      'downloading Electron needs Node.js 22.12.0 or newer, this is 20.20.2: install Node.js 22 LTS or newer',
+    );
+    assert.match(electronNodeProblem(pkg, 'v22.11.0') ?? '', /this is 22\.11\.0/);
+    for (const fine of ['22.12.0', '22.13.1', '24.1.0']) assert.equal(electronNodeProblem(pkg, fine), null, fine);
+    assert.equal(electronNodeProblem(path.join(pkg, 'missing'), '18.0.0'), null, 'no package: nothing to say here');
+    // What the installed Electron asks for is what package.json tells npm start's users.
+    const installed = JSON.parse(await fs.readFile(path.join(ROOT, 'node_modules', 'electron', 'package.json'), 'utf8')) as { engines: { node: string } };
+    const ours = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+    assert.match(installed.engines.node, /22\.12\.0/, 'Electron 45 wants Node.js 22.12; README and package.json say so');
+    assert.match(ours.engines.node, /\|\| >=22\.12\.0$/);
   });
 
   it('falls back when Electron dies at start, but not after it ran, on a clean handover or on Ctrl-C', () => {
@@ -104,7 +121,8 @@ describe('npm start where the desktop app cannot run', () => {
         const lines = started.output.split('\n');
         const reason = lines.find((l) => l.startsWith('berth: cannot open the desktop app'));
         assert.match(reason ?? '', /^berth: cannot open the desktop app \(.+\); running the headless server instead/);
-        if (what === 'binary not downloadable') assert.match(reason ?? '', /could not be downloaded/);
+        // Below the Node.js Electron's tooling needs, npm start says so before trying to download.
+        if (what === 'binary not downloadable') assert.match(reason ?? '', electronNodeProblem(path.join(ROOT, 'node_modules', 'electron')) ? /downloading Electron needs Node\.js 22\.12\.0 or newer, this is \d+\.\d+\.\d+: install Node\.js 22 LTS or newer/ : /could not be downloaded/);
         else assert.equal(lines[0], reason, 'the first line says why');
         assert.equal(started.url, `http://127.0.0.1:${port}`);
         assert.equal((await fetch(`${started.url}/v2/`)).status, 200);

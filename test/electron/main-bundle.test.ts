@@ -61,10 +61,13 @@ describe('the main bundle under a stand-in Electron', { timeout: 120_000 }, () =
   it('starts the registry, opens a sandboxed window on the UI, wires IPC, tray and guards, and quits cleanly', async () => {
     assert.ok(await fs.stat(MAIN), 'run npm run build first');
     const run = await launch();
+    // The whole ready line (a pipe may deliver it in pieces).
+    const readyLine = new RegExp(`${READY_LINE}.*\n`);
     const ready = await Promise.race([
       new Promise<boolean>((resolve) => {
-        const check = () => run.output().includes(READY_LINE) && resolve(true);
+        const check = () => readyLine.test(run.output()) && resolve(true);
         run.child.stdout.on('data', check);
+        check();
       }),
       run.exited.then(() => false),
     ]);
@@ -73,9 +76,12 @@ describe('the main bundle under a stand-in Electron', { timeout: 120_000 }, () =
     assert.equal((await fetch(`${base}/v2/`)).status, 200);
     assert.match(run.output(), new RegExp(`${READY_LINE} \\(registry at localhost:${run.settings.port}; window: ${base}/\\)`));
 
-    // Wait for the window to have loaded (the stand-in fetches the page, then plays the preload).
+    // Wait for everything checked below to be recorded (the stand-in fetches the page, then plays
+    // the preload; the tray and the session's handlers come as the app gets there).
+    const expected = ['setPath', 'setAppUserModelId', 'BrowserWindow', 'loadURL', 'show', 'token', 'getSettings', 'tray.tooltip', 'Tray', 'applicationMenu', 'permission', 'permissionCheck', 'headers'];
     let recorded = await run.records();
-    for (let i = 0; i < 500 && !recorded.some((r) => r.what === 'getSettings'); i++) {
+    const deadline = Date.now() + 30_000;
+    while (!expected.every((what) => recorded.some((r) => r.what === what)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
       recorded = await run.records();
     }

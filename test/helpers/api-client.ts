@@ -56,11 +56,11 @@ export async function pushImageWith(
   client: Client,
   repo: string,
   tag: string | null,
-  options: { layers?: string[]; config?: Record<string, unknown>; platform?: { os: string; architecture: string; variant?: string } } = {},
+  options: { layers?: string[]; config?: Record<string, unknown>; platform?: { os: string; architecture: string; variant?: string }; created?: string } = {},
 ) {
   const layers = options.layers ?? [`layer of ${repo} ${Math.random()}`];
   const config = JSON.stringify({
-    created: '2026-01-02T03:04:05Z',
+    created: options.created ?? '2026-01-02T03:04:05Z',
     author: 'Berth tests',
     ...(options.platform ?? { os: 'linux', architecture: 'amd64' }),
     config: options.config ?? FIXTURE_CONFIG,

@@ -19,6 +19,11 @@ export interface BerthProcess {
   pid: number;
   child: ChildProcess;
   output(): string;
+  /**
+   * Waits until the output matches (what the server prints right after it starts listening may come
+   * after its port answers) and returns the match; fails with the output when the process exits first.
+   */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL, no chance to clean up. */
@@ -75,8 +80,30 @@ function pingStatus(url: string): Promise<number | null> {
  * which a wildcard bind also serves); `tls` makes the URL https. Ready once /v2/ answers 200, or 401
  * with auth on.
  */
-export async function startBerth(options: { dataDir: string; port?: number; args?: string[]; env?: NodeJS.ProcessEnv; host?: string; tls?: boolean }): Promise<BerthProcess> {
-  const port = options.port ?? (await freePort());
+export async function startBerth(options: StartOptions): Promise<BerthProcess> {
+  // A free port can be taken by another process (other tests run beside these) before berth binds it:
+  // then berth says the port is in use, and it starts again on another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options, options.port ?? (await freePort()));
+    } catch (err) {
+      if (options.port !== undefined || attempt >= 3 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+interface StartOptions {
+  dataDir: string;
+  port?: number;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  host?: string;
+  tls?: boolean;
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(options: StartOptions, port: number): Promise<BerthProcess> {
   const child = spawn(
     process.execPath,
     [BERTH_BIN, 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
@@ -87,11 +114,16 @@ export async function startBerth(options: { dataDir: string; port?: number; args
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Ready once it answers and has said it listens (so the answer is from it, not from another
+  // process on the port); the 30 s bound is for a hang on a loaded machine.
+  const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`berth serve exited with ${child.exitCode}: ${output}`);
+    if (child.exitCode !== null) {
+      if (/port \d+ on .* is already in use/.test(output)) throw new PortTaken(output);
+      throw new Error(`berth serve exited with ${child.exitCode}: ${output}`);
+    }
     const status = await pingStatus(url);
-    if (status === 200 || status === 401) break;
+    if ((status === 200 || status === 401) && output.includes('Berth registry at ')) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`berth serve did not answer on ${url}: ${output}`);
@@ -105,6 +137,15 @@ export async function startBerth(options: { dataDir: string; port?: number; args
     pid: child.pid!,
     child,
     output: () => output,
+    async waitForOutput(pattern: RegExp, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = pattern.exec(output);
+        if (match) return match;
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`berth serve never printed ${pattern}: ${output}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { ROOT } from './berth-process.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -54,4 +54,38 @@ export async function openBrowser(baseURL: string, options: { ignoreHTTPSErrors?
       await browser.close();
     },
   };
+}
+
+/**
+ * What `read` gives once `accept` says the page has settled (a tab switched, data loaded, a value
+ * filled in by an async handler): polled, like playwright's expect; a read that never settles fails
+ * with the last value seen. Reading a page once, right after an action, races the page's own work.
+ */
+export async function settled<T>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let failure: unknown = null;
+  for (;;) {
+    try {
+      last = await read();
+      failure = null;
+      if (accept(last)) return last;
+    } catch (err) {
+      failure = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}; last seen: ${failure ? String(failure) : JSON.stringify(last)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The text of `locator` once it matches `pattern`. */
+export function textMatching(locator: Locator, pattern: RegExp): Promise<string> {
+  return settled(() => locator.innerText(), (text) => pattern.test(text), `text matching ${pattern}`);
+}
+
+/** The value of the input `locator` once it is `expected`. */
+export function valueBecomes(locator: Locator, expected: string): Promise<string> {
+  return settled(() => locator.inputValue(), (value) => value === expected, `the value ${JSON.stringify(expected)}`);
 }

@@ -292,8 +292,8 @@ export async function expectHeadError(res: Response, status: number): Promise<vo
   assert.equal(await res.text(), '');
 }
 
-/** Polls `check` until it holds (every 10 ms, up to 5 s). */
-export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** Polls `check` until it holds (every 10 ms); the 30 s bound is for a hang on a loaded machine, not a timing assertion. */
+export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);

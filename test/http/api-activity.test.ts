@@ -27,13 +27,15 @@ function slowPatch(base: string, location: string, first: Buffer): { end(rest: B
   };
 }
 
+/** Polls `probe` until it gives a value; the 30 s bound is for a hang on a loaded machine. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('management API: activity', () => {
@@ -77,6 +79,18 @@ describe('management API: activity', () => {
     assert.deepEqual(entries[0]!.tags, ['a', 'b']);
     assert.deepEqual(entries[0]!.digests, [a.digest, b.digest]);
     assert.equal(entries[0]!.count, 2);
+  });
+
+  it('never folds a push across a later delete: push, delete, push are three entries, newest first', async () => {
+    await pushImageWith(registry, 'act/order', 'todelete');
+    await api.delete('/api/repositories/act/order/-/tags/todelete');
+    await pushImageWith(registry, 'act/order', '1.0');
+    const entries = (await feed()).entries.filter((e) => e.repository === 'act/order');
+    assert.deepEqual(entries.map((e) => [e.kind, e.tags]), [['push', ['1.0']], ['delete', ['todelete']], ['push', ['todelete']]]);
+    // And a delete after that push starts a new delete entry instead of joining the first one.
+    await api.delete('/api/repositories/act/order/-/tags/1.0');
+    const again = (await feed()).entries.filter((e) => e.repository === 'act/order');
+    assert.deepEqual(again.map((e) => [e.kind, e.tags]), [['delete', ['1.0']], ['push', ['1.0']], ['delete', ['todelete']], ['push', ['todelete']]]);
   });
 
   it('records deletes of tags and of whole repositories', async () => {

@@ -33,6 +33,7 @@ describe('management API: disk usage', () => {
       assert.match(usage.storage.location, TEST_DRIVER === 's3' ? /^s3:\/\// : /^azure:\/\//);
     }
     assert.equal(usage.reclaimableByGcBytes, 0);
+    assert.equal(usage.reclaimableAfterGraceBytes, 0);
   });
 
   it('equals the blob files on disk, counting a layer shared by two repositories once', async () => {
@@ -70,8 +71,11 @@ describe('management API: disk usage', () => {
     assert.equal(usage.bytesOnDisk, sum(files.values()), 'deleting unlinks: the bytes are still on disk');
     assert.equal(usage.unreferencedBytes, image.size + image.manifestSize);
     assert.ok(!usage.repositories.some((r) => r.name === 'usage/gone'));
-    // Deleted a moment ago: inside the one-hour grace window that protects pushes in progress.
+    // Deleted a moment ago: inside the one-hour grace window that protects pushes in progress. Not
+    // now, then; all of it once the window has passed, and the answer says which window.
     assert.equal(usage.reclaimableByGcBytes, 0);
+    assert.equal(usage.reclaimableAfterGraceBytes, usage.unreferencedBytes);
+    assert.equal(usage.gcGraceSeconds, 3600);
   });
 
   it('reports as reclaimable exactly what a collection then frees', async () => {
@@ -83,10 +87,13 @@ describe('management API: disk usage', () => {
       await storeTimesPast(quick.server.registry.driver);
       const before = await quick.api.json<DiskUsage>('/api/disk-usage');
       assert.equal(before.reclaimableByGcBytes, image.size + image.manifestSize);
+      assert.equal(before.reclaimableAfterGraceBytes, before.reclaimableByGcBytes, 'no grace window: nothing waits');
+      assert.equal(before.gcGraceSeconds, 0);
       const report = await runGc(quick.registry);
       assert.equal(report.bytesFreed, before.reclaimableByGcBytes);
       const after = await quick.api.json<DiskUsage>('/api/disk-usage');
       assert.equal(after.reclaimableByGcBytes, 0);
+      assert.equal(after.reclaimableAfterGraceBytes, 0);
       assert.equal(after.bytesOnDisk, before.bytesOnDisk - before.reclaimableByGcBytes);
     } finally {
       await quick.server.close({ remove: true });

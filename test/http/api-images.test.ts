@@ -1,7 +1,7 @@
 /** GET /api/repositories/<name>/-/manifests/<reference>: images, indexes, artifacts and referrers. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ImageDetail } from '../../server/registry/api-types.ts';
+import type { ImageDetail, RepositoryDetail } from '../../server/registry/api-types.ts';
 import { ApiClient, FIXTURE_CONFIG, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { Client, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, descriptor, expectError, imageIndex, imageManifest, sha256 } from '../helpers/registry-client.ts';
 import type { TestServer } from '../helpers/server.ts';
@@ -90,6 +90,25 @@ describe('management API: images', () => {
     const child = await api.json<ImageDetail>(`/api/repositories/shop/multi/-/manifests/${arm.digest}`);
     assert.deepEqual(child.parents, [digest]);
     assert.equal(child.image?.variant, 'v8');
+  });
+
+  it('dates an index by its platform images: the newest created, in its tag row and its page', async () => {
+    const amd = await pushImageWith(registry, 'shop/dated', null, { platform: { os: 'linux', architecture: 'amd64' }, created: '2026-03-01T10:00:00Z' });
+    const arm = await pushImageWith(registry, 'shop/dated', null, { platform: { os: 'linux', architecture: 'arm64' }, created: '2026-03-01T10:05:00Z' });
+    const children = [
+      descriptor(OCI_MANIFEST, amd.bytes, { platform: { os: 'linux', architecture: 'amd64' } }),
+      descriptor(OCI_MANIFEST, arm.bytes, { platform: { os: 'linux', architecture: 'arm64' } }),
+    ];
+    await registry.pushManifest('shop/dated', 'latest', imageIndex(children), OCI_INDEX);
+    const row = (await api.json<RepositoryDetail>('/api/repositories/shop/dated')).tags.find((t) => t.tag === 'latest')!;
+    assert.equal(row.kind, 'index');
+    assert.equal(row.created, '2026-03-01T10:05:00Z', 'the newest of its platforms');
+    assert.equal((await api.json<ImageDetail>('/api/repositories/shop/dated/-/manifests/latest')).created, '2026-03-01T10:05:00Z');
+    // The index's own org.opencontainers.image.created annotation (image-spec annotations.md) wins.
+    await registry.pushManifest('shop/dated', 'annotated', imageIndex(children, { annotations: { 'org.opencontainers.image.created': '2026-03-02T00:00:00Z' } }), OCI_INDEX);
+    assert.equal((await api.json<RepositoryDetail>('/api/repositories/shop/dated')).tags.find((t) => t.tag === 'annotated')!.created, '2026-03-02T00:00:00Z');
+    assert.equal((await api.json<ImageDetail>('/api/repositories/shop/dated/-/manifests/latest')).created, '2026-03-01T10:05:00Z');
+    assert.equal((await api.json<ImageDetail>(`/api/repositories/shop/dated/-/manifests/${amd.digest}`)).created, '2026-03-01T10:00:00Z', 'an image: its config');
   });
 
   it('marks attestation entries (buildx provenance) and children deleted since', async () => {

@@ -12,6 +12,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { FileView, FsNode, ImageDiff, ImageFilesView, LayerListingView } from '../../server/registry/inspect-types.ts';
 import { LONG_NAME, layer, pushImage, sha256, whiteoutImage, type Compression } from '../fixtures/layers.ts';
 import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
+import { storeTimesPast } from '../helpers/blob-files.ts';
 import { skipUnless } from '../helpers/tools.ts';
 
 const skipZstd = skipUnless('zstd');
@@ -164,6 +165,7 @@ describe('image files API', () => {
     const cached = path.join(t.server.dataDir, 'derived', 'layers', 'sha256', `${only.digest.slice(7)}.json.gz`);
     await fs.access(cached);
     await t.api.json(`/api/repositories/inside/gc/-/manifests/${digest}`, { method: 'DELETE' });
+    await storeTimesPast(t.server.registry.driver);
     const run = await t.api.json<{ state: string; result: { removed: { blobs: { digest: string }[] } } }>('/api/gc', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pseudoRandom } from '../fixtures/images.ts';
-import { Client, sha256 } from '../helpers/registry-client.ts';
+import { Client, sha256, waitFor } from '../helpers/registry-client.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 describe('blob downloads cut short', () => {
@@ -39,9 +39,12 @@ describe('blob downloads cut short', () => {
   }
 
   it('survives connections reset and closed mid-body, again and again', async () => {
+    const connections = () => new Promise<number>((resolve, reject) => server.registry.server!.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    const before_ = await connections();
     for (let i = 0; i < 6; i++) await cut(i % 2 ? 'reset' : 'close', 64 * 1024 * (i + 1));
-    // Give the server a moment to notice the failed writes: an unhandled one would end the process.
-    await new Promise((r) => setTimeout(r, 300));
+    // Until the server has noticed every cut (its failed writes end those sockets): an unhandled
+    // failure would have ended the process by then.
+    await waitFor(async () => (await connections()) <= before_, 'the server to close the cut connections', 30_000);
     const res = await client.fetch(`/v2/cut/short/blobs/${digest}`);
     assert.equal(res.status, 200);
     assert.equal(sha256(Buffer.from(await res.arrayBuffer())), digest, 'the next download is whole');

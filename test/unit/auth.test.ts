@@ -158,12 +158,19 @@ describe('login throttle', () => {
 describe('htpasswd', () => {
   const bcrypt = '$2y$05$' + 'a'.repeat(53);
   it('reads bcrypt entries, skipping comments and blank lines', () => {
-    assert.deepEqual(parseHtpasswd(`# users\n\nalice:${bcrypt}\r\nbob:${bcrypt.replace('2y', '2b')}\n`, () => null).map((e) => e.name), ['alice', 'bob']);
+    const { entries, skipped } = parseHtpasswd(`# users\n\nalice:${bcrypt}\r\nbob:${bcrypt.replace('2y', '2b')}\n`, () => null);
+    assert.deepEqual(entries.map((e) => e.name), ['alice', 'bob']);
+    assert.deepEqual(skipped, []);
   });
-  it('refuses the whole file when any entry is not bcrypt, naming each line', () => {
-    assert.throws(() => parseHtpasswd(`a:${bcrypt}\nb:$apr1$x$y\nc:{SHA}abc=\nd:plain\ne`, () => null),
-      /nothing imported: line 2 \(b\): .*Apache MD5.*; line 3 \(c\): .*SHA-1.*; line 4 \(d\): .*plain text.*; line 5: not "user:hash"/);
-    assert.throws(() => parseHtpasswd(`a:${bcrypt}\na:${bcrypt}`, () => null), /appears twice/);
+  it('takes every bcrypt line and lists each other line with why and how to convert it', () => {
+    const { entries, skipped } = parseHtpasswd(`a:${bcrypt}\nb:$apr1$x$y\nc:{SHA}abc=\nd:plain\ne\nf:${bcrypt}\na:${bcrypt}\nb:${bcrypt}`, () => null);
+    assert.deepEqual(entries.map((e) => `${e.line}:${e.name}`), ['1:a', '6:f', '8:b'], 'a later bcrypt line of a skipped user counts');
+    assert.deepEqual(skipped.map((s) => [s.line, s.name]), [[2, 'b'], [3, 'c'], [4, 'd'], [5, null], [7, 'a']]);
+    assert.match(skipped[0]!.reason, /Apache MD5 \(\$apr1\$\); only bcrypt is accepted: re-create the line with "htpasswd -B FILE b"/);
+    assert.match(skipped[1]!.reason, /SHA-1/);
+    assert.match(skipped[2]!.reason, /plain text/);
+    assert.match(skipped[3]!.reason, /not "user:hash"/);
+    assert.match(skipped[4]!.reason, /appears on an earlier line/);
   });
 });
 

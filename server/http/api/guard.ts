@@ -26,7 +26,8 @@
  *   - otherwise, while registry auth is off, only requests from this machine (loopback) are served.
  * Browsers are kept out too: requests must name this server in Host (DNS rebinding), and requests
  * that change something must carry the X-Berth-Client header, which a cross-site page cannot send
- * without a CORS preflight we never grant.
+ * without a CORS preflight we never grant. Its value names the client ("berth-ui", "berth-cli"):
+ * what it starts is recorded as theirs (maintenance.ts triggerOf).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';

@@ -8,14 +8,14 @@ import type { Ctx } from '../context.ts';
 /** Management requests are a few settings; anything larger is a mistake or an attack. */
 const MAX_JSON_BYTES = 64 * 1024;
 
-/** The body as a JSON object; an empty body is {}. */
-export async function readJsonObject(ctx: Ctx): Promise<Record<string, unknown>> {
+/** The body as a JSON object; an empty body is {}. `limit`: for the few requests that carry a file. */
+export async function readJsonObject(ctx: Ctx, limit = MAX_JSON_BYTES): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await getRawBody(ctx.req, { limit: MAX_JSON_BYTES, encoding: 'utf8' });
+    text = await getRawBody(ctx.req, { limit, encoding: 'utf8' });
   } catch (err) {
     if ((err as { type?: string }).type === 'entity.too.large') {
-      throw new RegistryError('TOO_LARGE', { message: `request bodies of the management API may be at most ${MAX_JSON_BYTES} bytes` });
+      throw new RegistryError('TOO_LARGE', { message: `request bodies of the management API may be at most ${limit} bytes here` });
     }
     throw err;
   }

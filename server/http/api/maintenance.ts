@@ -14,19 +14,29 @@
  * one is refused with detail {"fields": ["grace"]} (api-types.ts FieldErrorDetail), for the UI to show
  * next to its field.
  */
-import type { MaintenanceOverview } from '../../registry/api-types.ts';
+import type { MaintenanceOverview, MaintenanceTrigger } from '../../registry/api-types.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { RUN_KINDS, type RunJson, type RunRequest } from '../../registry/maintenance.ts';
 import type { RunKind } from '../../metadata/maintenance-db.ts';
 import { sendJson, singleQuery, type Ctx, type LifecycleServices } from '../context.ts';
+import { CLIENT_HEADER } from './guard.ts';
 import { durationField, onlyFields, optionalBoolean, readJsonObject } from './json-body.ts';
 
 const MAX_LIST = 200;
 
+/**
+ * Who started a run, from the X-Berth-Client header every change carries (guard.ts): the web UI sends
+ * "berth-ui", the CLI working through a server "berth-cli"; any other client is "api".
+ */
+export function triggerOf(ctx: Ctx): MaintenanceTrigger {
+  const client = ctx.get(CLIENT_HEADER);
+  return client === 'berth-ui' ? 'ui' : client === 'berth-cli' ? 'cli' : 'api';
+}
+
 export function maintenanceHandlers({ maintenance, settings, nextRuns }: LifecycleServices) {
   /** Queues the run; answers 202 + Location, or with wait the finished run (200). */
   async function startRun(ctx: Ctx, request: RunRequest, wait: boolean): Promise<void> {
-    const run = await maintenance.start(request, 'api');
+    const run = await maintenance.start(request, triggerOf(ctx));
     if (wait) {
       sendRun(ctx, await maintenance.wait(run.id), 200);
       return;

@@ -13,6 +13,7 @@ import type { ImageService } from '../../registry/images.ts';
 import type { RepositoryService } from '../../registry/repositories.ts';
 import type { SelfTestDeps } from '../../registry/self-test.ts';
 import type { UploadMonitor } from '../../registry/upload-monitor.ts';
+import type { UserAdmin } from '../../registry/user-admin.ts';
 import type { DiskUsageService } from '../../registry/usage.ts';
 import type { RegistryServices } from '../context.ts';
 import type { Route } from '../routes.ts';
@@ -28,6 +29,8 @@ import { selfTestHandlers } from './self-test.ts';
 import { statusHandlers, type ServerInfo } from './status.ts';
 import { tagHandlers } from './tags.ts';
 import { tlsHandlers } from './tls.ts';
+import { accessTokenHandlers } from './tokens.ts';
+import { userHandlers } from './users.ts';
 import type { WebhookService } from '../../webhooks/service.ts';
 import { webhookHandlers } from './webhooks.ts';
 import { mirrorHandlers } from './mirrors.ts';
@@ -41,6 +44,7 @@ export interface ManagementServices {
   uploadMonitor: UploadMonitor;
   selfTest: SelfTestDeps;
   tls: { caCertificate(): string | null };
+  users: UserAdmin;
   /** Inside images: files, diff (issue 15). */
   inspect: InspectService;
   /** Signatures, SBOMs, attestations attached to images (issue 15). */
@@ -72,6 +76,8 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const tls = tlsHandlers(manage.tls);
   const maintenance = maintenanceHandlers(services.lifecycle);
   const retention = retentionHandlers(services.lifecycle);
+  const users = userHandlers(manage.users);
+  const tokens = accessTokenHandlers(manage.users);
   const inside = inspectHandlers(manage.inspect, manage.artifacts);
   const mirrors = services.mirror ? mirrorHandlers(services.mirror, manage.selfTest) : null;
 
@@ -79,6 +85,7 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
   const tag = new RegExp(`^/api/repositories/${NAME}/-/tags/${SEGMENT}$`);
   const rule = /^\/api\/retention\/rules\/([^/]+)$/;
+  const user = /^\/api\/users\/([^/]+)$/;
   const ofManifest = (what: string) => new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}/${what}$`);
   const webhooks = webhookHandlers(() => manage.webhooks);
   const webhook = /^\/api\/webhooks\/([^/]+)$/;
@@ -114,6 +121,16 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'DELETE', pattern: rule, params: ['id'], handler: retention.deleteRetentionRule },
     { method: 'POST', pattern: /^\/api\/retention\/preview$/, params: [], handler: retention.previewRetention },
     { method: 'POST', pattern: /^\/api\/retention\/apply$/, params: [], handler: maintenance.startRetention },
+    // Users and tokens (issue 10)
+    { method: 'GET', pattern: /^\/api\/users$/, params: [], handler: users.listUsers },
+    { method: 'POST', pattern: /^\/api\/users$/, params: [], handler: users.createUser },
+    { method: 'POST', pattern: /^\/api\/users\/htpasswd$/, params: [], handler: users.importHtpasswd },
+    { method: 'PUT', pattern: user, params: ['name'], handler: users.updateUser },
+    { method: 'DELETE', pattern: user, params: ['name'], handler: users.removeUser },
+    { method: 'PUT', pattern: /^\/api\/users\/([^/]+)\/password$/, params: ['name'], handler: users.setPassword },
+    { method: 'GET', pattern: /^\/api\/tokens$/, params: [], handler: tokens.listTokens },
+    { method: 'POST', pattern: /^\/api\/tokens$/, params: [], handler: tokens.createToken },
+    { method: 'DELETE', pattern: /^\/api\/tokens\/([^/]+)$/, params: ['id'], handler: tokens.revokeToken },
     // Inside images: files, diff, signatures and SBOMs (issue 15)
     { method: 'GET', pattern: ofManifest('files'), params: ['name', 'reference'], handler: inside.getImageFiles },
     { method: 'GET', pattern: ofManifest('file'), params: ['name', 'reference'], handler: inside.getImageFile },
