@@ -10,6 +10,10 @@
  * `perf record` (kernel frames included; node runs with --perf-basic-prof so JIT frames have names).
  * Profiles are written to WORK/push.cpuprofile and WORK/pull.cpuprofile (open them in Chrome DevTools or
  * speedscope for the flame graph).
+ *
+ * With --compare DIR (another built checkout: its bin/ and dist/, e.g. a copy of main's) no profiles are
+ * taken: both builds push and pull the file in --rounds interleaved rounds (the order alternating), and
+ * the medians and their ratio are printed: how a change is measured on a shared machine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -27,6 +31,8 @@ const { values: args } = parseArgs({
     top: { type: 'string', default: '14' },
     /** Extra node flags for the server, e.g. "--max-semi-space-size=4". */
     'node-flags': { type: 'string', default: '' },
+    compare: { type: 'string' },
+    rounds: { type: 'string', default: '5' },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -71,11 +77,11 @@ async function cpuOf(pid: number): Promise<{ user: number; system: number }> {
 
 interface Server { child: ChildProcess; pid: number; stop(): Promise<void> }
 
-async function startServer(dataDir: string, profileName: string | null): Promise<Server> {
+async function startServer(dataDir: string, profileName: string | null, root = ROOT): Promise<Server> {
   const flags = ['--max-semi-space-size=2', '--expose-gc', ...args['node-flags']!.split(' ').filter(Boolean)];
   if (profileName) flags.push('--cpu-prof', `--cpu-prof-dir=${WORK}`, `--cpu-prof-name=${profileName}`, '--cpu-prof-interval=200');
   if (args.perf) flags.push('--perf-basic-prof');
-  const child = spawn(process.execPath, [...flags, path.join(ROOT, 'bin/berth.js'), 'serve', '--host', '127.0.0.1', '--port', String(PORT), '--data', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [...flags, path.join(root, 'bin/berth.js'), 'serve', '--host', '127.0.0.1', '--port', String(PORT), '--data', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   for (let i = 0; ; i++) {
@@ -172,6 +178,49 @@ function sha256Floor(): number {
   return m ? (Number(m[1]) * 1000) / 1e6 : NaN;
 }
 
+function pushFile(file: string, digest: string, repo = 'profile/blob'): void {
+  const location = /^location:\s*(\S+)/im.exec(curl(['-D', '-', '-o', '/dev/null', '-X', 'POST', `${URL_BASE}/v2/${repo}/blobs/uploads/`]))![1]!;
+  const patched = /^location:\s*(\S+)/im.exec(curl(['-D', '-', '-o', '/dev/null', '-X', 'PATCH', '-H', 'Content-Type: application/octet-stream', '-T', file, new URL(location, URL_BASE).toString()]))![1]!;
+  const done = new URL(patched, URL_BASE);
+  done.searchParams.set('digest', digest);
+  curl(['-o', '/dev/null', '-X', 'PUT', done.toString()]);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Two builds, interleaved: push (to a fresh data directory) then three pulls, per round. */
+async function compare(file: string, digest: string, other: string, rounds: number): Promise<void> {
+  const builds = [['this', ROOT], ['other', path.resolve(other)]] as const;
+  const results = new Map<string, { push: number[]; pushMBps: number[]; pull: number[]; rss: number[] }>(builds.map(([label]) => [label, { push: [], pushMBps: [], pull: [], rss: [] }]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [label, root] of round % 2 ? [...builds].reverse() : builds) {
+      const dataDir = path.join(WORK, `data-${label}`);
+      await fs.rm(dataDir, { recursive: true, force: true });
+      const server = await startServer(dataDir, null, root);
+      const push = await measure(server.pid, () => pushFile(file, digest));
+      const pull = await measure(server.pid, () => {
+        for (let i = 0; i < 3; i++) curl(['-o', '/dev/null', `${URL_BASE}/v2/profile/blob/blobs/${digest}`]);
+      });
+      const hwm = /VmHWM:\s*(\d+)/.exec(await fs.readFile(`/proc/${server.pid}/status`, 'utf8'))![1]!;
+      await server.stop();
+      const r = results.get(label)!;
+      r.push.push(push.cpuSecondsPerGB);
+      r.pushMBps.push(push.MBps);
+      r.pull.push(pull.cpuSecondsPerGB / 3);
+      r.rss.push(Number(hwm) / 1024);
+      log(`round ${round + 1} ${label}: push ${push.cpuSecondsPerGB.toFixed(3)} s/GB ${push.MBps.toFixed(0)} MB/s, pull ${(pull.cpuSecondsPerGB / 3).toFixed(3)} s/GB, VmHWM ${(Number(hwm) / 1024).toFixed(0)} MB`);
+    }
+  }
+  const a = results.get('this')!;
+  const b = results.get('other')!;
+  console.log(`\n${rounds} interleaved rounds, medians (this = ${ROOT}, other = ${path.resolve(other)})\n`);
+  console.log('| | this | other | this/other |');
+  console.log('|---|---:|---:|---:|');
+  for (const [name, key] of [['push registry CPU s/GB', 'push'], ['push MB/s', 'pushMBps'], ['pull registry CPU s/GB', 'pull'], ['VmHWM MB', 'rss']] as const) {
+    console.log(`| ${name} | ${median(a[key]).toFixed(3)} | ${median(b[key]).toFixed(3)} | ${(median(a[key]) / median(b[key])).toFixed(2)} |`);
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 await fs.mkdir(WORK, { recursive: true });
@@ -181,18 +230,16 @@ await fs.rm(dataDir, { recursive: true, force: true });
 const top = Number(args.top);
 const shaMBps = sha256Floor();
 log(`openssl sha256 (1 core, 16 KiB blocks): ${shaMBps.toFixed(0)} MB/s = ${(1000 / shaMBps).toFixed(3)} s/GB`);
+if (args.compare) {
+  await compare(file, digest, args.compare, Number(args.rounds));
+  process.exit(0);
+}
 
 // Push
 await fs.rm(path.join(WORK, 'push.cpuprofile'), { force: true });
 let server = await startServer(dataDir, 'push.cpuprofile');
 let recorder = perfRecord(server.pid, path.join(WORK, 'push.perf.data'));
-const push = await measure(server.pid, () => {
-  const location = /^location:\s*(\S+)/im.exec(curl(['-D', '-', '-o', '/dev/null', '-X', 'POST', `${URL_BASE}/v2/profile/blob/blobs/uploads/`]))![1]!;
-  const patched = /^location:\s*(\S+)/im.exec(curl(['-D', '-', '-o', '/dev/null', '-X', 'PATCH', '-H', 'Content-Type: application/octet-stream', '-T', file, new URL(location, URL_BASE).toString()]))![1]!;
-  const done = new URL(patched, URL_BASE);
-  done.searchParams.set('digest', digest);
-  curl(['-o', '/dev/null', '-X', 'PUT', done.toString()]);
-});
+const push = await measure(server.pid, () => pushFile(file, digest));
 await perfStop(recorder);
 await server.stop();
 log('push', JSON.stringify(push));

@@ -29,6 +29,20 @@ driverSuite('filesystem', {
   },
 });
 
+// Uploads on local disks go direct (O_DIRECT, append-sink.ts) where the file system allows; the same
+// suite with direct writes off covers file systems that refuse them (tmpfs) and other platforms.
+driverSuite('filesystem, buffered writes', {
+  skip: null,
+  presigns: false,
+  make({ sameAs } = {}) {
+    let root = sameAs ? fsRoots.get(sameAs) : undefined;
+    if (!root) dirs.push((root = mkdtempSync(path.join(os.tmpdir(), 'berth-driver-'))));
+    const driver = new FilesystemDriver(root, { directWrites: false });
+    fsRoots.set(driver, root);
+    return driver;
+  },
+});
+
 /** S3 and Azure: a fresh prefix per driver, or the prefix of `sameAs`. */
 function objectStore(driver: 's3' | 'azure', build: (storage: StorageConfig, pageSize?: number) => StorageDriver) {
   const stores = new WeakMap<StorageDriver, StorageConfig>();

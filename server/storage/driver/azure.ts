@@ -194,7 +194,7 @@ export class AzureDriver implements StorageDriver {
 
   async writer(path: string, options: WriterOptions = {}): Promise<ObjectWriter> {
     const state = (await this.readState(path)) ?? { blocks: [], size: 0, updatedAt: new Date().toISOString() };
-    return new AzureWriter(this, path, state, options.onWritten);
+    return new AzureWriter(this, path, state, options);
   }
 
   async writerStat(path: string): Promise<ObjectInfo | null> {
@@ -318,12 +318,12 @@ class AzureWriter implements ObjectWriter {
   private readonly newBlocks: WriterState['blocks'] = [];
   private ended = false;
 
-  constructor(driver: AzureDriver, path: string, state: WriterState, onWritten?: (bytes: Buffer) => void) {
+  constructor(driver: AzureDriver, path: string, state: WriterState, options: WriterOptions) {
     this.driver = driver;
     this.path = path;
     this.state = state;
     this.offset = state.size;
-    this.parts = new PartSink(driver.partBytes, null, (bytes) => this.stage(bytes), onWritten);
+    this.parts = new PartSink(driver.partBytes, null, (bytes) => this.stage(bytes), options);
     this.sink = this.parts.sink;
     this.settled = this.parts.settled;
   }

@@ -291,7 +291,7 @@ export class S3Driver implements StorageDriver {
     if (state.tail && (!tail || tail.bytes.length !== state.tail.size)) {
       throw new StorageError('failed', `the pending bytes of ${path} are missing from the bucket (${state.tail.key})`);
     }
-    return new S3Writer(this, path, state, tail?.bytes ?? null, options.onWritten);
+    return new S3Writer(this, path, state, tail?.bytes ?? null, options);
   }
 
   async writerStat(path: string): Promise<ObjectInfo | null> {
@@ -446,13 +446,13 @@ class S3Writer implements ObjectWriter {
   private readonly newParts: PartRecord[] = [];
   private ended = false;
 
-  constructor(driver: S3Driver, path: string, state: WriterState, tail: Buffer | null, onWritten?: (bytes: Buffer) => void) {
+  constructor(driver: S3Driver, path: string, state: WriterState, tail: Buffer | null, options: WriterOptions) {
     this.driver = driver;
     this.path = path;
     this.state = state;
     this.offset = state.size;
     this.uploadId = state.uploadId;
-    this.parts = new PartSink(driver.partBytes, tail, (bytes) => this.sendPart(bytes), onWritten);
+    this.parts = new PartSink(driver.partBytes, tail, (bytes) => this.sendPart(bytes), options);
     this.sink = this.parts.sink;
     this.settled = this.parts.settled;
   }
