@@ -27,6 +27,7 @@ import {
 } from '@azure/storage-blob';
 import type { AzureSettings } from '../config.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { azureDescribe } from './names.ts';
 import { PartSink } from './part-sink.ts';
 import { sendStream } from './send-stream.ts';
 
@@ -77,7 +78,7 @@ export class AzureDriver implements StorageDriver {
   }
 
   describe(path: string): string {
-    return `azure://${this.settings.container}/${this.prefix}${path}`;
+    return azureDescribe(this.settings, path);
   }
 
   async getContent(path: string, maxBytes = Infinity): Promise<StoredContent | null> {

@@ -44,6 +44,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Settings } from '../config.ts';
 import { S3_MIN_PART_BYTES } from '../config.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { s3Describe, s3Location } from './names.ts';
 import { PartSink } from './part-sink.ts';
 import { sendStream } from './send-stream.ts';
 
@@ -85,10 +86,7 @@ export class S3Driver implements StorageDriver {
     this.bucket = settings.bucket;
     this.prefix = settings.prefix ? `${settings.prefix}/` : '';
     this.page = options.pageSize ?? PAGE;
-    this.location = {
-      driver: 's3' as const,
-      description: `s3://${settings.bucket}${settings.prefix ? `/${settings.prefix}` : ''}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`,
-    };
+    this.location = s3Location(settings);
     // The SDK warns on every start under Node 20 that versions published after January 2027 will need
     // Node 22; Berth pins the version it was tested with (package.json), so the warning says nothing
     // actionable to whoever runs `berth serve`.
@@ -119,7 +117,7 @@ export class S3Driver implements StorageDriver {
   }
 
   describe(path: string): string {
-    return `s3://${this.bucket}/${this.key(path)}`;
+    return s3Describe(this.settings, path);
   }
 
   async getContent(path: string, maxBytes = Infinity): Promise<StoredContent | null> {
