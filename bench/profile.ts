@@ -32,6 +32,10 @@ const { values: args } = parseArgs({
     /** Extra node flags for the server, e.g. "--max-semi-space-size=4". */
     'node-flags': { type: 'string', default: '' },
     compare: { type: 'string' },
+    /** Also profile populating a catalog: N repositories, each 2 cross-repository mounts + a manifest PUT (the kit's workload). */
+    populate: { type: 'string', default: '0' },
+    /** Also profile manifest GETs by tag: wrk, 32 connections, for this many seconds (the kit's workload). */
+    'manifest-get': { type: 'string', default: '0' },
     rounds: { type: 'string', default: '5' },
   },
 });
@@ -186,12 +190,50 @@ function pushFile(file: string, digest: string, repo = 'profile/blob'): void {
   curl(['-o', '/dev/null', '-X', 'PUT', done.toString()]);
 }
 
+/** The kit's catalog populate: a tiny image pushed once, then per repository two mounts and the manifest PUT. */
+async function populate(pid: number, n: number, prefix: string): Promise<{ reposPerSecond: number; cpuMsPerRepo: number }> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+  const layer = Buffer.from(`layer of ${prefix}`);
+  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const blobs = [config, layer].map((b) => ({ bytes: b, digest: sha(b) }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: blobs[0]!.digest, size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: blobs[1]!.digest, size: layer.length }],
+  }));
+  const put = (repo: string) => fetch(`${URL_BASE}/v2/${repo}/manifests/latest`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  const source = `${prefix}/src`;
+  for (const b of blobs) {
+    const r = await fetch(`${URL_BASE}/v2/${source}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.bytes });
+    if (r.status !== 201) throw new Error(`seed blob: ${r.status}`);
+  }
+  if ((await put(source)).status !== 201) throw new Error('seed manifest');
+  const before = await cpuOf(pid);
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    const repo = `${prefix}/cat/r${String(i).padStart(4, '0')}`;
+    for (const b of blobs) {
+      const r = await fetch(`${URL_BASE}/v2/${repo}/blobs/uploads/?mount=${b.digest}&from=${source}`, { method: 'POST' });
+      await r.arrayBuffer();
+      if (r.status !== 201) throw new Error(`mount: ${r.status}`);
+    }
+    const r = await put(repo);
+    await r.arrayBuffer();
+    if (r.status !== 201) throw new Error(`manifest PUT: ${r.status}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const after = await cpuOf(pid);
+  return { reposPerSecond: n / seconds, cpuMsPerRepo: ((after.user - before.user + after.system - before.system) * 1000) / n };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Two builds, interleaved: push (to a fresh data directory) then three pulls, per round. */
 async function compare(file: string, digest: string, other: string, rounds: number): Promise<void> {
   const builds = [['this', ROOT], ['other', path.resolve(other)]] as const;
-  const results = new Map<string, { push: number[]; pushMBps: number[]; pull: number[]; rss: number[] }>(builds.map(([label]) => [label, { push: [], pushMBps: [], pull: [], rss: [] }]));
+  const results = new Map<string, Record<'push' | 'pushMBps' | 'pull' | 'rss' | 'repos' | 'repoCpu', number[]>>(builds.map(([label]) => [label, { push: [], pushMBps: [], pull: [], rss: [], repos: [], repoCpu: [] }]));
+  const repos = Number(args.populate);
   for (let round = 0; round < rounds; round++) {
     for (const [label, root] of round % 2 ? [...builds].reverse() : builds) {
       const dataDir = path.join(WORK, `data-${label}`);
@@ -201,6 +243,12 @@ async function compare(file: string, digest: string, other: string, rounds: numb
       const pull = await measure(server.pid, () => {
         for (let i = 0; i < 3; i++) curl(['-o', '/dev/null', `${URL_BASE}/v2/profile/blob/blobs/${digest}`]);
       });
+      if (repos > 0) {
+        const p = await populate(server.pid, repos, `round${round}`);
+        results.get(label)!.repos.push(p.reposPerSecond);
+        results.get(label)!.repoCpu.push(p.cpuMsPerRepo);
+        log(`round ${round + 1} ${label}: populate ${p.reposPerSecond.toFixed(0)} repos/s, ${p.cpuMsPerRepo.toFixed(2)} ms CPU/repo`);
+      }
       const hwm = /VmHWM:\s*(\d+)/.exec(await fs.readFile(`/proc/${server.pid}/status`, 'utf8'))![1]!;
       await server.stop();
       const r = results.get(label)!;
@@ -216,7 +264,8 @@ async function compare(file: string, digest: string, other: string, rounds: numb
   console.log(`\n${rounds} interleaved rounds, medians (this = ${ROOT}, other = ${path.resolve(other)})\n`);
   console.log('| | this | other | this/other |');
   console.log('|---|---:|---:|---:|');
-  for (const [name, key] of [['push registry CPU s/GB', 'push'], ['push MB/s', 'pushMBps'], ['pull registry CPU s/GB', 'pull'], ['VmHWM MB', 'rss']] as const) {
+  for (const [name, key] of [['push registry CPU s/GB', 'push'], ['push MB/s', 'pushMBps'], ['pull registry CPU s/GB', 'pull'], ['catalog populate repos/s', 'repos'], ['catalog populate registry CPU ms/repo', 'repoCpu'], ['VmHWM MB', 'rss']] as const) {
+    if (a[key].length === 0) continue;
     console.log(`| ${name} | ${median(a[key]).toFixed(3)} | ${median(b[key]).toFixed(3)} | ${(median(a[key]) / median(b[key])).toFixed(2)} |`);
   }
 }
@@ -264,4 +313,25 @@ console.log(`push ${SIZE / 2 ** 20} MiB (curl, one PATCH): ${push.MBps.toFixed(0
 console.log(`pull (curl GET x3): ${pull.MBps.toFixed(0)} MB/s, registry CPU ${pull.cpuSecondsPerGB.toFixed(3)} s/GB (user ${pull.userSecondsPerGB.toFixed(3)}, system ${pull.systemSecondsPerGB.toFixed(3)})`);
 printFrames('push, top frames by self time', await topFrames(path.join(WORK, 'push.cpuprofile'), top));
 printFrames('pull, top frames by self time', await topFrames(path.join(WORK, 'pull.cpuprofile'), top));
+if (Number(args.populate) > 0) {
+  await fs.rm(path.join(WORK, 'populate.cpuprofile'), { force: true });
+  server = await startServer(dataDir, 'populate.cpuprofile');
+  const p = await populate(server.pid, Number(args.populate), 'populate');
+  await server.stop();
+  console.log(`\ncatalog populate (${args.populate} repos, 2 mounts + manifest PUT each): ${p.reposPerSecond.toFixed(0)} repos/s, registry CPU ${p.cpuMsPerRepo.toFixed(2)} ms/repo`);
+  printFrames('catalog populate, top frames by self time', await topFrames(path.join(WORK, 'populate.cpuprofile'), top));
+}
+if (Number(args['manifest-get']) > 0) {
+  await fs.rm(path.join(WORK, 'manifest-get.cpuprofile'), { force: true });
+  server = await startServer(dataDir, 'manifest-get.cpuprofile');
+  await populate(server.pid, 1, 'get');
+  const before = await cpuOf(server.pid);
+  const r = spawnSync('wrk', ['-t', '2', '-c', '32', '-d', `${args['manifest-get']}s`, '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', `${URL_BASE}/v2/get/src/manifests/latest`], { encoding: 'utf8' });
+  const after = await cpuOf(server.pid);
+  await server.stop();
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN);
+  const rps = /Requests\/sec:\s*([\d.]+)/.exec(r.stdout)?.[1];
+  console.log(`\nmanifest GET by tag (wrk, 32 connections, ${args['manifest-get']} s): ${rps} requests/s, registry CPU ${((after.user - before.user + after.system - before.system) * 1e6 / requests).toFixed(0)} us/request`);
+  printFrames('manifest GET, top frames by self time', await topFrames(path.join(WORK, 'manifest-get.cpuprofile'), top));
+}
 await fs.writeFile(path.join(WORK, 'profile.json'), JSON.stringify({ date: new Date().toISOString(), shaMBps, push, pull }, null, 2));
