@@ -38,6 +38,7 @@ import type {
   MirrorsOverview,
   UpstreamInput,
   UpstreamView,
+  StorageCopyStatus,
 } from '../server/registry/api-types.ts';
 import type { DeliveryState, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint, WebhookSecretAnswer } from '../server/webhooks/api-types.ts';
 
@@ -219,6 +220,13 @@ export const api = {
     json<DeleteResult>('DELETE', `${repositoryPath(name)}/-/manifests/${encodeURIComponent(digest)}`),
 
   diskUsage: (signal?: AbortSignal) => json<DiskUsage>('GET', '/api/disk-usage', signal),
+
+  /** The copy of this registry's store to another one: the one running, or the last. */
+  storageCopy: (signal?: AbortSignal) => json<StorageCopyStatus>('GET', '/api/storage/copy', signal),
+
+  /** Starts a copy to `storage` (a config file's "storage" key); `dataDir` for a local destination. */
+  startStorageCopy: (storage: Record<string, unknown>, dataDir?: string) =>
+    withJson<StorageCopyStatus>('POST', '/api/storage/copy', dataDir === undefined ? { storage } : { storage, dataDir }),
 
   /** The CA certificate at `url` (status.tls.caCertificateUrl), fetched with this page's credentials. */
   caCertificate: async (url: string): Promise<Blob> => (await send('GET', url)).blob(),

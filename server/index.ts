@@ -42,6 +42,7 @@ import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { DriverBlobStore } from './storage/blob-store.ts';
 import { createDriver } from './storage/driver/create.ts';
+import { StorageCopyService } from './registry/storage-copy.ts';
 import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
 import { DataDirLock } from './storage/lock.ts';
 import { keys, StoragePaths } from './storage/paths.ts';
@@ -135,7 +136,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const blobStore = new DriverBlobStore(driver);
   const repositoryStore = new DriverRepositoryStore(driver);
   const uploadStore = new DriverUploadStore(driver);
-  const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused });
+  const index = new MetadataIndex(paths.indexDir, paths.tmpDir, { onWriteFailure: diskRefused, store: driver.location.description });
   const maintenanceStore = new MaintenanceStore(paths.maintenanceDir, diskRefused);
   const guard = new LinkGuard();
   const clock = deps.clock ?? systemClock;
@@ -311,6 +312,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     users: new UserAdmin({ auth: userStore, authEnabled: auth !== null }),
     inspect: new InspectService({ manifests, blobs: blobStore, repositories: repositoryStore, layers: layerIndex, workers: layerWorkers }),
     artifacts: new ArtifactService({ manifests, repositories: repositoryStore, listings: services.listings, blobs: blobStore, index }),
+    storageCopy: new StorageCopyService({ source: driver, dataDir: paths.root, log }),
   };
   const webhooks = new WebhookService({
     store: new NedbWebhookStore(paths.webhooksDir, diskRefused),
@@ -625,6 +627,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       scheduler.stop();
       // A run in progress stops at its next safe point; queued ones are recorded as interrupted.
       await maintenance.close();
+      // So does a copy to another store (what it copied stays, verified; run again, it resumes).
+      await manage.storageCopy.close();
       if (server) {
         const s = server;
         server = null;

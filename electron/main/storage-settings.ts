@@ -5,28 +5,13 @@
 import { ConfigError } from '../../server/config.ts';
 import { storageDefaults, validateStorage, type StorageConfig } from '../../server/storage/config.ts';
 import type { DesktopStorage } from '../shared/ipc.ts';
+import { asConfigInput } from '../shared/storage-input.ts';
 
 export function defaultDesktopStorage(): DesktopStorage {
   return {
     driver: 'filesystem', endpoint: '', bucket: '', region: 'us-east-1', forcePathStyle: true, accessKeyId: '', secretAccessKey: '',
     connectionString: '', container: '', prefix: '', redirect: false,
   };
-}
-
-/** What a config file's `storage` key would say for these settings. */
-function asConfigInput(s: DesktopStorage): Record<string, unknown> {
-  if (s.driver === 's3') {
-    return {
-      driver: 's3', redirect: s.redirect,
-      s3: {
-        bucket: s.bucket, region: s.region || 'us-east-1', prefix: s.prefix, forcePathStyle: s.forcePathStyle,
-        ...(s.endpoint ? { endpoint: s.endpoint } : {}),
-        ...(s.accessKeyId || s.secretAccessKey ? { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey } : {}),
-      },
-    };
-  }
-  if (s.driver === 'azure') return { driver: 'azure', redirect: s.redirect, azure: { connectionString: s.connectionString, container: s.container, prefix: s.prefix } };
-  return { driver: 'filesystem' };
 }
 
 const TEXT_FIELDS = ['endpoint', 'bucket', 'region', 'accessKeyId', 'secretAccessKey', 'connectionString', 'container', 'prefix'] as const;

@@ -22,7 +22,11 @@ export function storageProblem(s: DesktopStorage): string | null {
   return null;
 }
 
-export function StorageSettings({ value, error, onChange }: { value: DesktopStorage; error?: string | undefined; onChange(next: DesktopStorage): void }) {
+/**
+ * `variant`: "settings" (the desktop Settings: where this registry keeps its images) or "copy" (the
+ * destination of a copy: a local choice is another data directory, which the caller asks for).
+ */
+export function StorageSettings({ value, error, onChange, variant = 'settings' }: { value: DesktopStorage; error?: string | undefined; onChange(next: DesktopStorage): void; variant?: 'settings' | 'copy' }) {
   const id = useId();
   const set = <K extends keyof DesktopStorage>(key: K, v: DesktopStorage[K]) => onChange({ ...value, [key]: v });
   const text = (key: 'endpoint' | 'bucket' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'connectionString' | 'container' | 'prefix', label: string, help?: string, secret = false) => (
@@ -34,14 +38,14 @@ export function StorageSettings({ value, error, onChange }: { value: DesktopStor
   );
   return (
     <fieldset className="field" style={{ border: 0, padding: 0 }} aria-describedby={error ? `${id}-error` : undefined} data-testid="storage-settings">
-      <legend style={{ fontWeight: 550, marginBottom: 6 }}>Storage</legend>
+      <legend style={{ fontWeight: 550, marginBottom: 6 }}>{variant === 'copy' ? 'Destination' : 'Storage'}</legend>
       {(['filesystem', 's3', 'azure'] as const).map((driver) => (
         <label className="check" key={driver}>
           <input type="radio" name={`${id}-driver`} checked={value.driver === driver} onChange={() => set('driver', driver)} />
           <span>
             {driver === 'filesystem' ? 'Local disk' : driver === 's3' ? 'Amazon S3 or compatible' : 'Azure Blob Storage'}
             <span className="help">
-              {driver === 'filesystem' ? ' — in the folder above' : driver === 's3' ? ' — AWS, MinIO, Ceph, Garage, SeaweedFS…' : ' — or Azurite'}
+              {driver === 'filesystem' ? (variant === 'copy' ? ' — another data directory on this machine' : ' — in the folder above') : driver === 's3' ? ' — AWS, MinIO, Ceph, Garage, SeaweedFS…' : ' — or Azurite'}
             </span>
           </span>
         </label>
@@ -67,13 +71,13 @@ export function StorageSettings({ value, error, onChange }: { value: DesktopStor
           {text('prefix', 'Prefix', 'Optional: blob names go under this folder of the container.')}
         </>
       )}
-      {value.driver !== 'filesystem' && (
+      {value.driver !== 'filesystem' && variant === 'settings' && (
         <>
           <label className="check">
             <input type="checkbox" checked={value.redirect} onChange={(e) => set('redirect', e.target.checked)} />
             <span>Send clients straight to the bucket for downloads (they must be able to reach it)</span>
           </label>
-          <span className="help">The data directory still holds the index, users and certificates. To bring existing images along, run “berth storage copy”.</span>
+          <span className="help">The data directory still holds the index, users and certificates. To bring existing images along, copy them first (Disk usage, “Copy to another store”, or “berth storage copy”).</span>
         </>
       )}
       {error && (

@@ -1,7 +1,7 @@
 /**
  * Where the bytes go: the blob store on disk, each repository's unique and shared bytes, free space;
  * and getting space back: garbage collection (preview, collect, history), the other maintenance tasks
- * and their schedule.
+ * and their schedule; and moving it all to another store (storage-copy-section.tsx).
  */
 import { Link } from 'react-router';
 import { FolderOpen, HardDrive, Info } from 'lucide-react';
@@ -19,6 +19,7 @@ import { runFinished, runQueuedOrFinished } from '../hooks/use-run.ts';
 import { repositoryLink } from '../links.ts';
 import { GarbageCollectionCard, GcHistoryCard } from './gc-sections.tsx';
 import { MaintenanceCard, ScheduleCard } from './maintenance-sections.tsx';
+import { StorageCopyCard } from './storage-copy-section.tsx';
 
 function percent(part: number, whole: number): string {
   return whole > 0 ? `${Math.max(0, Math.min(100, (part / whole) * 100)).toFixed(2)}%` : '0%';
@@ -186,6 +187,7 @@ function DiskUsageView({ data, overview, reload }: { data: DiskUsage; overview: 
           <ScheduleCard overview={overview.data} />
         </>
       )}
+      <StorageCopyCard />
     </>
   );
 }

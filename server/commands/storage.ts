@@ -109,6 +109,7 @@ async function copy(args: string[]): Promise<number> {
       `Copied ${report.blobs.copied} blobs (${prettyBytes(report.blobs.bytesCopied)}), ${report.links.copied} links and ${report.tags.copied} tags in ${(report.ms / 1000).toFixed(1)} s; ` +
         `${report.blobs.skipped + report.links.skipped + report.tags.skipped} already there\n`,
     );
+    if (report.blobs.gone > 0) process.stdout.write(`${report.blobs.gone} blobs were deleted from the source during the copy (a collection): not copied\n`);
     for (const c of report.corrupt) process.stdout.write(`not copied: blob ${c.digest} in the source has digest ${c.actual} (run "berth scrub" on the source)\n`);
   }
   return report.corrupt.length > 0 ? 1 : 0;

@@ -89,6 +89,8 @@ export type ManifestSummary = Omit<ManifestDoc, '_id' | 'repo' | 'digest' | 'pus
 interface IndexState {
   version: number;
   clean: boolean;
+  /** The store the index describes (the driver's location); absent in indexes of older versions. */
+  store?: string;
 }
 
 export interface IndexOpenResult {
@@ -125,6 +127,8 @@ export class MetadataIndex {
   private compactTimer: ReturnType<typeof setInterval> | null = null;
 
   private readonly options: NedbOptions;
+  /** The store this index describes: another one in state.json (the storage settings changed) means a rebuild. */
+  private readonly store: string | undefined;
   /** The files could not be read: the index lives in memory only, and its files are left alone. */
   private memoryOnly = false;
 
@@ -132,9 +136,10 @@ export class MetadataIndex {
    * `onWriteFailure` hears of every write the disk refused: the index takes them in memory (it is
    * derived, and rebuilt at the next start when its files fell behind), but a full disk is news.
    */
-  constructor(dir: string, tmpDir: string, options: { compactAfterWrites?: number; onWriteFailure?: (err: Error, file: string) => void } = {}) {
+  constructor(dir: string, tmpDir: string, options: { compactAfterWrites?: number; onWriteFailure?: (err: Error, file: string) => void; store?: string } = {}) {
     this.dir = dir;
     this.tmpDir = tmpDir;
+    this.store = options.store;
     this.compactAfterWrites = options.compactAfterWrites ?? COMPACT_AFTER_WRITES;
     this.options = { derived: true, ...(options.onWriteFailure ? { onWriteFailure: options.onWriteFailure } : {}) };
   }
@@ -147,6 +152,7 @@ export class MetadataIndex {
     if (!state) rebuildReason = 'no index yet';
     else if (state.version !== INDEX_VERSION) rebuildReason = `index version ${state.version} is not ${INDEX_VERSION}`;
     else if (!state.clean) rebuildReason = 'the index was not closed cleanly';
+    else if (this.store && state.store && state.store !== this.store) rebuildReason = `the storage changed (the index described ${state.store})`;
 
     // Every load must have finished (each may rewrite its file) before a failed one makes us delete
     // the files: Promise.all would reject on the first failure while the others still write. Damaged
@@ -177,7 +183,7 @@ export class MetadataIndex {
       this.manifests.ensureIndex({ fieldName: 'subject', sparse: true }),
     ]);
     try {
-      await this.writeState({ version: INDEX_VERSION, clean: false });
+      await this.writeState({ version: INDEX_VERSION, clean: false, ...(this.store ? { store: this.store } : {}) });
     } catch (err) {
       if (!isDiskError(err)) throw err;
       // A full disk cannot take the new state.json, but removing the old one needs no space, and "no
@@ -203,7 +209,7 @@ export class MetadataIndex {
     await Promise.all(stores.map((store) => compact(store)));
     if (stores.some((store) => unsaved(store))) return;
     try {
-      await this.writeState({ version: INDEX_VERSION, clean: true });
+      await this.writeState({ version: INDEX_VERSION, clean: true, ...(this.store ? { store: this.store } : {}) });
     } catch (err) {
       // A full disk: the old state.json (not clean) or none stays, and the next start rebuilds.
       if (!isDiskError(err)) throw err;
@@ -395,7 +401,7 @@ export class MetadataIndex {
     try {
       const parsed = JSON.parse(await fs.readFile(path.join(this.dir, 'state.json'), 'utf8')) as Partial<IndexState>;
       if (typeof parsed.version !== 'number' || typeof parsed.clean !== 'boolean') return null;
-      return { version: parsed.version, clean: parsed.clean };
+      return { version: parsed.version, clean: parsed.clean, ...(typeof parsed.store === 'string' ? { store: parsed.store } : {}) };
     } catch {
       return null;
     }

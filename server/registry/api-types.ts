@@ -709,3 +709,27 @@ export interface MirrorExpiryReport {
   manifests: number;
   repositories: string[];
 }
+
+/**
+ * GET /api/storage/copy: the copy of this registry's store to another one (registry/storage-copy.ts),
+ * started by POST /api/storage/copy {storage, dataDir?}; "idle" until the first. Stores are named by
+ * their location only (never their credentials).
+ */
+export interface StorageCopyStatus {
+  state: 'idle' | 'running' | 'succeeded' | 'failed';
+  from: string;
+  to: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  progress: { phase: 'blobs' | 'links' | 'tags' | 'done'; done: number; total: number; bytesDone: number; bytesTotal: number } | null;
+  result: {
+    /** `gone`: deleted from the source (by a collection) before its turn. */
+    blobs: { copied: number; skipped: number; gone: number; bytesCopied: number };
+    links: { copied: number; skipped: number };
+    tags: { copied: number; skipped: number };
+    /** Source blobs whose bytes do not match their digest: not copied (run a scrub). */
+    corrupt: { digest: string; actual: string }[];
+    ms: number;
+  } | null;
+  error: string | null;
+}

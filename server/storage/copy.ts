@@ -12,37 +12,60 @@
  *
  * Tags and manifest links written by older Berth versions keep their push time in the file's modified
  * time, which a bucket cannot carry over: the copy writes that time into the object.
+ *
+ * The source may be a running registry (the management API's copy): a link or tag is written only once
+ * the blob it names is at the destination (copied then if it was pushed after the blobs were listed), so
+ * the destination stays consistent whatever is pushed meanwhile; a blob deleted by a collection before
+ * its turn is counted as gone. Run again, the copy catches up with what changed.
  */
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { digestFromHash, newHash } from '../registry/digester.ts';
-import { tryParseDigest } from '../registry/reference.ts';
+import type { StorageCopyStatus } from '../registry/api-types.ts';
+import { tryParseDigest, type Digest } from '../registry/reference.ts';
 import type { StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
-export interface CopyProgress {
-  phase: 'blobs' | 'links' | 'tags' | 'done';
-  done: number;
-  total: number;
-  bytesDone: number;
-  bytesTotal: number;
-}
-
-export interface CopyReport {
-  blobs: { copied: number; skipped: number; bytesCopied: number };
-  links: { copied: number; skipped: number };
-  tags: { copied: number; skipped: number };
-  /** Source blobs whose bytes do not match their digest: not copied (run `berth scrub` on the source). */
-  corrupt: { digest: string; actual: string }[];
-  ms: number;
-}
+export type CopyProgress = NonNullable<StorageCopyStatus['progress']>;
+export type CopyReport = NonNullable<StorageCopyStatus['result']>;
 
 /** Blobs copied at once: enough to keep both stores busy, few enough to bound memory (two parts each). */
 const PARALLEL = 3;
 
-export async function copyRegistry(from: StorageDriver, to: StorageDriver, onProgress: (p: CopyProgress) => void = () => undefined): Promise<CopyReport> {
+export async function copyRegistry(
+  from: StorageDriver,
+  to: StorageDriver,
+  onProgress: (p: CopyProgress) => void = () => undefined,
+  signal?: AbortSignal,
+): Promise<CopyReport> {
   const started = Date.now();
-  const report: CopyReport = { blobs: { copied: 0, skipped: 0, bytesCopied: 0 }, links: { copied: 0, skipped: 0 }, tags: { copied: 0, skipped: 0 }, corrupt: [], ms: 0 };
+  const report: CopyReport = { blobs: { copied: 0, skipped: 0, gone: 0, bytesCopied: 0 }, links: { copied: 0, skipped: 0 }, tags: { copied: 0, skipped: 0 }, corrupt: [], ms: 0 };
+  /** Blobs known to be at the destination, whole and verified. */
+  const present = new Set<string>();
+  /** Copies one blob unless it is there; false when the source has no good copy of it. */
+  const ensureBlob = async (digest: Digest, size?: number): Promise<boolean> => {
+    if (present.has(digest.value)) return true;
+    const key = keys.blob(digest);
+    const there = await to.stat(key);
+    const expected = size ?? (await from.stat(key))?.size;
+    if (there && (expected === undefined || there.size === expected)) {
+      report.blobs.skipped += 1;
+    } else {
+      const actual = await copyBlob(from, to, key, digest.algorithm);
+      if (actual === null) {
+        report.blobs.gone += 1;
+        return false;
+      }
+      if (actual !== digest.value) {
+        report.corrupt.push({ digest: digest.value, actual });
+        return false;
+      }
+      report.blobs.copied += 1;
+      report.blobs.bytesCopied += expected ?? 0;
+    }
+    present.add(digest.value);
+    return true;
+  };
 
   // 1. Blobs.
   const blobs = [];
@@ -57,19 +80,8 @@ export async function copyRegistry(from: StorageDriver, to: StorageDriver, onPro
   const queue = [...blobs];
   const worker = async () => {
     for (let blob = queue.shift(); blob; blob = queue.shift()) {
-      const key = keys.blob(blob.digest);
-      const there = await to.stat(key);
-      if (there && there.size === blob.size) {
-        report.blobs.skipped += 1;
-      } else {
-        const actual = await copyBlob(from, to, key, blob.digest.algorithm);
-        if (actual === blob.digest.value) {
-          report.blobs.copied += 1;
-          report.blobs.bytesCopied += blob.size;
-        } else {
-          report.corrupt.push({ digest: blob.digest.value, actual: actual ?? 'gone' });
-        }
-      }
+      signal?.throwIfAborted();
+      await ensureBlob(blob.digest, blob.size);
       done += 1;
       bytesDone += blob.size;
       onProgress({ phase: 'blobs', done, total: blobs.length, bytesDone, bytesTotal });
@@ -85,7 +97,8 @@ export async function copyRegistry(from: StorageDriver, to: StorageDriver, onPro
   }
   for (const [phase, list, counts] of [['links', links, report.links], ['tags', tags, report.tags]] as const) {
     for (const [i, key] of list.entries()) {
-      if (await copySmall(from, to, key)) counts.copied += 1;
+      signal?.throwIfAborted();
+      if (await copySmall(from, to, key, ensureBlob)) counts.copied += 1;
       else counts.skipped += 1;
       if (i % 50 === 0 || i === list.length - 1) onProgress({ phase, done: i + 1, total: list.length, bytesDone, bytesTotal });
     }
@@ -124,13 +137,25 @@ async function copyBlob(from: StorageDriver, to: StorageDriver, key: string, alg
   return actual;
 }
 
-/** Copies a link or tag object unless the destination holds the same content; true when it wrote. */
-async function copySmall(from: StorageDriver, to: StorageDriver, key: string): Promise<boolean> {
+/** The blob a link or tag object names: in its path (links) or its first line (tags). */
+function namedBlob(key: string, lines: string[]): Digest | null {
+  if (key.includes('/_manifests/tags/')) return tryParseDigest(lines[0] ?? '');
+  const parts = key.split('/');
+  return tryParseDigest(`${parts.at(-2)}:${parts.at(-1)}`);
+}
+
+/**
+ * Copies a link or tag object unless the destination holds the same content; true when it wrote.
+ * Written only once the blob it names is at the destination (`ensureBlob`).
+ */
+async function copySmall(from: StorageDriver, to: StorageDriver, key: string, ensureBlob: (d: Digest) => Promise<boolean>): Promise<boolean> {
   const source = await from.getContent(key, 64 * 1024);
   if (!source) return false;
   let bytes = source.bytes;
   const text = bytes.toString('utf8');
   const lines = text.split('\n').filter((l) => l !== '');
+  const blob = namedBlob(key, lines);
+  if (!blob || !(await ensureBlob(blob))) return false;
   // Tags ("digest\ntag\n") and revisions ("media type\n") of older versions: their time goes into the object.
   if (key.includes('/_manifests/tags/') && lines.length === 2) bytes = Buffer.from(`${lines[0]}\n${lines[1]}\n${source.modifiedAt.toISOString()}\n`);
   if (key.includes('/_manifests/revisions/') && lines.length === 1) bytes = Buffer.from(`${lines[0]}\n${source.modifiedAt.toISOString()}\n`);

@@ -91,7 +91,11 @@ export function driverFor(dataDir: string): StorageDriver {
 
 /** The BERTH_STORAGE_* (and credentials) a `berth serve` child needs for the store of `dataDir`. */
 export function storageEnv(dataDir: string): NodeJS.ProcessEnv {
-  const storage = storageFor(dataDir);
+  return envOf(storageFor(dataDir));
+}
+
+/** The BERTH_STORAGE_* (and credentials) that select `storage`. */
+export function envOf(storage: StorageConfig): NodeJS.ProcessEnv {
   if (storage.driver === 's3') {
     const s3 = storage.s3!;
     return {

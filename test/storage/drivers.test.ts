@@ -1,8 +1,13 @@
 /** The driver test suite (driver-suite.ts) against all three drivers, on real servers (scripts/test.js starts them). */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { after, describe, it } from 'node:test';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../server/storage/config.ts';
 import { AzureDriver } from '../../server/storage/driver/azure.ts';
 import type { StorageDriver } from '../../server/storage/driver/driver.ts';
@@ -54,3 +59,51 @@ function objectStore(driver: 's3' | 'azure', build: (storage: StorageConfig, pag
 
 driverSuite('s3', objectStore('s3', (storage, pageSize) => new S3Driver(storage.s3!, pageSize ? { pageSize } : {})));
 driverSuite('azure', objectStore('azure', (storage, pageSize) => new AzureDriver(storage.azure!, pageSize ? { pageSize } : {})));
+
+/**
+ * S3's CopyObject stops at 5 GiB; above it a completed upload reaches its content address by UploadPartCopy.
+ * The limits are made small here so that megabytes take the same path: the object's ETag then carries the
+ * part count, as every multipart-completed S3 object's does.
+ */
+describe('storage driver: s3 copies above the single-request limit in server-side parts', { skip: missingServer('s3') ?? false }, () => {
+  const MiB = 1024 * 1024;
+  const storage = freshStorage('s3');
+  const limits = { single: 5 * MiB, part: 5 * MiB };
+  const driver = new S3Driver(storage.s3!, { copyLimits: limits });
+  const s3 = new S3Client({
+    region: storage.s3!.region,
+    endpoint: storage.s3!.endpoint!,
+    forcePathStyle: true,
+    credentials: { accessKeyId: storage.s3!.accessKeyId!, secretAccessKey: storage.s3!.secretAccessKey! },
+  });
+  after(async () => {
+    await driver.deleteAll('t').catch(() => undefined);
+    await driver.close();
+    s3.destroy();
+  });
+  const etag = async (p: string) =>
+    (await s3.send(new HeadObjectCommand({ Bucket: storage.s3!.bucket, Key: `${storage.s3!.prefix}/${p}` }))).ETag ?? '';
+
+  it('copy() of a 12 MiB object copies three parts; one at the limit is a single copy', async () => {
+    const big = randomBytes(12 * MiB + 3);
+    await driver.putContent('t/big', big);
+    await driver.copy('t/big', 't/big-copy');
+    assert.ok((await driver.getContent('t/big-copy'))?.bytes.equals(big), 'the copy has the same bytes');
+    assert.match(await etag('t/big-copy'), /-3"?$/, 'three parts copied');
+    const limit = randomBytes(5 * MiB);
+    await driver.putContent('t/limit', limit);
+    await driver.copy('t/limit', 't/limit-copy');
+    assert.ok((await driver.getContent('t/limit-copy'))?.bytes.equals(limit));
+    assert.doesNotMatch(await etag('t/limit-copy'), /-\d+"?$/, 'one CopyObject');
+  });
+
+  it('an upload committed above the limit reaches its target by part copies, whole', async () => {
+    const bytes = randomBytes(11 * MiB + 7);
+    const writer = await driver.writer('t/u/data');
+    await pipeline(PassThrough.from([bytes.subarray(0, 6 * MiB), bytes.subarray(6 * MiB)]), writer.sink);
+    await writer.commit('t/u/blob');
+    assert.ok((await driver.getContent('t/u/blob'))?.bytes.equals(bytes));
+    assert.match(await etag('t/u/blob'), /-3"?$/);
+    assert.equal(await driver.writerStat('t/u/data'), null, 'the unfinished object is gone');
+  });
+});

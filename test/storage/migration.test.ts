@@ -11,53 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { keys } from '../../server/storage/paths.ts';
 import { parseDigest } from '../../server/registry/reference.ts';
 import { runBerth } from '../helpers/berth-process.ts';
-import { Client, OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/registry-client.ts';
+import { assertSame, pullAll, type Pulled } from '../helpers/pull-all.ts';
+import { Client, OCI_MANIFEST, sha256 } from '../helpers/registry-client.ts';
 import { startServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { freshStorage, missingServer } from '../helpers/storage.ts';
 import { pseudoRandom } from '../fixtures/images.ts';
-
-interface Pulled {
-  tags: Map<string, string[]>;
-  /** repo:reference -> manifest bytes; digest -> blob bytes. */
-  manifests: Map<string, Buffer>;
-  blobs: Map<string, Buffer>;
-}
-
-/** Everything a client can pull: every tag of every repository, its manifest and every blob it names. */
-async function pullAll(url: string): Promise<Pulled> {
-  const client = new Client(url);
-  const out: Pulled = { tags: new Map(), manifests: new Map(), blobs: new Map() };
-  const { repositories } = await client.catalog();
-  for (const repo of repositories) {
-    const { tags } = await client.listTags(repo);
-    out.tags.set(repo, tags);
-    for (const tag of tags) {
-      const res = await client.getManifest(repo, tag, [OCI_MANIFEST, OCI_INDEX]);
-      assert.equal(res.status, 200, `${repo}:${tag}`);
-      const bytes = Buffer.from(await res.arrayBuffer());
-      out.manifests.set(`${repo}:${tag}`, bytes);
-      const parsed = JSON.parse(bytes.toString()) as { config?: { digest: string }; layers?: { digest: string }[] };
-      for (const d of [parsed.config, ...(parsed.layers ?? [])]) {
-        if (!d) continue;
-        const blob = await client.getBlob(repo, d.digest);
-        assert.equal(blob.status, 200, `${repo} ${d.digest}`);
-        out.blobs.set(d.digest, Buffer.from(await blob.arrayBuffer()));
-      }
-    }
-  }
-  return out;
-}
-
-function assertSame(a: Pulled, b: Pulled): void {
-  assert.deepEqual([...b.tags.entries()].sort(), [...a.tags.entries()].sort());
-  assert.equal(b.manifests.size, a.manifests.size);
-  for (const [key, bytes] of a.manifests) assert.ok(b.manifests.get(key)?.equals(bytes), `manifest ${key} byte-identical`);
-  assert.equal(b.blobs.size, a.blobs.size);
-  for (const [digest, bytes] of a.blobs) {
-    assert.ok(b.blobs.get(digest)?.equals(bytes), `blob ${digest} byte-identical`);
-    assert.equal(sha256(bytes), digest);
-  }
-}
 
 describe('berth storage copy: filesystem -> s3 -> filesystem', { skip: missingServer('s3') ?? false, timeout: 300_000 }, () => {
   let work: string;

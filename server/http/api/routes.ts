@@ -34,6 +34,8 @@ import { userHandlers } from './users.ts';
 import type { WebhookService } from '../../webhooks/service.ts';
 import { webhookHandlers } from './webhooks.ts';
 import { mirrorHandlers } from './mirrors.ts';
+import type { StorageCopyService } from '../../registry/storage-copy.ts';
+import { storageCopyHandlers } from './storage-copy.ts';
 
 /** The services behind the management API (composed in server/index.ts). */
 export interface ManagementServices {
@@ -51,6 +53,8 @@ export interface ManagementServices {
   artifacts: ArtifactService;
   /** Set once composed (server/index.ts). */
   webhooks?: WebhookService;
+  /** Copies this registry's store to another one (issue 13). */
+  storageCopy: StorageCopyService;
 }
 
 export interface ApiDeps {
@@ -80,6 +84,7 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
   const tokens = accessTokenHandlers(manage.users);
   const inside = inspectHandlers(manage.inspect, manage.artifacts);
   const mirrors = services.mirror ? mirrorHandlers(services.mirror, manage.selfTest) : null;
+  const storageCopy = storageCopyHandlers(manage.storageCopy);
 
   const repository = new RegExp(`^/api/repositories/${NAME}$`);
   const manifest = new RegExp(`^/api/repositories/${NAME}/-/manifests/${SEGMENT}$`);
@@ -103,6 +108,8 @@ export function apiRoutes({ services, events, info, manage }: ApiDeps): Route[] 
     { method: 'DELETE', pattern: manifest, params: ['name', 'reference'], handler: images.deleteManifest },
     { method: 'DELETE', pattern: tag, params: ['name', 'tag'], handler: tags.deleteTag },
     { method: 'GET', pattern: /^\/api\/disk-usage$/, params: [], handler: usage.getDiskUsage },
+    { method: 'GET', pattern: /^\/api\/storage\/copy$/, params: [], handler: storageCopy.getCopy },
+    { method: 'POST', pattern: /^\/api\/storage\/copy$/, params: [], handler: storageCopy.startCopy },
     { method: 'GET', pattern: /^\/api\/activity$/, params: [], handler: activity.getActivity },
     { method: 'POST', pattern: /^\/api\/self-test$/, params: [], handler: selfTest.runSelfTest },
     { method: 'GET', pattern: /^\/api\/tls\/ca\.crt$/, params: [], handler: tls.getCaCertificate },

@@ -80,12 +80,15 @@ export class S3Driver implements StorageDriver {
   private readonly prefix: string;
   /** Keys per listing request (the API's maximum; tests make it small to cross pages). */
   private readonly page: number;
+  /** The largest object copied by one CopyObject, and the part size above it (tests make both small). */
+  private readonly copyLimits: { single: number; part: number };
 
-  constructor(settings: S3Settings, options: { maxAttempts?: number; pageSize?: number } = {}) {
+  constructor(settings: S3Settings, options: { maxAttempts?: number; pageSize?: number; copyLimits?: { single: number; part: number } } = {}) {
     this.settings = settings;
     this.bucket = settings.bucket;
     this.prefix = settings.prefix ? `${settings.prefix}/` : '';
     this.page = options.pageSize ?? PAGE;
+    this.copyLimits = options.copyLimits ?? { single: MAX_COPY_OBJECT_BYTES, part: COPY_PART_BYTES };
     this.location = s3Location(settings);
     // The SDK warns on every start under Node 20 that versions published after January 2027 will need
     // Node 22; Berth pins the version it was tested with (package.json), so the warning says nothing
@@ -216,7 +219,7 @@ export class S3Driver implements StorageDriver {
     const size = knownSize ?? (await this.stat(from))?.size;
     if (size === undefined) throw Object.assign(new Error(`${from} does not exist`), { code: 'ENOENT' });
     const source = `${this.bucket}/${this.key(from).split('/').map(encodeURIComponent).join('/')}`;
-    if (size <= MAX_COPY_OBJECT_BYTES) {
+    if (size <= this.copyLimits.single) {
       await this.call(`copy ${from}`, () => this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.key(to), CopySource: source })));
       return;
     }
@@ -226,7 +229,7 @@ export class S3Driver implements StorageDriver {
     try {
       const parts: PartRecord[] = [];
       const ranges: { n: number; start: number; end: number }[] = [];
-      for (let start = 0, n = 1; start < size; start += COPY_PART_BYTES, n++) ranges.push({ n, start, end: Math.min(size, start + COPY_PART_BYTES) - 1 });
+      for (let start = 0, n = 1; start < size; start += this.copyLimits.part, n++) ranges.push({ n, start, end: Math.min(size, start + this.copyLimits.part) - 1 });
       const queue = [...ranges];
       const worker = async () => {
         for (let r = queue.shift(); r; r = queue.shift()) {
