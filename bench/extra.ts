@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     /** Port of the Berth it starts (bench/s3.sh keeps to its own range). */
     port: { type: 'string', default: '5156' },
+    'startup-port': { type: 'string', default: '5155' },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -277,7 +278,7 @@ const results: Record<string, unknown> = { date: new Date().toISOString() };
 const distribution = args.distribution ? { url: args.distribution, pid: Number(args['distribution-pid']) } : null;
 
 if (only.has('startup')) {
-  results.startup = [await startup(10_000, 5155), await startup(100_000, 5155)];
+  results.startup = [await startup(10_000, Number(args['startup-port'])), await startup(100_000, Number(args['startup-port']))];
   log('start-up', JSON.stringify(results.startup));
 }
 for (const [name, workload] of [['rss1g', rss1g], ['push20', push20]] as const) {

@@ -1,6 +1,7 @@
 /**
- * The Berth/Distribution ratio table against issue 3's targets, from the kit's result.json and
- * bench/extra.ts's extra.json. Medians throughout; ratios only between numbers of the same run.
+ * The Berth/Distribution ratio table against the targets (issue 3, tightened by issue 17), from the kit's
+ * result.json and bench/extra.ts's extra.json. Medians throughout; ratios only between numbers of the same
+ * run. The sha256 floor is the kit's own `openssl speed sha256` (one core) of the same run.
  * Usage: tsx bench/report.ts --kit result.json --extra extra.json   (prints Markdown)
  */
 import fs from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({ options: { kit: { type: 'string' }, extra: { type: 'string' } } });
 
 type Series = Record<string, number[]>;
-interface Kit { registries: { label: string; results: Series }[] }
+interface Kit { registries: { label: string; results: Series }[]; phys?: Series }
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -25,8 +26,21 @@ async function readJson<T>(file: string | undefined): Promise<T | null> {
 const kit = await readJson<Kit>(args.kit);
 const extra = await readJson<Record<string, any>>(args.extra);
 const rows: string[] = [];
+/**
+ * Why a target can be missed, as measured (docs/benchmarks.md, "Issue 17"): printed beside a miss, so the
+ * table says what stands in the way instead of only that it does.
+ */
+const WHY: Record<string, string> = {
+  'push 210 MB (skopeo): registry CPU s/GB': 'SHA-256 is 41% of the main thread; receiving (kernel TCP, ACKs) most of the rest',
+  'push 210 MB: wall MB/s': 'skopeo hashes every byte too, on the same 2 cores',
+  'pull 210 MB: registry CPU s/GB': 'socket writes and page-cache reads are 74% of the main thread, both kernel copies; Node has no sendfile',
+  'manifest GET by tag: requests/s at 32 connections': 'JavaScript runs on one core while wrk takes the other; the socket write is 38% of it',
+  'catalog populate (mount + manifest PUT): repos/s': '6 fsyncs per repository make it crash-safe (Distribution does none): without them (eatmydata) 1.4-1.8x faster',
+  'peak RSS over the whole run: MB': "V8's old generation grows by garbage under 32 connections of manifest GETs before it collects; forcing it costs +60% CPU per request",
+  'push 210 MB: registry CPU / sha256 floor': 'receiving the body (kernel TCP, ACKs, thread hand-offs) costs as much as the hash',
+};
 const row = (workload: string, dist: number, berth: number, ratio: number, target: string, ok: boolean | null) =>
-  rows.push(`| ${workload} | ${fmt(dist)} | ${fmt(berth)} | ${fmt(ratio)} | ${target} | ${ok === null ? 'info' : ok ? 'met' : '**missed**'} |`);
+  rows.push(`| ${workload} | ${fmt(dist)} | ${fmt(berth)} | ${fmt(ratio)} | ${target} | ${ok === null ? 'info' : ok ? 'met' : `**missed**${WHY[workload] ? `: ${WHY[workload]}` : ''}`} |`);
 
 if (kit) {
   const find = (label: string, prefix: string): number => {
@@ -34,16 +48,20 @@ if (kit) {
     const key = Object.keys(results).find((k) => k.startsWith(prefix));
     return key ? median(results[key]!) : NaN;
   };
-  const targets: [string, string, 'le' | 'ge', number][] = [
-    ['push 210 MB (skopeo): registry CPU s/GB', 'push big: reg CPU s/GB', 'le', 0.35],
-    ['push 210 MB: wall MB/s', 'push big: MB/s', 'ge', 1.2],
-    ['pull 210 MB: registry CPU s/GB', 'pull big: reg CPU s/GB', 'le', 0.5],
+  const targets: [string, string, 'le' | 'ge', number | null][] = [
+    ['push 210 MB (skopeo): registry CPU s/GB', 'push big: reg CPU s/GB', 'le', 0.5],
+    ['push 210 MB: wall MB/s', 'push big: MB/s', 'ge', 1.3],
+    ['pull 210 MB: registry CPU s/GB', 'pull big: reg CPU s/GB', 'le', 0.6],
     ['blob GET 40 MB, 4 connections: MB/s', 'blob GET 40MB wrk c4: MB/s', 'ge', 1.0],
     ['manifest GET by tag: CPU us/request', 'manifest GET tag: reg CPU us/req', 'le', 0.1],
     ['manifest GET by tag: requests/s at 32 connections', 'manifest GET tag: req/s', 'ge', 10],
     ['HEAD blob: CPU us/request', 'HEAD blob (ab -k c32): reg CPU us/req', 'le', 0.1],
     ['_catalog?n=1000 over ~1000 repos: p50 ms', 'GET _catalog?n=1000', 'le', 0.1],
-    ['peak RSS over the whole run: MB', 'peak RSS (process tree): MB', 'le', 1.5],
+    ['catalog populate (mount + manifest PUT): repos/s', 'catalog populate (mount+PUT manifest): repos/s', 'ge', 1.5],
+    ['peak RSS over the whole run: MB', 'peak RSS (process tree): MB', 'le', 1.3],
+    ['push of 30 small layers: registry CPU s/push', 'push many: reg CPU s/push', 'le', null],
+    ['push of 30 small layers: wall s', 'push many: wall s', 'le', null],
+    ['full catalog walk, default page size: ms', 'catalog full walk, default page size: ms', 'le', null],
   ];
   for (const [workload, prefix, kind, target] of targets) {
     const metric = prefix === 'GET _catalog?n=1000' ? (label: string) => {
@@ -54,7 +72,18 @@ if (kit) {
     const d = metric('distribution');
     const b = metric('berth');
     const ratio = b / d;
+    if (target === null) {
+      row(workload, d, b, ratio, '—', null);
+      continue;
+    }
     row(workload, d, b, ratio, `${kind === 'le' ? '<=' : '>='} ${target}x`, kind === 'le' ? ratio <= target : ratio >= target);
+    if (prefix === 'push big: reg CPU s/GB') {
+      // The floor: hashing every byte once, which a registry cannot skip (the client names the digest).
+      const sha = median(kit.phys?.['openssl sha256 1 core, 16KiB blocks: MB/s'] ?? []);
+      const floor = 1000 / sha;
+      const verdict = !Number.isFinite(floor) ? 'info' : b / floor <= 3 ? 'met' : `**missed**: ${WHY['push 210 MB: registry CPU / sha256 floor']}`;
+      rows.push(`| push 210 MB: registry CPU / sha256 floor (${fmt(sha)} MB/s = ${fmt(floor)} s/GB, one core) | ${fmt(d / floor)}x | ${fmt(b / floor)}x | — | Berth <= 3x | ${verdict} |`);
+    }
   }
 }
 if (extra?.startup) {

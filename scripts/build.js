@@ -26,10 +26,14 @@ const node = {
 const requireBanner = { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" };
 // Where each bundle finds the layer reader's worker thread (server/registry/layers/worker-pool.ts).
 const layerWorker = (from) => ({ BERTH_LAYER_WORKER: JSON.stringify(from) });
+// Split: the S3 and Azure drivers (and their SDKs) are chunks of their own under server/chunks/, loaded
+// only when configured (server/storage/driver/create.ts).
 await build({
   ...node,
   define: { ...node.define, ...layerWorker('./layer-worker.js') },
   entryPoints: { 'server/cli': 'server/cli.ts' },
+  splitting: true,
+  chunkNames: 'server/chunks/[name]-[hash]',
   external: ['@peculiar/x509', '@peculiar/asn1-x509', '@peculiar/asn1-schema', 'reflect-metadata'],
   banner: requireBanner,
 });

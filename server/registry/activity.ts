@@ -55,7 +55,12 @@ export interface ActivityServiceDeps {
 export class ActivityService {
   private readonly deps: ActivityServiceDeps;
   private queue: Promise<void> = Promise.resolve();
-  private pending: Change[] = [];
+  /**
+   * Events waiting for the next batch, identical ones once (at the latest time, in the place of the
+   * latest): a pull storm holds one entry, not one object per GET until the batch is written (those
+   * outlived the young generation and piled up in the old one: docs/benchmarks.md, "Memory").
+   */
+  private pending = new Map<string, Change>();
   private timer: NodeJS.Timeout | null = null;
   /** The entry each kind+repository last wrote to, for folding. */
   private readonly open = new Map<string, ActivityDoc>();
@@ -98,8 +103,8 @@ export class ActivityService {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = this.pending;
-    this.pending = [];
+    const batch = [...this.pending.values()];
+    this.pending = new Map();
     if (batch.length > 0) {
       this.queue = this.queue
         .then(() => this.recordBatch(batch))
@@ -121,7 +126,9 @@ export class ActivityService {
   }
 
   private enqueue(change: Change): void {
-    this.pending.push(change);
+    const key = [change.kind, change.repository, change.tag, change.digest, change.tagsOf, change.sizeOf, change.repositoryDeleted, change.tags?.join(','), change.bytes, change.note, change.upstream].join('\0');
+    this.pending.delete(key);
+    this.pending.set(key, change);
     if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), BATCH_MS);
       this.timer.unref();
@@ -129,15 +136,8 @@ export class ActivityService {
   }
 
   private async recordBatch(batch: Change[]): Promise<void> {
-    // Identical events (the same pull, again and again) are recorded once, at the latest time.
-    const unique = new Map<string, Change>();
-    for (const change of batch) {
-      const key = [change.kind, change.repository, change.tag, change.digest, change.tagsOf, change.sizeOf, change.repositoryDeleted, change.tags?.join(','), change.bytes, change.note].join('\0');
-      unique.delete(key);
-      unique.set(key, change);
-    }
     const changed = new Set<ActivityDoc>();
-    for (const change of unique.values()) await this.record(change, changed);
+    for (const change of batch) await this.record(change, changed);
     for (const doc of changed) await this.deps.log.update(doc);
   }
 

@@ -291,9 +291,9 @@ export class UploadService {
    * its hash is taken from the saved state (shared store) or recomputed at completion (local disk).
    */
   private async open(id: string, session: LiveSession): Promise<ObjectWriter> {
-    const writer = await this.deps.uploads.writer(id, (bytes) => {
-      session.hash?.update(bytes);
-      session.inFlight += bytes.length;
+    const writer = await this.deps.uploads.writer(id, {
+      onWritten: (bytes) => session.hash?.update(bytes),
+      onTaken: (count) => (session.inFlight += count),
     });
     if (writer.offset !== session.size) {
       session.size = writer.offset;

@@ -7,7 +7,7 @@
  * be resumed from there.
  */
 import { randomUUID } from 'node:crypto';
-import type { ObjectWriter, StorageDriver } from './driver/driver.ts';
+import type { ObjectWriter, StorageDriver, WriterOptions } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
 /** We only hand out lower-case v4 UUIDs; anything else in a URL is not one of our sessions. */
@@ -49,9 +49,10 @@ export interface UploadStore {
   get(id: string): Promise<StoredUpload | null>;
   /**
    * Opens the session's data for appending at its current size; each byte goes to `onWritten` once
-   * accepted (the upload's hash). End it with persist(), discard() or the blob store's adoptUpload().
+   * accepted (the upload's hash), `onTaken` counts progress. End it with persist(), discard() or the
+   * blob store's adoptUpload().
    */
-  writer(id: string, onWritten?: (bytes: Buffer) => void): Promise<ObjectWriter>;
+  writer(id: string, options?: WriterOptions): Promise<ObjectWriter>;
   /** Saves the hash state after `size` bytes (before the writer persists them: see uploads.ts). */
   saveHashState(id: string, algorithm: string, size: number, state: Uint8Array): Promise<void>;
   /** The hash state saved after exactly `size` bytes, or null. */
@@ -105,8 +106,8 @@ export class DriverUploadStore implements UploadStore {
     return { id, repository: parsed.repository, startedAt, size: data?.size ?? 0, updatedAt: data?.modifiedAt ?? info.modifiedAt };
   }
 
-  async writer(id: string, onWritten?: (bytes: Buffer) => void): Promise<ObjectWriter> {
-    return this.driver.writer(keys.uploadData(id), { onWritten });
+  async writer(id: string, options: WriterOptions = {}): Promise<ObjectWriter> {
+    return this.driver.writer(keys.uploadData(id), options);
   }
 
   async saveHashState(id: string, algorithm: string, size: number, state: Uint8Array): Promise<void> {

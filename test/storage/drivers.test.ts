@@ -22,17 +22,25 @@ after(() => {
 });
 
 const fsRoots = new WeakMap<StorageDriver, string>();
-driverSuite('filesystem', {
-  skip: null,
-  presigns: false,
-  make({ sameAs } = {}) {
-    let root = sameAs ? fsRoots.get(sameAs) : undefined;
-    if (!root) dirs.push((root = mkdtempSync(path.join(os.tmpdir(), 'berth-driver-'))));
-    const driver = new FilesystemDriver(root);
-    fsRoots.set(driver, root);
-    return driver;
-  },
-});
+/** The filesystem driver on a fresh temp folder (or the folder of `sameAs`). */
+function filesystem(options: { directWrites?: boolean } = {}) {
+  return {
+    skip: null,
+    presigns: false,
+    make({ sameAs }: { sameAs?: StorageDriver } = {}) {
+      let root = sameAs ? fsRoots.get(sameAs) : undefined;
+      if (!root) dirs.push((root = mkdtempSync(path.join(os.tmpdir(), 'berth-driver-'))));
+      const driver = new FilesystemDriver(root, options);
+      fsRoots.set(driver, root);
+      return driver;
+    },
+  };
+}
+
+driverSuite('filesystem', filesystem());
+// Uploads on local disks go direct (O_DIRECT, append-sink.ts) where the file system allows; the same
+// suite with direct writes off covers file systems that refuse them (tmpfs) and other platforms.
+driverSuite('filesystem, buffered writes', filesystem({ directWrites: false }));
 
 /** S3 and Azure: a fresh prefix per driver, or the prefix of `sameAs`. */
 function objectStore(driver: 's3' | 'azure', build: (storage: StorageConfig, pageSize?: number) => StorageDriver) {

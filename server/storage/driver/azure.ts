@@ -27,6 +27,7 @@ import {
 } from '@azure/storage-blob';
 import type { AzureSettings } from '../config.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { azureDescribe } from './names.ts';
 import { PartSink } from './part-sink.ts';
 import { sendStream } from './send-stream.ts';
 
@@ -77,7 +78,7 @@ export class AzureDriver implements StorageDriver {
   }
 
   describe(path: string): string {
-    return `azure://${this.settings.container}/${this.prefix}${path}`;
+    return azureDescribe(this.settings, path);
   }
 
   async getContent(path: string, maxBytes = Infinity): Promise<StoredContent | null> {
@@ -194,7 +195,7 @@ export class AzureDriver implements StorageDriver {
 
   async writer(path: string, options: WriterOptions = {}): Promise<ObjectWriter> {
     const state = (await this.readState(path)) ?? { blocks: [], size: 0, updatedAt: new Date().toISOString() };
-    return new AzureWriter(this, path, state, options.onWritten);
+    return new AzureWriter(this, path, state, options);
   }
 
   async writerStat(path: string): Promise<ObjectInfo | null> {
@@ -318,12 +319,12 @@ class AzureWriter implements ObjectWriter {
   private readonly newBlocks: WriterState['blocks'] = [];
   private ended = false;
 
-  constructor(driver: AzureDriver, path: string, state: WriterState, onWritten?: (bytes: Buffer) => void) {
+  constructor(driver: AzureDriver, path: string, state: WriterState, options: WriterOptions) {
     this.driver = driver;
     this.path = path;
     this.state = state;
     this.offset = state.size;
-    this.parts = new PartSink(driver.partBytes, null, (bytes) => this.stage(bytes), onWritten);
+    this.parts = new PartSink(driver.partBytes, null, (bytes) => this.stage(bytes), options);
     this.sink = this.parts.sink;
     this.settled = this.parts.settled;
   }

@@ -89,6 +89,12 @@ export interface ObjectWriter {
 export interface WriterOptions {
   /** Called with each accepted byte, in order (the upload's digest is computed from these). */
   onWritten?: ((bytes: Buffer) => void) | undefined;
+  /**
+   * Called with the length of each chunk as the sink takes it (upload progress). A driver may take
+   * bytes into a buffer of its own before they reach onWritten (the filesystem's direct writes stage
+   * 1 MiB: append-sink.ts); taken bytes are stored when the writer is persisted, like accepted ones.
+   */
+  onTaken?: ((count: number) => void) | undefined;
 }
 
 /** Where the driver keeps its objects, for the disk usage page and log lines. */

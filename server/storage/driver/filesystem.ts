@@ -10,7 +10,8 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { AppendSink } from '../append-sink.ts';
+import { DIRECT_ALIGNMENT, StagingPool } from '../aligned-buffers.ts';
+import { AppendSink, type DirectWrites } from '../append-sink.ts';
 import { BufferPool } from '../buffer-pool.ts';
 import { fsyncDir, isNotFound, makeDir, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic } from '../files.ts';
 import { keys } from '../paths.ts';
@@ -25,6 +26,8 @@ import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type 
 const SEND_CHUNK = 1024 * 1024;
 const sendBuffers = new BufferPool(SEND_CHUNK, 16);
 const TOP_FOLDERS = [keys.blobs, keys.repositories, keys.uploads];
+/** Staging buffers of direct upload writes (append-sink.ts): 2 MiB a pair, a few kept for the next layers. */
+const stagingPairs = new StagingPool(4);
 
 export class FilesystemDriver implements StorageDriver {
   readonly root: string;
@@ -33,11 +36,15 @@ export class FilesystemDriver implements StorageDriver {
   readonly location;
   /** Temp files, renamed into place once complete and fsynced (emptied at start: nothing refers to them). */
   readonly tmpDir: string;
+  /** Whether uploads are written with O_DIRECT (append-sink.ts); off once the file system refuses it. */
+  private directWrites: boolean;
 
-  constructor(root: string) {
+  constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = path.resolve(root);
     this.tmpDir = path.join(this.root, 'tmp');
     this.location = { driver: 'filesystem' as const, description: this.root };
+    // O_DIRECT is Linux's (macOS has F_NOCACHE, Windows FILE_FLAG_NO_BUFFERING: not reachable from Node).
+    this.directWrites = (options.directWrites ?? true) && process.platform === 'linux' && constants.O_DIRECT !== undefined;
   }
 
   /** The file behind a key. Keys come from paths.ts, built from validated names and digests. */
@@ -203,7 +210,7 @@ export class FilesystemDriver implements StorageDriver {
     await makeDir(path.dirname(file));
     const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT);
     const offset = await sizeOrClose(handle);
-    const sink = new AppendSink(handle, offset, options.onWritten);
+    const sink = new AppendSink(handle, offset, options, await this.openDirect(file, offset));
     const settle = async (): Promise<number> => {
       // A writer ended without a pipeline (no body) still has its file open.
       if (!sink.destroyed && !sink.writableFinished) sink.destroy();
@@ -224,6 +231,22 @@ export class FilesystemDriver implements StorageDriver {
         await this.putFile(target, file);
       },
     };
+  }
+
+  /** A second handle on the upload's file for direct writes, with its staging buffers; null when not to be had. */
+  private async openDirect(file: string, offset: number): Promise<DirectWrites | null> {
+    if (!this.directWrites || offset % DIRECT_ALIGNMENT !== 0) return null;
+    const buffers = stagingPairs.acquire();
+    if (!buffers) return null;
+    try {
+      const handle = await fs.open(file, constants.O_WRONLY | constants.O_DIRECT);
+      return { handle, buffers, release: () => stagingPairs.release(buffers) };
+    } catch (err) {
+      stagingPairs.release(buffers);
+      // EINVAL: a file system without direct I/O (tmpfs, some FUSE ones): ordinary writes from now on.
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.directWrites = false;
+      return null;
+    }
   }
 
   async writerStat(key: string): Promise<ObjectInfo | null> {

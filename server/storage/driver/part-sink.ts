@@ -9,6 +9,7 @@
 import { Writable } from 'node:stream';
 import { BufferPool } from '../buffer-pool.ts';
 import { releaseTransient } from '../transient-memory.ts';
+import type { WriterOptions } from './driver.ts';
 
 /** Stream buffering in front of the parts: consecutive request chunks are copied in one go. */
 const HIGH_WATER_MARK = 1024 * 1024;
@@ -28,6 +29,7 @@ export class PartSink {
   private readonly partBytes: number;
   private readonly sendPart: (bytes: Buffer) => Promise<void>;
   private readonly onWritten: ((bytes: Buffer) => void) | undefined;
+  private readonly onTaken: ((count: number) => void) | undefined;
   private current: Buffer | null = null;
   private spare: Buffer | null = null;
   private filled = 0;
@@ -36,10 +38,11 @@ export class PartSink {
   private failure: Error | null = null;
 
   /** `initial`: bytes stored earlier but not yet in a part (a pending tail), put first in the buffer. */
-  constructor(partBytes: number, initial: Buffer | null, sendPart: (bytes: Buffer) => Promise<void>, onWritten?: (bytes: Buffer) => void) {
+  constructor(partBytes: number, initial: Buffer | null, sendPart: (bytes: Buffer) => Promise<void>, options: WriterOptions = {}) {
     this.partBytes = partBytes;
     this.sendPart = sendPart;
-    this.onWritten = onWritten;
+    this.onWritten = options.onWritten;
+    this.onTaken = options.onTaken;
     if (initial && initial.length > 0) {
       this.current = pool(partBytes).acquire();
       initial.copy(this.current, 0);
@@ -99,6 +102,7 @@ export class PartSink {
       }
       this.accepted += chunk.length;
       this.onWritten?.(chunk);
+      this.onTaken?.(chunk.length);
       releaseTransient(chunk.length);
     }
   }

@@ -44,6 +44,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Settings } from '../config.ts';
 import { S3_MIN_PART_BYTES } from '../config.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { s3Describe, s3Location } from './names.ts';
 import { PartSink } from './part-sink.ts';
 import { sendStream } from './send-stream.ts';
 
@@ -88,10 +89,7 @@ export class S3Driver implements StorageDriver {
     this.prefix = settings.prefix ? `${settings.prefix}/` : '';
     this.page = options.pageSize ?? PAGE;
     this.copyLimits = options.copyLimits ?? { single: MAX_COPY_OBJECT_BYTES, part: COPY_PART_BYTES };
-    this.location = {
-      driver: 's3' as const,
-      description: `s3://${settings.bucket}${settings.prefix ? `/${settings.prefix}` : ''}${settings.endpoint ? ` at ${settings.endpoint}` : ` (${settings.region})`}`,
-    };
+    this.location = s3Location(settings);
     // The SDK warns on every start under Node 20 that versions published after January 2027 will need
     // Node 22; Berth pins the version it was tested with (package.json), so the warning says nothing
     // actionable to whoever runs `berth serve`.
@@ -122,7 +120,7 @@ export class S3Driver implements StorageDriver {
   }
 
   describe(path: string): string {
-    return `s3://${this.bucket}/${this.key(path)}`;
+    return s3Describe(this.settings, path);
   }
 
   async getContent(path: string, maxBytes = Infinity): Promise<StoredContent | null> {
@@ -294,7 +292,7 @@ export class S3Driver implements StorageDriver {
     if (state.tail && (!tail || tail.bytes.length !== state.tail.size)) {
       throw new StorageError('failed', `the pending bytes of ${path} are missing from the bucket (${state.tail.key})`);
     }
-    return new S3Writer(this, path, state, tail?.bytes ?? null, options.onWritten);
+    return new S3Writer(this, path, state, tail?.bytes ?? null, options);
   }
 
   async writerStat(path: string): Promise<ObjectInfo | null> {
@@ -449,13 +447,13 @@ class S3Writer implements ObjectWriter {
   private readonly newParts: PartRecord[] = [];
   private ended = false;
 
-  constructor(driver: S3Driver, path: string, state: WriterState, tail: Buffer | null, onWritten?: (bytes: Buffer) => void) {
+  constructor(driver: S3Driver, path: string, state: WriterState, tail: Buffer | null, options: WriterOptions) {
     this.driver = driver;
     this.path = path;
     this.state = state;
     this.offset = state.size;
     this.uploadId = state.uploadId;
-    this.parts = new PartSink(driver.partBytes, tail, (bytes) => this.sendPart(bytes), onWritten);
+    this.parts = new PartSink(driver.partBytes, tail, (bytes) => this.sendPart(bytes), options);
     this.sink = this.parts.sink;
     this.settled = this.parts.settled;
   }
