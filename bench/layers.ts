@@ -48,7 +48,7 @@ function cpuSeconds(pid: number): number {
  * its read), and its children's. The busiest thread (or child) is the floor of the wall time on an
  * idle machine with enough cores: a load-independent view of what the shared machine's wall clock blurs.
  */
-async function busiestThread<T>(pid: number, work: () => Promise<T>): Promise<{ value: T; seconds: number; where: string }> {
+async function busiestThread<T>(pid: number, work: () => Promise<T>): Promise<{ value: T; seconds: number; where: string; threads: string }> {
   const start = new Map<string, number>();
   const last = new Map<string, { cpu: number; name: string }>();
   const sample = () => {
@@ -73,14 +73,18 @@ async function busiestThread<T>(pid: number, work: () => Promise<T>): Promise<{ 
   sample();
   let seconds = children() - childrenBefore;
   let where = 'child process';
+  const each: { name: string; used: number }[] = [{ name: 'zstd', used: seconds }];
   for (const [tid, { cpu, name }] of last) {
     const used = cpu - (start.get(tid) ?? cpu);
+    each.push({ name, used });
     if (used > seconds) {
       seconds = used;
       where = name;
     }
   }
-  return { value, seconds, where };
+  // Every thread that used 0.1 s or more, busiest first: where the CPU went, not only the floor.
+  const threads = each.filter((t) => t.used >= 0.1).sort((a, b) => b.used - a.used).map((t) => `${t.name} ${t.used.toFixed(2)}`).join(', ');
+  return { value, seconds, where, threads };
 }
 
 function peakRss(pid: number): number {
@@ -153,15 +157,23 @@ async function main(): Promise<void> {
   await fs.rm(path.join(nodeOnly, 'node'), { force: true });
   await fs.symlink(process.execPath, path.join(nodeOnly, 'node'));
   const rows: string[] = [];
-  const variants = [
-    { label: 'gzip', kind: 'gzip', env: {} },
-    { label: 'zstd (zstd program)', kind: 'zstd', env: {} },
-    { label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: nodeOnly } },
-  ] as const;
-  const cold = async (env: NodeJS.ProcessEnv) => {
+  // VARIANTS=gzip,zstd leaves out the fzstd fallback (20 s a round, and not what a machine with zstd runs).
+  // BASE_BIN=<another build>/bin/berth.js adds that build's gzip and zstd listings to each round, so a
+  // change is measured against the build before it in the same interleaved run.
+  const only = process.env.VARIANTS?.split(',');
+  const base = process.env.BASE_BIN;
+  type Variant = { name: string; label: string; kind: 'gzip' | 'zstd'; env: NodeJS.ProcessEnv; bin?: string };
+  const variants: Variant[] = ([
+    { name: 'gzip', label: 'gzip', kind: 'gzip', env: {} },
+    ...(base ? [{ name: 'gzip', label: 'gzip, base build', kind: 'gzip', env: {}, bin: base }] : []),
+    { name: 'zstd', label: 'zstd (zstd program)', kind: 'zstd', env: {} },
+    ...(base ? [{ name: 'zstd', label: 'zstd (zstd program), base build', kind: 'zstd', env: {}, bin: base }] : []),
+    { name: 'fzstd', label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: nodeOnly } },
+  ] as Variant[]).filter((v) => !only || only.includes(v.name));
+  const cold = async (variant: Variant) => {
     await berth.stop();
     await fs.rm(path.join(dataDir, 'derived'), { recursive: true, force: true });
-    berth = await startBerth({ dataDir, port: PORT, env });
+    berth = await startBerth({ dataDir, port: PORT, env: variant.env, ...(variant.bin ? { bin: variant.bin } : {}) });
   };
   const listLayer = async (kind: string) => {
     const r = await fetch(`${berth.url}/api/repositories/bench/${kind}/-/layers/${digests[kind]}`);
@@ -175,7 +187,7 @@ async function main(): Promise<void> {
       // The tool's busiest process: the decompressor or tar, each timed alone.
       const toolBusiest = Math.max(timed(kind === 'gzip' ? `gzip -dc ${blobs.gzip}` : `zstd -dc ${blobs.zstd}`).cpu, timed(`tar -tvf ${tarFile}`).cpu);
       // 1. The listing alone: time, CPU, memory.
-      await cold(variant.env);
+      await cold(variant);
       const rssBefore = peakRss(berth.pid);
       const cpuBefore = cpuSeconds(berth.pid);
       const t = performance.now();
@@ -185,7 +197,7 @@ async function main(): Promise<void> {
       const cpu = cpuSeconds(berth.pid) - cpuBefore;
       const rss = peakRss(berth.pid);
       // 2. The registry's latency while it lists (a fresh cold listing, probed).
-      await cold(variant.env);
+      await cold(variant);
       const idle = await manifestLatencies(berth.url, `bench/${kind}`, () => true, 100);
       let done = false;
       const listing = listLayer(kind).finally(() => (done = true));
@@ -193,6 +205,7 @@ async function main(): Promise<void> {
       await listing;
       rows.push(`| ${round} | ${variant.label} | ${tool.seconds.toFixed(2)} s (CPU ${tool.cpu.toFixed(2)} s) | ${tool.mb.toFixed(0)} MB | ${seconds.toFixed(2)} s (CPU ${cpu.toFixed(2)} s) | **${(seconds / tool.seconds).toFixed(2)}x** | ${toolBusiest.toFixed(2)} s / ${busiest.seconds.toFixed(2)} s (${busiest.where}): **${(busiest.seconds / toolBusiest).toFixed(2)}x** | ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MB | ${entries} | ${percentile(idle, 0.5).toFixed(2)} / ${percentile(idle, 0.99).toFixed(2)} ms | ${percentile(busy, 0.5).toFixed(2)} / ${percentile(busy, 0.99).toFixed(2)} ms (${busy.length}) |`);
       console.log(rows[rows.length - 1]);
+      console.log(`  threads (CPU s): ${busiest.threads}`);
     }
   }
   await berth.stop();
