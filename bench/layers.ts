@@ -159,14 +159,17 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   // VARIANTS=gzip,zstd leaves out the fzstd fallback (20 s a round, and not what a machine with zstd runs).
   // BASE_BIN=<another build>/bin/berth.js adds that build's gzip and zstd listings to each round, so a
-  // change is measured against the build before it in the same interleaved run.
+  // change is measured against the build before it in the same interleaved run. DIGEST_THREAD=1 lists
+  // with the DiffID thread forced on (worker-pool.ts uses it by default only with more than 2 cores).
   const only = process.env.VARIANTS?.split(',');
   const base = process.env.BASE_BIN;
+  const split = process.env.DIGEST_THREAD === '1' ? { BERTH_LAYER_DIGEST_THREAD: '1' } : {};
+  const splitLabel = process.env.DIGEST_THREAD === '1' ? ', DiffID thread' : '';
   type Variant = { name: string; label: string; kind: 'gzip' | 'zstd'; env: NodeJS.ProcessEnv; bin?: string };
   const variants: Variant[] = ([
-    { name: 'gzip', label: 'gzip', kind: 'gzip', env: {} },
+    { name: 'gzip', label: `gzip${splitLabel}`, kind: 'gzip', env: split },
     ...(base ? [{ name: 'gzip', label: 'gzip, base build', kind: 'gzip', env: {}, bin: base }] : []),
-    { name: 'zstd', label: 'zstd (zstd program)', kind: 'zstd', env: {} },
+    { name: 'zstd', label: `zstd (zstd program)${splitLabel}`, kind: 'zstd', env: split },
     ...(base ? [{ name: 'zstd', label: 'zstd (zstd program), base build', kind: 'zstd', env: {}, bin: base }] : []),
     { name: 'fzstd', label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: nodeOnly } },
   ] as Variant[]).filter((v) => !only || only.includes(v.name));

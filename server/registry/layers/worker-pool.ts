@@ -39,6 +39,19 @@ function startWorker(init: WorkerInit): Worker {
  */
 const DIGEST_THREAD_MIN_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Whether listings use the DiffID thread: only where a core is free for it. A zstd listing already
+ * keeps two cores busy (the zstd program, the reading thread; gzip: zlib's threads and the reader);
+ * on a 2-core machine a third busy thread only adds its cost (the copies, the messages, a second
+ * isolate: ~0.4 s of CPU per GB, measured) and the listing takes longer, not shorter
+ * (docs/benchmarks.md, issue 15). BERTH_LAYER_DIGEST_THREAD=1 or 0 overrides it (benchmarks).
+ */
+export function defaultDigestThreadMinBytes(cores = availableParallelism(), env = process.env.BERTH_LAYER_DIGEST_THREAD): number {
+  if (env === '1') return DIGEST_THREAD_MIN_BYTES;
+  if (env === '0') return Infinity;
+  return cores > 2 ? DIGEST_THREAD_MIN_BYTES : Infinity;
+}
+
 /** Chunks (1 MiB each: the BlobStore's read size) in flight to a worker. */
 const INPUT_WINDOW = 4;
 /**
@@ -76,7 +89,7 @@ export interface LayerWorkersOptions {
    * PATH. null: the pure-JavaScript decoder (fzstd) only.
    */
   zstdCommand?: string | null;
-  /** Compressed size from which a listing's DiffID is hashed on a second thread; default DIGEST_THREAD_MIN_BYTES. */
+  /** Compressed size from which a listing's DiffID is hashed on a second thread; default: defaultDigestThreadMinBytes(). */
   digestThreadMinBytes?: number;
   /** Tests only: layer-worker.ts WorkerInit.digestExitAfter. */
   digestExitAfter?: number;
@@ -99,7 +112,7 @@ export class LayerWorkers {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.concurrency = options.concurrency ?? Math.max(1, availableParallelism() - 1);
     this.zstdCommand = options.zstdCommand === undefined ? findExecutable('zstd') : options.zstdCommand;
-    this.digestThreadMinBytes = options.digestThreadMinBytes ?? DIGEST_THREAD_MIN_BYTES;
+    this.digestThreadMinBytes = options.digestThreadMinBytes ?? defaultDigestThreadMinBytes();
     this.digestExitAfter = options.digestExitAfter;
   }
 
@@ -159,7 +172,14 @@ export class LayerWorkers {
         digester = startWorker({ task: { op: 'digest' }, limits: this.limits, zstdCommand: null, digestPort: channel.port2, ...(this.digestExitAfter === undefined ? {} : { digestExitAfter: this.digestExitAfter }) });
         this.live.add(digester);
       }
-      const worker = startWorker(init);
+      let worker: Worker;
+      try {
+        worker = startWorker(init);
+      } catch (err) {
+        if (digester) this.live.delete(digester);
+        await digester?.terminate();
+        throw err;
+      }
       this.live.add(worker);
       let inFlight = 0;
       // Data is handed on in order, one chunk at a time; the result waits for the last of it.
