@@ -157,6 +157,8 @@ async function main(): Promise<void> {
   await fs.rm(path.join(nodeOnly, 'node'), { force: true });
   await fs.symlink(process.execPath, path.join(nodeOnly, 'node'));
   const rows: string[] = [];
+  // Per variant, for the target line: wall ratio, busiest-thread ratio, manifest GET p50 while listing / idle.
+  const measured = new Map<string, { wall: number[]; busiest: number[]; get: number[] }>();
   // VARIANTS=gzip,zstd leaves out the fzstd fallback (20 s a round, and not what a machine with zstd runs).
   // BASE_BIN=<another build>/bin/berth.js adds that build's gzip and zstd listings to each round, so a
   // change is measured against the build before it in the same interleaved run. DIGEST_THREAD=1 lists
@@ -207,6 +209,11 @@ async function main(): Promise<void> {
       const busy = await manifestLatencies(berth.url, `bench/${kind}`, () => done);
       await listing;
       rows.push(`| ${round} | ${variant.label} | ${tool.seconds.toFixed(2)} s (CPU ${tool.cpu.toFixed(2)} s) | ${tool.mb.toFixed(0)} MB | ${seconds.toFixed(2)} s (CPU ${cpu.toFixed(2)} s) | **${(seconds / tool.seconds).toFixed(2)}x** | ${toolBusiest.toFixed(2)} s / ${busiest.seconds.toFixed(2)} s (${busiest.where}): **${(busiest.seconds / toolBusiest).toFixed(2)}x** | ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MB | ${entries} | ${percentile(idle, 0.5).toFixed(2)} / ${percentile(idle, 0.99).toFixed(2)} ms | ${percentile(busy, 0.5).toFixed(2)} / ${percentile(busy, 0.99).toFixed(2)} ms (${busy.length}) |`);
+      const m = measured.get(variant.label) ?? { wall: [], busiest: [], get: [] };
+      m.wall.push(seconds / tool.seconds);
+      m.busiest.push(busiest.seconds / toolBusiest);
+      m.get.push(percentile(busy, 0.5) / percentile(idle, 0.5));
+      measured.set(variant.label, m);
       console.log(rows[rows.length - 1]);
       console.log(`  threads (CPU s): ${busiest.threads}`);
     }
@@ -215,6 +222,16 @@ async function main(): Promise<void> {
   console.log('\n| round | layer | tar time | tar peak RSS | Berth time (listing alone) | ratio | busiest process or thread: tar / Berth | Berth peak RSS (process, before -> after) | entries | manifest GET p50/p99 idle | while listing (requests) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
+  // The issue's targets, on medians of the rounds: within 1.5x of tar's time (wall, and the busiest
+  // thread: the wall floor an idle machine would show), manifest GET p50 while listing within 2x idle.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  console.log('');
+  for (const [label, m] of measured) {
+    const wall = median(m.wall);
+    const floor = median(m.busiest);
+    const get = median(m.get);
+    console.log(`target (issue 15) ${label}: time ${wall.toFixed(2)}x tar (busiest thread ${floor.toFixed(2)}x), target 1.5x: ${wall <= 1.5 ? 'met' : 'MISSED'} (busiest: ${floor <= 1.5 ? 'met' : 'MISSED'}); manifest GET p50 while listing ${get.toFixed(2)}x idle, target 2x: ${get <= 2 ? 'met' : 'MISSED'}`);
+  }
 }
 
 await main();

@@ -14,7 +14,7 @@ import pino from 'pino';
 import { RegistryEvents } from '../../server/registry/events.ts';
 import { LayerReadError, type ListSummary } from '../../server/registry/layers/archive.ts';
 import { LayerIndex } from '../../server/registry/layers/layer-index.ts';
-import { LayerWorkers } from '../../server/registry/layers/worker-pool.ts';
+import { defaultDigestThreadMinBytes, LayerWorkers } from '../../server/registry/layers/worker-pool.ts';
 import { parseDigest, type Digest } from '../../server/registry/reference.ts';
 import type { BlobReader } from '../../server/storage/blob-store.ts';
 import type { LayerListingStore } from '../../server/storage/derived-store.ts';
@@ -72,6 +72,13 @@ before(async () => {
 });
 
 describe('the DiffID on a thread of its own', () => {
+  it('is used by default only where a core is free for it, and for large layers only', () => {
+    assert.equal(defaultDigestThreadMinBytes(2, undefined), Infinity, 'not on 2 cores: it costs more than it saves there');
+    assert.equal(defaultDigestThreadMinBytes(4, undefined), 8 * 1024 * 1024);
+    assert.equal(defaultDigestThreadMinBytes(2, '1'), 8 * 1024 * 1024, 'forced on');
+    assert.equal(defaultDigestThreadMinBytes(16, '0'), Infinity, 'forced off');
+  });
+
   for (const compression of ['gzip', 'zstd', 'none'] as const) {
     it(`gives the same DiffID and file digests as one thread (${compression})`, async () => {
       const layer = layers.get(compression)!;
