@@ -63,8 +63,8 @@ export const NATIVE_ZSTD = typeof (zlib as ZlibWithZstd).createZstdDecompress ==
 
 /**
  * Hashes the uncompressed stream, for the DiffID. By default on the reading thread; a listing of a
- * large layer hands it to a thread of its own (layer-worker.ts), as the hash costs as much CPU as
- * zstd's whole decode (docs/benchmarks.md). Whichever, walkLayer() returns the DiffID only once
+ * large layer can hand it to a thread of its own (layer-worker.ts, where a core is free for it), as
+ * the hash costs as much CPU as zstd's whole decode (docs/benchmarks.md). Whichever, walkLayer() returns the DiffID only once
  * every byte it read was hashed.
  */
 export interface StreamHasher {

@@ -14,8 +14,8 @@
  *
  * The same file is the DiffID thread of a listing ({op:'digest'}): sha256 of the uncompressed stream
  * costs as much CPU as zstd's whole decode, and the reading thread already has the tar parse and each
- * file's sha256, so a large layer's listing hashes its DiffID here, on the other core
- * (docs/benchmarks.md). The two threads talk over a MessageChannel of their own (`digestPort`):
+ * file's sha256, so a large layer's listing can hash its DiffID here, on another core (worker-pool.ts
+ * does so where a core is free for it: docs/benchmarks.md, issue 15). The two threads talk over a MessageChannel of their own (`digestPort`):
  *   lister -> digest: {t:'chunk', b, n}  n uncompressed bytes in b, DIGEST_CHUNK at a time (copied:
  *                                        the tar parser keeps views into the decoder's buffers)
  *                     {t:'end'}          all given
