@@ -126,6 +126,12 @@ class Fill {
 export class BlobFills {
   private readonly deps: BlobFillDeps;
   private readonly active = new Map<string, Fill>();
+  /**
+   * Fills and the links they write afterwards, by upstream, until done: clearing an upstream's cache
+   * waits for them (settled()), or a fill that committed as the cache was cleared would link its blob
+   * into a repository just removed, and a collection would then keep the blob for that lone link.
+   */
+  private readonly running = new Map<Promise<unknown>, string>();
   private closed = false;
 
   constructor(deps: BlobFillDeps) {
@@ -158,18 +164,30 @@ export class BlobFills {
       this.active.set(digest.value, fill);
       started = true;
       const current = fill;
-      void this.run(current, repo, fetch).then((outcome) => {
+      this.track(upstream, this.run(current, repo, fetch).then((outcome) => {
         if (this.active.get(digest.value) === current) this.active.delete(digest.value);
         done(outcome);
-      });
+      }));
     }
     fill.repositories.add(repo);
     // A repository that joined after the commit linked the others is linked here.
-    void fill.finished.then(() => this.link(repo, digest), () => undefined).catch((err) => this.deps.log.error({ err, digest: digest.value }, 'mirror: linking a filled blob failed'));
+    this.track(fill.upstream, fill.finished.then(() => this.link(repo, digest), () => undefined).catch((err) => this.deps.log.error({ err, digest: digest.value }, 'mirror: linking a filled blob failed')));
     await fill.ready;
     // Without an announced length a reader cannot be promised one: it waits for the whole blob.
     if (fill.size === null) await fill.finished;
     return { blob: await this.reader(fill), started };
+  }
+
+  /** Resolves once every fill of `upstream` running now, and the links it writes, is done (either way). */
+  async settled(upstream: string): Promise<void> {
+    await Promise.allSettled([...this.running].filter(([, name]) => name === upstream).map(([work]) => work));
+  }
+
+  private track(upstream: string, work: Promise<unknown>): void {
+    const tracked = work
+      .catch((err: unknown) => this.deps.log.error({ err }, 'mirror: a fill ended in an unexpected error'))
+      .finally(() => this.running.delete(tracked));
+    this.running.set(tracked, upstream);
   }
 
   /** Stops every fill (Berth is stopping): their spool files go, nothing half-written is committed. */

@@ -353,6 +353,9 @@ export class MirrorService {
   /** Deletes every cache repository of an upstream; the next garbage collection frees the bytes. */
   async clear(name: string): Promise<{ repositories: string[] }> {
     this.upstream(name);
+    // Blobs being fetched now are linked into their cache repositories when they commit: let them, then
+    // remove the repositories with those links (a fill started after this point is a new pull).
+    await this.fills.settled(name);
     const repositories = await cacheRepositories(this.deps.repositories, name);
     for (const repo of repositories) {
       await this.deps.deleteRepository(repo).catch((err: unknown) => {

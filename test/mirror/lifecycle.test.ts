@@ -93,6 +93,36 @@ describe('mirror lifecycle', () => {
     }
   });
 
+  it('clearing an upstream while a blob is being fetched waits for it, so no link of it outlives the clear', async () => {
+    const image = await pushRandomImage(hub, 'library/clearing', 'latest', [60_000]);
+    const manifest = JSON.parse(image.manifests.get(image.digest)!.toString()) as { layers: { digest: string }[] };
+    const layer = manifest.layers[0]!.digest;
+    const mirror = await startMirror(hub);
+    const client = new Client(mirror.url);
+    try {
+      const pulled = await fetch(`${mirror.url}/v2/library/clearing/manifests/latest`, { headers: { Accept: image.mediaType } });
+      assert.equal(pulled.status, 200);
+      await pulled.arrayBuffer();
+      // 60 pieces of 1,000 bytes every 50 ms: the fill runs for ~3 s, the clear arrives in its first.
+      hub.fault({ method: 'GET', path: new RegExp(`/blobs/${layer}$`) }, { kind: 'trickle', chunk: 1000, everyMs: 50 }, 1);
+      const res = await fetch(`${mirror.url}/v2/library/clearing/blobs/${layer}`);
+      assert.equal(res.status, 200);
+      const body = res.arrayBuffer();
+
+      const cleared = await apiCall(client, 'POST', '/api/mirrors/docker.io/clear');
+      assert.equal(cleared.status, 200);
+      assert.deepEqual(((await cleared.json()) as { repositories: string[] }).repositories, ['docker.io/library/clearing']);
+      // The fill had finished (committed, linked) before the repositories went: nothing links it after.
+      assert.ok((await blobFiles(mirror.dataDir)).has(layer), 'the clear answered once the fill in progress had committed');
+      assert.deepEqual(Buffer.from(await body), image.blobs.get(layer), 'the client got the whole blob');
+      assert.deepEqual((await client.catalog()).repositories, []);
+      await runGc(client, { grace: '0s' });
+      assert.ok(!(await blobFiles(mirror.dataDir)).has(layer), 'nothing links the fetched layer any more: the collection freed it');
+    } finally {
+      await mirror.close({ remove: true });
+    }
+  });
+
   it('records fetches, stale serves and failures in the activity feed', async () => {
     const mirror = await startMirror(hub, { checkIntervalMs: 1000 });
     const client = new Client(mirror.url);
