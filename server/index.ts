@@ -40,6 +40,7 @@ import { UploadService } from './registry/uploads.ts';
 import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { DriverBlobStore } from './storage/blob-store.ts';
+import { StoreChanges } from './storage/cache.ts';
 import { createDriver } from './storage/driver/create.ts';
 import { StorageCopyService } from './registry/storage-copy.ts';
 import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
@@ -142,7 +143,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
   const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused, storeDescription: driver.location.description });
   // Replicas of a cluster change the store behind each other's backs: what one saw is trusted briefly.
-  const cache = metadata.driver === 'postgres' ? { cacheTtlMs: CLUSTER_CACHE_TTL_MS } : {};
+  const changes = metadata.driver === 'postgres' ? new StoreChanges(CLUSTER_CACHE_TTL_MS) : null;
+  const cache = changes ? { cacheTtlMs: CLUSTER_CACHE_TTL_MS, changes } : {};
   const blobStore = new DriverBlobStore(driver, cache);
   const repositoryStore = new DriverRepositoryStore(driver, cache);
   const uploadStore = new DriverUploadStore(driver);
@@ -173,6 +175,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
     events,
     log,
+    ...(changes ? { changes } : {}),
     ...(metadata.maintenanceTurn ? { exclusive: metadata.maintenanceTurn } : {}),
   });
   const scheduler = new Scheduler(
@@ -381,6 +384,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     storage,
     stopping: () => stopping,
     metadata: metadata.driver === 'postgres' ? metadata : null,
+    changes,
   });
   // A collection or an upload purge may have made room.
   events.on('maintenance', (event) => {
