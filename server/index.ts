@@ -67,8 +67,8 @@ import { MirrorService } from './mirror/service.ts';
 
 /**
  * How long a replica of a cluster trusts what it saw in the shared store (a tag's digest, a link, a
- * blob's size): a tag moved on another replica is served at its old digest for at most this long.
- * Measured: docs/benchmarks.md ("A cluster").
+ * blob's size), and so how long a write that removed or moved something waits before its answer
+ * (storage/cache.ts: StoreChanges). Measured: docs/benchmarks.md ("A cluster").
  */
 const CLUSTER_CACHE_TTL_MS = 1000;
 
