@@ -249,6 +249,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const authOptions = {
     dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}),
     ...(metadata.users ? { store: metadata.users } : {}), ...(metadata.signingKey ? { signingKey: metadata.signingKey } : {}),
+    ...(metadata.loginState ? { loginState: metadata.loginState } : {}),
   };
   const auth = config.auth === 'token' ? new AuthService(authOptions) : null;
   /**
