@@ -394,9 +394,10 @@ describe('a cluster with registry auth and TLS: the signing key and the CA are s
     await cluster?.stop();
   });
 
-  function get(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  /** `from`: the client's own loopback address (127.0.0.x), so that logins come from several addresses. */
+  function get(url: string, ca: string, headers: Record<string, string> = {}, from?: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = https.get(url, { ca, headers }, (res) => {
+      const req = https.get(url, { ca, headers, ...(from ? { localAddress: from } : {}) }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -419,6 +420,30 @@ describe('a cluster with registry auth and TLS: the signing key and the CA are s
     assert.equal(v2.status, 200, `replica 2 accepts replica 1's token: ${v2.body}`);
     const tags = await get(`${two!.url}/v2/shared/app/tags/list`, ca, { Authorization: `Bearer ${token}` });
     assert.equal(tags.status, 404, 'authorised (the repository does not exist yet)');
+  });
+
+  it('failed logins count on every replica, and a user known at an address on one is known on all', async () => {
+    const [one, two] = cluster.replicas;
+    const ca = await fs.readFile(path.join(cluster.work, 'replica1', 'tls', 'ca.crt'), 'utf8');
+    for (const user of ['dora', 'eve']) {
+      const added = await runBerth(['user', 'add', user, '--password-stdin', '--data', path.join(cluster.work, `cli-${user}`)], cluster.env, `${user}-password-123\n`);
+      assert.equal(added.code, 0, added.stderr);
+    }
+    const login = (replica: typeof one, user: string, password: string, from: string) =>
+      get(`${replica!.url}/token?service=berth&scope=repository:${user}/app:pull`, ca, { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` }, from);
+    // dora logs in through replica 1 from 127.0.0.1: she is known there.
+    assert.equal((await login(one, 'dora', 'dora-password-123', '127.0.0.1')).status, 200);
+    // Ten guesses of each password through replica 1, from addresses of their own (the address throttle stays out of it).
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await login(one, 'dora', `guess-${i}`, '127.0.0.2')).status, 401);
+      assert.equal((await login(one, 'eve', `guess-${i}`, '127.0.0.3')).status, 401);
+    }
+    // Through replica 2: eve, known nowhere, waits (replica 2 counts replica 1's failures) ...
+    const eve = await login(two, 'eve', 'eve-password-123', '127.0.0.1');
+    assert.equal(eve.status, 429, `eve's name is throttled on replica 2 too: ${eve.body}`);
+    // ... and dora, known at 127.0.0.1 through replica 1, is not locked out by the guesses.
+    const dora = await login(two, 'dora', 'dora-password-123', '127.0.0.1');
+    assert.equal(dora.status, 200, `dora logs in through replica 2: ${dora.body}`);
   });
 
   it('berth user add with BERTH_METADATA_URL changes the shared users while the replicas run', async () => {
