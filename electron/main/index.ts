@@ -9,7 +9,7 @@ import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeImage, sess
 // scripts/start.js waits for a line starting with READY_LINE to know the app started.
 import { READY_LINE } from '../shared/ready.js';
 import { createRegistry } from '../../server/index.ts';
-import { exposeGc } from '../../server/storage/transient-memory.ts';
+import { tuneHeap } from '../../server/storage/transient-memory.ts';
 import { createDesktop, type WindowLike } from './desktop.ts';
 import { createDesktopLogger } from './log.ts';
 import { HIDDEN_FLAG, setStartAtLogin } from './login-items.ts';
@@ -19,8 +19,9 @@ import { desktopUserDataDir } from './settings.ts';
 import { claimSingleInstance } from './single-instance.ts';
 import { isSafeExternalUrl, originOf, windowOptions, withCsp } from './window.ts';
 
-// What bin/berth.js gets from --expose-gc: uploads free their request buffers young (see there).
-exposeGc();
+// What bin/berth.js gets from --expose-gc (uploads free their request buffers young) and the heap's
+// growth capped (see there).
+tuneHeap();
 // Before anything reads it (the single-instance lock lives there too).
 app.setPath('userData', desktopUserDataDir(app.getPath('appData'), process.platform));
 // The same id as electron-builder.yml appId: Windows groups the taskbar and notifications by it.

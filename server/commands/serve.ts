@@ -6,6 +6,7 @@ import { pushAddresses, selfUrl, type CoveredNames } from '../registry/addresses
 import { describeCertificate } from '../tls/certificates.ts';
 import { subjectNames } from '../tls/names.ts';
 import { createRegistry } from '../index.ts';
+import { tuneHeap } from '../storage/transient-memory.ts';
 import { parseOptions, setAsideLine, type Command } from './common.ts';
 
 export const SERVER_OPTIONS = {
@@ -101,6 +102,7 @@ export const serveCommand: Command = {
   summary: 'Run the registry (headless)',
   usage: `Usage: berth serve [options]\n\n${SERVER_OPTIONS_USAGE}\n`,
   async run(args) {
+    tuneHeap();
     const config = { ...(await configFromArgs(args)), uiDir: builtUiDir() };
     const registry = createRegistry(config);
     // One signal listener for the whole life of the command: a stop asked for while starting (the port

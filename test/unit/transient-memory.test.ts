@@ -22,16 +22,17 @@ describe('transient upload memory', () => {
     }
   });
 
-  it('exposes the runtime gc in a process started without --expose-gc (the desktop app)', () => {
+  it('tuneHeap exposes the runtime gc in a process started without --expose-gc (the desktop app) and sets the heap growth', () => {
     const module = new URL('../../server/storage/transient-memory.ts', import.meta.url).href;
     const script = `
-      import { exposeGc } from '${module}';
+      import { tuneHeap } from '${module}';
       const before = typeof globalThis.gc;
-      exposeGc();
+      tuneHeap();
       globalThis.gc({ type: 'minor' });
       console.log(before, typeof globalThis.gc);`;
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../..', import.meta.url) });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), 'undefined function');
+    assert.equal(run.stderr, '', 'V8 took the flags without a word');
   });
 });
