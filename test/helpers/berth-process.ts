@@ -99,6 +99,8 @@ interface StartOptions {
   env?: NodeJS.ProcessEnv;
   host?: string;
   tls?: boolean;
+  /** Another build's bin/berth.js (a benchmark comparing builds); default: this checkout's. */
+  bin?: string;
 }
 
 class PortTaken extends Error {}
@@ -106,7 +108,7 @@ class PortTaken extends Error {}
 async function startOnce(options: StartOptions, port: number): Promise<BerthProcess> {
   const child = spawn(
     process.execPath,
-    [BERTH_BIN, 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
+    [options.bin ?? BERTH_BIN, 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
     { env: { ...process.env, ...storageEnv(options.dataDir), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

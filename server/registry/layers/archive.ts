@@ -61,8 +61,31 @@ export function sniffCompression(head: Uint8Array): LayerCompression | { unsuppo
 type ZlibWithZstd = typeof zlib & { createZstdDecompress?: () => NodeJS.ReadWriteStream };
 export const NATIVE_ZSTD = typeof (zlib as ZlibWithZstd).createZstdDecompress === 'function';
 
+/**
+ * Hashes the uncompressed stream, for the DiffID. By default on the reading thread; a listing of a
+ * large layer can hand it to a thread of its own (layer-worker.ts, where a core is free for it), as
+ * the hash costs as much CPU as zstd's whole decode (docs/benchmarks.md). Whichever, walkLayer() returns the DiffID only once
+ * every byte it read was hashed.
+ */
+export interface StreamHasher {
+  /** Takes a chunk, borrowed for the call only (copy to keep); a promise holds the read (backpressure). */
+  update(chunk: Uint8Array): void | Promise<void>;
+  /** sha256 of everything given, in hex. */
+  digest(): Promise<string>;
+}
+
+function localHasher(): StreamHasher {
+  const hash = createHash('sha256');
+  return {
+    update: (chunk) => void hash.update(chunk),
+    digest: async () => hash.digest('hex'),
+  };
+}
+
 export interface ReadOptions {
   limits?: LayerLimits;
+  /** Where the DiffID is hashed (default: here, inline). */
+  hasher?: StreamHasher;
   /** Aborts the read (the client went away). */
   signal?: AbortSignal;
   /** The `zstd` program to decode zstd layers with when zlib cannot (null: fzstd); see above. */
@@ -275,7 +298,7 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, visitor: TarV
     }
   }
 
-  const diff = createHash('sha256');
+  const diff = options.hasher ?? localHasher();
   let uncompressed = 0;
   let stopped = false;
   let count = 0;
@@ -395,7 +418,8 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, visitor: TarV
       if (uncompressed > limits.maxUncompressedBytes) {
         throw new LayerReadError('TOO_LARGE', `the layer uncompresses to more than ${limits.maxUncompressedBytes} bytes, the most Berth reads`);
       }
-      diff.update(chunk);
+      const held = diff.update(chunk);
+      if (held) await held;
       if (!extract.write(chunk)) {
         await new Promise<void>((resolve, reject) => {
           const onDrain = () => { extract.off('error', onError); extract.off('close', onClose); resolve(); };
@@ -418,7 +442,8 @@ export async function walkLayer(source: AsyncIterable<Uint8Array>, visitor: TarV
     if (stopped) return { compression, diffId: '', uncompressedSize: uncompressed, stopped };
     throw readError(err, compression);
   }
-  return { compression, diffId: `sha256:${diff.digest('hex')}`, uncompressedSize: uncompressed, stopped };
+  if (stopped) return { compression, diffId: '', uncompressedSize: uncompressed, stopped };
+  return { compression, diffId: `sha256:${await diff.digest()}`, uncompressedSize: uncompressed, stopped };
 }
 
 /** Rejected entries a summary keeps (a hostile layer can have as many as it has entries). */

@@ -11,18 +11,45 @@
  *        {t:'error', code, message}
  * Task, limits and the zstd program come in workerData. A listing streams out as it is parsed, so
  * neither thread holds it: the worker's memory stays flat whatever the number of entries.
+ *
+ * The same file is the DiffID thread of a listing ({op:'digest'}): sha256 of the uncompressed stream
+ * costs as much CPU as zstd's whole decode, and the reading thread already has the tar parse and each
+ * file's sha256, so a large layer's listing can hash its DiffID here, on another core (worker-pool.ts
+ * does so where a core is free for it: docs/benchmarks.md, issue 15). The two threads talk over a MessageChannel of their own (`digestPort`):
+ *   lister -> digest: {t:'chunk', b, n}  n uncompressed bytes in b, DIGEST_CHUNK at a time (copied:
+ *                                        the tar parser keeps views into the decoder's buffers)
+ *                     {t:'end'}          all given
+ *   digest -> lister: {t:'ack', b}       b hashed, and handed back: at most DIGEST_WINDOW in flight
+ *                     {t:'digest', hex}
+ * The buffers go back and forth (transferred, never copied between the threads) and are reused: a new
+ * 1 MiB buffer per message would leave a thread that allocates nothing else with ~60 MB of them
+ * waiting for a garbage collection that comes late (measured: peak RSS +60 MB, and ~1 s more CPU).
+ * The lister sends its result only after the digest came back, so a listing is never without its
+ * DiffID; if the digest thread dies, worker-pool.ts fails the read and stops both threads.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { LayerEntry } from '../inspect-types.ts';
-import { extractFile, LayerReadError, listLayer, type LayerLimits } from './archive.ts';
+import { extractFile, LayerReadError, listLayer, type LayerLimits, type StreamHasher } from './archive.ts';
 
-export type WorkerTask = { op: 'list' } | { op: 'extract'; path: string };
+export type WorkerTask = { op: 'list' } | { op: 'extract'; path: string } | { op: 'digest' };
 export interface WorkerInit {
   task: WorkerTask;
   limits: LayerLimits;
   /** archive.ts ReadOptions.zstdCommand. */
   zstdCommand: string | null;
+  /** list: where to send the uncompressed bytes to be hashed; digest: where they come from. */
+  digestPort?: MessagePort;
+  /** Tests only: the digest thread exits (as a crashed one would) once it was given this many bytes. */
+  digestExitAfter?: number;
 }
+export type ToDigest = { t: 'chunk'; b: ArrayBuffer; n: number } | { t: 'end' };
+export type FromDigest = { t: 'ack'; b: ArrayBuffer } | { t: 'digest'; hex: string };
+
+/** Bytes per message to the digest thread: ~900 messages for a 1 GB layer. */
+const DIGEST_CHUNK = 1024 * 1024;
+/** Chunks the digest thread may have unhashed: bounds the bytes between the threads to ~4 MiB. */
+const DIGEST_WINDOW = 4;
 export type ToWorker = { t: 'chunk'; b: ArrayBuffer } | { t: 'end' } | { t: 'more' };
 export type FromWorker =
   | { t: 'ack' }
@@ -36,7 +63,7 @@ const OUTPUT_WINDOW = 4;
 const LIST_BATCH = 256 * 1024;
 
 const port = parentPort!;
-const { task, limits, zstdCommand } = workerData as WorkerInit;
+const { task, limits, zstdCommand, digestPort, digestExitAfter } = workerData as WorkerInit;
 const queue: Uint8Array[] = [];
 let ended = false;
 let wake: (() => void) | null = null;
@@ -110,14 +137,77 @@ function lineBatcher(): { add(entry: LayerEntry): Promise<void> | void; flush():
   };
 }
 
+/** The lister's side of the DiffID thread: bytes gathered into DIGEST_CHUNK buffers and sent on. */
+function remoteHasher(to: MessagePort): StreamHasher {
+  const free: Uint8Array<ArrayBuffer>[] = [];
+  let buffer = new Uint8Array(DIGEST_CHUNK);
+  let used = 0;
+  let credit = DIGEST_WINDOW;
+  let creditWake: (() => void) | null = null;
+  let resolveDigest: (hex: string) => void = () => undefined;
+  const digest = new Promise<string>((resolve) => (resolveDigest = resolve));
+  to.on('message', (message: FromDigest) => {
+    if (message.t === 'ack') {
+      free.push(new Uint8Array(message.b));
+      credit += 1;
+      creditWake?.();
+      creditWake = null;
+    } else resolveDigest(message.hex);
+  });
+  const post = (message: ToDigest, transfer: ArrayBuffer[] = []) => to.postMessage(message, transfer);
+  const ship = () => {
+    post({ t: 'chunk', b: buffer.buffer as ArrayBuffer, n: used }, [buffer.buffer as ArrayBuffer]);
+    credit -= 1;
+    buffer = free.pop() ?? new Uint8Array(DIGEST_CHUNK);
+    used = 0;
+  };
+  return {
+    update(chunk) {
+      for (let at = 0; at < chunk.byteLength;) {
+        const n = Math.min(chunk.byteLength - at, buffer.byteLength - used);
+        buffer.set(chunk.subarray(at, at + n), used);
+        used += n;
+        at += n;
+        if (used === buffer.byteLength) ship();
+      }
+      if (credit > 0) return undefined;
+      return new Promise<void>((resolve) => (creditWake = resolve));
+    },
+    async digest() {
+      if (used > 0) ship();
+      post({ t: 'end' });
+      return digest;
+    },
+  };
+}
+
+/** The digest thread: hashes what the lister sends, acknowledging each chunk once hashed. */
+function digestThread(from: MessagePort): void {
+  const hash = createHash('sha256');
+  let given = 0;
+  from.on('message', (message: ToDigest) => {
+    if (message.t === 'chunk') {
+      given += message.n;
+      if (digestExitAfter !== undefined && given >= digestExitAfter) process.exit(1);
+      hash.update(new Uint8Array(message.b, 0, message.n));
+      from.postMessage({ t: 'ack', b: message.b } satisfies FromDigest, [message.b]);
+    } else {
+      // The thread then waits (parentPort's listener keeps it) for worker-pool.ts to stop it: an
+      // exit of its own would read as a failure there.
+      from.postMessage({ t: 'digest', hex: hash.digest('hex') } satisfies FromDigest);
+    }
+  });
+}
+
 async function main(): Promise<void> {
   try {
     if (task.op === 'list') {
       const batch = lineBatcher();
-      const summary = await listLayer(chunks(), (entry) => batch.add(entry), { limits, zstdCommand });
+      const hasher = digestPort ? { hasher: remoteHasher(digestPort) } : {};
+      const summary = await listLayer(chunks(), (entry) => batch.add(entry), { limits, zstdCommand, ...hasher });
       await batch.flush();
       send({ t: 'done', r: JSON.stringify(summary) });
-    } else {
+    } else if (task.op === 'extract') {
       const entry = await extractFile(chunks(), task.path, write, { limits, zstdCommand });
       send({ t: 'done', r: JSON.stringify(entry) });
     }
@@ -127,4 +217,5 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+if (task.op === 'digest') digestThread(digestPort!);
+else void main();

@@ -12,7 +12,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { BlobReader } from '../../storage/blob-store.ts';
 import { releaseTransient } from '../../storage/transient-memory.ts';
 import type { LayerEntry } from '../inspect-types.ts';
@@ -25,11 +25,31 @@ declare const BERTH_LAYER_WORKER: string | undefined;
 
 function startWorker(init: WorkerInit): Worker {
   const resourceLimits = { maxOldGenerationSizeMb: WORKER_HEAP_MB };
-  if (typeof BERTH_LAYER_WORKER === 'string') return new Worker(new URL(BERTH_LAYER_WORKER, import.meta.url), { workerData: init, resourceLimits });
+  const transferList = init.digestPort ? [init.digestPort] : [];
+  if (typeof BERTH_LAYER_WORKER === 'string') return new Worker(new URL(BERTH_LAYER_WORKER, import.meta.url), { workerData: init, resourceLimits, transferList });
   // From source (tests, `tsx`): the worker registers tsx's loader before importing the TypeScript file.
   const source = new URL('./layer-worker.ts', import.meta.url).href;
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(source)}); });`;
-  return new Worker(boot, { eval: true, workerData: init, resourceLimits });
+  return new Worker(boot, { eval: true, workerData: init, resourceLimits, transferList });
+}
+
+/**
+ * Compressed size from which a listing hashes its DiffID on a thread of its own (layer-worker.ts):
+ * below it, starting a second thread (~30 ms) costs more than the hash it takes off the reader.
+ */
+const DIGEST_THREAD_MIN_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Whether listings use the DiffID thread: only where a core is free for it. A zstd listing already
+ * keeps two cores busy (the zstd program, the reading thread; gzip: zlib's threads and the reader);
+ * on a 2-core machine a third busy thread only adds its cost (the copies, the messages, a second
+ * isolate: ~0.4 s of CPU per GB, measured) and the listing takes longer, not shorter
+ * (docs/benchmarks.md, issue 15). BERTH_LAYER_DIGEST_THREAD=1 or 0 overrides it (benchmarks).
+ */
+export function defaultDigestThreadMinBytes(cores = availableParallelism(), env = process.env.BERTH_LAYER_DIGEST_THREAD): number {
+  if (env === '1') return DIGEST_THREAD_MIN_BYTES;
+  if (env === '0') return Infinity;
+  return cores > 2 ? DIGEST_THREAD_MIN_BYTES : Infinity;
 }
 
 /** Chunks (1 MiB each: the BlobStore's read size) in flight to a worker. */
@@ -69,6 +89,10 @@ export interface LayerWorkersOptions {
    * PATH. null: the pure-JavaScript decoder (fzstd) only.
    */
   zstdCommand?: string | null;
+  /** Compressed size from which a listing's DiffID is hashed on a second thread; default: defaultDigestThreadMinBytes(). */
+  digestThreadMinBytes?: number;
+  /** Tests only: layer-worker.ts WorkerInit.digestExitAfter. */
+  digestExitAfter?: number;
 }
 
 export class LayerWorkers {
@@ -76,6 +100,8 @@ export class LayerWorkers {
   readonly limits: LayerLimits;
   private readonly concurrency: number;
   readonly zstdCommand: string | null;
+  private readonly digestThreadMinBytes: number;
+  private readonly digestExitAfter: number | undefined;
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly live = new Set<Worker>();
@@ -86,6 +112,13 @@ export class LayerWorkers {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.concurrency = options.concurrency ?? Math.max(1, availableParallelism() - 1);
     this.zstdCommand = options.zstdCommand === undefined ? findExecutable('zstd') : options.zstdCommand;
+    this.digestThreadMinBytes = options.digestThreadMinBytes ?? defaultDigestThreadMinBytes();
+    this.digestExitAfter = options.digestExitAfter;
+  }
+
+  /** Worker threads running now (a listing of a large layer has two). */
+  get threads(): number {
+    return this.live.size;
   }
 
   /**
@@ -131,7 +164,22 @@ export class LayerWorkers {
       const blob = await this.blobs.open(digest);
       if (!blob) throw new LayerReadError('NOT_FOUND', `blob ${digest.value} is not in storage`);
       const init: WorkerInit = { task, limits: this.limits, zstdCommand: this.zstdCommand };
-      const worker = startWorker(init);
+      // A large listing's DiffID thread, joined to the lister by a channel of their own.
+      let digester: Worker | null = null;
+      if (task.op === 'list' && blob.size >= this.digestThreadMinBytes) {
+        const channel = new MessageChannel();
+        init.digestPort = channel.port1;
+        digester = startWorker({ task: { op: 'digest' }, limits: this.limits, zstdCommand: null, digestPort: channel.port2, ...(this.digestExitAfter === undefined ? {} : { digestExitAfter: this.digestExitAfter }) });
+        this.live.add(digester);
+      }
+      let worker: Worker;
+      try {
+        worker = startWorker(init);
+      } catch (err) {
+        if (digester) this.live.delete(digester);
+        await digester?.terminate();
+        throw err;
+      }
       this.live.add(worker);
       let inFlight = 0;
       // Data is handed on in order, one chunk at a time; the result waits for the last of it.
@@ -195,6 +243,10 @@ export class LayerWorkers {
               : new LayerReadError('CORRUPT', `the layer reader failed: ${err.message}`));
           });
           worker.on('exit', () => finish(new LayerReadError('ABORTED', 'the layer reader stopped')));
+          // The DiffID thread ends only when stopped: its exit or error fails the read (nothing is
+          // listed without its DiffID). Not the layer's fault, so ABORTED: not remembered, tried again.
+          digester?.on('error', (err: Error) => finish(new LayerReadError('ABORTED', `the thread hashing the layer failed: ${err.message}`)));
+          digester?.on('exit', (code) => finish(new LayerReadError('ABORTED', `the thread hashing the layer stopped (exit code ${code})`)));
           blob.sendTo(sink).then(
             () => post({ t: 'end' }),
             (err: Error) => {
@@ -207,7 +259,8 @@ export class LayerWorkers {
         settled = true;
         await blob.close().catch(() => undefined);
         this.live.delete(worker);
-        await worker.terminate();
+        if (digester) this.live.delete(digester);
+        await Promise.all([worker.terminate(), digester?.terminate()]);
       }
     }, signal);
   }
