@@ -7,6 +7,14 @@
 // pass is skipped and said so, except under CI=true, where it fails. The last line counts both passes.
 // BERTH_TEST_METADATA=postgres runs the files given (or every file) in the PostgreSQL pass only.
 //
+// The cluster pass (issue 16) runs the registry's HTTP suite (CLUSTER_SUITES) once more through a load
+// balancer: each test server is three `berth serve` replicas from dist/ behind HAProxy
+// (deploy/haproxy.cfg) over the S3 server and the PostgreSQL server of the run (test/helpers/cluster.ts,
+// startClusterServer). It needs the S3 server, PostgreSQL and haproxy (a failure under CI=true when one
+// is missing, a SKIP otherwise). BERTH_TEST_CLUSTER=1 runs the files given in the cluster pass only.
+// Each test there has 3 minutes: a test waiting for something only its own process would see (a replica
+// never tells) fails instead of hanging the run.
+//
 // Usage: node scripts/test.js [file or folder ...]
 //
 // Storage drivers: the whole run uses the filesystem driver; then the registry's HTTP suite and the
@@ -17,7 +25,7 @@
 // the S3 runs are skipped with the reason (with CI=true, a failure); BERTH_TEST_DRIVERS=filesystem runs
 // only the first pass.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { postgresBinDir, startPostgres } from './postgres.js';
@@ -25,6 +33,8 @@ import { startAzurite, startSwift, swiftAvailable } from './storage-servers.js';
 
 /** What runs again with the metadata in PostgreSQL (issue 16): the suites that drive a server through its API. */
 const POSTGRES_SUITES = ['test/http', 'test/lifecycle', 'test/webhooks', 'test/mirror'];
+/** What runs again through HAProxy in front of three replicas (issue 16). */
+const CLUSTER_SUITES = ['test/http'];
 /** What runs again on every other driver: the registry API and the real clients. */
 const PER_DRIVER = ['test/http', 'test/e2e/skopeo.test.ts', 'test/e2e/podman-buildah.test.ts', 'test/e2e/docker.test.ts', 'test/e2e/crash-safety.test.ts'];
 
@@ -37,7 +47,7 @@ function testFiles(target) {
 }
 
 /** One node --test run; resolves with its counts. */
-async function run(files, env, label) {
+async function run(files, env, label, options = []) {
   const tap = path.join(tmpdir(), `berth-test-${process.pid}-${label}.tap`);
   const child = spawn(
     process.execPath,
@@ -46,6 +56,7 @@ async function run(files, env, label) {
       '--test',
       '--test-reporter=spec', '--test-reporter-destination=stdout',
       '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+      ...options,
       ...files,
     ],
     { stdio: 'inherit', env: { ...process.env, ...env } },
@@ -65,23 +76,50 @@ async function run(files, env, label) {
   return counts;
 }
 
-/** The PostgreSQL pass: a server of its own for the run, removed afterwards. */
-async function postgresPass(files, env) {
+function hasHaproxy() {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, 'haproxy')));
+}
+
+/** A pass that cannot run: a failure under CI=true, else a SKIP of its files. */
+function cannotRun(what, why, files) {
+  if (process.env.CI === 'true') {
+    console.log(`# ${what} cannot run: ${why}`);
+    return { passed: 0, failed: 1, skipped: 0 };
+  }
+  console.log(`# SKIP ${what}: ${why}`);
+  return { passed: 0, failed: 0, skipped: files.length };
+}
+
+/**
+ * The PostgreSQL pass, then the cluster pass: one PostgreSQL server for both (each test server gets a
+ * database of its own), removed afterwards.
+ */
+async function postgresPasses(files, clusterFiles, env) {
   if (!postgresBinDir()) {
-    if (process.env.CI === 'true') {
-      console.log('# PostgreSQL is not installed: the metadata pass cannot run (apt-get install postgresql)');
-      return { passed: 0, failed: 1, skipped: 0 };
-    }
-    console.log('# SKIP the PostgreSQL metadata pass: PostgreSQL is not installed (apt-get install postgresql)');
-    return { passed: 0, failed: 0, skipped: files.length };
+    const why = 'PostgreSQL is not installed (apt-get install postgresql)';
+    return [cannotRun('the PostgreSQL metadata pass', why, files), cannotRun('the cluster pass', why, clusterFiles)];
   }
   const server = await startPostgres({ fast: true });
+  const counts = [];
   try {
-    console.log(`\n==> the registry API again with the metadata in PostgreSQL (${server.url()}): ${files.length} files\n`);
-    return await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem', BERTH_TEST_POSTGRES: server.url() }, 'postgres');
+    if (files.length > 0) {
+      console.log(`\n==> the registry API again with the metadata in PostgreSQL (${server.url()}): ${files.length} files\n`);
+      counts.push(await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem', BERTH_TEST_POSTGRES: server.url() }, 'postgres'));
+    }
+    if (clusterFiles.length > 0) {
+      if (!env.BERTH_TEST_S3_ENDPOINT) counts.push(cannotRun('the cluster pass', 'its S3 server is not running (see above)', clusterFiles));
+      else if (!hasHaproxy()) counts.push(cannotRun('the cluster pass', 'HAProxy is not installed (apt-get install haproxy)', clusterFiles));
+      else {
+        console.log(`\n==> the registry API again through HAProxy in front of three replicas (S3 + PostgreSQL): ${clusterFiles.length} files\n`);
+        const started = Date.now();
+        counts.push(await run(clusterFiles, { ...env, BERTH_TEST_STORAGE: 's3', BERTH_TEST_POSTGRES: server.url(), BERTH_TEST_CLUSTER: '1' }, 'cluster', ['--test-timeout=180000']));
+        console.log(`# the cluster pass took ${Math.round((Date.now() - started) / 1000)} s`);
+      }
+    }
   } finally {
     await server.remove();
   }
+  return counts;
 }
 
 const targets = process.argv.slice(2);
@@ -124,8 +162,9 @@ try {
   if (notes.length > 0 && process.env.CI === 'true') total.failed += notes.length;
 
   const metadataOnly = process.env.BERTH_TEST_METADATA === 'postgres';
-  if (!metadataOnly) add(await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem' }, 'filesystem'));
-  const again = metadataOnly ? [] : files.filter((f) => PER_DRIVER.some((p) => f === p || f.startsWith(`${p}${path.sep}`) || f.startsWith(`${p}/`)));
+  const clusterOnly = process.env.BERTH_TEST_CLUSTER === '1';
+  if (!metadataOnly && !clusterOnly) add(await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem' }, 'filesystem'));
+  const again = metadataOnly || clusterOnly ? [] : files.filter((f) => PER_DRIVER.some((p) => f === p || f.startsWith(`${p}${path.sep}`) || f.startsWith(`${p}/`)));
   for (const driver of drivers.filter((d) => d !== 'filesystem')) {
     if (again.length === 0) break;
     const ready = driver === 's3' ? Boolean(env.BERTH_TEST_S3_ENDPOINT) : Boolean(env.BERTH_TEST_AZURE_CONNECTION_STRING);
@@ -137,8 +176,9 @@ try {
     console.log(`\n==> the registry API and the real clients again, on the ${driver} driver (${driver === 's3' ? 'Swift + s3api' : 'Azurite'})\n`);
     add(await run(again, { ...env, BERTH_TEST_STORAGE: driver }, driver));
   }
-  const inPostgres = metadataOnly ? files : targets.length === 0 ? POSTGRES_SUITES.flatMap(testFiles) : [];
-  if (inPostgres.length > 0) add(await postgresPass(inPostgres, env));
+  const inPostgres = metadataOnly ? files : targets.length === 0 && !clusterOnly ? POSTGRES_SUITES.flatMap(testFiles) : [];
+  const inCluster = clusterOnly ? files : targets.length === 0 && !metadataOnly ? CLUSTER_SUITES.flatMap(testFiles) : [];
+  if (inPostgres.length > 0 || inCluster.length > 0) for (const counts of await postgresPasses(inPostgres, inCluster, env)) add(counts);
 } finally {
   for (const server of servers) await server.stop();
 }

@@ -40,6 +40,7 @@ import { UploadService } from './registry/uploads.ts';
 import { RegistryMetrics } from './registry/metrics.ts';
 import { Scheduler, systemClock, type Clock } from './scheduler.ts';
 import { DriverBlobStore } from './storage/blob-store.ts';
+import { StoreChanges } from './storage/cache.ts';
 import { createDriver } from './storage/driver/create.ts';
 import { StorageCopyService } from './registry/storage-copy.ts';
 import { isStorageError, type StorageDriver } from './storage/driver/driver.ts';
@@ -66,8 +67,8 @@ import { MirrorService } from './mirror/service.ts';
 
 /**
  * How long a replica of a cluster trusts what it saw in the shared store (a tag's digest, a link, a
- * blob's size): a tag moved on another replica is served at its old digest for at most this long.
- * Measured: docs/benchmarks.md ("A cluster").
+ * blob's size), and so how long a write that removed or moved something waits before its answer
+ * (storage/cache.ts: StoreChanges). Measured: docs/benchmarks.md ("A cluster").
  */
 const CLUSTER_CACHE_TTL_MS = 1000;
 
@@ -142,7 +143,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   // nedb files in the data directory, or the PostgreSQL database of a cluster (metadata/stores.ts).
   const metadata = createMetadataStores(config.metadata, { paths, log, onWriteFailure: diskRefused, storeDescription: driver.location.description });
   // Replicas of a cluster change the store behind each other's backs: what one saw is trusted briefly.
-  const cache = metadata.driver === 'postgres' ? { cacheTtlMs: CLUSTER_CACHE_TTL_MS } : {};
+  const changes = metadata.driver === 'postgres' ? new StoreChanges(CLUSTER_CACHE_TTL_MS) : null;
+  const cache = changes ? { cacheTtlMs: CLUSTER_CACHE_TTL_MS, changes } : {};
   const blobStore = new DriverBlobStore(driver, cache);
   const repositoryStore = new DriverRepositoryStore(driver, cache);
   const uploadStore = new DriverUploadStore(driver);
@@ -173,6 +175,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     },
     events,
     log,
+    ...(changes ? { changes } : {}),
     ...(metadata.maintenanceTurn ? { exclusive: metadata.maintenanceTurn } : {}),
   });
   const scheduler = new Scheduler(
@@ -246,6 +249,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   const authOptions = {
     dir: paths.authDir, anonymousPull: config.anonymousPull, ...(deps.authNow ? { now: deps.authNow } : {}),
     ...(metadata.users ? { store: metadata.users } : {}), ...(metadata.signingKey ? { signingKey: metadata.signingKey } : {}),
+    ...(metadata.loginState ? { loginState: metadata.loginState } : {}),
   };
   const auth = config.auth === 'token' ? new AuthService(authOptions) : null;
   /**
@@ -381,6 +385,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     storage,
     stopping: () => stopping,
     metadata: metadata.driver === 'postgres' ? metadata : null,
+    changes,
   });
   // A collection or an upload purge may have made room.
   events.on('maintenance', (event) => {

@@ -27,7 +27,7 @@ import {
 } from './secrets.ts';
 import { loadOrCreateSigningKey, type SigningKey } from './signing-key.ts';
 import { AuthStore, type CredentialDoc, type UserDoc, type UserStore } from './store.ts';
-import { KeyedGate, LoginThrottle, TrustedClients, addressPrefix, type ThrottlePolicy } from './throttle.ts';
+import { KeyedGate, LoginThrottle, TrustedClients, addressPrefix, type SharedLoginState, type ThrottlePolicy } from './throttle.ts';
 
 export interface Principal {
   /** The user or robot name; '' when the client did not authenticate (jwt.md, `sub`). */
@@ -55,6 +55,8 @@ export interface AuthServiceOptions {
   store?: UserStore;
   /** The token signing key (default: <dir>/signing-key.jwk, made on first use); a cluster shares one. */
   signingKey?: () => Promise<SigningKey>;
+  /** Failed logins and known clients (default: this process's memory); a cluster shares them. */
+  loginState?: SharedLoginState;
 }
 
 export interface RefreshPolicy {
@@ -143,9 +145,10 @@ export class AuthService {
     this.now = options.now ?? Date.now;
     this.store = options.store ?? new AuthStore(options.dir);
     this.signingKey = options.signingKey ?? (() => loadOrCreateSigningKey(path.join(this.dir, 'signing-key.jwk')));
-    this.users = new LoginThrottle(options.userThrottle ?? { freeFailures: 10, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now);
-    this.addresses = new LoginThrottle(options.addressThrottle ?? { freeFailures: 20, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now);
-    this.trusted = new TrustedClients(this.now);
+    const shared = options.loginState ?? null;
+    this.users = new LoginThrottle(options.userThrottle ?? { freeFailures: 10, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now, shared);
+    this.addresses = new LoginThrottle(options.addressThrottle ?? { freeFailures: 20, maxDelayMs: 60_000, forgetAfterMs: 900_000 }, this.now, shared);
+    this.trusted = new TrustedClients(this.now, shared);
     this.passwords = options.passwords ?? new PasswordPool();
     this.ownPool = options.passwords === undefined;
     this.refresh = { ...REFRESH_POLICY, ...options.refresh };
@@ -187,14 +190,16 @@ export class AuthService {
     if (asToken) {
       const principal = await this.checkAccessToken(username, asToken);
       if (principal) return principal;
-      this.addresses.failed(addressKey);
+      await this.addresses.fail(addressKey);
       throw new AuthError('invalid-credentials', 'incorrect user name or password');
     }
     const userKey = `user:${username.toLowerCase()}`;
-    const known = this.trusted.has(username, prefix);
+    const known = await this.trusted.isKnown(username, prefix);
     const release = await this.perAddress.enter(addressKey);
     if (!release) throw new AuthError('throttled', 'too many logins from this address at once; try again in a second', 1);
     try {
+      // A cluster: what the other replicas counted counts here too.
+      await Promise.all([this.addresses.load(addressKey), known ? undefined : this.users.load(userKey)]);
       const wait = Math.max(this.addresses.waitMs(addressKey), known ? 0 : this.users.waitMs(userKey));
       if (wait > 0) {
         const seconds = Math.ceil(wait / 1000);
@@ -202,11 +207,10 @@ export class AuthService {
       }
       const principal = await this.checkPassword(username, password, known);
       if (!principal) {
-        this.addresses.failed(addressKey);
-        if (!known) this.users.failed(userKey);
+        await Promise.all([this.addresses.fail(addressKey), known ? undefined : this.users.fail(userKey)]);
         throw new AuthError('invalid-credentials', 'incorrect user name or password');
       }
-      this.trusted.add(username, prefix);
+      await this.trusted.remember(username, prefix);
       return principal;
     } finally {
       release();

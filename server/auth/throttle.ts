@@ -30,19 +30,36 @@ export interface ThrottlePolicy {
   forgetAfterMs: number;
 }
 
-interface Failures {
+export interface Failures {
   count: number;
   last: number;
+}
+
+/**
+ * The failures and known clients of a cluster (metadata/postgres/login-state.ts): every replica counts
+ * the same failures and knows the same clients, so N replicas behind a load balancer neither give a
+ * guesser N times the free failures nor lock out a user known on another replica. Times are `now()`'s.
+ */
+export interface SharedLoginState {
+  /** The failures of `key` recorded by any replica, or null. */
+  failures(key: string): Promise<Failures | null>;
+  /** One more failure of `key` at `at` (from one again when the last is `forgetAfterMs` old); the new count. */
+  fail(key: string, at: number, forgetAfterMs: number): Promise<Failures>;
+  /** When `user` last logged in from `prefix` on any replica, or null. */
+  knownAt(user: string, prefix: string): Promise<number | null>;
+  known(user: string, prefix: string, at: number): Promise<void>;
 }
 
 export class LoginThrottle {
   private readonly policy: ThrottlePolicy;
   private readonly now: () => number;
   private readonly failures: LRUCache<string, Failures>;
+  private readonly shared: SharedLoginState | null;
 
-  constructor(policy: ThrottlePolicy, now: () => number = Date.now) {
+  constructor(policy: ThrottlePolicy, now: () => number = Date.now, shared: SharedLoginState | null = null) {
     this.policy = policy;
     this.now = now;
+    this.shared = shared;
     // The TTL only frees memory; whether failures are forgotten is decided on this.now (current()).
     this.failures = new LRUCache({ maxSize: 50_000, sizeCalculation: () => 1, ttl: policy.forgetAfterMs, ttlAutopurge: false });
   }
@@ -65,6 +82,18 @@ export class LoginThrottle {
     const entry = this.current(key);
     this.failures.set(key, { count: (entry?.count ?? 0) + 1, last: this.now() });
   }
+
+  /** A cluster: takes in what every replica recorded for `key` (before waitMs). */
+  async load(key: string): Promise<void> {
+    const entry = this.shared ? await this.shared.failures(key) : null;
+    if (entry && entry.count > (this.current(key)?.count ?? 0)) this.failures.set(key, entry);
+  }
+
+  /** failed(), and in a cluster recorded for every replica. */
+  async fail(key: string): Promise<void> {
+    if (!this.shared) return this.failed(key);
+    this.failures.set(key, await this.shared.fail(key, this.now(), this.policy.forgetAfterMs));
+  }
 }
 
 /** How long a user stays known at an address prefix after logging in from it. */
@@ -75,8 +104,11 @@ export class TrustedClients {
   /** user and prefix -> when the user last logged in from there. */
   private readonly known = new LRUCache<string, number>({ maxSize: 50_000, sizeCalculation: () => 1 });
 
-  constructor(now: () => number = Date.now) {
+  private readonly shared: SharedLoginState | null;
+
+  constructor(now: () => number = Date.now, shared: SharedLoginState | null = null) {
     this.now = now;
+    this.shared = shared;
   }
 
   has(user: string, prefix: string): boolean {
@@ -86,6 +118,21 @@ export class TrustedClients {
 
   add(user: string, prefix: string): void {
     this.known.set(`${user.toLowerCase()}\0${prefix}`, this.now());
+  }
+
+  /** has(), or in a cluster known to any replica. */
+  async isKnown(user: string, prefix: string): Promise<boolean> {
+    if (this.has(user, prefix) || !this.shared) return this.has(user, prefix);
+    const at = await this.shared.knownAt(user.toLowerCase(), prefix);
+    if (at === null || this.now() - at >= TRUST_MS) return false;
+    this.known.set(`${user.toLowerCase()}\0${prefix}`, at);
+    return true;
+  }
+
+  /** add(), and in a cluster for every replica. */
+  async remember(user: string, prefix: string): Promise<void> {
+    this.add(user, prefix);
+    await this.shared?.known(user.toLowerCase(), prefix, this.now());
   }
 }
 

@@ -17,6 +17,7 @@
  */
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { StoreChanges } from '../storage/cache.ts';
 import type { Logger } from 'pino';
 import { RegistryError } from '../registry/errors.ts';
 import type { EventOrigin, RegistryEvents } from '../registry/events.ts';
@@ -57,9 +58,11 @@ export interface AppDeps {
   stopping?: () => boolean;
   /** The metadata store: while a cluster's database is away, writes are refused at once (503). */
   metadata?: { ensureReachable(): void } | null;
+  /** A cluster: a write that removed or moved what other replicas may have cached waits them out (storage/cache.ts). */
+  changes?: StoreChanges | null;
 }
 
-export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping, metadata = null }: AppDeps): Koa {
+export function createApp({ services, events, log, info, management, auth = null, manage, uiDir, operations, storage = null, stopping, metadata = null, changes = null }: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered and logged by errorResponder; Koa's default stderr printing would duplicate them.
   app.silent = true;
@@ -72,6 +75,20 @@ export function createApp({ services, events, log, info, management, auth = null
   app.use(measureRequests(operations.metrics));
   app.use(requestLog(log, stopping ? { stopping } : {}));
   app.use(errorResponder(log, storage));
+  if (changes) {
+    // A cluster: once a write is answered, every replica serves its result (no replica's cache still
+    // holds what it removed or moved) and every replica's activity feed shows it (written, not queued).
+    // Inside errorResponder: an error answer waits too (a removal may have happened before the failure).
+    app.use(async function seenByEveryReplica(ctx, next) {
+      if (READS.has(ctx.method)) return next();
+      const since = changes.now();
+      try {
+        await next();
+      } finally {
+        await Promise.all([changes.settled(since), manage.activity.flush()]);
+      }
+    });
+  }
   app.use(async function apiVersion(ctx, next) {
     ctx.set(API_VERSION_HEADER, API_VERSION);
     // While stopping, no connection is kept for another request.

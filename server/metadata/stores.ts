@@ -19,6 +19,7 @@
 import type { Logger } from 'pino';
 import type { SigningKey } from '../auth/signing-key.ts';
 import type { UserStore } from '../auth/store.ts';
+import type { SharedLoginState } from '../auth/throttle.ts';
 import type { MetadataConfig } from '../config.ts';
 import type { StoragePaths } from '../storage/paths.ts';
 import type { CertificateStore } from '../tls/store.ts';
@@ -42,6 +43,7 @@ import { migrate } from './postgres/migrations.ts';
 import { PostgresMirrorStore } from './postgres/mirror-store.ts';
 import { SharedSecrets } from './postgres/shared-secrets.ts';
 import { PostgresUserStore } from './postgres/user-store.ts';
+import { PostgresLoginState } from './postgres/login-state.ts';
 import { PostgresWebhookStore } from './postgres/webhook-store.ts';
 import { NedbWebhookStore } from './webhook-db.ts';
 import type { WebhookStore } from './webhook-store.ts';
@@ -57,6 +59,8 @@ export interface MetadataStores {
   readonly mirror: MirrorStore;
   /** Users and credentials; null: the auth service's own files (nedb). */
   readonly users: UserStore | null;
+  /** Failed logins and known clients shared by the replicas; null: each process's memory (one server). */
+  readonly loginState: SharedLoginState | null;
   /** The token signing key; null: the auth service's key file. */
   readonly signingKey: (() => Promise<SigningKey>) | null;
   /** Where `--tls` keeps its CA and certificates; null: <data>/tls/. */
@@ -103,6 +107,7 @@ function nedbStores({ paths, onWriteFailure, storeDescription }: MetadataDeps): 
     webhooks: new NedbWebhookStore(paths.webhooksDir, onWriteFailure),
     mirror: new NedbMirrorStore(paths.mirrorsDir, onWriteFailure),
     users: null,
+    loginState: null,
     signingKey: null,
     certificates: null,
     locks: new LocalLocks(),
@@ -130,6 +135,7 @@ function postgresStores(url: string, { log }: MetadataDeps): MetadataStores {
     webhooks: new PostgresWebhookStore(db, url, log),
     mirror: new PostgresMirrorStore(db),
     users: new PostgresUserStore(db),
+    loginState: new PostgresLoginState(db),
     signingKey: () => secrets.signingKey(),
     certificates: secrets.certificates(),
     locks,

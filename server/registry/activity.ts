@@ -149,13 +149,15 @@ export class ActivityService {
     const bytes = change.sizeOf ? ((await index.manifest(change.repository, change.sizeOf))?.totalSize ?? null) : change.bytes ?? null;
     let previous = this.open.get(key);
     // In a cluster the entry to fold into may be another replica's (a multi-arch push whose manifests
-    // a load balancer sent to different replicas): it is looked up in the shared log, as the newest
-    // entry of the repository among the kinds that close each other (as below). Two replicas folding
-    // into one entry in the same instant may each miss the other's tags (last write wins).
-    if (!previous && log.shared) {
+    // a load balancer sent to different replicas), and another replica may have closed this one's
+    // (a delete between two pushes): the shared log decides, as the newest entry of the repository
+    // among the kinds that close each other (as below). This replica's own copy of that entry is kept
+    // when it is the one (it may hold folds of this batch not yet written). Two replicas folding into
+    // one entry in the same instant may each miss the other's tags (last write wins).
+    if (log.shared) {
       const kinds = KINDS.includes(change.kind) ? KINDS : [change.kind];
       const newest = await log.latest(change.repository, kinds, new Date(change.at.getTime() - FOLD_WINDOW_MS));
-      if (newest?.kind === change.kind) previous = newest;
+      previous = newest?.kind === change.kind ? (previous?._id === newest._id ? previous : newest) : undefined;
     }
     // What happens next on this repository comes after the other kinds' entries: they are closed.
     for (const kind of KINDS) if (kind !== change.kind) this.open.delete(`${kind}\0${change.repository}`);

@@ -15,6 +15,7 @@ import type { PurgeOptions, PurgeReport } from './purge-uploads.ts';
 import type { RebuildStats } from './reindex.ts';
 import type { RetentionService } from './retention.ts';
 import type { Scrubber } from './scrub.ts';
+import type { StoreChanges } from '../storage/cache.ts';
 
 /** What each kind of run is asked to do. */
 export interface RunOptions {
@@ -50,6 +51,8 @@ export interface MaintenanceDeps {
    * the cluster); the wait ends, rejected, when `signal` aborts. Absent for one server.
    */
   exclusive?: <T>(signal: AbortSignal, work: () => Promise<T>) => Promise<T>;
+  /** A cluster: a run is reported finished once no replica serves from its cache what it removed. */
+  changes?: StoreChanges;
 }
 
 /** Progress events go out at most this often (and at every change of phase). */
@@ -175,7 +178,9 @@ export class MaintenanceService {
     };
     try {
       await store.saveRun(doc);
+      const since = this.deps.changes?.now() ?? 0;
       const result = await this.perform(request, onProgress);
+      await this.deps.changes?.settled(since);
       return await this.finish(doc, 'succeeded', result, null);
     } catch (err) {
       if (this.abort.signal.aborted) return this.finish(doc, 'interrupted', null, 'Berth stopped during the run; it left the registry consistent');

@@ -6,7 +6,7 @@
 import type { Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { tryParseDigest, type Digest } from '../registry/reference.ts';
-import { entryCache, type EntryCache } from './cache.ts';
+import { cacheClock, entryCache, type EntryCache, type StoreChanges } from './cache.ts';
 import type { ObjectReader, ObjectWriter, StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
@@ -97,8 +97,12 @@ export class DriverBlobStore implements BlobStore {
   private removals = 0;
 
   /** `cacheTtlMs`: how long what was seen is trusted (storage/cache.ts); forever by default. */
-  constructor(driver: StorageDriver, { cacheTtlMs }: { cacheTtlMs?: number } = {}) {
+  private readonly changes: StoreChanges | null;
+
+  /** `changes`: told of every removal (storage/cache.ts: StoreChanges). */
+  constructor(driver: StorageDriver, { cacheTtlMs, changes }: { cacheTtlMs?: number; changes?: StoreChanges } = {}) {
     this.driver = driver;
+    this.changes = changes ?? null;
     this.sizes = entryCache<number>(200_000, cacheTtlMs);
   }
 
@@ -106,16 +110,18 @@ export class DriverBlobStore implements BlobStore {
     const cached = fresh ? undefined : this.sizes.get(digest.value);
     if (cached !== undefined) return cached;
     const generation = this.removals;
+    const seenAt = cacheClock();
     const info = await this.driver.stat(keys.blob(digest));
     if (!info) return null;
-    if (generation === this.removals) this.sizes.set(digest.value, info.size);
+    if (generation === this.removals) this.sizes.set(digest.value, info.size, seenAt);
     return info.size;
   }
 
   async open(digest: Digest): Promise<OpenBlob | null> {
     const generation = this.removals;
+    const seenAt = cacheClock();
     const reader = await this.driver.reader(keys.blob(digest), this.sizes.get(digest.value));
-    if (reader && generation === this.removals) this.sizes.set(digest.value, reader.size);
+    if (reader && generation === this.removals) this.sizes.set(digest.value, reader.size, seenAt);
     return reader;
   }
 
@@ -207,6 +213,7 @@ export class DriverBlobStore implements BlobStore {
   /** Drops a removed blob from the cache, after its object is gone (see `removals`). */
   private forget(digest: Digest): void {
     this.removals += 1;
+    this.changes?.changed();
     this.sizes.delete(digest.value);
   }
 }

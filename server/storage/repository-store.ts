@@ -6,7 +6,7 @@
  * names; on a store several processes share (issue 16) the shared index has to tell them of removals.
  */
 import { tryParseDigest, isValidName, isValidTag, type Digest } from '../registry/reference.ts';
-import { entryCache, type EntryCache } from './cache.ts';
+import { cacheClock, entryCache, type EntryCache, type StoreChanges } from './cache.ts';
 import type { Freshness } from './blob-store.ts';
 import type { StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
@@ -89,9 +89,15 @@ export class DriverRepositoryStore implements RepositoryStore {
    */
   private removals = 0;
 
-  /** `cacheTtlMs`: how long what was seen is trusted (storage/cache.ts); forever by default. */
-  constructor(driver: StorageDriver, { cacheTtlMs }: { cacheTtlMs?: number } = {}) {
+  private readonly changes: StoreChanges | null;
+
+  /**
+   * `cacheTtlMs`: how long what was seen is trusted (storage/cache.ts); forever by default. `changes`:
+   * told of every removal and tag move, so that the request that made it waits out the other replicas' caches.
+   */
+  constructor(driver: StorageDriver, { cacheTtlMs, changes }: { cacheTtlMs?: number; changes?: StoreChanges } = {}) {
     this.driver = driver;
+    this.changes = changes ?? null;
     this.links = entryCache<true>(500_000, cacheTtlMs);
     this.revisions = entryCache<string>(200_000, cacheTtlMs);
     this.tags = entryCache<Digest>(200_000, cacheTtlMs);
@@ -103,22 +109,25 @@ export class DriverRepositoryStore implements RepositoryStore {
     const key = `${repo}\0${digest.value}`;
     if (!fresh && this.links.has(key)) return true;
     const generation = this.removals;
+    const seenAt = cacheClock();
     if (!(await this.driver.stat(keys.layerLink(repo, digest)))) return false;
-    if (generation === this.removals) this.links.set(key, true);
+    if (generation === this.removals) this.links.set(key, true, seenAt);
     return true;
   }
 
   async linkLayer(repo: string, digest: Digest): Promise<void> {
     // The link's modified time is when a push last needed this blob here: garbage collection spares
     // links younger than its grace window, so a push whose manifest is still to come keeps its layers.
+    const seenAt = cacheClock();
     await this.driver.touch(keys.layerLink(repo, digest));
-    this.links.set(`${repo}\0${digest.value}`, true);
+    this.links.set(`${repo}\0${digest.value}`, true, seenAt);
   }
 
   async unlinkLayer(repo: string, digest: Digest): Promise<boolean> {
     // The driver makes the removal durable before it returns: garbage collection deletes the blob next.
     const removed = await this.driver.delete(keys.layerLink(repo, digest));
     this.removals += 1;
+    this.changes?.changed();
     this.links.delete(`${repo}\0${digest.value}`);
     return removed;
   }
@@ -143,23 +152,26 @@ export class DriverRepositoryStore implements RepositoryStore {
     const cached = fresh ? undefined : this.revisions.get(key);
     if (cached !== undefined) return cached;
     const generation = this.removals;
+    const seenAt = cacheClock();
     const record = await this.readRevision(keys.revisionLink(repo, digest), digest);
     if (!record) return null;
-    if (generation === this.removals) this.revisions.set(key, record.mediaType);
+    if (generation === this.removals) this.revisions.set(key, record.mediaType, seenAt);
     return record.mediaType;
   }
 
   async linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date> {
     const key = keys.revisionLink(repo, digest);
     const pushedAt = new Date();
+    const seenAt = cacheClock();
     await this.driver.putContent(key, `${mediaType}\n${this.stamp(pushedAt)}`);
-    this.revisions.set(`${repo}\0${digest.value}`, mediaType);
+    this.revisions.set(`${repo}\0${digest.value}`, mediaType, seenAt);
     return this.storedTime(key, pushedAt);
   }
 
   async unlinkManifest(repo: string, digest: Digest): Promise<boolean> {
     const removed = await this.driver.delete(keys.revisionLink(repo, digest));
     this.removals += 1;
+    this.changes?.changed();
     this.revisions.delete(`${repo}\0${digest.value}`);
     return removed;
   }
@@ -182,23 +194,29 @@ export class DriverRepositoryStore implements RepositoryStore {
     const cached = this.tags.get(key);
     if (cached) return cached;
     const generation = this.removals;
+    const seenAt = cacheClock();
     const record = await this.readTag(keys.tag(repo, tag));
     if (!record || record.tag !== tag) return null;
-    if (generation === this.removals) this.tags.set(key, record.digest);
+    if (generation === this.removals) this.tags.set(key, record.digest, seenAt);
     return record.digest;
   }
 
   async putTag(repo: string, tag: string, digest: Digest): Promise<Date> {
     const key = keys.tag(repo, tag);
     const pushedAt = new Date();
+    // A tag moved from another digest: other replicas may hold the old one (StoreChanges).
+    const before = this.changes ? await this.readTag(key) : null;
+    const seenAt = cacheClock();
     await this.driver.putContent(key, `${digest.value}\n${tag}\n${this.stamp(pushedAt)}`);
-    this.tags.set(`${repo}\0${tag}`, digest);
+    if (before && before.digest.value !== digest.value) this.changes?.changed();
+    this.tags.set(`${repo}\0${tag}`, digest, seenAt);
     return this.storedTime(key, pushedAt);
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {
     const removed = await this.driver.delete(keys.tag(repo, tag));
     this.removals += 1;
+    this.changes?.changed();
     this.tags.delete(`${repo}\0${tag}`);
     return removed;
   }
@@ -279,6 +297,7 @@ export class DriverRepositoryStore implements RepositoryStore {
   /** Drops every cached link and tag of a removed repository. */
   private forgetRepository(repo: string): void {
     this.removals += 1;
+    this.changes?.changed();
     const prefix = `${repo}\0`;
     for (const cache of [this.links, this.revisions, this.tags] as { keys(): IterableIterator<string>; delete(k: string): boolean }[]) {
       for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);

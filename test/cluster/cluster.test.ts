@@ -1,7 +1,7 @@
 /**
  * Issue 16: three `berth serve` replicas behind HAProxy (deploy/haproxy.cfg, round-robin) over one S3
  * bucket (Swift + s3api) and one PostgreSQL database, as docs/deploy.md runs them. Nothing is sticky:
- * pushes and pulls through the load balancer land on any replica, a chunked upload's PATCHes on three,
+ * pushes and pulls through the load balancer (skopeo, podman, Docker) land on any replica, a chunked upload's PATCHes on three,
  * and what one replica did the others see (listings, activity, the live event stream). Then the hard
  * cases: collections on one replica while others take pushes, kill -9 of a replica during eight
  * concurrent pushes, and PostgreSQL stopped and started again under running replicas.
@@ -17,8 +17,9 @@ import { fixtures, pseudoRandom } from '../fixtures/images.ts';
 import { runBerth } from '../helpers/berth-process.ts';
 import { clusterSkip, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { apiCall } from '../helpers/lifecycle.ts';
-import { Client, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, describe as describeResponse, expectError, sha256, waitFor } from '../helpers/registry-client.ts';
-import { run } from '../helpers/tools.ts';
+import { Client, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, describe as describeResponse, expectError, sha256, waitFor } from '../helpers/registry-client.ts';
+import { loadOciLayout, startDockerd } from '../helpers/dockerd.ts';
+import { run, skipUnless } from '../helpers/tools.ts';
 
 const skip = clusterSkip();
 
@@ -131,6 +132,84 @@ describe('a cluster: three replicas behind HAProxy over S3 and PostgreSQL', { sk
     }
     // Every replica knows the tag (the shared index), whichever replica took the manifest.
     for (let i = 0; i < 3; i++) assert.deepEqual((await replica(i).listTags('skopeo/many')).tags, ['v1'], `replica ${i + 1} lists the tag`);
+  });
+
+  /**
+   * The manifest `digest` of repo:tag as each replica serves it (its bytes hash to the digest), with
+   * every blob it names, each hashing to its own digest: the image is whole on every replica.
+   */
+  async function assertEveryReplicaServes(repo: string, tag: string, digest: string, layers: number): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      const res = await replica(i).getManifest(repo, tag, [OCI_MANIFEST, DOCKER_MANIFEST]);
+      assert.equal(res.status, 200, `replica ${i + 1}: ${await describeResponse(res)}`);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      assert.equal(sha256(bytes), digest, `replica ${i + 1} serves the pushed manifest`);
+      const manifest = JSON.parse(bytes.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+      assert.equal(manifest.layers.length, layers);
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        const got = await replica(i).getBlob(repo, blob.digest);
+        assert.equal(got.status, 200, `replica ${i + 1}: blob ${blob.digest}`);
+        assert.equal(sha256(Buffer.from(await got.arrayBuffer())), blob.digest, `replica ${i + 1}: the bytes of ${blob.digest}`);
+      }
+    }
+  }
+
+  it('podman pushes and pulls an eight-layer image through the load balancer, digest-identical', { skip: skipUnless('podman') }, async () => {
+    const images = await fixtures();
+    const root = path.join(cluster.work, 'podman');
+    // Private container storage and registries.conf: nothing of the machine's own is read or changed.
+    const storage = ['--root', path.join(root, 'storage'), '--runroot', path.join(root, 'run'), '--storage-driver', 'vfs'];
+    const conf = path.join(root, 'registries.conf');
+    await fs.mkdir(root, { recursive: true });
+    await fs.writeFile(conf, '');
+    const podman = (...args: string[]) => run('podman', [...storage, ...args], { env: { CONTAINERS_REGISTRIES_CONF: conf, REGISTRIES_CONFIG_PATH: conf } });
+    try {
+      await podman('pull', `oci:${images.many.dir}:latest`);
+      const id = (await podman('images', '--format', '{{.ID}}', '--noheading', '--no-trunc')).trim().split('\n')[0]!;
+      const target = `${cluster.lb.hostPort}/podman/many:v1`;
+      await podman('tag', id, target);
+      const digestFile = path.join(root, 'digest');
+      await podman('push', '--tls-verify=false', '--digestfile', digestFile, target);
+      const digest = (await fs.readFile(digestFile, 'utf8')).trim();
+      assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+      await assertEveryReplicaServes('podman/many', 'v1', digest, 8);
+
+      await podman('rmi', '--force', id);
+      await assert.rejects(podman('image', 'inspect', target), 'the image is gone locally');
+      await podman('pull', '--tls-verify=false', target);
+      const [pulled] = JSON.parse(await podman('image', 'inspect', target)) as { Id: string; Digest: string; Config: { Env: string[] } }[];
+      assert.equal(pulled!.Digest, digest, 'podman pulled the manifest it pushed');
+      assert.equal(`sha256:${pulled!.Id.replace(/^sha256:/, '')}`, `sha256:${id.replace(/^sha256:/, '')}`, 'the same image (config) after the round trip');
+      assert.ok(pulled!.Config.Env.includes('FIXTURE=many'));
+    } finally {
+      await podman('system', 'reset', '--force').catch(() => undefined);
+    }
+  });
+
+  it('docker pushes and pulls an eight-layer image through the load balancer (127.0.0.1: insecure to Docker by default), digest-identical', { skip: skipUnless('dockerd', 'docker', 'skopeo') }, async () => {
+    const images = await fixtures();
+    const root = path.join(cluster.work, 'docker');
+    const dockerd = await startDockerd(root);
+    try {
+      const ref = await loadOciLayout(dockerd, images.many.dir, 'fixtures/many:latest', root);
+      const imageId = (await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).trim();
+      const target = `${cluster.lb.hostPort}/docker/many:v1`;
+      await dockerd.docker('tag', ref, target);
+      const pushed = await dockerd.docker('push', target);
+      const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1];
+      assert.ok(digest, pushed);
+      await assertEveryReplicaServes('docker/many', 'v1', digest, 8);
+
+      await dockerd.docker('rmi', target, ref);
+      await assert.rejects(dockerd.docker('inspect', target), 'the image is gone locally');
+      const pulled = await dockerd.docker('pull', target);
+      assert.match(pulled, new RegExp(`Digest: ${digest}`));
+      assert.equal((await dockerd.docker('inspect', '--format', '{{.Id}}', target)).trim(), imageId, 'the same image id after the round trip');
+      const repoDigests = JSON.parse(await dockerd.docker('inspect', '--format', '{{json .RepoDigests}}', target)) as string[];
+      assert.ok(repoDigests.includes(`${cluster.lb.hostPort}/docker/many@${digest}`), repoDigests.join(', '));
+    } finally {
+      await dockerd.stop();
+    }
   });
 
   it('a chunked upload whose PATCHes alternate between replicas completes and verifies its digest', async () => {
@@ -315,9 +394,10 @@ describe('a cluster with registry auth and TLS: the signing key and the CA are s
     await cluster?.stop();
   });
 
-  function get(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  /** `from`: the client's own loopback address (127.0.0.x), so that logins come from several addresses. */
+  function get(url: string, ca: string, headers: Record<string, string> = {}, from?: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = https.get(url, { ca, headers }, (res) => {
+      const req = https.get(url, { ca, headers, ...(from ? { localAddress: from } : {}) }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -340,6 +420,30 @@ describe('a cluster with registry auth and TLS: the signing key and the CA are s
     assert.equal(v2.status, 200, `replica 2 accepts replica 1's token: ${v2.body}`);
     const tags = await get(`${two!.url}/v2/shared/app/tags/list`, ca, { Authorization: `Bearer ${token}` });
     assert.equal(tags.status, 404, 'authorised (the repository does not exist yet)');
+  });
+
+  it('failed logins count on every replica, and a user known at an address on one is known on all', async () => {
+    const [one, two] = cluster.replicas;
+    const ca = await fs.readFile(path.join(cluster.work, 'replica1', 'tls', 'ca.crt'), 'utf8');
+    for (const user of ['dora', 'eve']) {
+      const added = await runBerth(['user', 'add', user, '--password-stdin', '--data', path.join(cluster.work, `cli-${user}`)], cluster.env, `${user}-password-123\n`);
+      assert.equal(added.code, 0, added.stderr);
+    }
+    const login = (replica: typeof one, user: string, password: string, from: string) =>
+      get(`${replica!.url}/token?service=berth&scope=repository:${user}/app:pull`, ca, { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` }, from);
+    // dora logs in through replica 1 from 127.0.0.1: she is known there.
+    assert.equal((await login(one, 'dora', 'dora-password-123', '127.0.0.1')).status, 200);
+    // Ten guesses of each password through replica 1, from addresses of their own (the address throttle stays out of it).
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await login(one, 'dora', `guess-${i}`, '127.0.0.2')).status, 401);
+      assert.equal((await login(one, 'eve', `guess-${i}`, '127.0.0.3')).status, 401);
+    }
+    // Through replica 2: eve, known nowhere, waits (replica 2 counts replica 1's failures) ...
+    const eve = await login(two, 'eve', 'eve-password-123', '127.0.0.1');
+    assert.equal(eve.status, 429, `eve's name is throttled on replica 2 too: ${eve.body}`);
+    // ... and dora, known at 127.0.0.1 through replica 1, is not locked out by the guesses.
+    const dora = await login(two, 'dora', 'dora-password-123', '127.0.0.1');
+    assert.equal(dora.status, 200, `dora logs in through replica 2: ${dora.body}`);
   });
 
   it('berth user add with BERTH_METADATA_URL changes the shared users while the replicas run', async () => {

@@ -3,6 +3,8 @@
  * storage driver of this test run (helpers/storage.ts: BERTH_TEST_STORAGE). With BERTH_TEST_POSTGRES set
  * (scripts/test.js's PostgreSQL pass: the URL of a server it started), its metadata lives in a database
  * of its own there, one per data directory (a restart on the same directory finds its users and runs).
+ * With BERTH_TEST_CLUSTER=1 as well (scripts/test.js's cluster pass, on S3), each server is a cluster:
+ * three `berth serve` replicas behind HAProxy (helpers/cluster.ts: startClusterServer).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -10,12 +12,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaults, type BerthConfig } from '../../server/config.ts';
 import { createRegistry, type Registry, type RegistryDeps } from '../../server/index.ts';
+import type { BerthProcess } from './berth-process.ts';
 import { storageFor } from './storage.ts';
+
+/** scripts/test.js's cluster pass: each test server is three replicas behind HAProxy. */
+export const inCluster = process.env.BERTH_TEST_CLUSTER === '1';
+
+/**
+ * The skip of a test that needs one server process (it injects a clock, reads that process's files or
+ * state, or sets what only an embedding program can): the reason in the cluster pass, else false.
+ */
+export function singleProcess(reason: string): string | false {
+  return inCluster ? `cluster pass: ${reason}` : false;
+}
 
 export interface TestServer {
   url: string;
   dataDir: string;
   registry: Registry;
+  /** The cluster pass: the `berth serve` replicas behind the URL (`registry` is then a fourth member, in this process). */
+  replicas?: BerthProcess[];
   /** Stops the server; keeps the data directory (pass remove to delete it). */
   close(options?: { remove?: boolean }): Promise<void>;
 }
@@ -28,6 +44,10 @@ export async function startServer(overrides: Partial<BerthConfig> = {}, deps: Re
   const dataDir = overrides.dataDir ?? (await tempDir());
   const metadata = overrides.metadata ?? (await testMetadata(dataDir));
   const config: BerthConfig = { ...defaults(), host: '127.0.0.1', port: 0, logLevel: 'silent', shutdownGraceSeconds: 2, storage: storageFor(dataDir), ...overrides, dataDir, metadata };
+  if (inCluster) {
+    const { startClusterServer } = await import('./cluster.ts');
+    return startClusterServer(config, overrides, deps);
+  }
   const registry = createRegistry(config, deps);
   const { url } = await registry.listen();
   await registry.indexReady();

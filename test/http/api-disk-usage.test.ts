@@ -8,6 +8,7 @@ import { TEST_DRIVER } from '../helpers/storage.ts';
 import { runGc } from '../helpers/lifecycle.ts';
 import { Client, expectError } from '../helpers/registry-client.ts';
 import type { TestServer } from '../helpers/server.ts';
+import { singleProcess } from '../helpers/server.ts';
 
 describe('management API: disk usage', () => {
   let server: TestServer;
@@ -19,7 +20,7 @@ describe('management API: disk usage', () => {
   });
   after(() => server.close({ remove: true }));
 
-  it('answers an empty store with zeros, and the volume’s free space (or the bucket’s objects)', async () => {
+  it('answers an empty store with zeros, and the volume’s free space (or the bucket’s objects)', { skip: singleProcess('it compares the data directory in the answer with the one of the server it started; the replica that answers names its own') }, async () => {
     const usage = await api.json<DiskUsage>('/api/disk-usage');
     assert.equal(usage.bytesOnDisk, 0);
     assert.equal(usage.blobCount, 0);

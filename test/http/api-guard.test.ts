@@ -5,7 +5,7 @@ import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient, pushImageWith } from '../helpers/api-client.ts';
 import { Client, expectError } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer, singleProcess } from '../helpers/server.ts';
 
 const ENDPOINTS: [string, string][] = [
   ['GET', '/api/status'],
@@ -22,7 +22,7 @@ const ENDPOINTS: [string, string][] = [
 ];
 
 describe('management API guard', () => {
-  describe('with the desktop app’s token', () => {
+  describe('with the desktop app’s token', { skip: singleProcess('the management token is given only by a program that embeds the server (the desktop app), never to `berth serve`') }, () => {
     let server: TestServer;
     before(async () => {
       server = await startServer({ managementToken: 'per-launch-secret' });
@@ -72,7 +72,7 @@ describe('management API guard', () => {
     }
   });
 
-  describe('bound to every interface with auth off (--insecure-no-auth)', () => {
+  describe('bound to every interface with auth off (--insecure-no-auth)', { skip: singleProcess("binding the replicas to every interface and reaching them on a LAN address is the deployment's business; the harness's HAProxy listens on loopback") }, () => {
     // An address of this machine that is not loopback: requests to it come from it, not from 127.0.0.1.
     const lan = Object.values(os.networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4')?.address;
     const skip = lan ? false : process.env.CI === 'true' ? false : 'needs a non-loopback IPv4 address on this machine';

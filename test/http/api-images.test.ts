@@ -5,6 +5,7 @@ import type { ImageDetail, RepositoryDetail } from '../../server/registry/api-ty
 import { ApiClient, FIXTURE_CONFIG, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { Client, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, descriptor, expectError, imageIndex, imageManifest, sha256 } from '../helpers/registry-client.ts';
 import type { TestServer } from '../helpers/server.ts';
+import { singleProcess } from '../helpers/server.ts';
 
 describe('management API: images', () => {
   let server: TestServer;
@@ -59,7 +60,7 @@ describe('management API: images', () => {
     assert.deepEqual(detail.tags, ['1.0']);
   });
 
-  it('does not count as a pull (only registry GETs do)', async () => {
+  it('does not count as a pull (only registry GETs do)', { skip: singleProcess("it counts the events its one server emits during three requests; in a cluster the replicas' events reach this process relayed, later, with no last one to wait for (test/cluster checks the relay)") }, async () => {
     const events: string[] = [];
     const off = server.registry.events.on('manifest-pulled', (e) => events.push(e.reference));
     await api.json(`/api/repositories/shop/web/-/manifests/1.0`);

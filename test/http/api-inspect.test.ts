@@ -14,6 +14,7 @@ import { LONG_NAME, layer, pushImage, sha256, whiteoutImage, type Compression } 
 import { startApiServer, type ApiTestServer } from '../helpers/api-client.ts';
 import { storeTimesPast } from '../helpers/blob-files.ts';
 import { skipUnless } from '../helpers/tools.ts';
+import { singleProcess } from '../helpers/server.ts';
 
 const skipZstd = skipUnless('zstd');
 
@@ -158,7 +159,7 @@ describe('image files API', () => {
     assert.equal(root.layers[0]!.diffId, a.diffId);
   });
 
-  it('keeps listings under derived/ and drops them when garbage collection frees the blob', async () => {
+  it('keeps listings under derived/ and drops them when garbage collection frees the blob', { skip: singleProcess('it reads or removes the data directory of the one server it started; each replica has its own') }, async () => {
     const only = await layer([{ name: 'only-here.txt', content: `unique ${Date.now()}` }]);
     const digest = await pushImage(t.registry, 'inside/gc', 'v1', { layers: [only] });
     await files('inside/gc', 'v1');
@@ -176,7 +177,7 @@ describe('image files API', () => {
     await assert.rejects(fs.access(cached), /ENOENT/);
   });
 
-  it('reads a layer again when its stored listing is of an older format or was deleted, and reuses it after a restart', async () => {
+  it('reads a layer again when its stored listing is of an older format or was deleted, and reuses it after a restart', { skip: singleProcess('it reads or removes the data directory of the one server it started; each replica has its own') }, async () => {
     const one = await layer([{ name: 'a.txt', content: 'a\n' }, { name: 'b/', type: 'directory' }, { name: 'b/c.txt', content: 'c\n' }]);
     await pushImage(t.registry, 'inside/stored', 'v1', { layers: [one] });
     const cached = path.join(t.server.dataDir, 'derived', 'layers', 'sha256', `${one.digest.slice(7)}.json.gz`);

@@ -4,9 +4,9 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pseudoRandom } from '../fixtures/images.ts';
 import { Client, sha256, waitFor } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer, singleProcess } from '../helpers/server.ts';
 
-describe('blob downloads cut short', () => {
+describe('blob downloads cut short', { skip: singleProcess('it counts the open connections of the one server process (HAProxy in between keeps its own)') }, () => {
   let server: TestServer;
   let client: Client;
   let digest: string;

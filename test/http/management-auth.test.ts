@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { expectError } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer, singleProcess } from '../helpers/server.ts';
 import { ADMIN_PASSWORD, addUser, bearer, challengeFor, expectChallenge, getToken, postToken } from '../helpers/auth.ts';
 
 describe('management API with registry auth on', () => {
@@ -77,7 +77,7 @@ async function statusUnder(server: TestServer, host: string, token: string): Pro
 }
 
 describe('management API with a management token and registry auth on (the desktop app)', () => {
-  it('keeps the desktop token as the only key', async () => {
+  it('keeps the desktop token as the only key', { skip: singleProcess('the management token is given only by a program that embeds the server (the desktop app), never to `berth serve`') }, async () => {
     const server = await startServer({ auth: 'token', adminPassword: ADMIN_PASSWORD, managementToken: 'launch-secret' });
     try {
       assert.equal((await fetch(`${server.url}/api/status`, { headers: bearer('launch-secret') })).status, 200);

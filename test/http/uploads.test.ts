@@ -16,7 +16,7 @@ import {
   uploadId,
   waitFor,
 } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer, singleProcess } from '../helpers/server.ts';
 
 /** The conformance suite's chunked blob: 42 bytes sent as 0-21 and 22-41. */
 const BLOB_B = randomBytes(42);
@@ -412,7 +412,7 @@ describe('blob uploads', () => {
     });
   });
 
-  describe('a client that hangs up half way', () => {
+  describe('a client that hangs up half way', { skip: singleProcess('it hangs up once its own server process has the first half (activeUploads of that process); a replica is another process (test/e2e/crash-safety hangs up on `berth serve`, also on S3)') }, () => {
     const blob = randomBytes(256 * 1024);
     const firstHalf = blob.subarray(0, 100_000);
 

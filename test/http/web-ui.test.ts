@@ -8,11 +8,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { builtUiDir } from '../../server/http/ui.ts';
 import { Client, expectError } from '../helpers/registry-client.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { startServer, type TestServer, singleProcess } from '../helpers/server.ts';
 
 const uiDir = builtUiDir();
 
-describe('web UI at /', () => {
+describe('web UI at /', { skip: singleProcess('it serves a test folder as the UI, which only an embedding program sets; `berth serve` serves its own build (test/e2e covers that)') }, () => {
   let server: TestServer;
   let client: Client;
   let script: string;
@@ -81,7 +81,7 @@ describe('web UI at /', () => {
   });
 });
 
-describe('without a built UI', () => {
+describe('without a built UI', { skip: singleProcess('`berth serve` always serves its own build') }, () => {
   it('answers / with 404 and leaves the registry alone', async () => {
     const server = await startServer();
     try {

@@ -176,6 +176,23 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'failed logins and known clients shared by the replicas (auth/throttle.ts)',
+    sql: `
+      CREATE TABLE auth_login_failures (
+        key text PRIMARY KEY,
+        count integer NOT NULL,
+        last_at bigint NOT NULL
+      );
+      CREATE TABLE auth_known_clients (
+        username text NOT NULL,
+        prefix text NOT NULL,
+        at bigint NOT NULL,
+        PRIMARY KEY (username, prefix)
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks; returns the versions applied now. */
