@@ -51,13 +51,20 @@ export const FIXTURE_CONFIG = {
   Labels: { 'org.opencontainers.image.title': 'demo', 'com.example.team': 'platform' },
 };
 
+type ImageOptions = { layers?: string[]; config?: Record<string, unknown>; platform?: { os: string; architecture: string; variant?: string }; created?: string };
+
 /** Pushes an image with a real config (FIXTURE_CONFIG unless given) and the given layers. */
-export async function pushImageWith(
-  client: Client,
-  repo: string,
-  tag: string | null,
-  options: { layers?: string[]; config?: Record<string, unknown>; platform?: { os: string; architecture: string; variant?: string }; created?: string } = {},
-) {
+export async function pushImageWith(client: Client, repo: string, tag: string | null, options: ImageOptions = {}) {
+  const image = await pushImageBlobs(client, repo, options);
+  await image.pushManifest(tag);
+  return image;
+}
+
+/**
+ * Uploads an image's config and layers (as pushImageWith) and gives its manifest to push when the test
+ * says: several manifests then land back to back however long their blobs took.
+ */
+export async function pushImageBlobs(client: Client, repo: string, options: ImageOptions = {}) {
   const layers = options.layers ?? [`layer of ${repo} ${Math.random()}`];
   const config = JSON.stringify({
     created: options.created ?? '2026-01-02T03:04:05Z',
@@ -79,9 +86,11 @@ export async function pushImageWith(
     layers: layers.map((l) => descriptor(OCI_LAYER, l)),
   });
   const digest = sha256(bytes);
-  await client.pushManifest(repo, tag ?? digest, bytes);
   const size = Buffer.byteLength(config) + layers.reduce((sum, l) => sum + Buffer.byteLength(l), 0);
-  return { digest, bytes, config, layers, size, manifestSize: Buffer.byteLength(bytes) };
+  return {
+    digest, bytes, config, layers, size, manifestSize: Buffer.byteLength(bytes),
+    pushManifest: (tag: string | null) => client.pushManifest(repo, tag ?? digest, bytes),
+  };
 }
 
 export interface ApiTestServer {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { ActivityFeed, UploadProgress } from '../../server/registry/api-types.ts';
-import { ApiClient, pushImageWith, startApiServer } from '../helpers/api-client.ts';
+import { ApiClient, pushImageBlobs, pushImageWith, startApiServer } from '../helpers/api-client.ts';
 import { Client, OCI_MANIFEST, expectError, sha256 } from '../helpers/registry-client.ts';
 import { startServer, type TestServer, singleProcess } from '../helpers/server.ts';
 
@@ -75,8 +75,12 @@ describe('management API: activity', () => {
   });
 
   it('folds events close together into one entry (a multi-manifest push)', async () => {
-    const a = await pushImageWith(registry, 'act/fold', 'a');
-    const b = await pushImageWith(registry, 'act/fold', 'b');
+    // The manifests back to back, as a multi-manifest push sends them: the blobs first, as uploads on a
+    // loaded machine (three replicas in the cluster pass) can take longer than the fold window.
+    const a = await pushImageBlobs(registry, 'act/fold');
+    const b = await pushImageBlobs(registry, 'act/fold');
+    await a.pushManifest('a');
+    await b.pushManifest('b');
     const entries = (await feed()).entries.filter((e) => e.repository === 'act/fold');
     assert.equal(entries.length, 1);
     assert.deepEqual(entries[0]!.tags, ['a', 'b']);
