@@ -15,6 +15,13 @@
  * what every platform Node runs on has. Unlike pid files it also works when two containers share the
  * directory (a socket file there reaches the same kernel's listener).
  *
+ * The socket is looked for beside the lock file that was read, not at the path the lock records: a data
+ * directory copied (cp -a, rsync, a backup restored) while its server ran carries a lock naming the
+ * original's socket, which answers, and the copy would seem held by a server that serves another
+ * directory (and commands would change that one). For the same reason every socket says which directory
+ * it guards (device and inode) when connected to: one elsewhere (abstract, temp folder), or a socket file
+ * hard-linked into a copy, guards the original.
+ *
  * A lock whose socket refuses connections was left by a crash and is taken over: moved aside by
  * rename (atomic), checked to be the stale one that was judged (else put back), then created anew.
  * Lock files of older Berths (no socket) are judged by their pid, not counting a zombie or a process
@@ -39,10 +46,22 @@ export interface LockInfo {
   nonce?: string;
 }
 
+/** A lock file that cannot be read at all (a folder, no permission, an I/O error): one line naming it. */
+export class LockFileError extends Error {
+  constructor(file: string, err: unknown) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EIO' ? 'I/O error (EIO)' : (err as Error).message;
+    super(`cannot read the lock file ${file} (${why}): if no Berth uses this data directory, remove it`);
+    this.name = 'LockFileError';
+  }
+}
+
 export class DataDirLockedError extends Error {
   readonly holder: LockInfo;
   constructor(file: string, holder: LockInfo) {
-    super(`the data directory is in use by another Berth (pid ${holder.pid}${holder.url ? `, ${holder.url}` : ''}); lock file ${file}`);
+    // A server bound to every interface (0.0.0.0, ::) is named by its loopback address, one a client can use.
+    const url = holder.url?.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
+    super(`the data directory is in use by another Berth (pid ${holder.pid}${url ? `, ${url}` : ''}); lock file ${file}`);
     this.name = 'DataDirLockedError';
     this.holder = holder;
   }
@@ -90,13 +109,20 @@ export class DataDirLock {
       }
       const holder = await readLock(file);
       if (holder === null) {
-        // Empty or half-written: its creator is writing it right now, unless that was long ago.
+        // Empty or half-written: its creator is writing it right now, unless that was long ago. Waiting
+        // for it to be that old (not polling a fixed number of times) tells a lock being written from one
+        // left damaged, which is then taken over like any stale lock, unless a Berth still answers on its
+        // socket beside it (a damaged lock of a live server).
         const age = await fs.stat(file).then((st) => Date.now() - st.mtimeMs, () => 0);
         if (age < BEING_WRITTEN_MS) {
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          await new Promise((resolve) => setTimeout(resolve, Math.min(BEING_WRITTEN_MS - age, 200)));
+          attempt--;
           continue;
         }
-      } else if (await isLive(holder)) {
+        if (process.platform !== 'win32' && (await socketAnswers(besideSocket(file)))) {
+          throw new Error(`the lock file ${file} is damaged, yet a Berth answers on its socket ${besideSocket(file)}: stop that Berth, then remove the lock file`);
+        }
+      } else if (await isLive(holder, file)) {
         throw new DataDirLockedError(file, holder);
       }
       await removeStale(file, holder);
@@ -125,27 +151,60 @@ export class DataDirLock {
   }
 }
 
-/** The current holder of a lock file, or null when there is none (or it is unreadable). */
+/**
+ * The current holder of a lock file, or null when there is none (or its contents are not a lock: being
+ * written, or damaged). A file that cannot be read at all is a LockFileError.
+ */
 export async function readLock(file: string): Promise<LockInfo | null> {
+  let text: string;
   try {
-    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<LockInfo>;
-    return typeof parsed.pid === 'number' ? (parsed as LockInfo) : null;
+    text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if (isNotFound(err) || err instanceof SyntaxError) return null;
-    throw err;
+    if (isNotFound(err)) return null;
+    throw new LockFileError(file, err);
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return lockInfo(parsed);
+}
+
+/** `value` as a LockInfo when every field has its type (`null`, `5` or `{"socket": 1}` are not locks). */
+function lockInfo(value: unknown): LockInfo | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (typeof v.pid !== 'number' || !Number.isInteger(v.pid) || v.pid <= 0 || typeof v.startedAt !== 'string') return null;
+  for (const key of ['url', 'socket', 'nonce'] as const) if (v[key] !== undefined && typeof v[key] !== 'string') return null;
+  return v as unknown as LockInfo;
 }
 
 /** The holder of a live lock, or null when the directory is free (no lock, or one left by a crash). */
 export async function liveHolder(file: string): Promise<LockInfo | null> {
   const holder = await readLock(file);
-  return holder && (await isLive(holder)) ? holder : null;
+  return holder && (await isLive(holder, file)) ? holder : null;
 }
 
-/** Whether the process that wrote `holder` still holds it (see the top). */
-export async function isLive(holder: LockInfo): Promise<boolean> {
-  if (holder.socket) return socketAnswers(holder.socket);
+/** Whether the process that wrote `holder` into `file` still holds it (see the top). */
+export async function isLive(holder: LockInfo, file: string): Promise<boolean> {
+  if (holder.socket) {
+    // The socket of this directory, wherever the directory was when the lock was written (see the top).
+    const beside = besideSocket(file);
+    if (!isPathSocket(holder.socket) || path.basename(holder.socket) !== path.basename(beside)) return socketAnswers(holder.socket, file);
+    return socketAnswers(beside, file);
+  }
   return pidHolds(holder.pid, Date.parse(holder.startedAt));
+}
+
+function besideSocket(lockFile: string): string {
+  return path.join(path.dirname(lockFile), 'berth.sock');
+}
+
+/** A socket file's path, as opposed to a Linux abstract socket ("@name") or a Windows named pipe. */
+function isPathSocket(socket: string): boolean {
+  return !socket.startsWith('@') && !socket.startsWith('\\\\');
 }
 
 /** Moves a stale lock aside; if what was moved is not the lock judged stale (a new holder's), puts it back. */
@@ -173,20 +232,22 @@ async function listenSocket(lockFile: string, nonce: string): Promise<{ server: 
   if (process.platform === 'win32') {
     candidates.push(`\\\\.\\pipe\\berth-${nonce}`);
   } else {
-    const beside = path.join(path.dirname(lockFile), 'berth.sock');
+    const beside = besideSocket(lockFile);
     if (Buffer.byteLength(beside) <= MAX_SOCKET_PATH) candidates.push(beside);
     candidates.push(process.platform === 'linux' ? `@berth-${nonce}` : path.join(os.tmpdir(), `berth-${nonce}.sock`));
   }
+  const identity = await directoryIdentity(lockFile);
   let lastError: unknown;
   for (const socket of candidates) {
     const server = net.createServer((connection) => {
       connection.on('error', () => undefined); // a checker that hangs up first is no concern of ours
-      connection.end(`${nonce}\n`);
+      // The nonce, then which directory this socket guards (a reader of a copied lock tells it is not theirs).
+      connection.end(`${nonce}\n${identity}\n`);
     });
     // Never keeps the process alive by itself: the lock lives as long as the process does.
     server.unref();
     try {
-      if (!socket.startsWith('@') && !socket.startsWith('\\\\')) await fs.rm(socket, { force: true }); // a stale one: we hold the lock
+      if (isPathSocket(socket)) await fs.rm(socket, { force: true }); // a stale one: we hold the lock
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(socket.startsWith('@') ? `\0${socket.slice(1)}` : socket, () => {
@@ -202,18 +263,45 @@ async function listenSocket(lockFile: string, nonce: string): Promise<{ server: 
   throw new Error(`cannot open the lock's socket: ${(lastError as Error).message}`);
 }
 
-/** Whether something listens on `socket`. Refused or missing: no one (the holder died). */
-function socketAnswers(socket: string): Promise<boolean> {
+/**
+ * Whether something listens on `socket` for the lock `lockFile`. Refused or missing: no one (the holder
+ * died). A listener that names another lock file guards another directory (this one is a copy). One
+ * that accepts and says nothing in time (a stopped process: the kernel accepts for it) or says no file
+ * (an older Berth) is taken as the holder.
+ */
+function socketAnswers(socket: string, lockFile?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const connection = net.connect(socket.startsWith('@') ? `\0${socket.slice(1)}` : socket);
+    let said = '';
+    let settled = false;
     const done = (live: boolean) => {
+      if (settled) return;
+      settled = true;
       connection.destroy();
       resolve(live);
     };
     connection.setTimeout(CONNECT_TIMEOUT_MS, () => done(true));
-    connection.once('connect', () => done(true));
+    connection.once('connect', () => {
+      if (lockFile === undefined) done(true);
+    });
+    connection.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));
+    connection.once('end', () => {
+      const guarded = said.split('\n')[1];
+      if (!guarded) return done(true);
+      void directoryIdentity(lockFile!).then((ours) => done(ours === '' || ours === guarded));
+    });
     connection.once('error', (err: NodeJS.ErrnoException) => done(!(err.code === 'ECONNREFUSED' || err.code === 'ENOENT')));
   });
+}
+
+/**
+ * The lock file's directory as the file system knows it (device and inode), the same from any path
+ * or mount namespace that reaches it (a symlink, another container's bind mount), different for a copy.
+ * Empty when it cannot be told.
+ */
+async function directoryIdentity(lockFile: string): Promise<string> {
+  const st = await fs.stat(path.dirname(lockFile), { bigint: true }).catch(() => null);
+  return st ? `${st.dev}:${st.ino}` : '';
 }
 
 /** Lock files without a socket (older Berths): the pid, if alive, not a zombie, and started before the lock. */
