@@ -504,13 +504,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   }
 
   /** Opens the user store; on the first start, creates `admin` (returned when its password was generated). */
-  async function openAuth(): Promise<{ name: string; password: string } | undefined> {
+  async function openAuth(): Promise<{ name: string; password: string; generated: boolean } | undefined> {
     if (!auth) return undefined;
     try {
       await auth.open();
       const created = await auth.ensureInitialAdmin(config.adminPassword ?? undefined);
       if (created) log.info({ user: created.name }, 'created the first user; it may do everything (*:admin)');
-      return created?.generated ? { name: created.name, password: created.password } : undefined;
+      return created ?? undefined;
     } catch (err) {
       if (err instanceof AuthError) throw new StartupError(err.kind === 'invalid-input' ? `BERTH_ADMIN_PASSWORD: ${err.message}` : err.message);
       throw new StartupError(`cannot open the users in ${paths.authDir}: ${(err as Error).message}`);
@@ -626,9 +626,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       // that stops arriving after bodyIdleTimeoutMs (http/request-bodies.ts).
       const timeouts = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
       let address: AddressInfo;
-      let initialAdmin: { name: string; password: string } | undefined;
+      let createdAdmin: { name: string; password: string; generated: boolean } | undefined;
       try {
-        initialAdmin = await openAuth();
+        createdAdmin = await openAuth();
         if (config.tls) {
           const { cert, key } = await tlsMaterial();
           const secure = https.createServer({ ...timeouts, cert, key }, app.callback());
@@ -645,6 +645,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         if (!indexOpened) startIndex();
       } catch (err) {
         server = null;
+        // The first admin this start made is removed with the start that failed (a port in use, a bad
+        // certificate): its generated password is printed only once listening, so it would stay with a
+        // password no one was shown. The next start makes it again and prints that one.
+        if (createdAdmin) await auth?.removeUser(createdAdmin.name).catch((e: unknown) => log.error({ err: e }, 'could not remove the first user after the failed start'));
         await maintenanceStore.close().catch(() => undefined);
         await closeWebhooks();
         await mirror.close().catch(() => undefined);
@@ -661,6 +665,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       log.info({ url, dataDir: paths.root, storage: driver.location.description, auth: config.auth, tls: config.tls }, 'Berth registry listening');
       await scheduler.start();
       webhooks.start(url);
+      const initialAdmin = createdAdmin?.generated ? { name: createdAdmin.name, password: createdAdmin.password } : undefined;
       return { url, host: address.address, port: address.port, ...(initialAdmin ? { initialAdmin } : {}), setAside: [...setAsideNow] };
     },
 

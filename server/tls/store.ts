@@ -152,6 +152,13 @@ export async function loadOwnCertificate(certFile: string, keyFile: string): Pro
   } catch (err) {
     throw new Error(`TLS key ${keyFile}: ${readProblem(err)}`);
   }
+  // Each file checked on its own first, so the one at fault is named (OpenSSL says only "no start line").
+  if (!/-----BEGIN CERTIFICATE-----/.test(cert)) {
+    throw new Error(`TLS certificate ${certFile} is not a PEM certificate: it has no "-----BEGIN CERTIFICATE-----" line`);
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
+    throw new Error(`TLS key ${keyFile} is not a PEM private key: it has no "-----BEGIN ... PRIVATE KEY-----" line`);
+  }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
