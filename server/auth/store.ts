@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Datastore from 'nedb-promises';
 import { openNedb } from '../metadata/nedb-file.ts';
+import { makeStoreDir } from '../storage/files.ts';
 import type { Grant } from './permissions.ts';
 
 export interface UserDoc {
@@ -86,7 +87,7 @@ export class AuthStore implements UserStore {
   }
 
   async open(): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makeStoreDir(this.dir, 0o700);
     let users: Datastore<UserDoc>;
     let credentials: Datastore<CredentialDoc>;
     try {

@@ -19,6 +19,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
 import { compact, openOrSetAside, type NedbOptions, type SetAsideStore } from './nedb-file.ts';
+import { makeStoreDir } from '../storage/files.ts';
 import {
   LOG_PER_ENDPOINT,
   type DeliveryDoc,
@@ -69,7 +70,7 @@ export class NedbWebhookStore implements WebhookStore {
   }
 
   async open(): Promise<{ setAside: SetAsideStore[] }> {
-    await fs.mkdir(this.dir, { recursive: true, mode: MODES.dirMode });
+    await makeStoreDir(this.dir, MODES.dirMode);
     // A folder made by an older version or by hand: it holds secrets.
     await fs.chmod(this.dir, MODES.dirMode);
     const setAside: SetAsideStore[] = [];

@@ -94,7 +94,10 @@ function reason(err: unknown, where: string): string {
     case 'io':
       return `the disk reported an I/O error (EIO) at ${where}; it may be failing: check it (dmesg, fsck) before storing images there`;
     default:
-      return errnoCode(err) === 'ENOTDIR' ? `a part of ${where} is a file, not a directory` : (err as Error).message;
+      if (errnoCode(err) === 'ENOTDIR') return `a part of ${where} is a file, not a directory`;
+      // mkdir's ENOENT under a parent that exists: a file system that takes no new folders (/proc, /sys).
+      if (errnoCode(err) === 'ENOENT') return `${where} cannot be created: ${path.dirname(where)} takes no new folders; choose another data directory (--data)`;
+      return (err as Error).message;
   }
 }
 

@@ -3,6 +3,23 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { DataDirError } from './data-dir.ts';
+
+/**
+ * A store's own folder (auth/, webhooks/), made with `mode` when missing. A file where the folder should
+ * be is one line naming it (a DataDirError), not mkdir's EEXIST.
+ */
+export async function makeStoreDir(dir: string, mode: number): Promise<void> {
+  try {
+    await makeDir(dir, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+    const st = await fs.stat(dir).catch(() => null);
+    if (st?.isDirectory()) return;
+    throw new DataDirError(`${dir} is a file where Berth keeps a folder: move it away (or remove it), then run again`);
+  }
+}
 
 /**
  * mkdir -p whose error is the real one: Node's recursive mkdir reports ENOENT for a folder it cannot
