@@ -230,10 +230,13 @@ export function parseDuration(value: unknown, source: string, min = 0, accepted 
   return parsed;
 }
 
-/** A schedule: "off" (or false) for never, else a duration between runs. */
+/**
+ * A schedule: "off" (or false) for never, else a duration between runs. Its examples are ones a
+ * schedule takes (the general "30s" is under the minute, and would be refused in turn).
+ */
 function parseSchedule(value: unknown, source: string): number | null {
   if (value === false || value === 'off' || value === 'never') return null;
-  return parseDuration(value, source, MIN_INTERVAL_MS);
+  return parseDuration(value, source, MIN_INTERVAL_MS, '"off" or a duration of at least 1 minute: 15m, 1h, 24h, 7d');
 }
 
 /** The settings a config file, the environment or flags may carry, by their external names. */

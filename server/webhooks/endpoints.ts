@@ -79,8 +79,14 @@ export function validateEndpoint(input: Record<string, unknown>, existing: Endpo
   if (typeof enabled !== 'boolean') throw new EndpointInputError('enabled', '"enabled" must be true or false');
 
   const events = pick('events') ?? existing?.events ?? [...DEFAULT_EVENT_KINDS];
-  if (!Array.isArray(events) || events.length === 0 || events.some((e) => !(WEBHOOK_EVENT_KINDS as readonly unknown[]).includes(e))) {
+  if (!Array.isArray(events) || events.length === 0) {
     throw new EndpointInputError('events', `"events" must list at least one of ${WEBHOOK_EVENT_KINDS.join(', ')}`);
+  }
+  // The names that are wrong, said back (a typo among several is otherwise hard to spot).
+  const unknownEvents = events.filter((e) => !(WEBHOOK_EVENT_KINDS as readonly unknown[]).includes(e));
+  if (unknownEvents.length > 0) {
+    const named = unknownEvents.slice(0, 5).map((e) => (typeof e === 'string' ? `"${e.slice(0, 40)}"` : JSON.stringify(e)?.slice(0, 40) ?? String(e)));
+    throw new EndpointInputError('events', `"events": unknown event ${named.join(', ')}; the events are ${WEBHOOK_EVENT_KINDS.join(', ')}`);
   }
 
   const repositories = 'repositories' in input ? input.repositories : (existing?.repositories ?? null);
