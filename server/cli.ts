@@ -20,6 +20,9 @@ import { webhookCommand } from './commands/webhook.ts';
 import { AuthError } from './auth/errors.ts';
 import { ServerRefusal } from './commands/management-client.ts';
 import { RegistryError } from './registry/errors.ts';
+import { LockFileError } from './storage/lock.ts';
+import { DataDirError } from './storage/data-dir.ts';
+import { VERSION } from './version.ts';
 
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
@@ -36,22 +39,37 @@ const COMMANDS: Record<string, Command> = {
   webhook: webhookCommand,
 };
 
+/** The command of this name; never an inherited property of the table ("toString", "constructor"). */
+function commandNamed(name: string): Command | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `Usage: berth <command> [options]\n\nCommands:\n${lines.join('\n')}\n  ${'help'.padEnd(width)}  Show this help, or a command's: berth help <command>\n`;
+  return `Usage: berth <command> [options]\n\nCommands:\n${lines.join('\n')}\n  ${'help'.padEnd(width)}  Show this help, or a command's: berth help <command>\n  ${'--version'.padEnd(width)}  Print Berth's version\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   try {
-    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-      const topic = rest[0] && COMMANDS[rest[0]];
-      process.stdout.write(topic ? topic.usage : usage());
-      return name === undefined ? 2 : 0;
+    if (name === '--version' || name === '-v' || name === 'version') {
+      process.stdout.write(`berth ${VERSION}\n`);
+      return 0;
     }
-    const command = COMMANDS[name];
-    if (!command) throw new UsageError(`unknown command "${name}"; run "berth help"`);
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      const [asked] = rest;
+      if (asked === undefined) {
+        process.stdout.write(usage());
+        return name === undefined ? 2 : 0;
+      }
+      const topic = commandNamed(asked);
+      if (!topic) throw new UsageError(`unknown command "${asked}"; run "berth help" for the list`);
+      process.stdout.write(topic.usage);
+      return 0;
+    }
+    const command = commandNamed(name);
+    if (!command) throw new UsageError(`unknown command "${name}"; run "berth help" for the list`);
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(command.usage);
       return 0;
@@ -63,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     // Refused on its merits, by the service here or by the server that owns the data directory.
-    if (err instanceof StartupError || err instanceof AuthError || err instanceof RegistryError || err instanceof ServerRefusal) {
+    if (err instanceof StartupError || err instanceof AuthError || err instanceof RegistryError || err instanceof ServerRefusal || err instanceof LockFileError || err instanceof DataDirError) {
       process.stderr.write(`berth: ${err.message}\n`);
       return 1;
     }

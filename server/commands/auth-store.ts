@@ -15,7 +15,7 @@ import type { CreatedToken, CreatedUser, HtpasswdImport, PasswordChange, TokenLi
 import { UserAdmin, type UserDirectory } from '../registry/user-admin.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { printable, useDataDir } from './common.ts';
+import { UsageError, printable, requireDataDir, useDataDir } from './common.ts';
 import { serverHolding, type ManagementClient } from './management-client.ts';
 import { pino } from 'pino';
 import { createMetadataStores } from '../metadata/stores.ts';
@@ -40,13 +40,18 @@ export function configFor(values: { data?: string; config?: string; host?: strin
   });
 }
 
-/** Runs `work` on the users of the data directory of `config`, here or through the server holding it. */
-export async function withUsers<T>(config: BerthConfig, work: (users: UserDirectory) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` on the users of the data directory of `config`, here or through the server holding it.
+ * `create`: the data directory may be made (adding users before the first start); other commands
+ * need an existing one, so a mistyped --data is an error and not an empty directory made by a list.
+ */
+export async function withUsers<T>(config: BerthConfig, work: (users: UserDirectory) => Promise<T>, create = false): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
   const held = await serverHolding(paths);
   if (held) return work(new ServerUsers(held.client));
   if (config.metadata.driver === 'postgres') return withSharedUsers(config, paths, work);
-  await useDataDir(paths.root);
+  if (create) await useDataDir(paths.root);
+  else await requireDataDir(paths.root);
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(paths.lockFile);
@@ -133,11 +138,17 @@ class ServerUsers implements UserDirectory {
   }
 }
 
-/** A password from stdin (`--password-stdin`, as docker login takes it): the first line. */
-export async function readPasswordFromStdin(): Promise<string> {
+/**
+ * A password from stdin (`--password-stdin`, as docker login takes it): the first line. Nothing there
+ * (an empty pipe, a variable that was not set) is a usage error naming `option`, before anything is
+ * created, not a password rule's complaint about an empty one.
+ */
+export async function readPasswordFromStdin(option = '--password-stdin'): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  if (line.trim() === '') throw new UsageError(`${option}: standard input is empty; pipe the ${option === '--secret-stdin' ? 'secret' : 'password'} into it (printf '%s\\n' "$VALUE" | berth ...)`);
+  return line;
 }
 
 /** A table with a header row, columns padded to their widest cell; every cell printable(). */

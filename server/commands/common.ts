@@ -1,5 +1,7 @@
 /** What every `berth` command shares: typed errors with exit codes, and option parsing. */
+import fs from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readProblem } from '../storage/files.ts';
 import type { SetAsideStore } from '../metadata/maintenance-db.ts';
 import { StartupError } from '../index.ts';
 import { DataDirError, prepareDataDir } from '../storage/data-dir.ts';
@@ -26,11 +28,46 @@ export interface Command {
  * would call "ambiguous": the option's own check then says what is wrong with it (negative).
  */
 export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
+  checkValuesGiven(args, options);
   try {
     return parseArgs({ args: joinNegativeValues(args, options), options, strict: true, allowPositionals });
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
+    const message = (err as Error).message.split('\n')[0]!;
+    // parseArgs' "Unknown option '--frm'. To specify a positional argument starting with a '-', ...": the option is what matters.
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    throw new UsageError(unknown ? `unknown option ${unknown[1]}` : message);
   }
+}
+
+/**
+ * An option that takes a value given without one: at the end (`--port`), or followed by another option
+ * (`--data --port 5000`, which parseArgs calls "ambiguous" or, worse, would take "--port" as the value).
+ * The message names the option. A negative number is a value (joinNegativeValues), and so is "-" (stdin).
+ */
+function checkValuesGiven(args: string[], options: NonNullable<ParseArgsConfig['options']>): void {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return;
+    if (!arg.startsWith('--') || arg.includes('=')) continue;
+    const option = options[arg.slice(2)];
+    if (option?.type !== 'string') continue;
+    const next = args[i + 1];
+    if (next === undefined) throw new UsageError(`${arg} needs a value`);
+    if (next.startsWith('-') && next !== '-' && !/^-\d/.test(next)) {
+      throw new UsageError(`${arg} needs a value, but is followed by the option ${next} (for a value that starts with "-", write ${arg}=VALUE)`);
+    }
+    i++;
+  }
+}
+
+/** The usage error for a missing or unknown subcommand, naming the valid ones (an option first is a missing one). */
+export function subcommandError(command: string, sub: string | undefined, valid: readonly string[]): UsageError {
+  const list = valid.length > 1 ? `${valid.slice(0, -1).join(', ')} or ${valid.at(-1)}` : valid[0];
+  return new UsageError(
+    sub === undefined || sub.startsWith('-')
+      ? `${command} needs a subcommand: ${list}; see berth help ${command}`
+      : `unknown ${command} subcommand "${sub}": use ${list} (see berth help ${command})`,
+  );
 }
 
 /**
@@ -78,5 +115,28 @@ export async function useDataDir(root: string, folders: readonly string[] = []):
     await prepareDataDir(root, folders);
   } catch (err) {
     throw err instanceof DataDirError ? new StartupError(err.message) : err;
+  }
+}
+
+/** What every Berth data directory has from the first start (or first `berth user add`) on. */
+const DATA_DIR_MARKS = ['blobs', 'index', 'auth', 'webhooks', 'maintenance'];
+
+/**
+ * For commands that read or change what a data directory holds (lists, removals, webhooks): the
+ * directory must exist and be Berth's. A mistyped --data is named, never created empty.
+ */
+export async function requireDataDir(root: string): Promise<void> {
+  const hint = 'pass the one your server uses with --data';
+  const st = await fs.stat(root).catch((err: unknown) => err as NodeJS.ErrnoException);
+  if (st instanceof Error) {
+    if (st.code === 'ENOENT') throw new StartupError(`no Berth data directory at ${root} (it does not exist): ${hint}`);
+    throw new StartupError(`cannot use data directory ${root}: ${readProblem(st)}`);
+  }
+  if (!st.isDirectory()) throw new StartupError(`cannot use data directory ${root}: it is a file, not a directory`);
+  const entries = await fs.readdir(root).catch((err: unknown) => {
+    throw new StartupError(`cannot use data directory ${root}: ${readProblem(err)}`);
+  });
+  if (!DATA_DIR_MARKS.some((mark) => entries.includes(mark))) {
+    throw new StartupError(`${root} is not a Berth data directory (it has none of ${DATA_DIR_MARKS.map((m) => `${m}/`).join(', ')}): ${hint}`);
   }
 }

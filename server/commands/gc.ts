@@ -50,7 +50,7 @@ ${WHERE_IT_RUNS}
         `  untagged manifests:   ${r.untagged ? count(r.counts.manifests, 'manifest') : 'kept (use --untagged to remove them)'}`,
         `  unused layer links:   ${r.counts.layerLinks}`,
         `  empty repositories:   ${r.counts.repositories}${r.removed.repositories.length ? ` (${r.removed.repositories.slice(0, 5).join(', ')}${r.counts.repositories > 5 ? ', ...' : ''})` : ''}`,
-        `  kept:                 ${count(r.kept.blobs, 'blob')} (${bytes(r.kept.bytes)}) in use; ${count(r.protected.blobs, 'blob')} (${bytes(r.protected.bytes)}) younger than the ${duration(r.graceSeconds * 1000)} grace window or in use by a push`,
+        `  kept:                 ${count(r.kept.blobs, 'blob')} (${bytes(r.kept.bytes)}) in use; ${count(r.protected.blobs, 'blob')} (${bytes(r.protected.bytes)}) ${r.graceSeconds > 0 ? `younger than the ${duration(r.graceSeconds * 1000)} grace window or in use by a push` : 'in use by a push (no grace window)'}`,
       ];
       if (r.skipped.length > 0) lines.push(`  skipped:              ${count(r.skipped.length, 'item')} that pushes used during the collection`);
       for (const warning of r.warnings) lines.push(`  warning: ${warning}`);

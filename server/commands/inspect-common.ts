@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import type { BerthConfig } from '../config.ts';
 import { createRegistry, StartupError, type Registry } from '../index.ts';
 import { keys, StoragePaths } from '../storage/paths.ts';
-import { ManagementClient, lockHolder, serverUrl, trustedCas } from './management-client.ts';
+import { ManagementClient, lockHolder, trustedCas } from './management-client.ts';
+import { selfUrl } from '../registry/addresses.ts';
 import { UsageError } from './common.ts';
 
 export const INSPECT_OPTIONS = {
@@ -51,7 +52,7 @@ export function checkPlatform(platform: string | undefined): void {
 export async function onServerOrLocally<T>(config: BerthConfig, remote: (server: ManagementClient) => Promise<T>, local: (registry: Registry) => Promise<T>): Promise<T> {
   const paths = new StoragePaths(config.dataDir);
   const holder = await lockHolder(paths.lockFile);
-  if (holder?.url) return remote(new ManagementClient(serverUrl(holder.url), await trustedCas(paths)));
+  if (holder?.url) return remote(new ManagementClient(selfUrl(holder.url), await trustedCas(paths)));
   if (holder) throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
   // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
   if (config.storage.driver === 'filesystem') {

@@ -10,6 +10,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
 import { StartupError } from '../index.ts';
+import { selfUrl } from '../registry/addresses.ts';
 import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import type { StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';
@@ -25,7 +26,8 @@ const POLL_MS = 250;
  */
 export async function serverHolding(paths: StoragePaths): Promise<{ client: ManagementClient; url: string } | null> {
   const holder = await lockHolder(paths.lockFile);
-  if (holder?.url) return { client: new ManagementClient(serverUrl(holder.url), await trustedCas(paths)), url: holder.url };
+  // A server bound to every interface is asked (and named) on loopback: the management API serves this machine.
+  if (holder?.url) return { client: new ManagementClient(selfUrl(holder.url), await trustedCas(paths)), url: selfUrl(holder.url) };
   if (holder) {
     throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
   }
@@ -41,14 +43,6 @@ export async function lockHolder(lockFile: string): Promise<LockInfo | null> {
     if (holder.url || Date.now() > deadline) return holder;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
-}
-
-/** A server bound to every interface is asked on loopback (the management API serves this machine). */
-export function serverUrl(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.hostname === '0.0.0.0') parsed.hostname = '127.0.0.1';
-  if (parsed.hostname === '[::]') parsed.hostname = '[::1]';
-  return parsed.origin;
 }
 
 /** With TLS on, the server's certificate is signed by Berth's own CA in the data directory. */

@@ -14,7 +14,7 @@ import { createDriver } from '../storage/driver/create.ts';
 import { isStorageError, type StorageDriver } from '../storage/driver/driver.ts';
 import { liveHolder } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { parseOptions, UsageError, type Command } from './common.ts';
+import { parseOptions, subcommandError, UsageError, type Command } from './common.ts';
 
 const USAGE = `Usage: berth storage copy --from CONFIG --to CONFIG [--json]
        berth storage check [--data DIR] [--config FILE]
@@ -37,23 +37,39 @@ export const storageCommand: Command = {
     const [sub, ...rest] = args;
     if (sub === 'copy') return copy(rest);
     if (sub === 'check') return check(rest);
-    throw new UsageError(sub ? `unknown storage command "${sub}"; use copy or check` : 'berth storage needs a command: copy or check');
+    throw subcommandError('storage', sub, ['copy', 'check']);
   },
 };
 
 /** A config file or a data directory, as the store it names. */
 async function storeOf(spec: string, flag: string): Promise<{ config: Pick<BerthConfig, 'storage' | 'dataDir'>; driver: StorageDriver; name: string }> {
+  // "s3:bucket", "s3://bucket", "azure:container": a store named the way other tools name one. Taken as
+  // a path it would become a folder of that name; no driver is named on the command line.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) && !/^[a-z]:[\\/]/i.test(spec)) {
+    throw new UsageError(`${flag} ${spec}: give a data directory or a config file; for S3 or Azure, a config file whose "storage" names the bucket or container`);
+  }
   const resolved = path.resolve(spec);
   const st = await fs.stat(resolved).catch(() => null);
   let config: Pick<BerthConfig, 'storage' | 'dataDir'>;
-  if (st?.isDirectory()) config = { ...defaults(), dataDir: resolved };
-  else if (st?.isFile()) {
+  if (st?.isDirectory()) {
+    // The source must be a registry: a mistyped folder would copy nothing and say "done".
+    if (flag === '--from' && !(await fs.stat(path.join(resolved, 'blobs')).then((b) => b.isDirectory(), () => false))) {
+      throw new UsageError(`--from ${spec}: not a Berth data directory (it has no blobs/ folder)`);
+    }
+    config = { ...defaults(), dataDir: resolved };
+  } else if (st?.isFile()) {
     const file = await readConfigFile(resolved);
     config = { storage: file.storage ?? defaults().storage, dataDir: file.dataDir ?? path.join(path.dirname(resolved), 'data') };
-  } else if (!st && !/\.json$/i.test(spec)) {
+  } else if (st) {
+    throw new UsageError(`${flag} ${spec}: neither a config file nor a data directory`);
+  } else if (flag === '--from') {
+    throw new UsageError(`--from ${spec}: not found (give the data directory or the config file of the registry to copy)`);
+  } else if (/\.json$/i.test(spec)) {
+    throw new UsageError(`--to ${spec}: config file not found`);
+  } else {
     // A data directory to be: the destination of a copy back to disk.
     config = { ...defaults(), dataDir: resolved };
-  } else throw new UsageError(`${flag}: ${spec} is neither a config file nor a data directory`);
+  }
   const driver = createDriver(config.storage, config.dataDir);
   return { config, driver, name: driver.location.description };
 }

@@ -6,7 +6,7 @@ import { ensureCa, TlsFiles } from '../tls/store.ts';
 import { ENGINES, trustHelp, type Engine } from '../tls/trust-help.ts';
 import { isLoopbackHost } from '../config.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { UsageError, parseOptions, useDataDir, type Command } from './common.ts';
+import { UsageError, parseOptions, subcommandError, useDataDir, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, configFor } from './auth-store.ts';
 
 const USAGE = `Usage: berth tls trust-help [--engine docker|podman|desktop] [--host HOST] [--port PORT]
@@ -32,7 +32,7 @@ export const tlsCommand: Command = {
   usage: USAGE,
   async run(args) {
     const [sub, ...rest] = args;
-    if (sub !== 'trust-help') throw new UsageError(sub === undefined ? 'tls needs a subcommand: trust-help' : `unknown tls subcommand "${sub}"; see berth help tls`);
+    if (sub !== 'trust-help') throw subcommandError('tls', sub, ['trust-help']);
     const { values } = parseOptions(rest, OPTIONS);
     const engine = values.engine ?? null;
     if (engine !== null && !(ENGINES as readonly string[]).includes(engine)) throw new UsageError(`--engine "${engine}" is not one of ${ENGINES.join(', ')}`);

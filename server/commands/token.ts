@@ -1,7 +1,7 @@
 /** `berth token create|list|revoke`: personal and robot access tokens, and the logins (refresh tokens) to revoke. */
 import { RegistryError } from '../registry/errors.ts';
 import { DEFAULT_TOKEN_EXPIRY, parseExpiry } from '../registry/user-admin.ts';
-import { UsageError, parseOptions, type Command } from './common.ts';
+import { UsageError, parseOptions, subcommandError, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, WHERE_USERS_CHANGE, configFor, table, withUsers } from './auth-store.ts';
 import { formatPermissions } from './user.ts';
 
@@ -86,7 +86,7 @@ export const tokenCommand: Command = {
         return 0;
       }
       default:
-        throw new UsageError(sub === undefined ? 'token needs a subcommand: create, list or revoke' : `unknown token subcommand "${sub}"; see berth help token`);
+        throw subcommandError('token', sub, ['create', 'list', 'revoke']);
     }
   },
 };

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { formatGrant, type Grant } from '../auth/permissions.ts';
 import type { PermissionView } from '../registry/api-types.ts';
 import { readProblem } from '../storage/files.ts';
-import { UsageError, parseOptions, printable, type Command } from './common.ts';
+import { UsageError, parseOptions, printable, subcommandError, type Command } from './common.ts';
 import { DATA_OPTIONS, DATA_OPTIONS_USAGE, WHERE_USERS_CHANGE, configFor, readPasswordFromStdin, table, withUsers } from './auth-store.ts';
 
 const USAGE = `Usage:
@@ -70,7 +70,7 @@ export const userCommand: Command = {
         const given = values['password-stdin'] ? await readPasswordFromStdin() : null;
         const requested = permissionsFrom(values);
         const permissions = requested.length > 0 ? requested : DEFAULT_PERMISSIONS;
-        const created = await withUsers(config, (users) => users.createUser({ name, permissions, ...(given !== null ? { password: given } : {}) }));
+        const created = await withUsers(config, (users) => users.createUser({ name, permissions, ...(given !== null ? { password: given } : {}) }), true);
         out(`Added user ${name} (${formatPermissions(created.user.permissions)})\n`);
         if (created.password) out(`Password (shown only this once): ${created.password}\n`);
         return 0;
@@ -107,9 +107,7 @@ export const userCommand: Command = {
       case 'import-htpasswd':
         return importHtpasswd(config, oneName(positionals, 'user import-htpasswd takes one file'), values);
       default:
-        throw new UsageError(
-          sub === undefined ? 'user needs a subcommand: add, list, remove, passwd, set-permissions or import-htpasswd' : `unknown user subcommand "${sub}"; see berth help user`,
-        );
+        throw subcommandError('user', sub, ['add', 'list', 'remove', 'passwd', 'set-permissions', 'import-htpasswd']);
     }
   },
 };
@@ -127,7 +125,7 @@ async function importHtpasswd(config: Awaited<ReturnType<typeof configFor>>, fil
   }
   const requested = permissionsFrom(values);
   const permissions = requested.length > 0 ? requested : DEFAULT_PERMISSIONS;
-  const result = await withUsers(config, (users) => users.importHtpasswd({ text, permissions, replace: values.replace === true }));
+  const result = await withUsers(config, (users) => users.importHtpasswd({ text, permissions, replace: values.replace === true }), true);
   const out = (line: string) => process.stdout.write(`${line}\n`);
   if (result.added.length > 0) out(`Added ${result.added.length} user(s) with ${permissions.join(' ')}: ${result.added.join(', ')}`);
   if (result.replaced.length > 0) out(`Replaced the passwords of: ${result.replaced.join(', ')}`);

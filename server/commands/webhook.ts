@@ -18,7 +18,7 @@ import { WEBHOOK_EVENT_KINDS, WEBHOOK_FORMATS, type WebhookDelivery, type Webhoo
 import { DEFAULT_QUEUE_CAP, WebhookService } from '../webhooks/service.ts';
 import type { BerthConfig } from '../config.ts';
 import { readPasswordFromStdin, table } from './auth-store.ts';
-import { UsageError, parseOptions, type Command } from './common.ts';
+import { UsageError, parseOptions, requireDataDir, subcommandError, type Command } from './common.ts';
 import { MAINTENANCE_OPTIONS_USAGE, maintenanceConfig } from './maintenance.ts';
 import { serverHolding, type ManagementClient } from './management-client.ts';
 
@@ -78,10 +78,8 @@ export const webhookCommand: Command = {
   usage: USAGE,
   async run(args) {
     const [sub, ...rest] = args;
+    if (sub !== 'add' && sub !== 'list' && sub !== 'rm' && sub !== 'remove' && sub !== 'test') throw subcommandError('webhook', sub, ['add', 'list', 'rm', 'test']);
     const { values, positionals } = parseOptions(rest, OPTIONS, true);
-    if (sub !== 'add' && sub !== 'list' && sub !== 'rm' && sub !== 'remove' && sub !== 'test') {
-      throw new UsageError(`webhook needs a subcommand: add, list, rm or test; see berth help webhook`);
-    }
     const config = await maintenanceConfig(values);
     const out = (text: string) => process.stdout.write(text);
     switch (sub) {
@@ -89,8 +87,11 @@ export const webhookCommand: Command = {
         if (positionals.length !== 1) throw new UsageError('webhook add takes one URL; see berth help webhook');
         if (values['secret-stdin'] && values['no-secret']) throw new UsageError('--secret-stdin and --no-secret go separately');
         const body: Record<string, unknown> = { url: positionals[0] };
-        if (values.events !== undefined) body.events = values.events.split(',').map((e) => e.trim()).filter(Boolean);
-        if (values.format !== undefined) body.format = values.format;
+        if (values.events !== undefined) body.events = eventsFrom(values.events);
+        if (values.format !== undefined) {
+          if (!(WEBHOOK_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format "${values.format}" is not one of ${WEBHOOK_FORMATS.join(', ')}`);
+          body.format = values.format;
+        }
         if (values.name !== undefined) body.name = values.name;
         if (values.repositories !== undefined) body.repositories = values.repositories;
         if (values['media-type']) body.mediaTypes = values['media-type'];
@@ -99,7 +100,7 @@ export const webhookCommand: Command = {
         if (values.disabled) body.enabled = false;
         if (values.ca !== undefined) body.ca = await readFile(values.ca, '--ca');
         if (values['no-secret']) body.secret = null;
-        else if (values['secret-stdin']) body.secret = (await readPasswordFromStdin()).trim();
+        else if (values['secret-stdin']) body.secret = (await readPasswordFromStdin('--secret-stdin')).trim();
         const answer = await withTarget(config, (t) =>
           t.server ? t.server.call<WebhookSecretAnswer>('POST', '/api/webhooks', body) : t.local!.create(body),
         );
@@ -156,6 +157,17 @@ export const webhookCommand: Command = {
   },
 };
 
+/** --events as a list, every name checked here (before the data directory is touched) and a wrong one named. */
+function eventsFrom(text: string): string[] {
+  const events = text.split(',').map((e) => e.trim()).filter(Boolean);
+  if (events.length === 0) throw new UsageError(`--events needs at least one of ${WEBHOOK_EVENT_KINDS.join(', ')}`);
+  const unknown = events.filter((e) => !(WEBHOOK_EVENT_KINDS as readonly string[]).includes(e));
+  if (unknown.length > 0) {
+    throw new UsageError(`--events: unknown event ${unknown.map((e) => `"${e}"`).join(', ')}; the events are ${WEBHOOK_EVENT_KINDS.join(', ')}`);
+  }
+  return events;
+}
+
 function oneId(positionals: string[], sub: string): string {
   if (positionals.length !== 1) throw new UsageError(`webhook ${sub} takes one endpoint id (see berth webhook list)`);
   return positionals[0]!;
@@ -180,7 +192,8 @@ async function withTarget<T>(config: BerthConfig, work: (target: Target) => Prom
   const paths = new StoragePaths(config.dataDir);
   const held = await serverHolding(paths);
   if (held) return work({ server: held.client, local: null });
-  await fs.mkdir(paths.root, { recursive: true });
+  // Endpoints belong to a registry: a mistyped --data is an error, not a new directory.
+  await requireDataDir(paths.root);
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(paths.lockFile);
