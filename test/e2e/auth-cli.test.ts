@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthStore } from '../../server/auth/store.ts';
-import { freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { assertOneLine, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
@@ -268,6 +268,71 @@ describe('berth user and token', { timeout: 300_000 }, () => {
     assert.match(output, /"user":"admin"/, 'with the user who made them');
     for (const secret of secrets) {
       assert.ok(!output.includes(secret), `the log contains a secret: ${secret.slice(0, 12)}...`);
+    }
+  });
+
+  it('on a data directory that is missing or not Berth\'s, lists and changes say so and create nothing', async () => {
+    const missing = path.join(work, 'typo');
+    const foreign = path.join(work, 'foreign');
+    await fs.mkdir(path.join(foreign, 'photos'), { recursive: true });
+    for (const args of [['user', 'list'], ['token', 'list'], ['user', 'remove', 'bob'], ['user', 'passwd', 'bob'], ['token', 'revoke', 'tok_x'], ['token', 'create', '--user', 'bob']]) {
+      const gone = await runBerth([...args, '--data', missing]);
+      assert.equal(gone.code, 1, `${args.join(' ')}: ${gone.stderr}`);
+      assertOneLine(gone.stderr, new RegExp(`^berth: no Berth data directory at ${missing} \\(it does not exist\\): pass the one your server uses with --data$`));
+      const other = await runBerth([...args, '--data', foreign]);
+      assert.equal(other.code, 1, `${args.join(' ')}: ${other.stderr}`);
+      assertOneLine(other.stderr, new RegExp(`^berth: ${foreign} is not a Berth data directory \\(it has none of blobs/, index/, auth/, webhooks/, maintenance/\\)`));
+    }
+    await assert.rejects(fs.access(missing), 'no directory made by a list');
+    assert.deepEqual(await fs.readdir(foreign), ['photos']);
+    const proc = await runBerth(['user', 'add', 'bob', '--data', '/proc/berth-test']);
+    assert.equal(proc.code, 1);
+    assertOneLine(proc.stderr, /^berth: cannot use data directory \/proc\/berth-test: \/proc\/berth-test cannot be created: \/proc takes no new folders/);
+  });
+
+  it('refuses an empty --password-stdin before creating anything', async () => {
+    const data = path.join(work, 'empty-stdin');
+    const first = await runBerth(['user', 'add', 'alice', '--password-stdin', '--data', data], {}, 'alice-password\n');
+    assert.equal(first.code, 0, first.stderr);
+    for (const [args, input] of [[['user', 'add', 'bob', '--password-stdin'], ''], [['user', 'add', 'bob', '--password-stdin'], '\n'], [['user', 'passwd', 'alice', '--password-stdin'], '']] as const) {
+      const result = await runBerth([...args, '--data', data], {}, input);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, /^berth: --password-stdin: standard input is empty; pipe the password into it/);
+    }
+    const list = await runBerth(['user', 'list', '--json', '--data', data]);
+    assert.deepEqual((JSON.parse(list.stdout) as { name: string }[]).map((u) => u.name), ['alice'], 'no bob was made');
+  });
+
+  it('says in one line that a file stands where auth/ should be, and makes auth/ private', async () => {
+    const data = path.join(work, 'auth-file');
+    await fs.mkdir(path.join(data, 'blobs'), { recursive: true });
+    await fs.writeFile(path.join(data, 'auth'), 'not a folder');
+    for (const args of [['user', 'list'], ['user', 'add', 'bob']]) {
+      const result = await runBerth([...args, '--data', data]);
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, new RegExp(`^berth: ${data}/auth is a file where Berth keeps a folder: move it away \\(or remove it\\), then run again$`));
+    }
+    const serve = await runBerth(['serve', '--auth', 'token', '--port', '0', '--data', data]);
+    assert.equal(serve.code, 1);
+    assertOneLine(serve.stderr, new RegExp(`cannot open the users in ${data}/auth: ${data}/auth is a file where Berth keeps a folder`));
+    assert.equal(await fs.readFile(path.join(data, 'auth'), 'utf8'), 'not a folder');
+    const fresh = path.join(work, 'auth-fresh');
+    assert.equal((await runBerth(['user', 'add', 'bob', '--data', fresh])).code, 0);
+    assert.equal((await fs.stat(path.join(fresh, 'auth'))).mode & 0o777, 0o700);
+  });
+
+  it('names the valid subcommands when one is missing or unknown', async () => {
+    const cases: [string[], RegExp][] = [
+      [['user'], /^berth: user needs a subcommand: add, list, remove, passwd, set-permissions or import-htpasswd; see berth help user$/],
+      [['user', 'delete', 'bob'], /^berth: unknown user subcommand "delete": use add, list, remove, passwd, set-permissions or import-htpasswd \(see berth help user\)$/],
+      [['token'], /^berth: token needs a subcommand: create, list or revoke; see berth help token$/],
+      [['token', 'rm'], /^berth: unknown token subcommand "rm": use create, list or revoke \(see berth help token\)$/],
+      [['tls', 'trust'], /^berth: unknown tls subcommand "trust": use trust-help \(see berth help tls\)$/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = await runBerth([...args, '--data', path.join(work, 'never')]);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, pattern);
     }
   });
 });

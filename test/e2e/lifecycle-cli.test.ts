@@ -49,6 +49,10 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
     const gc = await runBerth(['gc', '--dry-run', '--grace', '0', '--json', '--data', dataDir]);
     assert.equal(gc.code, 0, gc.stderr);
     assert.equal((JSON.parse(gc.stdout) as RunJson & { options: { graceSeconds: number } }).options.graceSeconds, 0);
+    const summary = await runBerth(['gc', '--dry-run', '--grace', '0', '--data', dataDir]);
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.match(summary.stdout, /^ {2}kept: .* in use by a push \(no grace window\)$/m);
+    assert.doesNotMatch(summary.stdout, /0 ms/);
     const purge = await runBerth(['purge-uploads', '--dry-run', '--older-than', '0', '--json', '--data', dataDir]);
     assert.equal(purge.code, 0, purge.stderr);
     assert.equal((JSON.parse(purge.stdout) as RunJson & { options: { olderThanSeconds: number } }).options.olderThanSeconds, 0);
@@ -146,7 +150,7 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
       [['purge-uploads', '--older-than', '-5m', '--data', dataDir], 2, /^berth: --older-than: "-5m" is negative; use a number with a unit: 30s, 15m, 1h, 7d\n$/],
       [['gc', '--grace', 'soon', '--data', dataDir], 2, /--grace: "soon" is not a duration/],
       [['purge-uploads', '--older-than', 'x', '--data', dataDir], 2, /--older-than: "x" is not a duration/],
-      [['gc', '--everything', '--data', dataDir], 2, /Unknown option '--everything'/],
+      [['gc', '--everything', '--data', dataDir], 2, /^berth: unknown option --everything\n$/],
       [['scrub', '--data', path.join(work, 'nowhere')], 1, /no Berth data directory at .*nowhere/],
     ];
     for (const [args, code, pattern] of cases) {

@@ -1,11 +1,13 @@
 /** `berth serve` as users run it: configuration layers, and one clear line for every start-up failure. */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BERTH_BIN, assertOneLine, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
+import { promisify } from 'node:util';
+import { BERTH_BIN, ROOT, assertOneLine, freePort, runBerth, startBerth } from '../helpers/berth-process.ts';
 import { waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 
@@ -122,7 +124,7 @@ describe('berth serve', { timeout: 120_000 }, () => {
       [['serve', '--port', 'abc'], {}, /--port: "abc" is not a port number/],
       [['serve', '--port', '70000'], {}, /--port: "70000" is not a port number/],
       [['serve', '--log-level', 'loud'], {}, /--log-level: "loud" is not one of/],
-      [['serve', '--bogus'], {}, /Unknown option '--bogus'/],
+      [['serve', '--bogus'], {}, /^berth: unknown option --bogus$/],
       [['serve', '--port', '-1'], {}, /^berth: --port: "-1" is not a port number \(0-65535\)$/],
       [['serve', '--config', work], {}, new RegExp(`^berth: config file ${work}: is a directory, not a file$`)],
       [['serve'], { BERTH_PORT: 'x' }, /BERTH_PORT: "x" is not a port number/],
@@ -182,5 +184,174 @@ describe('berth serve', { timeout: 120_000 }, () => {
     assert.match(result.stdout, /serve +Run the registry/);
     const serve = await runBerth(['help', 'serve']);
     assert.match(serve.stdout, /--data DIR/);
+  });
+  it('a start that fails after making the first admin leaves no admin behind; the next start makes it and prints its password', async () => {
+    const dataDir = path.join(work, 'first-admin');
+    const blocker = net.createServer();
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as net.AddressInfo).port)));
+    try {
+      const failed = await runBerth(['serve', '--auth', 'token', '--port', String(port), '--data', dataDir]);
+      assert.equal(failed.code, 1, failed.stderr);
+      assertOneLine(failed.stderr, /is already in use/);
+    } finally {
+      blocker.close();
+    }
+    const users = await runBerth(['user', 'list', '--data', dataDir]);
+    assert.equal(users.code, 0, users.stderr);
+    assert.match(users.stdout, /^No users\./, 'no admin whose password no one was shown');
+    const berth = await startBerth({ dataDir, args: ['--auth', 'token'] });
+    try {
+      const [, password] = await berth.waitForOutput(/Created the user "admin" with the password (\S+)\n/);
+      const res = await fetch(`${berth.url}/token?service=berth`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+      assert.equal(res.status, 200, 'the printed password logs in');
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('exits 2 with "unknown command" for names that are not commands, Object.prototype names included', async () => {
+    for (const args of [['toString'], ['constructor'], ['__proto__'], ['hasOwnProperty'], ['help', 'bogus'], ['help', 'toString'], ['--bogus']]) {
+      const result = await runBerth(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, new RegExp(`^berth: unknown command "${args.at(-1)!.replace(/[_]/g, '\\$&')}"; run "berth help" for the list$`));
+    }
+  });
+
+  it('prints its version with --version, -v and version', async () => {
+    const { version } = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v', 'version']) {
+      const result = await runBerth([flag]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `berth ${version}\n`);
+    }
+    assert.match((await runBerth(['help'])).stdout, /--version +Print Berth's version/);
+  });
+
+  it('names an option given without its value, and exits 2', async () => {
+    const unused = path.join(work, 'never-made');
+    const cases: [string[], RegExp][] = [
+      [['serve', '--port'], /^berth: --port needs a value$/],
+      [['serve', '--data', '--port', '5000'], /^berth: --data needs a value, but is followed by the option --port \(for a value that starts with "-", write --data=VALUE\)$/],
+      [['gc', '--data', unused, '--grace'], /^berth: --grace needs a value$/],
+      [['user', 'add', 'x', '--permission', '--admin', '--data', unused], /^berth: --permission needs a value, but is followed by the option --admin/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = await runBerth(args, { BERTH_DATA: unused });
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, pattern);
+    }
+    await assert.rejects(fs.access(unused), 'nothing was created');
+  });
+
+  it('says in one line that a lock file cannot be read, and takes over one whose contents are no lock', async () => {
+    const dataDir = path.join(work, 'odd-lock');
+    await fs.mkdir(path.join(dataDir, 'blobs'), { recursive: true });
+    const lock = path.join(dataDir, 'berth.lock');
+    await fs.mkdir(lock); // unreadable as a file, for root too
+    for (const args of [['gc', '--dry-run'], ['user', 'list'], ['webhook', 'list'], ['serve', '--port', '0']]) {
+      const result = await runBerth([...args, '--data', dataDir]);
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, new RegExp(`cannot read the lock file ${lock} \\(it is a folder\\): if no Berth uses this data directory, remove it$`));
+    }
+    await fs.rmdir(lock);
+    // JSON that is no lock (a damaged file): left by no live Berth, so taken over once old enough.
+    for (const garbage of ['null', '{"pid":"x"}', '{"pid":1,"startedAt":"x","socket":7}', '\u0000\u0000garbage']) {
+      await fs.writeFile(lock, garbage);
+      const old = new Date(Date.now() - 60_000);
+      await fs.utimes(lock, old, old);
+      const result = await runBerth(['user', 'list', '--data', dataDir]);
+      assert.equal(result.code, 0, `${JSON.stringify(garbage)}: ${result.stderr}`);
+      assert.equal(result.stderr, '');
+    }
+  });
+
+  it('a data directory copied from a live one (lock and socket included) is not taken for the server\'s', async () => {
+    const original = path.join(work, 'live-original');
+    const copy = path.join(work, 'live-copy');
+    const berth = await startBerth({ dataDir: original });
+    try {
+      await promisify(execFile)('cp', ['-a', original, copy]);
+      const lock = JSON.parse(await fs.readFile(path.join(copy, 'berth.lock'), 'utf8')) as { url: string; socket: string };
+      assert.equal(lock.url, berth.url, 'the copy carries the live server\'s lock');
+      const added = await runBerth(['user', 'add', 'carol', '--password-stdin', '--data', copy], {}, 'carol-password-1\n');
+      assert.equal(added.code, 0, added.stderr);
+      assert.match((await runBerth(['user', 'list', '--data', copy])).stdout, /^carol /m, 'added to the copy, on the directory itself');
+      assert.match((await runBerth(['user', 'list', '--data', original])).stdout, /^No users\./, 'not to the server of the original');
+      const gc = await runBerth(['gc', '--dry-run', '--data', copy]);
+      assert.equal(gc.code, 0, gc.stderr);
+      assert.match(gc.stdout, new RegExp(`\\(on ${copy} directly\\)`));
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('names a server bound to every interface by an address a client can use', async () => {
+    const dataDir = path.join(work, 'wildcard');
+    const berth = await startBerth({ dataDir, host: '0.0.0.0', args: ['--insecure-no-auth'] });
+    try {
+      const gc = await runBerth(['gc', '--dry-run', '--data', dataDir]);
+      assert.equal(gc.code, 0, gc.stderr);
+      assert.match(gc.stdout, new RegExp(`\\(done by the Berth server at http://127\\.0\\.0\\.1:${berth.port}\\)`));
+      const second = await runBerth(['serve', '--port', '0', '--data', dataDir]);
+      assert.equal(second.code, 1);
+      assertOneLine(second.stderr, new RegExp(`in use by another Berth \\(pid ${berth.pid}, http://127\\.0\\.0\\.1:${berth.port}\\)`));
+      assert.doesNotMatch(gc.stdout + second.stderr, /0\.0\.0\.0/);
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('names the TLS file that is not PEM', async () => {
+    const notPem = path.join(work, 'not.pem');
+    await fs.writeFile(notPem, 'hello\n');
+    const cert = await runBerth(['serve', '--port', '0', '--data', path.join(work, 'tls-pem'), '--tls-cert', notPem, '--tls-key', notPem]);
+    assert.equal(cert.code, 1, cert.stderr);
+    assertOneLine(cert.stderr, new RegExp(`^berth: TLS certificate ${notPem} is not a PEM certificate: it has no "-----BEGIN CERTIFICATE-----" line$`));
+    const certPem = path.join(work, 'only-cert.pem');
+    await fs.writeFile(certPem, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    const key = await runBerth(['serve', '--port', '0', '--data', path.join(work, 'tls-pem'), '--tls-cert', certPem, '--tls-key', notPem]);
+    assert.equal(key.code, 1, key.stderr);
+    assertOneLine(key.stderr, new RegExp(`^berth: TLS key ${notPem} is not a PEM private key`));
+    const users = await runBerth(['user', 'list', '--data', path.join(work, 'tls-pem')]);
+    assert.match(users.stdout, /^No users\./, 'no first admin left behind either');
+  });
+
+  it('answers /healthz with the fields README shows', async () => {
+    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const sample = /`GET \/healthz` answers `200 (\{.*?\})`/.exec(readme);
+    assert.ok(sample, 'README shows a /healthz answer');
+    const shown = JSON.parse(sample[1]!.replace(/\.\.\./g, '0')) as Record<string, unknown>;
+    const berth = await startBerth({ dataDir: path.join(work, 'health') });
+    try {
+      const answer = (await (await fetch(`${berth.url}/healthz`)).json()) as Record<string, unknown>;
+      const shape = (v: Record<string, unknown>): unknown => Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x && typeof x === 'object' ? shape(x as Record<string, unknown>) : typeof x]));
+      assert.deepEqual(shape(answer), shape(shown));
+      assert.equal(answer.status, shown.status);
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  it('takes the schedules README shows, and explains the format of a wrong one', async () => {
+    const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const dataDir = path.join(work, 'schedules');
+    await fs.mkdir(path.join(dataDir, 'blobs'), { recursive: true });
+    const config = path.join(work, 'schedules.json');
+    for (const setting of ['gcSchedule', 'uploadPurgeSchedule', 'retentionSchedule']) {
+      const row = new RegExp(`\\| \`${setting}\`: [^|]*\\| \`(BERTH_\\w+)\` \\| \`([^\`]+)\` \\|`).exec(readme);
+      assert.ok(row, `README documents ${setting}`);
+      const examples = [...row[0].matchAll(/\(([^)]*)\)/g)].flatMap((m) => [...m[1]!.matchAll(/"([^"]+)"/g)].map((q) => q[1]!));
+      for (const value of [...examples, row[2]!]) {
+        await fs.writeFile(config, JSON.stringify({ [setting]: value }));
+        const viaFile = await runBerth(['gc', '--dry-run', '--config', config, '--data', dataDir]);
+        assert.equal(viaFile.code, 0, `${setting} ${value}: ${viaFile.stderr}`);
+        const viaEnv = await runBerth(['gc', '--dry-run', '--data', dataDir], { [row[1]!]: value });
+        assert.equal(viaEnv.code, 0, `${row[1]}=${value}: ${viaEnv.stderr}`);
+      }
+    }
+    await fs.writeFile(config, JSON.stringify({ gcSchedule: '30s' }));
+    const wrong = await runBerth(['gc', '--dry-run', '--config', config, '--data', dataDir]);
+    assert.equal(wrong.code, 2);
+    assertOneLine(wrong.stderr, /"gcSchedule": "30s" is not a duration of at least 1 minute; use "off" or a duration of at least 1 minute: 15m, 1h, 24h, 7d$/);
   });
 });

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { WebhookEndpoint } from '../../server/webhooks/api-types.ts';
-import { runBerth, startBerth } from '../helpers/berth-process.ts';
+import { assertOneLine, runBerth, startBerth } from '../helpers/berth-process.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { envelopeEvents, startReceiver, type Receiver } from '../helpers/webhook-receiver.ts';
@@ -27,6 +27,7 @@ describe('berth webhook', { timeout: 120_000 }, () => {
 
   it('adds, lists, tests and removes endpoints on a directory no server holds', async () => {
     const data = path.join(work, 'direct');
+    await fs.mkdir(path.join(data, 'blobs'), { recursive: true }); // a registry's data directory, never started
     const added = await runBerth(['webhook', 'add', hook.url, '--events', 'push,tag', '--repositories', 'ci/**', '--header', 'X-Team: infra', '--data', data]);
     assert.equal(added.code, 0, added.stderr);
     const [, id] = /Added webhook (wh_[0-9a-f]+):/.exec(added.stdout) ?? [];
@@ -61,8 +62,8 @@ describe('berth webhook', { timeout: 120_000 }, () => {
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /^berth: no webhook endpoint "wh_/);
     const bad = await runBerth(['webhook', 'add', 'http://x/', '--events', 'push,nope', '--data', data]);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /"events" must list at least one of push/);
+    assert.equal(bad.code, 2);
+    assertOneLine(bad.stderr, /--events: unknown event "nope"; the events are push, pull/);
     const usage = await runBerth(['webhook', 'add', '--data', data]);
     assert.equal(usage.code, 2);
   });
@@ -100,5 +101,53 @@ describe('berth webhook', { timeout: 120_000 }, () => {
     } finally {
       await berth.stop();
     }
+  });
+  it('on a data directory that is missing or not Berth\'s, every subcommand says so and creates nothing', async () => {
+    const missing = path.join(work, 'typo');
+    const foreign = path.join(work, 'foreign');
+    await fs.mkdir(path.join(foreign, 'photos'), { recursive: true });
+    for (const args of [['list'], ['add', 'http://127.0.0.1:9/hook'], ['rm', 'wh_x'], ['test', 'wh_x']]) {
+      const gone = await runBerth(['webhook', ...args, '--data', missing]);
+      assert.equal(gone.code, 1, `${args.join(' ')}: ${gone.stderr}`);
+      assertOneLine(gone.stderr, new RegExp(`^berth: no Berth data directory at ${missing} \\(it does not exist\\): pass the one your server uses with --data$`));
+      const other = await runBerth(['webhook', ...args, '--data', foreign]);
+      assert.equal(other.code, 1, `${args.join(' ')}: ${other.stderr}`);
+      assertOneLine(other.stderr, new RegExp(`^berth: ${foreign} is not a Berth data directory`));
+    }
+    await assert.rejects(fs.access(missing), 'no directory made');
+    assert.deepEqual(await fs.readdir(foreign), ['photos']);
+  });
+
+  it('names unknown events and formats, refuses an empty --secret-stdin, and names the subcommands, before touching the directory', async () => {
+    const data = path.join(work, 'refusals');
+    await fs.mkdir(path.join(data, 'blobs'), { recursive: true });
+    const cases: [string[], string | undefined, RegExp][] = [
+      [['add', 'http://x/', '--events', 'push,pushed,deletes'], undefined, /^berth: --events: unknown event "pushed", "deletes"; the events are push, pull, mount, delete, tag, repository-deleted, gc-finished, scrub-problem$/],
+      [['add', 'http://x/', '--events', ','], undefined, /^berth: --events needs at least one of push, pull/],
+      [['add', 'http://x/', '--format', 'json'], undefined, /^berth: --format "json" is not one of distribution, cloudevents, slack$/],
+      [['add', 'http://x/', '--secret-stdin'], '', /^berth: --secret-stdin: standard input is empty; pipe the secret into it/],
+      [['add', 'http://x/', '--events'], undefined, /^berth: --events needs a value, but is followed by the option --data/],
+      [['remove-all'], undefined, /^berth: unknown webhook subcommand "remove-all": use add, list, rm or test \(see berth help webhook\)$/],
+      [[], undefined, /^berth: webhook needs a subcommand: add, list, rm or test; see berth help webhook$/],
+    ];
+    for (const [args, input, pattern] of cases) {
+      const result = await runBerth(['webhook', ...args, '--data', data], {}, input);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assertOneLine(result.stderr, pattern);
+    }
+    assert.deepEqual(await fs.readdir(data), ['blobs'], 'nothing was created');
+  });
+
+  it('says in one line that a file stands where webhooks/ should be', async () => {
+    const data = path.join(work, 'webhooks-file');
+    await fs.mkdir(path.join(data, 'blobs'), { recursive: true });
+    await fs.writeFile(path.join(data, 'webhooks'), 'not a folder');
+    const result = await runBerth(['webhook', 'list', '--data', data]);
+    assert.equal(result.code, 1, result.stderr);
+    assertOneLine(result.stderr, new RegExp(`^berth: ${data}/webhooks is a file where Berth keeps a folder: move it away \\(or remove it\\), then run again$`));
+    const serve = await runBerth(['serve', '--port', '0', '--data', data]);
+    assert.equal(serve.code, 1);
+    assertOneLine(serve.stderr, new RegExp(`${data}/webhooks is a file where Berth keeps a folder`));
+    assert.equal(await fs.readFile(path.join(data, 'webhooks'), 'utf8'), 'not a folder');
   });
 });
