@@ -280,6 +280,14 @@ describe('berth serve', { timeout: 120_000 }, () => {
       const gc = await runBerth(['gc', '--dry-run', '--data', copy]);
       assert.equal(gc.code, 0, gc.stderr);
       assert.match(gc.stdout, new RegExp(`\\(on ${copy} directly\\)`));
+      // A hard link of the socket file reaches the original's listener, which says it guards another directory.
+      const linked = path.join(work, 'live-linked');
+      await fs.mkdir(path.join(linked, 'blobs'), { recursive: true });
+      await fs.copyFile(path.join(original, 'berth.lock'), path.join(linked, 'berth.lock'));
+      await fs.link(path.join(original, 'berth.sock'), path.join(linked, 'berth.sock'));
+      const viaLink = await runBerth(['gc', '--dry-run', '--data', linked]);
+      assert.equal(viaLink.code, 0, viaLink.stderr);
+      assert.match(viaLink.stdout, new RegExp(`\\(on ${linked} directly\\)`));
     } finally {
       await berth.stop();
     }

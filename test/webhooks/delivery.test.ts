@@ -304,7 +304,7 @@ describe('webhook deliveries', () => {
     assert.match(await bad({}, 'url'), /"url" is required/);
     assert.match(await bad({ url: 'ftp://x/' }, 'url'), /http:\/\/ or https:\/\//);
     assert.match(await bad({ url: 'http://user:pw@x/' }, 'url'), /user name or password/);
-    assert.match(await bad({ url: 'http://x/', events: ['push', 'explode'] }, 'events'), /at least one of push, pull/);
+    assert.match(await bad({ url: 'http://x/', events: ['push', 'explode'] }, 'events'), /^"events": unknown event "explode"; the events are push, pull/);
     assert.match(await bad({ url: 'http://x/', format: 'xml' }, 'format'), /distribution, cloudevents, slack/);
     assert.match(await bad({ url: 'http://x/', headers: { 'Content-Type': 'text/plain' } }, 'headers'), /sets Content-Type itself/);
     assert.match(await bad({ url: 'http://x/', timeout: '5m' }, 'timeout'), /1s to 60s/);
