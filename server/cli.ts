@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       const [asked] = rest;
-      if (asked === undefined) {
+      if (asked === undefined || asked === 'help') {
         process.stdout.write(usage());
         return name === undefined ? 2 : 0;
       }

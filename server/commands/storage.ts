@@ -14,7 +14,7 @@ import { createDriver } from '../storage/driver/create.ts';
 import { isStorageError, type StorageDriver } from '../storage/driver/driver.ts';
 import { liveHolder } from '../storage/lock.ts';
 import { StoragePaths } from '../storage/paths.ts';
-import { parseOptions, subcommandError, UsageError, type Command } from './common.ts';
+import { parseOptions, requireDataDir, subcommandError, UsageError, type Command } from './common.ts';
 
 const USAGE = `Usage: berth storage copy --from CONFIG --to CONFIG [--json]
        berth storage check [--data DIR] [--config FILE]
@@ -134,6 +134,8 @@ async function copy(args: string[]): Promise<number> {
 async function check(args: string[]): Promise<number> {
   const { values } = parseOptions(args, { data: { type: 'string' }, config: { type: 'string' } });
   const config = await loadConfig({ flags: { data: values.data }, ...(values.config !== undefined ? { configFile: values.config } : {}) });
+  // On disk the store is the data directory itself: checking a mistyped one must not make it (and say "ok").
+  if (config.storage.driver === 'filesystem') await requireDataDir(config.dataDir);
   const driver = createDriver(config.storage, config.dataDir);
   try {
     await driver.check();

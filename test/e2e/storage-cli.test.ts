@@ -65,6 +65,17 @@ describe('berth storage copy refusals', { timeout: 60_000 }, () => {
     await refused(['--from', source], /^berth: berth storage copy needs --from CONFIG and --to CONFIG$/);
   });
 
+  it('check on disk needs the data directory to exist, and makes none', async () => {
+    const missing = path.join(work, 'tpyo');
+    const gone = await runBerth(['storage', 'check', '--data', missing]);
+    assert.equal(gone.code, 1, gone.stderr);
+    assertOneLine(gone.stderr, new RegExp(`^berth: no Berth data directory at ${missing} \\(it does not exist\\)`));
+    await assert.rejects(fs.access(missing), 'no directory made');
+    const ok = await runBerth(['storage', 'check', '--data', source]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, `storage ok: ${source}\n`);
+  });
+
   it('names the storage subcommands', async () => {
     for (const [args, pattern] of [
       [['storage'], /^berth: storage needs a subcommand: copy or check; see berth help storage$/],
