@@ -87,6 +87,9 @@ export class DataDirLock {
   }
 
   static async acquire(file: string): Promise<DataDirLock> {
+    // When a lock with no readable holder was first met: waited for at most BEING_WRITTEN_MS from then,
+    // whatever its mtime says (one in the future, from a skewed clock, would otherwise be waited on forever).
+    let unreadableSince: number | null = null;
     for (let attempt = 0; attempt < 10; attempt++) {
       const info: LockInfo = { pid: process.pid, startedAt: new Date().toISOString(), nonce: randomBytes(12).toString('hex') };
       let created = false;
@@ -114,12 +117,13 @@ export class DataDirLock {
         // left damaged, which is then taken over like any stale lock, unless a Berth still answers on its
         // socket beside it (a damaged lock of a live server).
         const age = await fs.stat(file).then((st) => Date.now() - st.mtimeMs, () => 0);
-        if (age < BEING_WRITTEN_MS) {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(BEING_WRITTEN_MS - age, 200)));
+        unreadableSince ??= Date.now();
+        if (age < BEING_WRITTEN_MS && Date.now() - unreadableSince < BEING_WRITTEN_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
           attempt--;
           continue;
         }
-        if (process.platform !== 'win32' && (await socketAnswers(besideSocket(file)))) {
+        if (process.platform !== 'win32' && (await socketAnswers(besideSocket(file), file))) {
           throw new Error(`the lock file ${file} is damaged, yet a Berth answers on its socket ${besideSocket(file)}: stop that Berth, then remove the lock file`);
         }
       } else if (await isLive(holder, file)) {

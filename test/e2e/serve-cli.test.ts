@@ -266,6 +266,25 @@ describe('berth serve', { timeout: 120_000 }, () => {
     }
   });
 
+  it('does not take over the damaged lock of a live server, and says so in one line', async () => {
+    const dataDir = path.join(work, 'damaged-live');
+    const berth = await startBerth({ dataDir });
+    try {
+      const lock = path.join(dataDir, 'berth.lock');
+      await fs.writeFile(lock, '{"pid":');
+      const old = new Date(Date.now() - 60_000);
+      await fs.utimes(lock, old, old);
+      for (const args of [['user', 'list'], ['serve', '--port', '0']]) {
+        const result = await runBerth([...args, '--data', dataDir]);
+        assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+        assertOneLine(result.stderr, new RegExp(`the lock file ${lock} is damaged, yet a Berth answers on its socket ${dataDir}/berth\\.sock: stop that Berth, then remove the lock file$`));
+      }
+      assert.equal(await fs.readFile(lock, 'utf8'), '{"pid":', 'left as it was');
+    } finally {
+      await berth.stop();
+    }
+  });
+
   it('a data directory copied from a live one (lock and socket included) is not taken for the server\'s', async () => {
     const original = path.join(work, 'live-original');
     const copy = path.join(work, 'live-copy');
