@@ -593,6 +593,8 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<BerthConfig> {
 
 export async function loadConfig(options: { flags?: ConfigInput; configFile?: string; env?: NodeJS.ProcessEnv }): Promise<BerthConfig> {
   const env = options.env ?? process.env;
+  // `--config=` (an empty value, say from an unset variable) is a mistake to name, not "no file".
+  if (options.configFile !== undefined && options.configFile.trim() === '') throw new ConfigError('--config: needs a file path');
   const file = options.configFile ?? (env.BERTH_CONFIG || undefined);
   const fromFile = file ? await readConfigFile(path.resolve(file), env) : {};
   const flagNames: Record<string, string> = {

@@ -235,6 +235,8 @@ describe('berth serve', { timeout: 120_000 }, () => {
       [['serve', '--data', '--port', '5000'], /^berth: --data needs a value, but is followed by the option --port \(for a value that starts with "-", write --data=VALUE\)$/],
       [['gc', '--data', unused, '--grace'], /^berth: --grace needs a value$/],
       [['user', 'add', 'x', '--permission', '--admin', '--data', unused], /^berth: --permission needs a value, but is followed by the option --admin/],
+      [['user', 'list', '--config=', '--data', unused], /^berth: --config: needs a file path$/],
+      [['serve', '--data='], /^berth: --data: needs a directory path$/],
     ];
     for (const [args, pattern] of cases) {
       const result = await runBerth(args, { BERTH_DATA: unused });
