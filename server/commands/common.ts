@@ -1,5 +1,6 @@
 /** What every `berth` command shares: typed errors with exit codes, and option parsing. */
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readProblem } from '../storage/files.ts';
 import type { SetAsideStore } from '../metadata/maintenance-db.ts';
@@ -138,5 +139,18 @@ export async function requireDataDir(root: string): Promise<void> {
   });
   if (!DATA_DIR_MARKS.some((mark) => entries.includes(mark))) {
     throw new StartupError(`${root} is not a Berth data directory (it has none of ${DATA_DIR_MARKS.map((m) => `${m}/`).join(', ')}): ${hint}`);
+  }
+}
+
+/**
+ * For commands that work on the registry's files on disk (maintenance, inspection): the data directory
+ * must hold blobs/. A wrong --data is named (missing, or no registry), never worked on. A bucket's
+ * blobs are elsewhere: callers ask only for the filesystem driver.
+ */
+export async function requireBlobsDir(root: string): Promise<void> {
+  const hint = 'pass the one your server uses with --data';
+  if (!(await fs.stat(root).then(() => true, () => false))) throw new StartupError(`no Berth data directory at ${root} (it does not exist): ${hint}`);
+  if (!(await fs.stat(path.join(root, 'blobs')).then((st) => st.isDirectory(), () => false))) {
+    throw new StartupError(`no Berth data directory at ${root} (it has no blobs/ folder): ${hint}`);
   }
 }

@@ -3,15 +3,13 @@
  * (maintenance.ts), a server holding the data directory is asked through its management API; otherwise
  * the command opens the directory itself (under its lock) and asks the same services directly.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { pino } from 'pino';
 import type { BerthConfig } from '../config.ts';
 import { createRegistry, StartupError, type Registry } from '../index.ts';
-import { keys, StoragePaths } from '../storage/paths.ts';
+import { StoragePaths } from '../storage/paths.ts';
 import { ManagementClient, lockHolder, trustedCas } from './management-client.ts';
 import { selfUrl } from '../registry/addresses.ts';
-import { UsageError } from './common.ts';
+import { UsageError, requireBlobsDir } from './common.ts';
 
 export const INSPECT_OPTIONS = {
   data: { type: 'string' },
@@ -54,14 +52,7 @@ export async function onServerOrLocally<T>(config: BerthConfig, remote: (server:
   const holder = await lockHolder(paths.lockFile);
   if (holder?.url) return remote(new ManagementClient(selfUrl(holder.url), await trustedCas(paths)));
   if (holder) throw new StartupError(`the data directory ${paths.root} is in use by another berth command (pid ${holder.pid}); try again when it is done`);
-  // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
-  if (config.storage.driver === 'filesystem') {
-    try {
-      await fs.access(path.join(paths.root, keys.blobs));
-    } catch {
-      throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
-    }
-  }
+  if (config.storage.driver === 'filesystem') await requireBlobsDir(paths.root);
   const log = pino({ level: 'warn', base: { app: 'berth' } }, pino.destination(2));
   const registry = createRegistry({ ...config, logLevel: 'warn' }, { log });
   await registry.open();

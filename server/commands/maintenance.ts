@@ -7,16 +7,15 @@
  * (the lock names its URL) and follows the run's progress; when nothing holds it the command opens the
  * directory itself, under the same lock, so no server can start on it meanwhile.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import ms from 'ms';
 import { pino } from 'pino';
 import prettyBytes from 'pretty-bytes';
 import { loadConfig, type BerthConfig } from '../config.ts';
-import { createRegistry, StartupError } from '../index.ts';
+import { createRegistry } from '../index.ts';
 import type { RunJson, RunRequest } from '../registry/maintenance.ts';
-import { keys, StoragePaths } from '../storage/paths.ts';
-import { setAsideLine } from './common.ts';
+import { StoragePaths } from '../storage/paths.ts';
+import { requireBlobsDir, setAsideLine } from './common.ts';
 import { ManagementClient, serverHolding } from './management-client.ts';
 
 export const MAINTENANCE_OPTIONS = {
@@ -55,14 +54,7 @@ export async function runMaintenance(config: BerthConfig, request: RunRequest, e
   const paths = new StoragePaths(config.dataDir);
   const held = await serverHolding(paths);
   if (held) return { run: await runOnServer(held.client, endpoint, body), server: held.url };
-  // On disk, a data directory without blobs/ is a wrong --data; a bucket's blobs are elsewhere.
-  if (config.storage.driver === 'filesystem') {
-    try {
-      await fs.access(path.join(paths.root, keys.blobs));
-    } catch {
-      throw new StartupError(`no Berth data directory at ${paths.root} (it has no blobs/ folder): pass the one your server uses with --data`);
-    }
-  }
+  if (config.storage.driver === 'filesystem') await requireBlobsDir(paths.root);
   return { run: await runLocally(config, request), server: null };
 }
 

@@ -151,7 +151,8 @@ describe('berth gc, scrub, reindex, purge-uploads', { timeout: 180_000 }, () => 
       [['gc', '--grace', 'soon', '--data', dataDir], 2, /--grace: "soon" is not a duration/],
       [['purge-uploads', '--older-than', 'x', '--data', dataDir], 2, /--older-than: "x" is not a duration/],
       [['gc', '--everything', '--data', dataDir], 2, /^berth: unknown option --everything\n$/],
-      [['scrub', '--data', path.join(work, 'nowhere')], 1, /no Berth data directory at .*nowhere/],
+      [['scrub', '--data', path.join(work, 'nowhere')], 1, /no Berth data directory at .*nowhere \(it does not exist\): pass the one your server uses with --data\n$/],
+      [['files', 'app:v1', '--data', path.join(work, 'nowhere')], 1, /no Berth data directory at .*nowhere \(it does not exist\)/],
     ];
     for (const [args, code, pattern] of cases) {
       const result = await runBerth(args);
