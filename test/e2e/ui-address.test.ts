@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Route } from 'playwright-core';
 import { pushImageWith } from '../helpers/api-client.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
-import { openBrowser, textMatching, type UiBrowser } from '../helpers/browser.ts';
+import { expectRefusal, openBrowser, textMatching, type UiBrowser } from '../helpers/browser.ts';
 import { Client } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { skipUnless } from '../helpers/tools.ts';
@@ -99,7 +99,7 @@ describe('commands in the web UI name the real address (Chromium)', { skip: skip
     assert.equal(await alert.getAttribute('role'), 'alert');
     await expectNoCommands('first push, status failed');
     await ui.screenshot('first-push-address-failed');
-    expectRefusal('/api/status', 503);
+    expectRefusal(ui, `${berth.url}/api/status`, 503);
 
     await ui.page.unroute(STATUS, failing);
     await alert.getByRole('button', { name: 'Try again' }).click();
@@ -131,13 +131,6 @@ describe('commands in the web UI name the real address (Chromium)', { skip: skip
     await status.release();
     await textMatching(secret.locator('code').filter({ hasText: 'docker login' }), new RegExp(`^docker login ${address()} -u alice$`));
   });
-
-  /** The refusal a test provoked on purpose: Chromium logs every failed request; anything else stays an error. */
-  function expectRefusal(pathname: string, status: number): void {
-    const index = ui.errors.findIndex((e) => e.includes(`status of ${status}`) && e.includes(`${berth.url}${pathname})`));
-    assert.ok(index >= 0, `a ${status} for ${pathname} in ${ui.errors.join('\n')}`);
-    ui.errors.splice(index, 1);
-  }
 
   it('logged no errors in the browser', () => {
     assert.deepEqual(ui.errors, []);
