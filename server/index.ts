@@ -700,6 +700,10 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
               { uploads: cut.map((u) => ({ repository: u.repository, id: u.id, bytes: u.size })) },
               `the ${config.shutdownGraceSeconds} s shutdown grace period is over: cutting off ${cut.length} upload(s) still receiving; their clients must push again`,
             );
+          } else {
+            // Said even when no upload is cut: a download or a client that keeps its connection open
+            // held the stop this long, which an operator timing restarts wants to know.
+            log.info(`the ${config.shutdownGraceSeconds} s shutdown grace period is over: closing the connections still open`);
           }
           s.closeAllConnections();
         }, config.shutdownGraceSeconds * 1000);

@@ -107,7 +107,7 @@ export function RepositoriesPage() {
         ) : !data ? (
           <Skeleton rows={6} label="Loading repositories" />
         ) : empty ? (
-          <FirstPush status={status.data} />
+          <FirstPush status={status} />
         ) : data.matched === 0 ? (
           <EmptyState icon={<SearchX size={26} />} title="No repository matches">
             <p>

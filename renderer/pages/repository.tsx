@@ -4,6 +4,7 @@ import { Link, useNavigate } from 'react-router';
 import { ArrowDown, ArrowUp, PackageX, Tag, Trash2 } from 'lucide-react';
 import type { ManifestRow, RepositoryDetail, TagRow } from '../../server/registry/api-types.ts';
 import { ApiError, api } from '../api.ts';
+import { AddressPending } from '../components/address-pending.tsx';
 import { Bytes } from '../components/bytes.tsx';
 import { Digest } from '../components/copy.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
@@ -137,9 +138,16 @@ export function RepositoryPage({ name }: { name: string }) {
           >
             {tags.length === 0 ? (
               <EmptyState icon={<Tag size={26} />} title="No tags">
-                <p>
-                  Nothing in this repository is tagged. Push with a tag: <code>docker push {status.data?.addresses.localhost ?? 'localhost:5000'}/{name}:latest</code>
-                </p>
+                {status.data ? (
+                  <p>
+                    Nothing in this repository is tagged. Push with a tag: <code>docker push {status.data.addresses.localhost}/{name}:latest</code>
+                  </p>
+                ) : (
+                  <>
+                    <p>Nothing in this repository is tagged. Push with a tag.</p>
+                    <AddressPending status={status} />
+                  </>
+                )}
               </EmptyState>
             ) : (
               <Table

@@ -8,6 +8,7 @@ import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } fr
 import { Bot, Info, KeyRound, Pencil, Plus, RefreshCw, ShieldCheck, Ticket, UserPlus, Users } from 'lucide-react';
 import type { TokenKind, TokenView, UserView } from '../../server/registry/api-types.ts';
 import { api, type NewToken } from '../api.ts';
+import { AddressPending } from '../components/address-pending.tsx';
 import { DeleteButton } from '../components/delete-button.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
 import { FieldError, FormError, formErrors, isInvalid, type FormErrors } from '../components/field-errors.tsx';
@@ -368,7 +369,8 @@ function AuthOffNotice() {
   );
 }
 
-type Secret = { title: string; label: string; secret: string; login: string | null };
+/** `login` is the docker login command for an address: built when shown, once the address is known. */
+type Secret = { title: string; label: string; secret: string; login: ((host: string) => string) | null };
 
 export function UsersPage() {
   const toast = useToast();
@@ -382,7 +384,6 @@ export function UsersPage() {
   const [removing, setRemoving] = useState<UserView | null>(null);
   const [revoking, setRevoking] = useState<TokenView | null>(null);
   const [secret, setSecret] = useState<Secret | null>(null);
-  const host = status.data?.addresses.localhost ?? 'localhost:5000';
 
   const reload = () => {
     users.reload();
@@ -416,11 +417,14 @@ export function UsersPage() {
       {authOff && <AuthOffNotice />}
       {secret && (
         <SecretOnce title={secret.title} secret={secret.secret} label={secret.label} onDone={() => setSecret(null)} testId="secret-once">
-          {secret.login && (
-            <p className="muted" style={{ margin: '8px 0 0' }}>
-              Log in with it: <code>{secret.login}</code>
-            </p>
-          )}
+          {secret.login &&
+            (status.data ? (
+              <p className="muted" style={{ margin: '8px 0 0' }}>
+                Log in with it: <code>{secret.login(status.data.addresses.localhost)}</code>
+              </p>
+            ) : (
+              <AddressPending status={status} />
+            ))}
         </SecretOnce>
       )}
       {adding && (
@@ -430,7 +434,7 @@ export function UsersPage() {
             onCreated={(user, password) => {
               setAdding(false);
               toast('good', `Added ${user.name}`);
-              if (password) setSecret({ title: `Password of ${user.name}`, label: `password of ${user.name}`, secret: password, login: `docker login ${host} -u ${user.name}` });
+              if (password) setSecret({ title: `Password of ${user.name}`, label: `password of ${user.name}`, secret: password, login: (host) => `docker login ${host} -u ${user.name}` });
               reload();
             }}
           />
@@ -473,7 +477,7 @@ export function UsersPage() {
             onCreated={(owner, token, value) => {
               setCreatingToken(false);
               toast('good', `Created the token ${token.label} for ${owner}`);
-              setSecret({ title: `Token ${token.label} for ${owner}`, label: `token for ${owner}`, secret: value, login: `echo "$TOKEN" | docker login ${host} -u ${owner} --password-stdin` });
+              setSecret({ title: `Token ${token.label} for ${owner}`, label: `token for ${owner}`, secret: value, login: (host) => `echo "$TOKEN" | docker login ${host} -u ${owner} --password-stdin` });
               reload();
             }}
           />

@@ -25,6 +25,12 @@ async function received(berth: BerthProcess, id: string): Promise<number> {
 }
 
 const skip = skipUnless('chromium', 'skopeo');
+/**
+ * What the server logs when the shutdown grace period ends with connections still open. Its absence (at
+ * --log-level info) shows the stop did not wait for the grace period: a condition, where a time limit
+ * would fail on a loaded machine whose stores take long to compact as they close.
+ */
+const GRACE_OVER = /shutdown grace period is over/;
 const CLIENT = { 'X-Berth-Client': 'tests' };
 
 /** Sends `signal` and resolves with the exit code and the milliseconds from the signal to the exit. */
@@ -47,8 +53,8 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('Ctrl-C with the UI open (its live event stream) exits within 2 s, and the UI shows live updates stopped', async () => {
-    const berth = await startBerth({ dataDir: path.join(work, 'ui') });
+  it('Ctrl-C with the UI open (its live event stream) exits without waiting for the grace period, and the UI shows live updates stopped', async () => {
+    const berth = await startBerth({ dataDir: path.join(work, 'ui'), args: ['--log-level', 'info'] });
     const ui = await openBrowser(berth.url);
     try {
       await ui.page.goto('/');
@@ -72,9 +78,9 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
       await open;
       const stopped = await signalAndTime(berth, 'SIGINT');
       assert.equal(stopped.code, 0);
-      assert.ok(stopped.ms < 2000, `exited ${Math.round(stopped.ms)} ms after SIGINT; an event stream must not hold the stop`);
+      assert.doesNotMatch(berth.output(), GRACE_OVER, 'an event stream must not hold the stop until the grace period ends');
       assert.match(await told, /event: stopping\n/);
-      await live.filter({ hasText: 'Reconnecting…' }).waitFor({ timeout: 5000 });
+      await live.filter({ hasText: 'Reconnecting…' }).waitFor({ timeout: 30_000 });
       assert.notEqual(await live.textContent(), 'Live');
     } finally {
       await ui.close();
@@ -101,14 +107,12 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
       await waitFor(async () => (await received(berth, location.split('/').pop()!)) === 1024, 'the server to receive the first part');
       const stopping = signalAndTime(berth, 'SIGTERM');
       await waitFor(() => berth.output().includes('stopping: letting in-flight requests finish'), 'the server to begin stopping');
-      const ended = process.hrtime.bigint();
       patch.end(Buffer.alloc(1024, 2));
       assert.equal(await answered, 202, 'the upload in flight is answered');
       const stopped = await stopping;
       agent.destroy();
       assert.equal(stopped.code, 0);
-      const afterEnd = Number(process.hrtime.bigint() - ended) / 1e6;
-      assert.ok(afterEnd < 2000, `exited ${Math.round(afterEnd)} ms after the last request was answered, not after the 10 s grace period`);
+      assert.doesNotMatch(berth.output(), GRACE_OVER, 'it exits once the last request is answered, not when the 10 s grace period ends');
     } finally {
       await berth.stop();
     }
@@ -131,7 +135,7 @@ describe('stopping berth serve', { skip, timeout: 180_000 }, () => {
       const stopped = await signalAndTime(berth, 'SIGTERM');
       patch.destroy();
       assert.equal(stopped.code, 0);
-      assert.ok(stopped.ms >= 1000 && stopped.ms < 5000, `the upload had its 1 s of grace (${Math.round(stopped.ms)} ms)`);
+      assert.ok(stopped.ms >= 1000, `the upload had its 1 s of grace (${Math.round(stopped.ms)} ms)`);
       await waitFor(() => berth.output().includes('"method":"PATCH"'), 'the request log line');
       const lines = berth.output().split('\n');
       assert.ok(

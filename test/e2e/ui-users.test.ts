@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
-import { openBrowser, settled, textMatching, type UiBrowser } from '../helpers/browser.ts';
+import { expectRefusal, openBrowser, settled, textMatching, type UiBrowser } from '../helpers/browser.ts';
 import { tempDir } from '../helpers/server.ts';
 import { run, skipUnless } from '../helpers/tools.ts';
 
@@ -43,12 +43,6 @@ describe('Users & tokens page with registry auth on (Chromium)', { skip }, () =>
     }
   }
 
-  /** The 400 a test provoked on purpose: Chromium logs every failed request; anything else stays an error. */
-  function expectRefusal(pathname: string, status = 400): void {
-    const index = ui.errors.findIndex((e) => e.includes(`status of ${status}`) && e.includes(`${berth.url}${pathname})`));
-    assert.ok(index >= 0, `a ${status} for ${pathname} in ${ui.errors.join('\n')}`);
-    ui.errors.splice(index, 1);
-  }
 
   // A string: the test runner's types know no navigator (the page has one).
   const clipboard = () => ui.page.evaluate<string>('navigator.clipboard.readText()');
@@ -76,7 +70,7 @@ describe('Users & tokens page with registry auth on (Chromium)', { skip }, () =>
     await error.waitFor();
     assert.equal(await name.getAttribute('aria-invalid'), 'true');
     assert.match((await name.getAttribute('aria-describedby'))!, new RegExp(`\\b${await error.getAttribute('id')}\\b`));
-    expectRefusal('/api/users');
+    expectRefusal(ui, `${berth.url}/api/users`);
     await ui.screenshot('users-error');
 
     await name.fill('alice');
@@ -106,7 +100,7 @@ describe('Users & tokens page with registry auth on (Chromium)', { skip }, () =>
     const pattern = form.getByLabel('Repositories of permission 1');
     await form.getByRole('alert').filter({ hasText: /^Permission 1 needs a repository pattern, such as team\/\*/ }).waitFor();
     assert.equal(await pattern.getAttribute('aria-invalid'), 'true');
-    expectRefusal('/api/tokens');
+    expectRefusal(ui, `${berth.url}/api/tokens`);
 
     await pattern.fill('ci/*');
     await form.getByRole('button', { name: 'Create token' }).click();

@@ -3,6 +3,7 @@
  * profile per run, console errors and page errors collected (a test asserts there are none), and
  * screenshots saved to test-results/screenshots/ (git-ignored).
  */
+import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
@@ -88,4 +89,14 @@ export function textMatching(locator: Locator, pattern: RegExp): Promise<string>
 /** The value of the input `locator` once it is `expected`. */
 export function valueBecomes(locator: Locator, expected: string): Promise<string> {
   return settled(() => locator.inputValue(), (value) => value === expected, `the value ${JSON.stringify(expected)}`);
+}
+
+/**
+ * Removes from `ui.errors` the failed request a test provoked on purpose (Chromium logs every one):
+ * the answer `status` for `url`; fails when there is none. Anything else stays an error.
+ */
+export function expectRefusal(ui: UiBrowser, url: string, status = 400): void {
+  const index = ui.errors.findIndex((e) => e.includes(`status of ${status}`) && e.includes(`${url})`));
+  assert.ok(index >= 0, `a ${status} for ${url} in ${ui.errors.join('\n')}`);
+  ui.errors.splice(index, 1);
 }
