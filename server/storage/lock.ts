@@ -269,11 +269,11 @@ async function listenSocket(lockFile: string, nonce: string): Promise<{ server: 
 
 /**
  * Whether something listens on `socket` for the lock `lockFile`. Refused or missing: no one (the holder
- * died). A listener that names another lock file guards another directory (this one is a copy). One
- * that accepts and says nothing in time (a stopped process: the kernel accepts for it) or says no file
+ * died). A listener that names another directory guards that one (this one is a copy). One that
+ * accepts and says nothing in time (a stopped process: the kernel accepts for it) or names no directory
  * (an older Berth) is taken as the holder.
  */
-function socketAnswers(socket: string, lockFile?: string): Promise<boolean> {
+function socketAnswers(socket: string, lockFile: string): Promise<boolean> {
   return new Promise((resolve) => {
     const connection = net.connect(socket.startsWith('@') ? `\0${socket.slice(1)}` : socket);
     let said = '';
@@ -285,14 +285,11 @@ function socketAnswers(socket: string, lockFile?: string): Promise<boolean> {
       resolve(live);
     };
     connection.setTimeout(CONNECT_TIMEOUT_MS, () => done(true));
-    connection.once('connect', () => {
-      if (lockFile === undefined) done(true);
-    });
     connection.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));
     connection.once('end', () => {
       const guarded = said.split('\n')[1];
       if (!guarded) return done(true);
-      void directoryIdentity(lockFile!).then((ours) => done(ours === '' || ours === guarded));
+      void directoryIdentity(lockFile).then((ours) => done(ours === '' || ours === guarded));
     });
     connection.once('error', (err: NodeJS.ErrnoException) => done(!(err.code === 'ECONNREFUSED' || err.code === 'ENOENT')));
   });
