@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { BerthConfig } from './config.ts';
+import { ConfigError, type BerthConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import type { RegistryServices } from './http/context.ts';
 import { createLogger } from './log.ts';
@@ -512,7 +512,8 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
       if (created) log.info({ user: created.name }, 'created the first user; it may do everything (*:admin)');
       return created ?? undefined;
     } catch (err) {
-      if (err instanceof AuthError) throw new StartupError(err.kind === 'invalid-input' ? `BERTH_ADMIN_PASSWORD: ${err.message}` : err.message);
+      // A password the rules refuse is a bad setting (exit 2, as README promises for configuration).
+      if (err instanceof AuthError) throw err.kind === 'invalid-input' ? new ConfigError(`BERTH_ADMIN_PASSWORD: ${err.message}`) : new StartupError(err.message);
       throw new StartupError(`cannot open the users in ${paths.authDir}: ${(err as Error).message}`);
     }
   }

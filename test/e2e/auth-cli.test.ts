@@ -357,6 +357,14 @@ describe('berth serve with auth and TLS settings', { timeout: 120_000 }, () => {
     assert.match(pair.stderr, /--tls-cert and --tls-key go together/);
   });
 
+  it('exits 2 for a BERTH_ADMIN_PASSWORD the rules refuse, and makes no admin', async () => {
+    const data = path.join(work, 'short-admin');
+    const result = await runBerth(['serve', '--auth', 'token', '--port', '0', '--data', data], { BERTH_ADMIN_PASSWORD: 'short' });
+    assert.equal(result.code, 2, result.stderr);
+    assertOneLine(result.stderr, /^berth: BERTH_ADMIN_PASSWORD: a password needs at least 8 characters$/);
+    assert.match((await runBerth(['user', 'list', '--data', data])).stdout, /^No users\./);
+  });
+
   it('turns auth on by itself on a non-loopback address, and serves without it when forced', async () => {
     const secured = await startBerth({ dataDir: path.join(work, 'wide'), host: '0.0.0.0', env: { BERTH_ADMIN_PASSWORD: 'wide-admin-pw' } });
     try {
