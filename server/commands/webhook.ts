@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { NedbWebhookStore } from '../metadata/webhook-db.ts';
 import { RegistryError } from '../registry/errors.ts';
+import { readProblem } from '../storage/files.ts';
 import { RegistryEvents } from '../registry/events.ts';
 import { systemClock } from '../scheduler.ts';
 import { DataDirLock, DataDirLockedError } from '../storage/lock.ts';
@@ -98,7 +99,11 @@ export const webhookCommand: Command = {
         if (values.header) body.headers = Object.fromEntries(values.header.map(parseHeader));
         if (values.timeout !== undefined) body.timeout = values.timeout;
         if (values.disabled) body.enabled = false;
-        if (values.ca !== undefined) body.ca = await readFile(values.ca, '--ca');
+        if (values.ca !== undefined) {
+          body.ca = await readFile(values.ca, '--ca');
+          // Named by its file here; the API can only say that "ca" is not PEM.
+          if (!/-----BEGIN CERTIFICATE-----/.test(body.ca as string)) throw new UsageError(`--ca ${values.ca} is not a PEM certificate: it has no "-----BEGIN CERTIFICATE-----" line`);
+        }
         if (values['no-secret']) body.secret = null;
         else if (values['secret-stdin']) body.secret = (await readPasswordFromStdin('--secret-stdin')).trim();
         const answer = await withTarget(config, (t) =>
@@ -183,7 +188,7 @@ async function readFile(file: string, option: string): Promise<string> {
   try {
     return await fs.readFile(path.resolve(file), 'utf8');
   } catch (err) {
-    throw new UsageError(`${option} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
+    throw new UsageError(`${option} ${file}: ${readProblem(err)}`);
   }
 }
 

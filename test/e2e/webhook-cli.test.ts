@@ -121,10 +121,13 @@ describe('berth webhook', { timeout: 120_000 }, () => {
   it('names unknown events and formats, refuses an empty --secret-stdin, and names the subcommands, before touching the directory', async () => {
     const data = path.join(work, 'refusals');
     await fs.mkdir(path.join(data, 'blobs'), { recursive: true });
+    await fs.writeFile(path.join(work, 'ca-not-pem.txt'), 'hello\n');
     const cases: [string[], string | undefined, RegExp][] = [
       [['add', 'http://x/', '--events', 'push,pushed,deletes'], undefined, /^berth: --events: unknown event "pushed", "deletes"; the events are push, pull, mount, delete, tag, repository-deleted, gc-finished, scrub-problem$/],
       [['add', 'http://x/', '--events', ','], undefined, /^berth: --events needs at least one of push, pull/],
       [['add', 'http://x/', '--format', 'json'], undefined, /^berth: --format "json" is not one of distribution, cloudevents, slack$/],
+      [['add', 'http://x/', '--ca', path.join(work, 'ca-not-pem.txt')], undefined, /^berth: --ca .*ca-not-pem\.txt is not a PEM certificate: it has no "-----BEGIN CERTIFICATE-----" line$/],
+      [['add', 'http://x/', '--ca', work], undefined, /^berth: --ca .*: is a directory, not a file$/],
       [['add', 'http://x/', '--secret-stdin'], '', /^berth: --secret-stdin: standard input is empty; pipe the secret into it/],
       [['add', 'http://x/', '--events'], undefined, /^berth: --events needs a value, but is followed by the option --data/],
       [['remove-all'], undefined, /^berth: unknown webhook subcommand "remove-all": use add, list, rm or test \(see berth help webhook\)$/],
