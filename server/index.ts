@@ -648,8 +648,9 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         server = null;
         // The first admin this start made is removed with the start that failed (a port in use, a bad
         // certificate): its generated password is printed only once listening, so it would stay with a
-        // password no one was shown. The next start makes it again and prints that one.
-        if (createdAdmin) await auth?.removeUser(createdAdmin.name).catch((e: unknown) => log.error({ err: e }, 'could not remove the first user after the failed start'));
+        // password no one was shown. The next start makes it again and prints that one. Not with a shared
+        // store (a cluster): another replica may have started on that admin meanwhile.
+        if (createdAdmin && !cluster) await auth?.removeUser(createdAdmin.name).catch((e: unknown) => log.error({ err: e }, 'could not remove the first user after the failed start'));
         await maintenanceStore.close().catch(() => undefined);
         await closeWebhooks();
         await mirror.close().catch(() => undefined);
