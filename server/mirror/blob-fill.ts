@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BlobStore, ByteRange, OpenBlob } from '../storage/blob-store.ts';
@@ -30,6 +30,7 @@ import { digestFromHash, newHash } from '../registry/digester.ts';
 import type { LinkGuard } from '../registry/link-guard.ts';
 import type { Digest } from '../registry/reference.ts';
 import { RegistryError } from '../registry/errors.ts';
+import { SpoolSink } from './spool-sink.ts';
 import { UpstreamError } from './upstream-errors.ts';
 
 export interface FillSource {
@@ -66,8 +67,8 @@ type FillState = 'starting' | 'filling' | 'verified' | 'committed' | 'linked' | 
 /** Reads of a spool file: 1 MiB each, pooled, as the blob store sends (storage/blob-store.ts SEND_CHUNK). */
 const READ_CHUNK = 1024 * 1024;
 const readBuffers = new BufferPool(READ_CHUNK, 16);
-/** How much of the upstream body may wait in memory while the disk catches up. */
-const SPOOL_BUFFER = 4 * 1024 * 1024;
+/** The spool's write buffers (spool-sink.ts): two per fill, reused. */
+const spoolBuffers = new BufferPool(READ_CHUNK, 16);
 
 class Fill {
   readonly digest: Digest;
@@ -225,20 +226,11 @@ export class BlobFills {
       fill.state = 'filling';
       fill.resolveReady();
       const hash = newHash(digest.algorithm);
-      const file = handle;
-      const sink = new Writable({
-        highWaterMark: SPOOL_BUFFER,
-        writev(chunks, callback) {
-          const buffers = chunks.map((c) => c.chunk as Buffer);
-          for (const buffer of buffers) hash.update(buffer);
-          writeAll(file, buffers, fill.written).then(
-            (n) => {
-              fill.written += n;
-              fill.notify();
-              callback();
-            },
-            (err: Error) => callback(err),
-          );
+      const sink = new SpoolSink(handle, spoolBuffers, {
+        taken: (chunk) => hash.update(chunk),
+        landed: (n) => {
+          fill.written += n;
+          fill.notify();
         },
       });
       try {
@@ -376,18 +368,6 @@ async function follow(handle: fs.FileHandle, fill: Fill, dest: Writable, start: 
 /** What a reader of a failed fill is told (its connection is cut: the length it was promised cannot be kept). */
 function readerError(fill: Fill): RegistryError {
   return new RegistryError('UNAVAILABLE', { message: `fetching blob ${fill.digest.value} from ${fill.upstream} failed: ${fill.error?.message ?? 'unknown error'}` });
-}
-
-/** Writes every buffer at `position` onward (a short write is continued); returns the bytes written. */
-async function writeAll(handle: fs.FileHandle, buffers: Buffer[], position: number): Promise<number> {
-  const total = buffers.reduce((sum, b) => sum + b.length, 0);
-  let done = 0;
-  while (done < total) {
-    const { bytesWritten } = await handle.writev(done === 0 ? buffers : [Buffer.concat(buffers).subarray(done)], position + done);
-    if (bytesWritten === 0) throw new Error('the disk accepted no bytes');
-    done += bytesWritten;
-  }
-  return total;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

@@ -4,7 +4,7 @@
  * collections; buffers returned here are reused instead, up to a bounded number kept idle.
  */
 export class BufferPool {
-  private readonly size: number;
+  readonly size: number;
   private readonly maxIdle: number;
   private readonly idle: Buffer[] = [];
 
