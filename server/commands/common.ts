@@ -127,19 +127,25 @@ const DATA_DIR_MARKS = ['blobs', 'index', 'auth', 'webhooks', 'maintenance'];
  * directory must exist and be Berth's. A mistyped --data is named, never created empty.
  */
 export async function requireDataDir(root: string): Promise<void> {
-  const hint = 'pass the one your server uses with --data';
-  const st = await fs.stat(root).catch((err: unknown) => err as NodeJS.ErrnoException);
-  if (st instanceof Error) {
-    if (st.code === 'ENOENT') throw new StartupError(`no Berth data directory at ${root} (it does not exist): ${hint}`);
-    throw new StartupError(`cannot use data directory ${root}: ${readProblem(st)}`);
-  }
-  if (!st.isDirectory()) throw new StartupError(`cannot use data directory ${root}: it is a file, not a directory`);
+  await requireDirectory(root);
   const entries = await fs.readdir(root).catch((err: unknown) => {
     throw new StartupError(`cannot use data directory ${root}: ${readProblem(err)}`);
   });
   if (!DATA_DIR_MARKS.some((mark) => entries.includes(mark))) {
-    throw new StartupError(`${root} is not a Berth data directory (it has none of ${DATA_DIR_MARKS.map((m) => `${m}/`).join(', ')}): ${hint}`);
+    throw new StartupError(`${root} is not a Berth data directory (it has none of ${DATA_DIR_MARKS.map((m) => `${m}/`).join(', ')}): ${DATA_DIR_HINT}`);
   }
+}
+
+const DATA_DIR_HINT = 'pass the one your server uses with --data';
+
+/** The data directory named by --data exists and is a folder we can read, or the reason it is not. */
+async function requireDirectory(root: string): Promise<void> {
+  const st = await fs.stat(root).catch((err: unknown) => err as NodeJS.ErrnoException);
+  if (st instanceof Error) {
+    if (st.code === 'ENOENT') throw new StartupError(`no Berth data directory at ${root} (it does not exist): ${DATA_DIR_HINT}`);
+    throw new StartupError(`cannot use data directory ${root}: ${readProblem(st)}`);
+  }
+  if (!st.isDirectory()) throw new StartupError(`cannot use data directory ${root}: it is a file, not a directory`);
 }
 
 /**
@@ -148,9 +154,8 @@ export async function requireDataDir(root: string): Promise<void> {
  * blobs are elsewhere: callers ask only for the filesystem driver.
  */
 export async function requireBlobsDir(root: string): Promise<void> {
-  const hint = 'pass the one your server uses with --data';
-  if (!(await fs.stat(root).then(() => true, () => false))) throw new StartupError(`no Berth data directory at ${root} (it does not exist): ${hint}`);
+  await requireDirectory(root);
   if (!(await fs.stat(path.join(root, 'blobs')).then((st) => st.isDirectory(), () => false))) {
-    throw new StartupError(`no Berth data directory at ${root} (it has no blobs/ folder): ${hint}`);
+    throw new StartupError(`no Berth data directory at ${root} (it has no blobs/ folder): ${DATA_DIR_HINT}`);
   }
 }

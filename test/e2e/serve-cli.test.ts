@@ -89,7 +89,7 @@ describe('berth serve', { timeout: 120_000 }, () => {
       [['serve', '--port', '0', '--data', path.join(file, 'data')], new RegExp(`^berth: cannot use data directory ${file}/data: ${file} is a file, not a directory$`)],
       [['user', 'list', '--data', file], new RegExp(`^berth: cannot use data directory ${file}: it is a file, not a directory$`)],
       [['tls', 'trust-help', '--data', file], new RegExp(`^berth: cannot use data directory ${file}: it is a file, not a directory$`)],
-      [['gc', '--data', file], new RegExp(`^berth: no Berth data directory at ${file} \\(it has no blobs/ folder\\)`)],
+      [['gc', '--data', file], new RegExp(`^berth: cannot use data directory ${file}: it is a file, not a directory$`)],
     ];
     for (const [args, pattern] of cases) {
       const result = await runBerth(args);
