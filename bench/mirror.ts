@@ -16,6 +16,10 @@
  * verified against its digest as every client does; the bytes are discarded.
  *
  * Usage: tsx bench/mirror.ts [--runs 3] [--work /tmp/berth-bench/mirror] [--out FILE]
+ *
+ * A change to the fill, before/after: `--compare DIR` (another built checkout: its bin/ and dist/) runs
+ * only Berth's cold pull, this build and that one alternating, --runs rounds, and prints the medians of
+ * the mirror's CPU and wall time and their ratio (one run on a shared machine swings by ~30%).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -36,6 +40,8 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '20' },
     /** The upstream link's bandwidth in MB/s, shared by every connection (0: loopback, unlimited). */
     'upstream-mbs': { type: 'string', default: process.env.UPSTREAM_MBS ?? '0' },
+    /** Another built checkout to compare this one with (cold pulls only). */
+    compare: { type: 'string' },
     /** Internal: run only the counter (the upstream's link), in its own process, answering over IPC. */
     link: { type: 'boolean', default: false },
   },
@@ -132,15 +138,15 @@ async function distributionConfig(file: string, dir: string, port: number, proxy
   ].join('\n'));
 }
 
-/** A mirror with an empty cache (its data directory wiped). */
-async function startMirror(which: 'berth' | 'distribution'): Promise<Server> {
+/** A mirror with an empty cache (its data directory wiped); Berth from the checkout at `root`. */
+async function startMirror(which: 'berth' | 'distribution', root = ROOT): Promise<Server> {
   const dir = path.join(WORK, `${which}-data`);
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   const upstream = `http://127.0.0.1:${PORTS.counter}`;
   if (which === 'berth') {
     // As users run it (`npx berth serve`): through the bin script and the node flags of its shebang.
-    return startProcess('berth', path.join(ROOT, 'bin/berth.js'), ['serve', '--port', String(PORTS.berth), '--data', dir, '--log-level', 'warn', '--mirror', `docker.io=${upstream}`], PORTS.berth, path.join(WORK, 'berth.log'));
+    return startProcess('berth', path.join(root, 'bin/berth.js'), ['serve', '--port', String(PORTS.berth), '--data', dir, '--log-level', 'warn', '--mirror', `docker.io=${upstream}`], PORTS.berth, path.join(WORK, 'berth.log'));
   }
   const config = path.join(WORK, 'distribution-proxy.yml');
   await distributionConfig(config, dir, PORTS.distribution, upstream);
@@ -347,7 +353,8 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function main(): Promise<void> {
+/** The upstream (a plain Distribution holding the image) and its byte counter, for `work`. */
+async function withUpstream(work: (counter: { bytes(): Promise<number> }, image: { bytes: number }) => Promise<void>): Promise<void> {
   await fs.mkdir(WORK, { recursive: true });
   for (const port of Object.values(PORTS)) await portFree(port);
   const upstreamDir = path.join(WORK, 'upstream-data');
@@ -356,12 +363,45 @@ async function main(): Promise<void> {
   await distributionConfig(upstreamConfig, upstreamDir, PORTS.upstream, null);
   const upstream = await startProcess('upstream', 'docker-registry', ['serve', upstreamConfig], PORTS.upstream, path.join(WORK, 'upstream.log'));
   const counter = await startCounter();
-  const results: Record<string, Sample[]> = {};
-  const add = (key: string, sample: Sample) => (results[key] ??= []).push(sample);
-  let image = { bytes: 0, manifest: '' };
   try {
     log(`pushing a ${((LAYERS * LAYER_BYTES) / 1e6).toFixed(0)} MB image to the upstream`);
-    image = await pushImage(upstream.url);
+    await work(counter, await pushImage(upstream.url));
+  } finally {
+    await counter.close();
+    await upstream.stop();
+  }
+}
+
+/** Berth's cold pull, this build against another, interleaved (see the header). */
+async function compare(other: string): Promise<void> {
+  const builds = [['this', ROOT], ['other', path.resolve(other)]] as const;
+  const samples = new Map<string, Sample[]>(builds.map(([label]) => [label, []]));
+  await withUpstream(async (counter) => {
+    for (let round = 1; round <= RUNS; round++) {
+      for (const [label, root] of round % 2 ? builds : [...builds].reverse()) {
+        const mirror = await startMirror('berth', root);
+        const sample = await measure(mirror, counter, () => pull(mirror.url));
+        await mirror.stop();
+        samples.get(label)!.push(sample);
+        log(`round ${round}/${RUNS} ${label}: cold pull ${sample.wallS.toFixed(2)} s, mirror CPU ${sample.cpuS!.toFixed(2)} s`);
+      }
+    }
+  });
+  const med = (label: string, key: 'wallS' | 'cpuS') => median(samples.get(label)!.map((s) => s[key]!));
+  console.log(`\nBerth cold pull, ${RUNS} interleaved rounds, medians (this = ${ROOT}, other = ${path.resolve(other)})\n`);
+  console.log('| | this | other | this/other |\n|---|---:|---:|---:|');
+  for (const [name, key] of [['cold pull: mirror CPU s', 'cpuS'], ['cold pull: wall s', 'wallS']] as const) {
+    console.log(`| ${name} | ${med('this', key).toFixed(2)} | ${med('other', key).toFixed(2)} | ${(med('this', key) / med('other', key)).toFixed(2)} |`);
+  }
+}
+
+async function main(): Promise<void> {
+  if (args.compare) return compare(args.compare);
+  const results: Record<string, Sample[]> = {};
+  const add = (key: string, sample: Sample) => (results[key] ??= []).push(sample);
+  let imageBytes = 0;
+  await withUpstream(async (counter, image) => {
+    imageBytes = image.bytes;
     for (let round = 1; round <= RUNS; round++) {
       const order: ('berth' | 'distribution')[] = round % 2 ? ['distribution', 'berth'] : ['berth', 'distribution'];
       log(`round ${round}/${RUNS}: direct pull`);
@@ -382,17 +422,14 @@ async function main(): Promise<void> {
         await mirror.stop();
       }
     }
-  } finally {
-    await counter.close();
-    await upstream.stop();
-  }
+  });
   const summary = Object.fromEntries(Object.entries(results).map(([key, samples]) => [key, {
     wallS: median(samples.map((s) => s.wallS)),
     cpuS: samples[0]!.cpuS === null ? null : median(samples.map((s) => s.cpuS!)),
     upstreamBytes: median(samples.map((s) => s.upstreamBytes)),
     samples,
   }]));
-  const out = { date: new Date().toISOString(), runs: RUNS, clients: CLIENTS, upstreamMBs: UPSTREAM_BYTES_PER_S / 1e6, imageBytes: image.bytes, summary };
+  const out = { date: new Date().toISOString(), runs: RUNS, clients: CLIENTS, upstreamMBs: UPSTREAM_BYTES_PER_S / 1e6, imageBytes, summary };
   const file = args.out ?? path.join(WORK, 'mirror.json');
   await fs.writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
   printTable(out);
