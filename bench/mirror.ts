@@ -19,7 +19,8 @@
  *
  * A change to the fill, before/after: `--compare DIR` (another built checkout: its bin/ and dist/) runs
  * only Berth's cold pull, this build and that one alternating, --runs rounds, and prints the medians of
- * the mirror's CPU and wall time and their ratio (one run on a shared machine swings by ~30%).
+ * the mirror's CPU and wall time and their ratio (one run on a shared machine swings by ~30%). Both run
+ * with --trace-gc added to the shebang's node flags, and the table counts their full collections.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -139,18 +140,38 @@ async function distributionConfig(file: string, dir: string, port: number, proxy
 }
 
 /** A mirror with an empty cache (its data directory wiped); Berth from the checkout at `root`. */
-async function startMirror(which: 'berth' | 'distribution', root = ROOT): Promise<Server> {
+/**
+ * Starts a mirror on an empty cache. Berth runs as users run it (`npx berth serve`): through the bin
+ * script and the node flags of its shebang; with `traceGcLog`, the same flags are given to node with
+ * --trace-gc added, and V8's line per collection goes to that (emptied) file.
+ */
+async function startMirror(which: 'berth' | 'distribution', root = ROOT, traceGcLog?: string): Promise<Server> {
   const dir = path.join(WORK, `${which}-data`);
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   const upstream = `http://127.0.0.1:${PORTS.counter}`;
   if (which === 'berth') {
-    // As users run it (`npx berth serve`): through the bin script and the node flags of its shebang.
-    return startProcess('berth', path.join(root, 'bin/berth.js'), ['serve', '--port', String(PORTS.berth), '--data', dir, '--log-level', 'warn', '--mirror', `docker.io=${upstream}`], PORTS.berth, path.join(WORK, 'berth.log'));
+    const bin = path.join(root, 'bin/berth.js');
+    const serve = ['serve', '--port', String(PORTS.berth), '--data', dir, '--log-level', 'warn', '--mirror', `docker.io=${upstream}`];
+    if (!traceGcLog) return startProcess('berth', bin, serve, PORTS.berth, path.join(WORK, 'berth.log'));
+    await fs.rm(traceGcLog, { force: true });
+    return startProcess('berth', process.execPath, [...(await shebangFlags(bin)), '--trace-gc', bin, ...serve], PORTS.berth, traceGcLog);
   }
   const config = path.join(WORK, 'distribution-proxy.yml');
   await distributionConfig(config, dir, PORTS.distribution, upstream);
   return startProcess('distribution', 'docker-registry', ['serve', config], PORTS.distribution, path.join(WORK, 'distribution-proxy.log'));
+}
+
+/** The node flags in a script's `#!/usr/bin/env -S node ...` line. */
+async function shebangFlags(script: string): Promise<string[]> {
+  const first = (await fs.readFile(script, 'utf8')).split('\n', 1)[0]!;
+  const words = first.replace(/^#!\s*/, '').split(/\s+/);
+  return words.slice(words.findIndex((w) => /(^|\/)node$/.test(w)) + 1);
+}
+
+/** Full collections (mark-compacts) in a --trace-gc log. */
+async function markCompacts(traceGcLog: string): Promise<number> {
+  return (await fs.readFile(traceGcLog, 'utf8')).split('Mark-Compact').length - 1;
 }
 
 // ---- the byte counter (and the upstream's link) -----------------------------------------------
@@ -375,22 +396,23 @@ async function withUpstream(work: (counter: { bytes(): Promise<number> }, image:
 /** Berth's cold pull, this build against another, interleaved (see the header). */
 async function compare(other: string): Promise<void> {
   const builds = [['this', ROOT], ['other', path.resolve(other)]] as const;
-  const samples = new Map<string, Sample[]>(builds.map(([label]) => [label, []]));
+  const samples = new Map<string, (Sample & { markCompacts: number })[]>(builds.map(([label]) => [label, []]));
   await withUpstream(async (counter) => {
     for (let round = 1; round <= RUNS; round++) {
       for (const [label, root] of round % 2 ? builds : [...builds].reverse()) {
-        const mirror = await startMirror('berth', root);
-        const sample = await measure(mirror, counter, () => pull(mirror.url));
+        const gcLog = path.join(WORK, `berth-${label}-gc.log`);
+        const mirror = await startMirror('berth', root, gcLog);
+        const sample = { ...(await measure(mirror, counter, () => pull(mirror.url))), markCompacts: await markCompacts(gcLog) };
         await mirror.stop();
         samples.get(label)!.push(sample);
-        log(`round ${round}/${RUNS} ${label}: cold pull ${sample.wallS.toFixed(2)} s, mirror CPU ${sample.cpuS!.toFixed(2)} s`);
+        log(`round ${round}/${RUNS} ${label}: cold pull ${sample.wallS.toFixed(2)} s, mirror CPU ${sample.cpuS!.toFixed(2)} s, ${sample.markCompacts} mark-compacts`);
       }
     }
   });
-  const med = (label: string, key: 'wallS' | 'cpuS') => median(samples.get(label)!.map((s) => s[key]!));
+  const med = (label: string, key: 'wallS' | 'cpuS' | 'markCompacts') => median(samples.get(label)!.map((s) => s[key]!));
   console.log(`\nBerth cold pull, ${RUNS} interleaved rounds, medians (this = ${ROOT}, other = ${path.resolve(other)})\n`);
   console.log('| | this | other | this/other |\n|---|---:|---:|---:|');
-  for (const [name, key] of [['cold pull: mirror CPU s', 'cpuS'], ['cold pull: wall s', 'wallS']] as const) {
+  for (const [name, key] of [['cold pull: mirror CPU s', 'cpuS'], ['cold pull: wall s', 'wallS'], ['cold pull: mark-compacts (start-up included)', 'markCompacts']] as const) {
     console.log(`| ${name} | ${med('this', key).toFixed(2)} | ${med('other', key).toFixed(2)} | ${(med('this', key) / med('other', key)).toFixed(2)} |`);
   }
 }
