@@ -6,11 +6,11 @@
  * HTTP client hands each chunk over as a fresh Buffer, and a chunk still queued at two minor garbage
  * collections is promoted to the old generation, where only a full collection frees it; with the
  * server's tight heap growth (transient-memory.ts tuneHeap) the fills of a cold pull then ran a full
- * mark-compact every ~60 ms. Copied on arrival, the chunks die young (releaseTransient, asked every MiB:
- * FILL_RELEASE_EVERY) and the two buffers are reused for the whole fill. Measured on a 210 MB cold pull
- * (docs/benchmarks.md, pull-through cache): 19 -> 12 mark-compacts and 1.49 -> 1.20 s of the mirror's
- * CPU with the copy; then, with a scavenge every MiB and little queued before _write, 12 -> 2 (both at
- * start-up) and 1.03 -> 0.82 s.
+ * mark-compact every ~60 ms. Copied on arrival, the chunks die young (releaseTransient, asked every
+ * 2 MiB: FILL_RELEASE_EVERY) and the two buffers are reused for the whole fill. Measured on a 210 MB cold
+ * pull (docs/benchmarks.md, pull-through cache): 19 -> 12 mark-compacts and 1.49 -> 1.20 s of the
+ * mirror's CPU with the copy; then, with little queued before _write and a scavenge every 2 MiB,
+ * 11.5 -> 2 (both at start-up) and 1.26 -> 0.95 s (medians of 8 interleaved rounds).
  *
  * Bytes reach readers soon whatever the upstream's pace: a buffer is written as soon as no write is in
  * flight (a slow upstream's bytes go out chunk by chunk), and only while a write is in flight does the

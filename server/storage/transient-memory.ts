@@ -54,12 +54,11 @@ export function tuneHeap(): void {
  * How often a mirror's fill asks for one (server/mirror/spool-sink.ts). V8 counts the external memory
  * allocated since the last full collection towards the old generation's limit, and on the server's small,
  * tightly grown heap (tuneHeap) the margin is a few MB. A push stays inside it at 4 MiB (one mark-compact
- * in a 210 MB push), but a fill, whose process also serves the same bytes to the client as they land, did
- * not: a 210 MB cold pull ran 10-13 incremental mark-compacts at 4 MiB and none past start-up at 1 MiB,
- * for 150 more scavenges of well under a millisecond each; the mirror's CPU fell by a fifth
- * (docs/benchmarks.md, pull-through cache).
+ * in a 210 MB push), but a fill, whose process also serves the same bytes to the client as they land, does
+ * not: on a 210 MB cold pull, 4-8 mark-compacts at 4 MiB, none past start-up at 2 MiB (and no fewer, for
+ * twice the scavenges, at 1 MiB). Measured with bench/mirror.ts --compare (docs/benchmarks.md).
  */
-export const FILL_RELEASE_EVERY = 1024 * 1024;
+export const FILL_RELEASE_EVERY = 2 * 1024 * 1024;
 
 /**
  * Called with the size of every received chunk once nothing refers to it any more; asks for a minor GC

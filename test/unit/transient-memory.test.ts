@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { FILL_RELEASE_EVERY, releaseTransient } from '../../server/storage/transient-memory.ts';
 
 describe('transient upload memory', () => {
-  it('asks for one minor GC per 4 MiB received (per MiB for a fill), and none without a gc function', () => {
+  it('asks for one minor GC per 4 MiB received (per 2 MiB for a fill), and none without a gc function', () => {
     const original = globalThis.gc;
     const calls: unknown[] = [];
     try {
@@ -16,8 +16,8 @@ describe('transient upload memory', () => {
       for (let i = 0; i < 64 * 3; i++) releaseTransient(64 * 1024); // 12 MiB in 64 KiB chunks
       assert.deepEqual(calls, [{ type: 'minor' }, { type: 'minor' }, { type: 'minor' }]);
       calls.length = 0;
-      for (let i = 0; i < 16 * 3; i++) releaseTransient(64 * 1024, FILL_RELEASE_EVERY); // a fill's 3 MiB
-      assert.deepEqual(calls, [{ type: 'minor' }, { type: 'minor' }, { type: 'minor' }], 'a fill asks every MiB');
+      for (let i = 0; i < 32 * 3; i++) releaseTransient(64 * 1024, FILL_RELEASE_EVERY); // a fill's 6 MiB
+      assert.deepEqual(calls, [{ type: 'minor' }, { type: 'minor' }, { type: 'minor' }], 'a fill asks every 2 MiB');
       globalThis.gc = undefined;
       for (let i = 0; i < 64 * 3; i++) releaseTransient(64 * 1024); // and without one, nothing breaks
     } finally {
