@@ -20,7 +20,8 @@
  * A change to the fill, before/after: `--compare DIR` (another built checkout: its bin/ and dist/) runs
  * only Berth's cold pull, this build and that one alternating, --runs rounds, and prints the medians of
  * the mirror's CPU and wall time and their ratio (one run on a shared machine swings by ~30%). Both run
- * with --trace-gc added to the shebang's node flags, and the table counts their full collections.
+ * with --trace-gc added to the shebang's node flags, and the table counts their full collections;
+ * `--cpu-prof DIR` adds V8's CPU profiler (a .cpuprofile per cold pull in DIR/this and DIR/other).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -28,6 +29,7 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -43,6 +45,8 @@ const { values: args } = parseArgs({
     'upstream-mbs': { type: 'string', default: process.env.UPSTREAM_MBS ?? '0' },
     /** Another built checkout to compare this one with (cold pulls only). */
     compare: { type: 'string' },
+    /** With --compare: each build's mirror also writes a V8 CPU profile per run into DIR/this, DIR/other. */
+    'cpu-prof': { type: 'string' },
     /** Internal: run only the counter (the upstream's link), in its own process, answering over IPC. */
     link: { type: 'boolean', default: false },
   },
@@ -67,6 +71,13 @@ async function cpuSeconds(pid: number): Promise<number> {
   const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / HZ;
+}
+
+/** CPU seconds every process on the machine has used since boot (/proc/stat: all but idle and iowait). */
+async function machineCpuSeconds(): Promise<number> {
+  const cpu = (await fs.readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = cpu as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) / HZ;
 }
 
 interface Server {
@@ -145,7 +156,7 @@ async function distributionConfig(file: string, dir: string, port: number, proxy
  * script and the node flags of its shebang; with `traceGcLog`, the same flags are given to node with
  * --trace-gc added, and V8's line per collection goes to that (emptied) file.
  */
-async function startMirror(which: 'berth' | 'distribution', root = ROOT, traceGcLog?: string): Promise<Server> {
+async function startMirror(which: 'berth' | 'distribution', root = ROOT, traceGcLog?: string, profileDir?: string): Promise<Server> {
   const dir = path.join(WORK, `${which}-data`);
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
@@ -155,7 +166,8 @@ async function startMirror(which: 'berth' | 'distribution', root = ROOT, traceGc
     const serve = ['serve', '--port', String(PORTS.berth), '--data', dir, '--log-level', 'warn', '--mirror', `docker.io=${upstream}`];
     if (!traceGcLog) return startProcess('berth', bin, serve, PORTS.berth, path.join(WORK, 'berth.log'));
     await fs.rm(traceGcLog, { force: true });
-    return startProcess('berth', process.execPath, [...(await shebangFlags(bin)), '--trace-gc', bin, ...serve], PORTS.berth, traceGcLog);
+    const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+    return startProcess('berth', process.execPath, [...(await shebangFlags(bin)), '--trace-gc', ...profile, bin, ...serve], PORTS.berth, traceGcLog);
   }
   const config = path.join(WORK, 'distribution-proxy.yml');
   await distributionConfig(config, dir, PORTS.distribution, upstream);
@@ -355,17 +367,21 @@ interface Sample {
   wallS: number;
   cpuS: number | null;
   upstreamBytes: number;
+  /** CPU used by every process while the work ran: upstream, link, mirror, client. */
+  machineCpuS: number;
 }
 
 async function measure(server: Server | null, counter: { bytes(): Promise<number> }, work: () => Promise<unknown>): Promise<Sample> {
   const cpu0 = server ? await cpuSeconds(server.pid) : 0;
   const bytes0 = await counter.bytes();
+  const machine0 = await machineCpuSeconds();
   const t0 = performance.now();
   await work();
   const wallS = (performance.now() - t0) / 1000;
+  const machineCpuS = (await machineCpuSeconds()) - machine0;
   // A blob's last bytes reach the client once verified; the mirror's commit follows: let it finish.
   await new Promise((r) => setTimeout(r, 500));
-  return { wallS, cpuS: server ? (await cpuSeconds(server.pid)) - cpu0 : null, upstreamBytes: (await counter.bytes()) - bytes0 };
+  return { wallS, cpuS: server ? (await cpuSeconds(server.pid)) - cpu0 : null, upstreamBytes: (await counter.bytes()) - bytes0, machineCpuS };
 }
 
 function median(values: number[]): number {
@@ -401,7 +417,7 @@ async function compare(other: string): Promise<void> {
     for (let round = 1; round <= RUNS; round++) {
       for (const [label, root] of round % 2 ? builds : [...builds].reverse()) {
         const gcLog = path.join(WORK, `berth-${label}-gc.log`);
-        const mirror = await startMirror('berth', root, gcLog);
+        const mirror = await startMirror('berth', root, gcLog, args['cpu-prof'] && path.resolve(args['cpu-prof'], label));
         const sample = { ...(await measure(mirror, counter, () => pull(mirror.url))), markCompacts: await markCompacts(gcLog) };
         await mirror.stop();
         samples.get(label)!.push(sample);
@@ -435,7 +451,7 @@ async function main(): Promise<void> {
         const warm = await measure(mirror, counter, async () => {
           for (let i = 0; i < WARM_PULLS; i++) await pull(mirror.url);
         });
-        add(`${which}.warm`, { wallS: warm.wallS / WARM_PULLS, cpuS: warm.cpuS! / WARM_PULLS, upstreamBytes: warm.upstreamBytes / WARM_PULLS });
+        add(`${which}.warm`, { wallS: warm.wallS / WARM_PULLS, cpuS: warm.cpuS! / WARM_PULLS, upstreamBytes: warm.upstreamBytes / WARM_PULLS, machineCpuS: warm.machineCpuS / WARM_PULLS });
         await mirror.stop();
         log(`round ${round}/${RUNS}: ${which} ${CLIENTS} concurrent cold`);
         mirror = await startMirror(which);
@@ -449,6 +465,7 @@ async function main(): Promise<void> {
     wallS: median(samples.map((s) => s.wallS)),
     cpuS: samples[0]!.cpuS === null ? null : median(samples.map((s) => s.cpuS!)),
     upstreamBytes: median(samples.map((s) => s.upstreamBytes)),
+    machineCpuS: median(samples.map((s) => s.machineCpuS)),
     samples,
   }]));
   const out = { date: new Date().toISOString(), runs: RUNS, clients: CLIENTS, upstreamMBs: UPSTREAM_BYTES_PER_S / 1e6, imageBytes, summary };
@@ -458,7 +475,7 @@ async function main(): Promise<void> {
   log(`raw numbers: ${file}`);
 }
 
-function printTable(out: { imageBytes: number; clients: number; upstreamMBs: number; summary: Record<string, { wallS: number; cpuS: number | null; upstreamBytes: number }> }): void {
+function printTable(out: { imageBytes: number; clients: number; upstreamMBs: number; summary: Record<string, { wallS: number; cpuS: number | null; upstreamBytes: number; machineCpuS?: number }> }): void {
   const s = out.summary;
   const mb = (b: number) => (b / 1e6).toFixed(1);
   const x = (b: number) => (b / out.imageBytes).toFixed(2);
@@ -474,6 +491,13 @@ function printTable(out: { imageBytes: number; clients: number; upstreamMBs: num
   row(['cold pull: wall s', get('distribution.cold').wallS.toFixed(2), get('berth.cold').wallS.toFixed(2), ratio(get('berth.cold').wallS, get('distribution.cold').wallS), '', '']);
   row(['cold pull: wall / direct pull', (get('distribution.cold').wallS / get('direct').wallS).toFixed(3), coldWall.toFixed(3), '—', '<= 1.1x direct', coldWall <= 1.1 ? 'met' : '**missed**']);
   row(['cold pull: registry CPU s', get('distribution.cold').cpuS!.toFixed(2), get('berth.cold').cpuS!.toFixed(2), ratio(get('berth.cold').cpuS!, get('distribution.cold').cpuS!), '', 'info']);
+  // What the wall time can be at best on this machine: all the CPU the pull took, spread over every core.
+  const cores = availableParallelism();
+  if (get('direct').machineCpuS !== undefined) {
+    const busy = (key: string) => `${get(key).machineCpuS!.toFixed(2)} (${(get(key).machineCpuS! / cores / get('direct').wallS).toFixed(2)}x direct)`;
+    row([`CPU of all processes s (its wall-time floor on ${cores} cores): direct pull`, '—', busy('direct'), '—', '', 'info']);
+    row([`CPU of all processes s (its wall-time floor on ${cores} cores): cold pull`, busy('distribution.cold'), busy('berth.cold'), '—', '', 'info']);
+  }
   row(['cold pull: upstream MB (x image)', `${mb(get('distribution.cold').upstreamBytes)} (${x(get('distribution.cold').upstreamBytes)})`, `${mb(get('berth.cold').upstreamBytes)} (${x(get('berth.cold').upstreamBytes)})`, '—', '', 'info']);
   row(['warm pull (each of 5): wall s', get('distribution.warm').wallS.toFixed(2), get('berth.warm').wallS.toFixed(2), ratio(get('berth.warm').wallS, get('distribution.warm').wallS), '', 'info']);
   const warmCpu = get('berth.warm').cpuS! / get('distribution.warm').cpuS!;
