@@ -1,18 +1,20 @@
 /**
  * The Mirrors page in Debian's Chromium against `berth serve --mirror docker.io=<upstream>`: an upstream
  * with its counters, a cached image (and a stale one while the upstream is down), an upstream added in
- * the UI with credentials that are never shown back, the mirror test, and the Docker setup page's mirror
- * lines. Screenshots go to test-results/screenshots/.
+ * the UI with credentials that are never shown back, the mirror test, the Docker setup page's mirror
+ * lines and its own mirror test, cached bytes apart from pushed ones on the Disk usage page, and clearing
+ * one upstream's cache. Screenshots go to test-results/screenshots/.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { MirrorsOverview } from '../../server/registry/api-types.ts';
+import type { DiskUsage, MirrorsOverview } from '../../server/registry/api-types.ts';
+import { pushImageWith } from '../helpers/api-client.ts';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.ts';
 import { openBrowser, type UiBrowser } from '../helpers/browser.ts';
 import { MANIFEST_ACCEPT, pullImage } from '../helpers/mirror.ts';
-import { waitFor } from '../helpers/registry-client.ts';
+import { Client, waitFor } from '../helpers/registry-client.ts';
 import { tempDir } from '../helpers/server.ts';
 import { skipUnless } from '../helpers/tools.ts';
 import { pushRandomImage, startFakeHub, type FakeHub, type PushedImage } from '../helpers/upstream.ts';
@@ -136,6 +138,47 @@ describe('Mirrors page (Chromium)', { skip, timeout: 300_000 }, () => {
     const podman = await setup.locator('[data-client="podman"]').innerText();
     assert.match(podman, new RegExp(`location = "localhost:${berth.port}/docker\\.io"`));
     await ui.screenshot('setup-mirror');
+    assert.deepEqual(ui.errors, []);
+  });
+
+  it('tests the mirror from the Docker setup page, through the upstream chosen', async () => {
+    const setup = ui.page.getByTestId('mirror-setup');
+    // Two upstreams now (ghcr.io was added above): the page asks which one.
+    await setup.getByLabel('Upstream').selectOption('docker.io');
+    await setup.getByLabel('Image').fill('library/hello-world:latest');
+    await setup.getByRole('button', { name: 'Pull through the mirror of docker.io' }).click();
+    const result = setup.getByTestId('self-test-result');
+    await result.waitFor();
+    assert.match(await result.innerText(), /All steps passed/);
+    assert.ok((await api()).cached.some((c) => c.repository === 'docker.io/library/hello-world' && c.reference === 'latest'), 'the image it pulled stays cached');
+    assert.deepEqual(ui.errors, []);
+  });
+
+  it('shows the cached bytes apart from the pushed ones on the Disk usage page', async () => {
+    await pushImageWith(new Client(berth.url), 'team/app', 'v1');
+    const usage = (await (await fetch(`${berth.url}/api/disk-usage`)).json()) as DiskUsage;
+    assert.ok(usage.cachedBytes > 0 && usage.cachedBytes < usage.referencedBytes, 'both cached and pushed bytes are held');
+    await ui.page.goto('/disk-usage');
+    const cached = ui.page.getByTestId('cached-bytes');
+    await cached.waitFor();
+    assert.equal(Number(await cached.locator('data').first().getAttribute('value')), usage.cachedBytes);
+    const cachedRow = ui.page.locator('tr[data-repository="docker.io/library/alpine"]');
+    assert.equal((await cachedRow.locator('.chip').innerText()).trim(), 'cache');
+    assert.equal(await ui.page.locator('tr[data-repository="team/app"] .chip').count(), 0, 'a pushed repository is not marked as cache');
+    await ui.screenshot('disk-usage-cached');
+    assert.deepEqual(ui.errors, []);
+  });
+
+  it("clears one upstream's cache after a confirmation; pushed images stay", async () => {
+    await ui.page.goto('/mirrors');
+    const section = ui.page.locator('section.card', { has: ui.page.locator('[data-upstream="docker.io"]') });
+    await section.getByRole('button', { name: 'Clear cache' }).click();
+    const dialog = ui.page.getByRole('dialog', { name: 'Clear the cache of docker.io?' });
+    await dialog.getByRole('button', { name: 'Clear cache' }).click();
+    await ui.page.getByRole('status').filter({ hasText: /Deleted 2 cached repositories/ }).waitFor();
+    await waitFor(async () => (await api()).cached.length === 0, 'the cache list to be empty');
+    await ui.page.locator('tr[data-repository="docker.io/library/alpine"]').waitFor({ state: 'detached' });
+    assert.equal((await fetch(`${berth.url}/v2/team/app/manifests/v1`, { method: 'HEAD', headers: { Accept: MANIFEST_ACCEPT } })).status, 200);
     assert.deepEqual(ui.errors, []);
   });
 });
