@@ -150,11 +150,11 @@ async function distributionConfig(file: string, dir: string, port: number, proxy
   ].join('\n'));
 }
 
-/** A mirror with an empty cache (its data directory wiped); Berth from the checkout at `root`. */
 /**
- * Starts a mirror on an empty cache. Berth runs as users run it (`npx berth serve`): through the bin
- * script and the node flags of its shebang; with `traceGcLog`, the same flags are given to node with
- * --trace-gc added, and V8's line per collection goes to that (emptied) file.
+ * A mirror with an empty cache (its data directory wiped); Berth from the checkout at `root`, run as
+ * users run it (`npx berth serve`): through the bin script and the node flags of its shebang. With
+ * `traceGcLog`, node gets those flags and --trace-gc, and V8's line per collection goes to that (emptied)
+ * file; with `profileDir` also --cpu-prof.
  */
 async function startMirror(which: 'berth' | 'distribution', root = ROOT, traceGcLog?: string, profileDir?: string): Promise<Server> {
   const dir = path.join(WORK, `${which}-data`);
@@ -475,7 +475,7 @@ async function main(): Promise<void> {
   log(`raw numbers: ${file}`);
 }
 
-function printTable(out: { imageBytes: number; clients: number; upstreamMBs: number; summary: Record<string, { wallS: number; cpuS: number | null; upstreamBytes: number; machineCpuS?: number }> }): void {
+function printTable(out: { imageBytes: number; clients: number; upstreamMBs: number; summary: Record<string, { wallS: number; cpuS: number | null; upstreamBytes: number; machineCpuS: number }> }): void {
   const s = out.summary;
   const mb = (b: number) => (b / 1e6).toFixed(1);
   const x = (b: number) => (b / out.imageBytes).toFixed(2);
@@ -493,11 +493,9 @@ function printTable(out: { imageBytes: number; clients: number; upstreamMBs: num
   row(['cold pull: registry CPU s', get('distribution.cold').cpuS!.toFixed(2), get('berth.cold').cpuS!.toFixed(2), ratio(get('berth.cold').cpuS!, get('distribution.cold').cpuS!), '', 'info']);
   // What the wall time can be at best on this machine: all the CPU the pull took, spread over every core.
   const cores = availableParallelism();
-  if (get('direct').machineCpuS !== undefined) {
-    const busy = (key: string) => `${get(key).machineCpuS!.toFixed(2)} (${(get(key).machineCpuS! / cores / get('direct').wallS).toFixed(2)}x direct)`;
-    row([`CPU of all processes s (its wall-time floor on ${cores} cores): direct pull`, '—', busy('direct'), '—', '', 'info']);
-    row([`CPU of all processes s (its wall-time floor on ${cores} cores): cold pull`, busy('distribution.cold'), busy('berth.cold'), '—', '', 'info']);
-  }
+  const busy = (key: string) => `${get(key).machineCpuS.toFixed(2)} (${(get(key).machineCpuS / cores / get('direct').wallS).toFixed(2)}x direct)`;
+  row([`CPU of all processes s (its wall-time floor on ${cores} cores): direct pull`, '—', busy('direct'), '—', '', 'info']);
+  row([`CPU of all processes s (its wall-time floor on ${cores} cores): cold pull`, busy('distribution.cold'), busy('berth.cold'), '—', '', 'info']);
   row(['cold pull: upstream MB (x image)', `${mb(get('distribution.cold').upstreamBytes)} (${x(get('distribution.cold').upstreamBytes)})`, `${mb(get('berth.cold').upstreamBytes)} (${x(get('berth.cold').upstreamBytes)})`, '—', '', 'info']);
   row(['warm pull (each of 5): wall s', get('distribution.warm').wallS.toFixed(2), get('berth.warm').wallS.toFixed(2), ratio(get('berth.warm').wallS, get('distribution.warm').wallS), '', 'info']);
   const warmCpu = get('berth.warm').cpuS! / get('distribution.warm').cpuS!;
