@@ -7,6 +7,7 @@
  * Add --cpu-prof --cpu-prof-dir=DIR for a profile per thread (docs/benchmarks.md, issue 15).
  */
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerWorkers } from '../server/registry/layers/worker-pool.ts';
@@ -16,9 +17,17 @@ import type { BlobReader } from '../server/storage/blob-store.ts';
 const file = process.argv[2];
 if (!file) throw new Error('usage: bench/layer-threads.ts LAYER-FILE');
 const split = process.env.SPLIT === '1';
+// FD=0: the blob streamed through this thread, as from a bucket; by default a local file's descriptor, as the filesystem driver gives.
+const byFd = process.env.FD !== '0';
 const blobs: BlobReader = {
   async open() {
-    return { size: statSync(file).size, sendTo: (dest: Writable) => pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), dest), async close() {} };
+    const handle = byFd ? await fs.open(file, 'r') : null;
+    return {
+      size: statSync(file).size,
+      sendTo: (dest: Writable) => pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), dest),
+      async close() { await handle?.close(); },
+      ...(handle ? { fd: handle.fd } : {}),
+    };
   },
   async read() { return null; },
   async urlFor() { return null; },
@@ -51,5 +60,5 @@ clearInterval(timer);
 sample();
 const cpu = process.cpuUsage(cpu0);
 const threads = [...last].map(([tid, t]) => t - (before.get(tid) ?? 0)).filter((s) => s >= 0.05).sort((a, b) => b - a);
-console.log(`${split ? 'DiffID thread' : 'one thread   '}  wall ${((performance.now() - started) / 1000).toFixed(2)} s  CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s  threads ${threads.map((s) => s.toFixed(2)).join(' ')}  ${summary.entryCount} entries`);
+console.log(`${split ? 'DiffID thread' : 'one thread   '}${byFd ? ' fd' : ' stream'}  wall ${((performance.now() - started) / 1000).toFixed(2)} s  CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s  threads ${threads.map((s) => s.toFixed(2)).join(' ')}  ${summary.entryCount} entries`);
 await workers.close();

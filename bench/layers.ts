@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   try {
     await fs.access(tarFile);
   } catch {
-    execFileSync('bash', ['-c', `tar -cf ${tarFile} /usr/share /work/wt/inspect/node_modules 2>/dev/null || true`]);
+    execFileSync('bash', ['-c', `tar -cf ${tarFile} /usr/share ${path.resolve(import.meta.dirname, "../node_modules")} 2>/dev/null || true`]);
   }
   const raw = await fs.readFile(tarFile);
   const blobs = { gzip: path.join(WORK, 'layer.tar.gz'), zstd: path.join(WORK, 'layer.tar.zst') };

@@ -3,11 +3,15 @@
  * the `zstd` program in a process of its own (the fast path) and fzstd (the portable one). Both must
  * list the same entries and DiffID as gzip, and turn truncated, corrupt and over-large-window frames
  * into the same error codes. Also: a listing streams out entry by entry (nothing kept), and stopping
- * early (a file found) ends the zstd process.
+ * early (a file found) ends the zstd process; given the layer's file, the zstd program reads it itself.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { LayerEntry } from '../../server/registry/inspect-types.ts';
@@ -110,6 +114,32 @@ describe('zstd layers on every decoder', { skip: skipZstd || (NATIVE_ZSTD ? 'thi
     const out = spawnSync('zstd', ['-q', '--long=30', '-c'], { input: await packTar(ENTRIES), maxBuffer: 1024 ** 3 });
     assert.equal(out.status, 0);
     assert.match(await errorCode(out.stdout, { zstdCommand: findExecutable('zstd') }), /^UNSUPPORTED: .*window/i);
+  });
+
+  it('the zstd program given the layer\'s file reads it itself: only the head comes from the source', async () => {
+    const raw = await packTar(ENTRIES);
+    const blob = zstd(raw);
+    const dir = mkdtempSync(path.join(tmpdir(), 'berth-zstd-fd-'));
+    await fs.writeFile(path.join(dir, 'layer.tar.zst'), blob);
+    // Opened for reading as the filesystem driver opens a blob: at offset 0, where the program starts.
+    const handle = await fs.open(path.join(dir, 'layer.tar.zst'), 'r');
+    try {
+      let pulled = 0;
+      async function* headOnly(): AsyncGenerator<Uint8Array> {
+        for await (const chunk of chunked(blob, 512)) {
+          pulled += 1;
+          yield chunk;
+        }
+      }
+      const entries: LayerEntry[] = [];
+      const summary = await listLayer(headOnly(), (e) => void entries.push(e), { zstdCommand: findExecutable('zstd'), zstdStdin: handle.fd });
+      assert.equal(pulled, 1, 'the source gave the head that told the compression, and nothing more');
+      assert.equal(summary.diffId, sha256(raw));
+      assert.deepEqual(entries, (await list(gzipSync(raw), {})).entries);
+    } finally {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a program that is not there is a clear error, not a crash', async () => {

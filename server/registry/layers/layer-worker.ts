@@ -28,6 +28,8 @@
  * DiffID; if the digest thread dies, worker-pool.ts fails the read and stops both threads.
  */
 import { createHash } from 'node:crypto';
+import { read as readCallback } from 'node:fs';
+import { promisify } from 'node:util';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { LayerEntry } from '../inspect-types.ts';
 import { extractFile, LayerReadError, listLayer, type LayerLimits, type StreamHasher } from './archive.ts';
@@ -42,6 +44,11 @@ export interface WorkerInit {
   digestPort?: MessagePort;
   /** Tests only: the digest thread exits (as a crashed one would) once it was given this many bytes. */
   digestExitAfter?: number;
+  /**
+   * The blob is a local file open on this descriptor (ObjectReader.fd): the worker reads it itself, by
+   * position, and no chunk messages come; a zstd layer goes straight from it to the `zstd` program.
+   */
+  file?: { fd: number; size: number };
 }
 export type ToDigest = { t: 'chunk'; b: ArrayBuffer; n: number } | { t: 'end' };
 export type FromDigest = { t: 'ack'; b: ArrayBuffer } | { t: 'digest'; hex: string };
@@ -62,8 +69,9 @@ const OUTPUT_WINDOW = 4;
 /** Characters of JSON lines per listing message: ~1,500 entries, small enough to keep both heaps flat. */
 const LIST_BATCH = 256 * 1024;
 
+const read = promisify(readCallback);
 const port = parentPort!;
-const { task, limits, zstdCommand, digestPort, digestExitAfter } = workerData as WorkerInit;
+const { task, limits, zstdCommand, digestPort, digestExitAfter, file } = workerData as WorkerInit;
 const queue: Uint8Array[] = [];
 let ended = false;
 let wake: (() => void) | null = null;
@@ -97,6 +105,29 @@ async function* chunks(): AsyncGenerator<Uint8Array> {
     }
     if (ended) return;
     await new Promise<void>((resolve) => (wake = resolve));
+  }
+}
+
+/** Bytes per read of a local blob file: the BlobStore's read size. */
+const FILE_CHUNK = 1024 * 1024;
+
+/**
+ * The blob's bytes read from its file here, by position (the descriptor's offset stays at 0 for the
+ * zstd program). A fresh buffer per read: the parsers keep views into what they were given.
+ */
+async function* fileChunks(fd: number, size: number): AsyncGenerator<Uint8Array> {
+  for (let position = 0; position < size;) {
+    const buffer = Buffer.allocUnsafeSlow(Math.min(FILE_CHUNK, size - position));
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await read(fd, buffer, 0, buffer.byteLength, position));
+    } catch (err) {
+      // The disk's fault, not the layer's: ABORTED is not remembered as a bad layer.
+      throw new LayerReadError('ABORTED', `reading the blob file failed: ${(err as Error).message}`);
+    }
+    if (bytesRead === 0) throw new LayerReadError('ABORTED', `the blob file ended at byte ${position} of ${size}`);
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
   }
 }
 
@@ -199,16 +230,19 @@ function digestThread(from: MessagePort): void {
   });
 }
 
+const source = () => (file ? fileChunks(file.fd, file.size) : chunks());
+const fromFile = file ? { zstdStdin: file.fd } : {};
+
 async function main(): Promise<void> {
   try {
     if (task.op === 'list') {
       const batch = lineBatcher();
       const hasher = digestPort ? { hasher: remoteHasher(digestPort) } : {};
-      const summary = await listLayer(chunks(), (entry) => batch.add(entry), { limits, zstdCommand, ...hasher });
+      const summary = await listLayer(source(), (entry) => batch.add(entry), { limits, zstdCommand, ...hasher, ...fromFile });
       await batch.flush();
       send({ t: 'done', r: JSON.stringify(summary) });
     } else if (task.op === 'extract') {
-      const entry = await extractFile(chunks(), task.path, write, { limits, zstdCommand });
+      const entry = await extractFile(source(), task.path, write, { limits, zstdCommand, ...fromFile });
       send({ t: 'done', r: JSON.stringify(entry) });
     }
   } catch (err) {

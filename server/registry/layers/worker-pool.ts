@@ -1,7 +1,8 @@
 /**
  * Runs layer reads in worker threads (layer-worker.ts), fed from the BlobStore's streaming read:
- * open(digest) -> sendTo(a Writable that hands each chunk to the worker). Bytes are never read by
- * file path, so any storage driver behind BlobReader works.
+ * open(digest) -> sendTo(a Writable that hands each chunk to the worker), so any storage driver behind
+ * BlobReader works. A blob that is a local file (ObjectReader.fd) is read by the worker itself from the
+ * open descriptor, never by path: no copy and no message per chunk through the registry's thread.
  *
  * One worker per read, at most `concurrency` at once (the rest wait in line): a worker that dies
  * (out of memory, a bug) fails its read and nothing else, and decompressing never runs on the thread
@@ -164,6 +165,9 @@ export class LayerWorkers {
       const blob = await this.blobs.open(digest);
       if (!blob) throw new LayerReadError('NOT_FOUND', `blob ${digest.value} is not in storage`);
       const init: WorkerInit = { task, limits: this.limits, zstdCommand: this.zstdCommand };
+      // A local file is read by the worker itself (and a zstd one by the zstd program): no chunk here.
+      const fd = process.platform === 'win32' ? undefined : blob.fd;
+      if (fd !== undefined) init.file = { fd, size: blob.size };
       // A large listing's DiffID thread, joined to the lister by a channel of their own.
       let digester: Worker | null = null;
       if (task.op === 'list' && blob.size >= this.digestThreadMinBytes) {
@@ -247,7 +251,7 @@ export class LayerWorkers {
           // listed without its DiffID). Not the layer's fault, so ABORTED: not remembered, tried again.
           digester?.on('error', (err: Error) => finish(new LayerReadError('ABORTED', `the thread hashing the layer failed: ${err.message}`)));
           digester?.on('exit', (code) => finish(new LayerReadError('ABORTED', `the thread hashing the layer stopped (exit code ${code})`)));
-          blob.sendTo(sink).then(
+          if (fd === undefined) blob.sendTo(sink).then(
             () => post({ t: 'end' }),
             (err: Error) => {
               // The worker finished early (a file was found, or an error) and closed the sink: not a failure.

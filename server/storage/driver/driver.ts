@@ -56,6 +56,14 @@ export interface ObjectReader {
   sendTo(dest: Writable, range?: ByteRange): Promise<void>;
   /** Releases the reader without sending (HEAD, 304, errors before sending). */
   close(): Promise<void>;
+  /**
+   * The object is a local file open on this descriptor (the filesystem driver): until close(), another
+   * thread may read it by position, or a child process read it as its stdin, with no copy through this
+   * process (worker-pool.ts hands it to the layer reader and to the `zstd` program). Its offset stays at
+   * the start (this process reads by position only). A reader used so is closed, never sent. Absent
+   * where the object is not a local file.
+   */
+  readonly fd?: number;
 }
 
 /**

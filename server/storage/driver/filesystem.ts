@@ -291,6 +291,7 @@ function openFileReader(handle: fs.FileHandle, size: number): ObjectReader {
   };
   return {
     size,
+    fd: handle.fd,
     async sendTo(dest: Writable, range?: ByteRange): Promise<void> {
       try {
         await sendFile(handle, dest, range?.start ?? 0, range ? range.end + 1 : size);
