@@ -1,0 +1,112 @@
+/**
+ * What a zstd layer listing costs in Node before any of Berth's own work (issue 15): the `zstd`
+ * program decoding the layer file into a child-process pipe, read on one thread, then step by step
+ * what a listing adds on that thread. Each step's CPU (this process: main thread and V8's helpers) is
+ * measured alone, so the floor of the reading thread, and of a listing's wall time on 2 cores, can be
+ * set beside `zstd -dc | tar -tv`:
+ *   read       the decoded stream read and dropped
+ *   diffid     + sha256 of the stream (the DiffID)
+ *   parse      read + tar-stream's parse, no hashing
+ *   listing    read + DiffID + parse + sha256 of every file: the work a Berth listing does, without
+ *              its path checks, JSON lines and messages
+ *   archive.ts Berth's own walk (listLayer, the zstd program reading the file's descriptor, as a
+ *              listing of a local blob does), entries dropped: what its checks add to `listing`
+ * A listing in the server adds to `archive.ts` the JSON lines, the messages to the registry's thread
+ * and the write of the stored listing (bench/layers.ts measures all of it).
+ * Run: node --import tsx bench/layer-floor.ts LAYER.tar.zst [ROUNDS]   (modes interleaved per round)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import tar from 'tar-stream';
+import { listLayer } from '../server/registry/layers/archive.ts';
+import { findExecutable } from '../server/registry/layers/worker-pool.ts';
+
+const file = process.argv[2];
+if (!file) throw new Error('usage: bench/layer-floor.ts LAYER.tar.zst [ROUNDS]');
+const rounds = Number(process.argv[3] ?? 3);
+type Mode = 'read' | 'diffid' | 'parse' | 'listing' | 'archive.ts';
+const MODES: Mode[] = ['read', 'diffid', 'parse', 'listing', 'archive.ts'];
+
+async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: number }> {
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  if (mode === 'archive.ts') {
+    const handle = await fs.open(file!, 'r');
+    try {
+      const head = async function* () {
+        const buffer = Buffer.alloc(64 * 1024);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+        yield buffer.subarray(0, bytesRead);
+      };
+      const summary = await listLayer(head(), () => undefined, { zstdCommand: findExecutable('zstd'), zstdStdin: handle.fd });
+      const cpu = process.cpuUsage(cpu0);
+      return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries: summary.entryCount };
+    } finally {
+      await handle.close();
+    }
+  }
+  const child = spawn('zstd', ['-d', '-c', '-q', file!], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const diff = mode === 'diffid' || mode === 'listing' ? createHash('sha256') : null;
+  let entries = 0;
+  if (mode === 'read' || mode === 'diffid') {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) diff?.update(chunk);
+  } else {
+    const extract = tar.extract();
+    extract.on('entry', (header, stream, next) => {
+      entries += 1;
+      const hash = mode === 'listing' && header.type === 'file' && (header.size ?? 0) > 0 ? createHash('sha256') : null;
+      if (hash) stream.on('data', (chunk: unknown) => void hash.update(chunk as Buffer));
+      stream.on('end', () => {
+        hash?.digest('hex');
+        next();
+      });
+      stream.resume();
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      extract.on('finish', resolve);
+      extract.on('error', reject);
+    });
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      diff?.update(chunk);
+      if (!extract.write(chunk)) await new Promise<void>((resolve) => extract.once('drain', () => resolve()));
+    }
+    extract.end(undefined);
+    await done;
+  }
+  diff?.digest('hex');
+  await exited;
+  const cpu = process.cpuUsage(cpu0);
+  return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries };
+}
+
+const results = new Map<string, { wall: number[]; cpu: number[] }>();
+for (let round = 1; round <= rounds; round++) {
+  const shell = spawnTime(`zstd -dc '${file}' | tar -tv >/dev/null`);
+  record('`zstd -dc` piped to `tar -tv`', shell.wall, shell.cpu);
+  for (const mode of MODES) {
+    const r = await once(mode);
+    record(mode, r.wall, r.cpu);
+    console.log(`round ${round} ${mode.padEnd(8)} wall ${r.wall.toFixed(2)} s  CPU of this process ${r.cpu.toFixed(2)} s${r.entries ? `  ${r.entries} entries` : ''}`);
+  }
+  console.log(`round ${round} zstd -dc | tar -tv  wall ${shell.wall.toFixed(2)} s  CPU (both) ${shell.cpu.toFixed(2)} s`);
+}
+
+function record(name: string, wall: number, cpu: number): void {
+  const r = results.get(name) ?? { wall: [], cpu: [] };
+  r.wall.push(wall);
+  r.cpu.push(cpu);
+  results.set(name, r);
+}
+
+/** `bash -c CMD` timed by bash's own `time`: wall, and user + system of the pipeline's processes. */
+function spawnTime(command: string): { wall: number; cpu: number } {
+  const out = spawnSync('bash', ['-c', `TIMEFORMAT='%R %U %S'; time (${command})`], { encoding: 'utf8' });
+  const [wall, user, system] = out.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { wall: wall!, cpu: user! + system! };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log('\n| step | wall s (median) | CPU s (median): the reading process; for the shell, both |\n| --- | --- | --- |');
+for (const [name, r] of results) console.log(`| ${name} | ${median(r.wall).toFixed(2)} | ${median(r.cpu).toFixed(2)} |`);
