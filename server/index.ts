@@ -14,7 +14,7 @@ import { createLogger } from './log.ts';
 import { createMetadataStores, type MetadataStores } from './metadata/stores.ts';
 import { ClusterEvents } from './registry/cluster-events.ts';
 import { ActivityService } from './registry/activity.ts';
-import { selfUrl } from './registry/addresses.ts';
+import { selfUrl } from './self-url.ts';
 import { ImageService } from './registry/images.ts';
 import { ArtifactService } from './registry/artifacts.ts';
 import { InspectService } from './registry/inspect.ts';

@@ -8,7 +8,7 @@ import type { BerthConfig } from '../config.ts';
 import { createRegistry, StartupError, type Registry } from '../index.ts';
 import { StoragePaths } from '../storage/paths.ts';
 import { ManagementClient, lockHolder, trustedCas } from './management-client.ts';
-import { selfUrl } from '../registry/addresses.ts';
+import { selfUrl } from '../self-url.ts';
 import { UsageError, requireBlobsDir } from './common.ts';
 
 export const INSPECT_OPTIONS = {

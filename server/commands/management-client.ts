@@ -10,7 +10,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { CLIENT_HEADER } from '../http/api/guard.ts';
 import { StartupError } from '../index.ts';
-import { selfUrl } from '../registry/addresses.ts';
+import { selfUrl } from '../self-url.ts';
 import { liveHolder, type LockInfo } from '../storage/lock.ts';
 import type { StoragePaths } from '../storage/paths.ts';
 import { TlsFiles } from '../tls/store.ts';

@@ -2,7 +2,8 @@
 import { defaults, loadConfig, type BerthConfig } from '../config.ts';
 import { builtUiDir } from '../http/ui.ts';
 import fs from 'node:fs/promises';
-import { pushAddresses, selfUrl, type CoveredNames } from '../registry/addresses.ts';
+import { pushAddresses, type CoveredNames } from '../registry/addresses.ts';
+import { selfUrl } from '../self-url.ts';
 import { describeCertificate } from '../tls/certificates.ts';
 import { subjectNames } from '../tls/names.ts';
 import { createRegistry } from '../index.ts';

@@ -34,16 +34,6 @@ export function clientAddresses(
   };
 }
 
-/**
- * The URL this process uses to reach its own registry: the one it listens on, with a wildcard address
- * (0.0.0.0, ::) replaced by loopback, which a client cannot connect to everywhere.
- */
-export function selfUrl(listenUrl: string): string {
-  const url = new URL(listenUrl);
-  if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1';
-  if (url.hostname === '[::]') url.hostname = '[::1]';
-  return url.origin;
-}
 
 /** The names a server certificate covers (tls/names.ts SubjectNames), when clients must verify one. */
 export interface CoveredNames {

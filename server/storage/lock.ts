@@ -34,6 +34,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { isNotFound } from './files.ts';
+import { selfUrl } from '../self-url.ts';
 
 export interface LockInfo {
   pid: number;
@@ -56,12 +57,19 @@ export class LockFileError extends Error {
   }
 }
 
+/** A holder's URL as a client can use it; a damaged lock file's, which does not parse, as written. */
+function connectable(url: string): string {
+  try {
+    return selfUrl(url);
+  } catch {
+    return url;
+  }
+}
+
 export class DataDirLockedError extends Error {
   readonly holder: LockInfo;
   constructor(file: string, holder: LockInfo) {
-    // A server bound to every interface (0.0.0.0, ::) is named by its loopback address, one a client can use.
-    const url = holder.url?.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
-    super(`the data directory is in use by another Berth (pid ${holder.pid}${url ? `, ${url}` : ''}); lock file ${file}`);
+    super(`the data directory is in use by another Berth (pid ${holder.pid}${holder.url ? `, ${connectable(holder.url)}` : ''}); lock file ${file}`);
     this.name = 'DataDirLockedError';
     this.holder = holder;
   }

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import type os from 'node:os';
 import { describe, it } from 'node:test';
-import { clientAddresses, pushAddresses, selfUrl } from '../../server/registry/addresses.ts';
+import { clientAddresses, pushAddresses } from '../../server/registry/addresses.ts';
+import { selfUrl } from '../../server/self-url.ts';
+import { DataDirLockedError } from '../../server/storage/lock.ts';
 
 const interfaces = {
   lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
@@ -32,6 +34,14 @@ describe('selfUrl', () => {
     assert.equal(selfUrl('http://0.0.0.0:5000'), 'http://127.0.0.1:5000');
     assert.equal(selfUrl('http://[::]:5000'), 'http://[::1]:5000');
     assert.equal(selfUrl('http://127.0.0.1:5000'), 'http://127.0.0.1:5000');
+  });
+
+  it('names the server holding a data directory (storage/lock.ts) the same way, and a damaged URL as written', () => {
+    const holder = (url?: string) => ({ pid: 42, startedAt: '2026-12-04T00:00:00Z', ...(url === undefined ? {} : { url }) });
+    assert.match(new DataDirLockedError('/d/lock', holder('https://0.0.0.0:5000')).message, /\(pid 42, https:\/\/127\.0\.0\.1:5000\); lock file \/d\/lock$/);
+    assert.match(new DataDirLockedError('/d/lock', holder('http://[::]:5000')).message, /\(pid 42, http:\/\/\[::1\]:5000\)/);
+    assert.match(new DataDirLockedError('/d/lock', holder('not a url')).message, /\(pid 42, not a url\)/);
+    assert.match(new DataDirLockedError('/d/lock', holder()).message, /\(pid 42\); lock file/);
   });
 });
 
