@@ -4,12 +4,13 @@
  * the registry's thread (worker-pool.ts, layer-worker.ts, archive.ts). Real worker threads over the
  * real FilesystemDriver: the listing and every file's sha256 equal the streamed read's for gzip, zstd
  * and plain tar, with the DiffID thread on or off; extracting one file works; a cut-off or corrupt
- * layer fails as itself; a file shorter than its size fails as ABORTED (not the layer's fault); and
- * the descriptor stays open and readable until the read ends.
+ * layer fails as itself; a file shorter than its size fails as ABORTED (not the layer's fault); a
+ * cancelled read leaves no worker and no zstd program running; and the descriptor is closed when the
+ * read ends.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import { parseDigest, type Digest } from '../../server/registry/reference.ts';
 import type { BlobReader, OpenBlob } from '../../server/storage/blob-store.ts';
 import { FilesystemDriver } from '../../server/storage/driver/filesystem.ts';
 import { compress, packTar, sha256, type Compression, type TarEntry } from '../fixtures/layers.ts';
+import { waitFor } from '../helpers/registry-client.ts';
 import { skipUnless } from '../helpers/tools.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'berth-layer-fd-'));
@@ -50,6 +52,23 @@ function fileBlobs(options: { streamOnly?: boolean; sizeOf?: (size: number) => n
     async read() { return null; },
     async urlFor() { return null; },
   };
+}
+
+/** This process's `zstd` children that are still running (not zombies), from /proc. */
+function zstdChildren(): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (comm === 'zstd' && Number(ppid) === process.pid && state !== 'Z') found.push(Number(name));
+    } catch {
+      // gone since the listing
+    }
+  }
+  return found;
 }
 
 async function listAll(workers: LayerWorkers, digest: string): Promise<{ summary: ListSummary; lines: string }> {
@@ -152,6 +171,27 @@ describe('a layer read from its local file', { skip: skipUnless('zstd') }, () =>
   it('a file shorter than its size is ABORTED (the disk\'s fault, not the layer\'s)', async () => {
     const workers = new LayerWorkers({ blobs: fileBlobs({ sizeOf: (size) => size + 4096 }) });
     await assert.rejects(listAll(workers, layers.get('gzip')!.digest), (err: unknown) => err instanceof LayerReadError && err.code === 'ABORTED' && /ended at byte/.test(err.message));
+    await workers.close();
+  });
+
+  it('a read cancelled mid-way stops the worker and the zstd program reading the file', async () => {
+    // 20,000 files of 1 KiB: more lines than the receiver's window, more tar than the socket holds.
+    const many: TarEntry[] = Array.from({ length: 20_000 }, (_, i) => ({ name: `many/f${i}`, content: randomBytes(1024) }));
+    const digest = await store(compress(await packTar(many), 'zstd'));
+    const workers = new LayerWorkers({ blobs: fileBlobs() });
+    const controller = new AbortController();
+    let release: () => void = () => undefined;
+    let batches = 0;
+    const listing = workers.list(parseDigest(digest), async () => {
+      batches += 1;
+      await new Promise<void>((resolve) => (release = resolve));
+    }, controller.signal);
+    listing.catch(() => undefined);
+    await waitFor(() => batches === 1 && zstdChildren().length === 1, 'the listing under way, the zstd program running');
+    controller.abort();
+    await assert.rejects(listing, (err: unknown) => err instanceof LayerReadError && err.code === 'ABORTED');
+    release();
+    await waitFor(() => zstdChildren().length === 0 && workers.threads === 0, 'no zstd program and no worker left');
     await workers.close();
   });
 
