@@ -34,7 +34,6 @@ export function clientAddresses(
   };
 }
 
-
 /** The names a server certificate covers (tls/names.ts SubjectNames), when clients must verify one. */
 export interface CoveredNames {
   dns: string[];

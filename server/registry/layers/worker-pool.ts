@@ -251,13 +251,15 @@ export class LayerWorkers {
           // listed without its DiffID). Not the layer's fault, so ABORTED: not remembered, tried again.
           digester?.on('error', (err: Error) => finish(new LayerReadError('ABORTED', `the thread hashing the layer failed: ${err.message}`)));
           digester?.on('exit', (code) => finish(new LayerReadError('ABORTED', `the thread hashing the layer stopped (exit code ${code})`)));
-          if (fd === undefined) blob.sendTo(sink).then(
-            () => post({ t: 'end' }),
-            (err: Error) => {
-              // The worker finished early (a file was found, or an error) and closed the sink: not a failure.
-              if (!settled) finish(new LayerReadError('CORRUPT', `reading blob ${digest.value} from storage failed: ${err.message}`));
-            },
-          );
+          if (fd === undefined) {
+            blob.sendTo(sink).then(
+              () => post({ t: 'end' }),
+              (err: Error) => {
+                // The worker finished early (a file was found, or an error) and closed the sink: not a failure.
+                if (!settled) finish(new LayerReadError('CORRUPT', `reading blob ${digest.value} from storage failed: ${err.message}`));
+              },
+            );
+          }
         });
       } finally {
         settled = true;
