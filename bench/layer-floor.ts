@@ -11,26 +11,50 @@
  *              its path checks, JSON lines and messages
  *   archive.ts Berth's own walk (listLayer, the zstd program reading the file's descriptor, as a
  *              listing of a local blob does), entries dropped: what its checks add to `listing`
- * A listing in the server adds to `archive.ts` the JSON lines, the messages to the registry's thread
- * and the write of the stored listing (bench/layers.ts measures all of it).
- * Run: node --import tsx bench/layer-floor.ts LAYER.tar.zst [ROUNDS]   (modes interleaved per round)
+ *   worker     the listing as the server runs it (LayerWorkers: a worker thread, the JSON lines and
+ *              the messages back to this thread), lines dropped; from source, the worker loads tsx
+ * A listing in the server adds to `worker` the write of the stored listing and the HTTP answer
+ * (bench/layers.ts measures all of it).
+ * Run: node --import tsx bench/layer-floor.ts LAYER.tar.zst [ROUNDS]   (modes interleaved per round; MODES=a,b)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import tar from 'tar-stream';
 import { listLayer } from '../server/registry/layers/archive.ts';
-import { findExecutable } from '../server/registry/layers/worker-pool.ts';
+import { defaultDigestThreadMinBytes, findExecutable, LayerWorkers } from '../server/registry/layers/worker-pool.ts';
+import { parseDigest } from '../server/registry/reference.ts';
 
 const file = process.argv[2];
 if (!file) throw new Error('usage: bench/layer-floor.ts LAYER.tar.zst [ROUNDS]');
 const rounds = Number(process.argv[3] ?? 3);
-type Mode = 'read' | 'diffid' | 'parse' | 'listing' | 'archive.ts';
-const MODES: Mode[] = ['read', 'diffid', 'parse', 'listing', 'archive.ts'];
+type Mode = 'read' | 'diffid' | 'parse' | 'listing' | 'archive.ts' | 'worker';
+const ALL: Mode[] = ['read', 'diffid', 'parse', 'listing', 'archive.ts', 'worker'];
+// MODES=archive.ts,worker runs only those (comma-separated).
+const MODES = process.env.MODES ? ALL.filter((m) => process.env.MODES!.split(',').includes(m)) : ALL;
 
 async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: number }> {
   const started = performance.now();
   const cpu0 = process.cpuUsage();
+  if (mode === 'worker') {
+    const handle = await fs.open(file!, 'r');
+    const size = (await handle.stat()).size;
+    const workers = new LayerWorkers({
+      blobs: {
+        open: async () => ({ size, fd: handle.fd, sendTo: async () => undefined, close: () => handle.close() }),
+        read: async () => null,
+        urlFor: async () => null,
+      },
+      digestThreadMinBytes: defaultDigestThreadMinBytes(),
+    });
+    try {
+      const summary = await workers.list(parseDigest(`sha256:${'0'.repeat(64)}`), async () => undefined);
+      const cpu = process.cpuUsage(cpu0);
+      return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries: summary.entryCount };
+    } finally {
+      await workers.close();
+    }
+  }
   if (mode === 'archive.ts') {
     const handle = await fs.open(file!, 'r');
     try {
