@@ -36,6 +36,10 @@ const MODES = process.env.MODES ? ALL.filter((m) => process.env.MODES!.split(','
 async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: number }> {
   const started = performance.now();
   const cpu0 = process.cpuUsage();
+  const measured = (entries: number) => {
+    const cpu = process.cpuUsage(cpu0);
+    return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries };
+  };
   if (mode === 'worker') {
     const handle = await fs.open(file!, 'r');
     const size = (await handle.stat()).size;
@@ -49,8 +53,7 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
     });
     try {
       const summary = await workers.list(parseDigest(`sha256:${'0'.repeat(64)}`), async () => undefined);
-      const cpu = process.cpuUsage(cpu0);
-      return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries: summary.entryCount };
+      return measured(summary.entryCount);
     } finally {
       await workers.close();
     }
@@ -64,8 +67,7 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
         yield buffer.subarray(0, bytesRead);
       };
       const summary = await listLayer(head(), () => undefined, { zstdCommand: findExecutable('zstd'), zstdStdin: handle.fd });
-      const cpu = process.cpuUsage(cpu0);
-      return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries: summary.entryCount };
+      return measured(summary.entryCount);
     } finally {
       await handle.close();
     }
@@ -101,8 +103,7 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
   }
   diff?.digest('hex');
   await exited;
-  const cpu = process.cpuUsage(cpu0);
-  return { wall: (performance.now() - started) / 1000, cpu: (cpu.user + cpu.system) / 1e6, entries };
+  return measured(entries);
 }
 
 const results = new Map<string, { wall: number[]; cpu: number[] }>();
