@@ -3,17 +3,18 @@
  * relative paths. It keeps the fast paths the local registry was tuned with (docs/benchmarks.md):
  * atomic writes by temp file + fsync + rename, blobs sent from pooled 1 MiB buffers two at a time, and
  * uploads appended with positional writev (append-sink.ts) — an unfinished object is simply a file
- * that grows, so persist() has nothing left to do and commit() is an fsync and a rename.
+ * that grows, so persist() has nothing left to do and commit() is an fsync and a rename. Small objects
+ * (links, tags, manifests) are read and written with synchronous metadata calls (files.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import fsSync, { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { DIRECT_ALIGNMENT, StagingPool } from '../aligned-buffers.ts';
 import { AppendSink, type DirectWrites } from '../append-sink.ts';
 import { BufferPool } from '../buffer-pool.ts';
-import { fsyncDir, isNotFound, makeDir, readDirOrEmpty, removeEmptyDirs, removeEmptyTree, removeFile, touchDurable, writeFileAtomic } from '../files.ts';
+import { fsyncDir, isNotFound, makeDir, makeDirNow, readDirOrEmpty, readSmallFile, removeEmptyDirs, removeEmptyTree, removeFile, statOrNull, touchDurable, writeFileAtomic } from '../files.ts';
 import { keys } from '../paths.ts';
 import { closedEarly } from './send-stream.ts';
 import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
@@ -57,20 +58,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async getContent(key: string, maxBytes = Infinity): Promise<StoredContent | null> {
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(this.file(key), 'r');
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
-    try {
-      const st = await handle.stat();
-      if (!st.isFile() || st.size > maxBytes) return null;
-      return { bytes: await handle.readFile(), modifiedAt: st.mtime };
-    } finally {
-      await handle.close();
-    }
+    return readSmallFile(this.file(key), maxBytes);
   }
 
   async putContent(key: string, content: string | Uint8Array): Promise<void> {
@@ -79,7 +67,7 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // tmp/ is made at start (check()); a test or a fresh directory may not have it yet.
-      await makeDir(this.tmpDir);
+      makeDirNow(this.tmpDir);
       await writeFileAtomic(this.tmpDir, this.file(key), content);
     }
   }
@@ -88,7 +76,7 @@ export class FilesystemDriver implements StorageDriver {
     const file = this.file(key);
     const now = new Date();
     try {
-      await fs.utimes(file, now, now);
+      fsSync.utimesSync(file, now, now);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       await touchDurable(file);
@@ -143,13 +131,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
-    try {
-      const st = await fs.stat(this.file(key));
-      return st.isFile() ? { path: key, size: st.size, modifiedAt: st.mtime } : null;
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
-    }
+    const st = statOrNull(this.file(key));
+    return st?.isFile() ? { path: key, size: st.size, modifiedAt: st.mtime } : null;
   }
 
   async list(dir: string): Promise<string[]> {
