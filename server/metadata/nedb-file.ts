@@ -17,6 +17,7 @@
  * nedb-promises forwards to @seald-io/nedb, whose Persistence methods are replaced per instance below
  * (its typings omit them).
  */
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Datastore from 'nedb-promises';
@@ -65,6 +66,7 @@ interface FileState {
 }
 
 interface NedbPersistence {
+  modes: { fileMode: number };
   persistCachedDatabaseAsync(): Promise<void>;
   persistNewStateAsync(docs: unknown[]): Promise<void>;
   treatRawStreamAsync(stream: NodeJS.ReadableStream): Promise<unknown>;
@@ -191,6 +193,43 @@ export async function findSetAside(dirs: readonly string[]): Promise<SetAsideFil
 
 // ---- internals ------------------------------------------------------------------------------------
 
+/**
+ * Appends `text` to a store file with synchronous calls: an index append is a line of a few hundred
+ * bytes into the page cache (no fsync: nedb does not sync appends, and the index is rebuilt from the
+ * files), where fs.promises.appendFile plus the stat that guarded it were four hops to the thread pool
+ * and back (docs/benchmarks.md, catalog populate). An append the disk refuses is cut back off the file,
+ * so the file stays whole. nedb runs one operation at a time per store, so appends never interleave.
+ */
+function appendNow(file: string, text: string, mode: number): void {
+  if (text.length === 0) return;
+  const bytes = Buffer.from(text);
+  const fd = fsSync.openSync(file, 'a', mode);
+  try {
+    const before = fsSync.fstatSync(fd).size;
+    try {
+      for (let done = 0; done < bytes.length; ) done += fsSync.writeSync(fd, bytes, done);
+    } catch (err) {
+      // A partial line joined to the next append would corrupt a good line: cut it back off.
+      try {
+        fsSync.ftruncateSync(fd, before);
+      } catch {
+        // The file keeps a torn last line, which the next load drops (openNedb).
+      }
+      throw err;
+    }
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
+
+/** A document as nedb writes it: JSON, dates as {"$$date": milliseconds} (nedb's model.serialize). */
+function serialize(doc: unknown): string {
+  return JSON.stringify(doc, function (this: Record<string, unknown>, key, value: unknown) {
+    const raw = this[key];
+    return raw instanceof Date ? { $$date: raw.getTime() } : value;
+  });
+}
+
 function persistenceOf<T>(db: Datastore<T>): object {
   return (db as unknown as { persistence: object }).persistence;
 }
@@ -223,14 +262,10 @@ async function load<T>(file: string, options: NedbOptions, dropBadLines: boolean
       options.onWriteFailure?.(err as Error, file);
     }
   };
-  const append = persistence.persistNewStateAsync.bind(persistence);
   persistence.persistNewStateAsync = async (docs: unknown[]) => {
-    // nedb runs one operation at a time per store, so nothing else appends between the stat and the write.
-    const before = await fs.stat(file).then((st) => st.size, () => null);
     try {
-      await append(docs);
+      appendNow(file, docs.map((doc) => `${serialize(doc)}\n`).join(''), persistence.modes.fileMode);
     } catch (err) {
-      if (before !== null) await fs.truncate(file, before).catch(() => undefined);
       state.unsaved = true;
       options.onWriteFailure?.(err as Error, file);
       if (options.derived && isDiskError(err)) return;

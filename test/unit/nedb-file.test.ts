@@ -55,6 +55,33 @@ describe('nedb files with damaged contents', () => {
   });
 });
 
+describe('nedb appends', () => {
+  let dir: string;
+  before(async () => {
+    dir = await tempDir('berth-nedb-append-');
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('are one line per change, read back as written: dates, nested documents, updates and removals', async () => {
+    const file = path.join(dir, 'appends.db');
+    const db = await openNedb<Doc & { nested?: { at: Date; list: unknown[] } }>(file);
+    const nested = { at: new Date(Date.UTC(2026, 4, 1, 12, 30)), list: [1, 'two', { three: null }, new Date(Date.UTC(2026, 0, 2))] };
+    await db.insert([doc(1), doc(2), { ...doc(3), nested }]);
+    await db.update({ _id: 'd2' }, { $set: { n: 20 } });
+    await db.remove({ _id: 'd1' }, {});
+    const lines = (await fs.readFile(file, 'utf8')).split('\n');
+    assert.equal(lines.pop(), '', 'the file ends with a newline');
+    assert.equal(lines.length, 5, 'three inserts, one update, one removal: one line each');
+    assert.deepEqual(JSON.parse(lines[0]!), { _id: 'd1', n: 1, at: { $$date: doc(1).at.getTime() } });
+    assert.deepEqual(JSON.parse(lines[4]!), { $$deleted: true, _id: 'd1' });
+
+    const again = await openNedb<Doc>(path.join(dir, 'appends.db'));
+    assert.deepEqual(await again.find({}).sort({ n: 1 }), [{ ...doc(3), nested }, { ...doc(2), n: 20 }]);
+  });
+});
+
 describe('nedb files on a full disk', { skip: skipUnlessRoot('mount', 'umount') }, () => {
   let disk: Tmpfs;
   let filler: string;
