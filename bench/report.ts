@@ -35,7 +35,7 @@ const WHY: Record<string, string> = {
   'push 210 MB: wall MB/s': 'skopeo hashes every byte too, on the same 2 cores',
   'pull 210 MB: registry CPU s/GB': 'socket writes and page-cache reads are 74% of the main thread, both kernel copies; Node has no sendfile',
   'manifest GET by tag: requests/s at 32 connections': 'JavaScript runs on one core while wrk takes the other; the socket write is 38% of it',
-  'catalog populate (mount + manifest PUT): repos/s': 'a repository is 3 requests and ~80 file operations, each a hop to the thread pool (the registry thread is idle ~65% of it); the 6 fsyncs that make a 201 survive a crash cost 7-20% on a quiet disk, 40-80% on a busy one (eatmydata)',
+  'catalog populate (mount + manifest PUT): repos/s': 'the 6 fsyncs per repository that make a 201 survive a crash (Distribution does none): the same build without them (eatmydata) is 1.3-1.6x faster; the other file operations no longer go through the thread pool',
   'peak RSS over the whole run: MB': "the idle Node process (with the index and Node's own binary pages) is 84-89 MB, Distribution's whole peak 73 MB; the heap's growth is already capped at 20% (docs/benchmarks.md)",
   'push 210 MB: registry CPU / sha256 floor': 'receiving the body (kernel TCP, ACKs, thread hand-offs) costs as much as the hash',
 };
