@@ -12,13 +12,14 @@ import { pipeline } from 'node:stream/promises';
 import { before, describe, it } from 'node:test';
 import pino from 'pino';
 import { RegistryEvents } from '../../server/registry/events.ts';
-import { LayerReadError, type ListSummary } from '../../server/registry/layers/archive.ts';
+import { LayerReadError } from '../../server/registry/layers/archive.ts';
 import { LayerIndex } from '../../server/registry/layers/layer-index.ts';
 import { defaultDigestThreadMinBytes, LayerWorkers } from '../../server/registry/layers/worker-pool.ts';
 import { parseDigest, type Digest } from '../../server/registry/reference.ts';
 import type { BlobReader } from '../../server/storage/blob-store.ts';
 import type { LayerListingStore } from '../../server/storage/derived-store.ts';
 import { compress, packTar, sha256, type Compression, type TarEntry } from '../fixtures/layers.ts';
+import { listAll } from '../helpers/layer-listing.ts';
 
 /** Blobs held in memory, sent as the disk store sends them: 1 MiB chunks, with backpressure. */
 function memoryBlobs(blobs: Map<string, Buffer>): BlobReader {
@@ -40,15 +41,6 @@ function memoryBlobs(blobs: Map<string, Buffer>): BlobReader {
     async read() { return null; },
     async urlFor() { return null; },
   };
-}
-
-async function listAll(workers: LayerWorkers, digest: string, during?: () => void): Promise<{ summary: ListSummary; lines: string }> {
-  const parts: Buffer[] = [];
-  const summary = await workers.list(parseDigest(digest), async (bytes) => {
-    during?.();
-    parts.push(Buffer.from(bytes));
-  });
-  return { summary, lines: Buffer.concat(parts).toString('utf8') };
 }
 
 // ~10 MiB of incompressible files (several digest chunks, and more than the window of 4 in flight),

@@ -16,12 +16,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { LayerReadError, type ListSummary } from '../../server/registry/layers/archive.ts';
+import { LayerReadError } from '../../server/registry/layers/archive.ts';
 import { findExecutable, LayerWorkers } from '../../server/registry/layers/worker-pool.ts';
 import { parseDigest, type Digest } from '../../server/registry/reference.ts';
 import type { BlobReader, OpenBlob } from '../../server/storage/blob-store.ts';
 import { FilesystemDriver } from '../../server/storage/driver/filesystem.ts';
 import { compress, packTar, sha256, type Compression, type TarEntry } from '../fixtures/layers.ts';
+import { listAll } from '../helpers/layer-listing.ts';
 import { waitFor } from '../helpers/registry-client.ts';
 import { skipUnless } from '../helpers/tools.ts';
 
@@ -69,12 +70,6 @@ function zstdChildren(): number[] {
     }
   }
   return found;
-}
-
-async function listAll(workers: LayerWorkers, digest: string): Promise<{ summary: ListSummary; lines: string }> {
-  const parts: Buffer[] = [];
-  const summary = await workers.list(parseDigest(digest), async (bytes) => void parts.push(Buffer.from(bytes)));
-  return { summary, lines: Buffer.concat(parts).toString('utf8') };
 }
 
 // ~9 MiB of files (more than one 1 MiB read, and past the DiffID thread's window), links and empty files.
