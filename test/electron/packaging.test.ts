@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT } from '../helpers/berth-process.ts';
@@ -33,7 +34,11 @@ async function loadBuilderConfig(overrides: object | null = null): Promise<Build
     getConfig(dir: string, file: string | null, overrides: object | null): Promise<BuilderConfig>;
     validateConfiguration(config: BuilderConfig, logger: unknown): Promise<void>;
   };
-  const { DebugLogger } = require('builder-util') as { DebugLogger: new (enabled: boolean) => unknown };
+  const { DebugLogger, log } = require('builder-util') as { DebugLogger: new (enabled: boolean) => unknown; log: { stream: NodeJS.WritableStream } };
+  // Its log ("• loaded configuration ...") goes to this process's stdout, which node --test reads as its
+  // own protocol: text landing between the runner's messages broke a run under load ("Unable to
+  // deserialize cloned data"). It is dropped here.
+  log.stream = new Writable({ write: (_chunk, _encoding, done) => done() });
   const config = await getConfig(ROOT, null, overrides);
   await validateConfiguration(config, new DebugLogger(false));
   return config;
