@@ -9,7 +9,9 @@
  * after the other, and the hops were a third of the registry's CPU in the catalog populate
  * (docs/benchmarks.md). A metadata call on a local disk does not wait for the disk (the kernel
  * journals it in memory); the waits are in fsync, which stays asynchronous, so the event loop is never
- * held for a disk flush.
+ * held for a disk flush. On a network file system (NFS, SMB) each of these calls is a round trip that
+ * holds the event loop; a data directory there is not what Berth is built for (replicas share S3 or
+ * Azure, docs/deploy.md).
  */
 import { randomUUID } from 'node:crypto';
 import fsSync, { constants } from 'node:fs';
