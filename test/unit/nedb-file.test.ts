@@ -77,7 +77,7 @@ describe('nedb appends', () => {
     assert.deepEqual(JSON.parse(lines[0]!), { _id: 'd1', n: 1, at: { $$date: doc(1).at.getTime() } });
     assert.deepEqual(JSON.parse(lines[4]!), { $$deleted: true, _id: 'd1' });
 
-    const again = await openNedb<Doc>(path.join(dir, 'appends.db'));
+    const again = await openNedb<Doc>(file);
     assert.deepEqual(await again.find({}).sort({ n: 1 }), [{ ...doc(3), nested }, { ...doc(2), n: 20 }]);
   });
 });
