@@ -74,7 +74,7 @@ async function readForm(ctx: Ctx): Promise<{ form: URLSearchParams; field(name: 
   }
   let text: string;
   try {
-    text = await getRawBody(ctx.req, { limit: MAX_FORM_BYTES, encoding: 'utf8' });
+    text = new TextDecoder().decode(await getRawBody(ctx.req, { limit: MAX_FORM_BYTES })); // as json-body.ts
   } catch (err) {
     if ((err as { type?: string }).type === 'entity.too.large') throw new RegistryError('TOO_LARGE', { message: `the form is larger than ${MAX_FORM_BYTES} bytes` });
     throw err;

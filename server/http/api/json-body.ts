@@ -12,7 +12,9 @@ const MAX_JSON_BYTES = 64 * 1024;
 export async function readJsonObject(ctx: Ctx, limit = MAX_JSON_BYTES): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await getRawBody(ctx.req, { limit, encoding: 'utf8' });
+    // Decoded here, not by raw-body, whose decoding loads iconv-lite's tables (scripts/build.js).
+    // TextDecoder drops a BOM and turns bad bytes into U+FFFD, as that decoder did.
+    text = new TextDecoder().decode(await getRawBody(ctx.req, { limit }));
   } catch (err) {
     if ((err as { type?: string }).type === 'entity.too.large') {
       throw new RegistryError('TOO_LARGE', { message: `request bodies of the management API may be at most ${limit} bytes here` });
