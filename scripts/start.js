@@ -22,8 +22,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 function headless(reason) {
   console.log(`berth: cannot open the desktop app (${reason}); running the headless server instead, with the same UI in a browser`);
-  // The flags bin/berth.js's shebang gives it (see there).
-  child = spawn(process.execPath, ['--max-semi-space-size=2', '--expose-gc', path.join(root, 'bin', 'berth.js'), 'serve', ...args], { stdio: 'inherit' });
+  // The flags and the environment bin/berth.js's #! line gives it (see there).
+  child = spawn(process.execPath, ['--max-semi-space-size=2', '--expose-gc', path.join(root, 'bin', 'berth.js'), 'serve', ...args], {
+    stdio: 'inherit',
+    env: { MALLOC_ARENA_MAX: '2', ...process.env },
+  });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 

@@ -114,6 +114,11 @@ describe('docs/deploy.md and deploy/ as the harness runs them', () => {
     // The same node flags as the image and bin/berth.js's own #! line.
     assert.deepEqual(exec.slice(1, 3), entrypoint.slice(1, 3));
     assert.match(await fs.readFile(path.join(ROOT, 'bin', 'berth.js'), 'utf8'), new RegExp(`^#!.*node ${entrypoint.slice(1, 3).join(' ')}\\n`));
+    // And the same malloc setting (bin/berth.js says why).
+    assert.match(await fs.readFile(path.join(ROOT, 'bin', 'berth.js'), 'utf8'), /^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=2 node /);
+    assert.match(unit, /^Environment=MALLOC_ARENA_MAX=2$/m);
+    const env = stages.at(-1)!.filter((i) => i.instruction === 'ENV').map((i) => i.args).join(' ');
+    assert.match(env, /(^| )MALLOC_ARENA_MAX=2( |$)/);
     assert.equal(exec[3], '/opt/berth/bin/berth.js');
     assert.equal(exec[4], 'serve');
   });

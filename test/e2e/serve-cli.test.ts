@@ -31,6 +31,21 @@ describe('berth serve', { timeout: 120_000 }, () => {
     await assert.rejects(fs.access(path.join(dataDir, 'berth.lock')), 'the lock is released');
   });
 
+  it('run as a program (`npx berth`), its #! line starts node with the measured flags and malloc setting', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    const berth = await startBerth({ dataDir: path.join(work, 'as-program'), asProgram: true });
+    try {
+      // env -S replaced itself with node: the process answering is node, with bin/berth.js's settings.
+      const argv = (await fs.readFile(`/proc/${berth.pid}/cmdline`, 'utf8')).split('\0');
+      assert.match(path.basename(argv[0]!), /^node/);
+      assert.deepEqual(argv.slice(1, 4), ['--max-semi-space-size=2', '--expose-gc', BERTH_BIN]);
+      const environ = (await fs.readFile(`/proc/${berth.pid}/environ`, 'utf8')).split('\0');
+      assert.ok(environ.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX=2 is in its environment');
+      assert.equal((await fetch(`${berth.url}/v2/`)).status, 200);
+    } finally {
+      assert.equal(await berth.stop(), 0);
+    }
+  });
+
   /** Runs `berth serve` with only these arguments and environment; resolves once it answers on `port`. */
   async function serveWith(args: string[], env: NodeJS.ProcessEnv, port: number): Promise<() => Promise<void>> {
     const { spawn } = await import('node:child_process');

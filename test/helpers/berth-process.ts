@@ -101,14 +101,21 @@ interface StartOptions {
   tls?: boolean;
   /** Another build's bin/berth.js (a benchmark comparing builds); default: this checkout's. */
   bin?: string;
+  /** Run bin/berth.js as a program, through its #! line, as `npx berth` does; default: `node bin/berth.js`. */
+  asProgram?: boolean;
+  /** A command that runs the server (strace, with its arguments): `prefix... node bin/berth.js serve ...`. */
+  prefix?: string[];
 }
 
 class PortTaken extends Error {}
 
 async function startOnce(options: StartOptions, port: number): Promise<BerthProcess> {
+  const bin = options.bin ?? BERTH_BIN;
+  const command = options.asProgram ? [bin] : [process.execPath, bin];
+  if (options.prefix) command.unshift(...options.prefix);
   const child = spawn(
-    process.execPath,
-    [options.bin ?? BERTH_BIN, 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
+    command[0]!,
+    [...command.slice(1), 'serve', '--host', options.host ?? '127.0.0.1', '--port', String(port), '--data', options.dataDir, '--log-level', 'warn', ...(options.args ?? [])],
     { env: { ...process.env, ...storageEnv(options.dataDir), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
