@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import { MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, type ManifestSummary, type IndexStore } from '../metadata/index-store.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import type { RepositoryStore } from '../storage/repository-store.ts';
+import type { RepositoryStore, StagedLink } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
 import { RegistryError } from './errors.ts';
 import type { EventOrigin, RegistryEvents } from './events.ts';
@@ -118,15 +118,28 @@ export class ManifestService {
         await blobs.putBytes(digest, bytes);
         this.bodies.set(digest.value, bytes);
         const summary = await this.summarize(manifest, bytes.length, (child) => index.manifest(repo, child));
-        let pushedAt = await repositories.linkManifest(repo, digest, manifest.mediaType);
-        await index.recordManifest(repo, digest.value, summary, pushedAt);
-        if (ref.kind === 'tag') {
-          await this.deps.guard.withTag(repo, ref.tag, async () => {
-            pushedAt = await repositories.putTag(repo, ref.tag, digest);
-            await index.setTag(repo, ref.tag, digest.value, pushedAt);
-          });
+        // Three writes at once, each synced: the revision link and the tag, out of sight, and the
+        // links of the blobs the manifest needs (linkLayer leaves their sync for up to a second). Then
+        // the link and the tag are put in place, in that order: a tag never names a manifest the
+        // repository does not hold, nor a manifest a blob it does not link, after a crash either.
+        const [revision, tag] = await allOrDiscard([
+          repositories.stageManifestLink(repo, digest, manifest.mediaType),
+          ref.kind === 'tag' ? repositories.stageTag(repo, ref.tag, digest) : Promise.resolve(null),
+          repositories.settleLayers(repo, requiredBlobs(manifest).map((d) => d.digest)).then(() => null),
+        ]);
+        try {
+          let pushedAt = await revision!.commit();
+          await index.recordManifest(repo, digest.value, summary, pushedAt);
+          if (ref.kind === 'tag') {
+            await this.deps.guard.withTag(repo, ref.tag, async () => {
+              pushedAt = await tag!.commit();
+              await index.setTag(repo, ref.tag, digest.value, pushedAt);
+            });
+          }
+          await index.touchRepository(repo, pushedAt);
+        } finally {
+          await tag?.discard();
         }
-        await index.touchRepository(repo, pushedAt);
       }),
     );
     this.deps.events.emit('manifest-pushed', {
@@ -389,4 +402,13 @@ const CREATED_ANNOTATION = 'org.opencontainers.image.created';
 
 function isTime(value: string | undefined): value is string {
   return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+/** Waits for every write; when one failed, drops the others' staged content and throws the first failure. */
+async function allOrDiscard(writes: Promise<StagedLink | null>[]): Promise<(StagedLink | null)[]> {
+  const results = await Promise.allSettled(writes);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<StagedLink | null>).value);
+  for (const r of results) if (r.status === 'fulfilled') await r.value?.discard();
+  throw failed.reason;
 }

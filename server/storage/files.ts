@@ -87,6 +87,15 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
 
 /** temp file (created with `mode`), fsync, rename over `target`, fsync its folder. */
 async function writeThenRename(tmp: string, target: string, data: string | Uint8Array, mode?: number): Promise<void> {
+  await writeSynced(tmp, data, mode);
+  await renameDurable(tmp, target);
+}
+
+/**
+ * Writes `data` to the new file `tmp` (created with `mode`) and fsyncs it: the first half of an atomic
+ * write, the second being renameDurable. Nothing is left at `tmp` when it fails.
+ */
+export async function writeSynced(tmp: string, data: string | Uint8Array, mode?: number): Promise<void> {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const fd = fsSync.openSync(tmp, 'wx', mode);
   try {
@@ -103,7 +112,6 @@ async function writeThenRename(tmp: string, target: string, data: string | Uint8
     removeQuietly(tmp);
     throw err;
   }
-  await renameDurable(tmp, target);
 }
 
 /**
@@ -127,7 +135,7 @@ export async function renameDurable(tmp: string, target: string): Promise<void> 
 }
 
 /** Removes a temp file after a failed write; the write's error is the one to report, not this one's. */
-function removeQuietly(file: string): void {
+export function removeQuietly(file: string): void {
   try {
     fsSync.rmSync(file, { force: true });
   } catch {
@@ -157,6 +165,12 @@ export async function openIfExists(file: string): Promise<fs.FileHandle | null> 
 
 /** Creates an empty marker file (a link), its folders when missing, and makes its directory entry durable. */
 export async function touchDurable(file: string): Promise<void> {
+  createEmpty(file);
+  await fsyncDir(path.dirname(file));
+}
+
+/** Creates `file` empty if missing (and its folder), leaving an existing one as it is; no fsync. */
+export function createEmpty(file: string): void {
   let fd: number;
   try {
     fd = fsSync.openSync(file, 'a');
@@ -166,7 +180,6 @@ export async function touchDurable(file: string): Promise<void> {
     fd = fsSync.openSync(file, 'a');
   }
   fsSync.closeSync(fd);
-  await fsyncDir(path.dirname(file));
 }
 
 /** stat, or null when there is nothing at `file`. */

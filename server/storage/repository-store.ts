@@ -29,11 +29,23 @@ export interface LayerLinkRecord {
   linkedAt: Date;
 }
 
+/** A link or tag written but not yet in place (the driver's StagedContent). */
+export interface StagedLink {
+  /** Puts it in place; returns the push time as a later read will see it. */
+  commit(): Promise<Date>;
+  discard(): Promise<void>;
+}
+
 export interface LayerLinks {
   /** `fresh`: ask the store, not the cache (a writer's check under its locks). */
   hasLayer(repo: string, digest: Digest, options?: Freshness): Promise<boolean>;
-  /** Links the blob into the repository, or refreshes the link's time when it is there already. */
+  /**
+   * Links the blob into the repository, or refreshes the link's time when it is there already. A new
+   * link is durable within a second, or at settleLayers().
+   */
   linkLayer(repo: string, digest: Digest): Promise<void>;
+  /** Makes these blobs' links in the repository durable now. */
+  settleLayers(repo: string, digests: readonly Digest[]): Promise<void>;
   unlinkLayer(repo: string, digest: Digest): Promise<boolean>;
   listLayers(repo: string): Promise<Digest[]>;
   listLayerLinks(repo: string): Promise<LayerLinkRecord[]>;
@@ -44,6 +56,8 @@ export interface ManifestLinks {
   manifestMediaType(repo: string, digest: Digest, options?: Freshness): Promise<string | null>;
   /** Records the manifest (and the media type it was pushed as); returns the push time. */
   linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date>;
+  /** linkManifest in two steps: the link is written (durably, out of sight) now, and recorded at commit(). */
+  stageManifestLink(repo: string, digest: Digest, mediaType: string): Promise<StagedLink>;
   unlinkManifest(repo: string, digest: Digest): Promise<boolean>;
   listManifests(repo: string): Promise<RevisionRecord[]>;
 }
@@ -51,6 +65,8 @@ export interface ManifestLinks {
 export interface TagStore {
   resolveTag(repo: string, tag: string): Promise<Digest | null>;
   putTag(repo: string, tag: string, digest: Digest): Promise<Date>;
+  /** putTag in two steps: the tag's new content is written now, and the tag moved at commit(). */
+  stageTag(repo: string, tag: string, digest: Digest): Promise<StagedLink>;
   deleteTag(repo: string, tag: string): Promise<boolean>;
   listTags(repo: string): Promise<TagRecord[]>;
 }
@@ -119,8 +135,15 @@ export class DriverRepositoryStore implements RepositoryStore {
     // The link's modified time is when a push last needed this blob here: garbage collection spares
     // links younger than its grace window, so a push whose manifest is still to come keeps its layers.
     const seenAt = cacheClock();
-    await this.driver.touch(keys.layerLink(repo, digest));
+    // Durable within a second, or when a manifest that needs it is pushed (settleLayers): the manifest's
+    // 201 is what says an image is stored, and its links are then synced together with its own writes.
+    await this.driver.touch(keys.layerLink(repo, digest), { soon: true });
     this.links.set(`${repo}\0${digest.value}`, true, seenAt);
+  }
+
+  /** Makes the links of these blobs in `repo` durable now (linkLayer leaves that for up to a second). */
+  async settleLayers(repo: string, digests: readonly Digest[]): Promise<void> {
+    await this.driver.settle(digests.map((d) => keys.layerLink(repo, d)));
   }
 
   async unlinkLayer(repo: string, digest: Digest): Promise<boolean> {
@@ -160,12 +183,23 @@ export class DriverRepositoryStore implements RepositoryStore {
   }
 
   async linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date> {
+    return (await this.stageManifestLink(repo, digest, mediaType)).commit();
+  }
+
+  /** linkManifest in two steps (the driver's stageContent): written now, visible at commit(). */
+  async stageManifestLink(repo: string, digest: Digest, mediaType: string): Promise<StagedLink> {
     const key = keys.revisionLink(repo, digest);
     const pushedAt = new Date();
     const seenAt = cacheClock();
-    await this.driver.putContent(key, `${mediaType}\n${this.stamp(pushedAt)}`);
-    this.revisions.set(`${repo}\0${digest.value}`, mediaType, seenAt);
-    return this.storedTime(key, pushedAt);
+    const staged = await this.driver.stageContent(key, `${mediaType}\n${this.stamp(pushedAt)}`);
+    return {
+      commit: async () => {
+        await staged.commit();
+        this.revisions.set(`${repo}\0${digest.value}`, mediaType, seenAt);
+        return this.storedTime(key, pushedAt);
+      },
+      discard: () => staged.discard(),
+    };
   }
 
   async unlinkManifest(repo: string, digest: Digest): Promise<boolean> {
@@ -202,15 +236,26 @@ export class DriverRepositoryStore implements RepositoryStore {
   }
 
   async putTag(repo: string, tag: string, digest: Digest): Promise<Date> {
+    return (await this.stageTag(repo, tag, digest)).commit();
+  }
+
+  /** putTag in two steps (the driver's stageContent): written now, the tag moved at commit(). */
+  async stageTag(repo: string, tag: string, digest: Digest): Promise<StagedLink> {
     const key = keys.tag(repo, tag);
     const pushedAt = new Date();
-    // A tag moved from another digest: other replicas may hold the old one (StoreChanges).
-    const before = this.changes ? await this.readTag(key) : null;
     const seenAt = cacheClock();
-    await this.driver.putContent(key, `${digest.value}\n${tag}\n${this.stamp(pushedAt)}`);
-    if (before && before.digest.value !== digest.value) this.changes?.changed();
-    this.tags.set(`${repo}\0${tag}`, digest, seenAt);
-    return this.storedTime(key, pushedAt);
+    const staged = await this.driver.stageContent(key, `${digest.value}\n${tag}\n${this.stamp(pushedAt)}`);
+    return {
+      commit: async () => {
+        // A tag moved from another digest: other replicas may hold the old one (StoreChanges).
+        const before = this.changes ? await this.readTag(key) : null;
+        await staged.commit();
+        if (before && before.digest.value !== digest.value) this.changes?.changed();
+        this.tags.set(`${repo}\0${tag}`, digest, seenAt);
+        return this.storedTime(key, pushedAt);
+      },
+      discard: () => staged.discard(),
+    };
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {

@@ -129,6 +129,40 @@ export function driverSuite(name: string, factory: DriverFactory): void {
       assert.ok(second!.modifiedAt.getTime() >= first!.modifiedAt.getTime());
     });
 
+    it('touch with soon makes the object at once, and settle (of it or of anything) resolves', async () => {
+      const driver = make();
+      await driver.touch('t/soon/a/link', { soon: true });
+      await driver.touch('t/soon/b/link', { soon: true });
+      assert.equal((await driver.stat('t/soon/a/link'))?.size, 0);
+      assert.deepEqual(await driver.list('t/soon'), ['a', 'b']);
+      await driver.settle(['t/soon/a/link', 't/soon/b/link', 't/soon/never/link']);
+      await driver.settle([]);
+      await driver.touch('t/soon/a/link', { soon: true });
+      assert.equal((await driver.stat('t/soon/a/link'))?.size, 0, 'an existing one stays as it was');
+    });
+
+    it('staged content is out of sight until committed, then whole, in the order committed; discarded, never', async () => {
+      const driver = make();
+      await driver.putContent('t/staged/tag', 'old');
+      const [first, second, dropped] = await Promise.all([
+        driver.stageContent('t/staged/revision', 'revision'),
+        driver.stageContent('t/staged/tag', Buffer.from('new')),
+        driver.stageContent('t/staged/dropped', 'never'),
+      ]);
+      assert.equal(await driver.getContent('t/staged/revision'), null);
+      assert.equal((await driver.getContent('t/staged/tag'))?.bytes.toString(), 'old');
+      await first.commit();
+      assert.equal((await driver.getContent('t/staged/revision'))?.bytes.toString(), 'revision');
+      assert.equal((await driver.getContent('t/staged/tag'))?.bytes.toString(), 'old');
+      await second.commit();
+      assert.equal((await driver.getContent('t/staged/tag'))?.bytes.toString(), 'new');
+      await dropped.discard();
+      await second.discard(); // after its commit: nothing to drop
+      assert.equal(await driver.getContent('t/staged/dropped'), null);
+      assert.equal((await driver.getContent('t/staged/tag'))?.bytes.toString(), 'new');
+      assert.deepEqual(await driver.list('t/staged'), ['revision', 'tag']);
+    });
+
     it('lists the names directly under a directory, and walks every object below it, across pages', async () => {
       const driver = make({ pageSize: 2 });
       for (const key of ['t/l/b', 't/l/a', 't/l/sub/x', 't/l/sub/deeper/y', 't/l/c', 't/l/d', 't/lx/not-under']) await driver.putContent(key, key);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,6 +14,7 @@ import { AzureDriver } from '../../server/storage/driver/azure.ts';
 import type { StorageDriver } from '../../server/storage/driver/driver.ts';
 import { FilesystemDriver } from '../../server/storage/driver/filesystem.ts';
 import { S3Driver } from '../../server/storage/driver/s3.ts';
+import { waitFor } from '../helpers/registry-client.ts';
 import { freshStorage, missingServer } from '../helpers/storage.ts';
 import { driverSuite } from './driver-suite.ts';
 
@@ -41,6 +43,47 @@ driverSuite('filesystem', filesystem());
 // Uploads on local disks go direct (O_DIRECT, append-sink.ts) where the file system allows; the same
 // suite with direct writes off covers file systems that refuse them (tmpfs) and other platforms.
 driverSuite('filesystem, buffered writes', filesystem({ directWrites: false }));
+
+describe("storage driver: filesystem's deferred folder syncs and staged writes", () => {
+  const make = () => filesystem().make() as FilesystemDriver;
+
+  it('settle syncs the folders of the links named; the timer, within a second, those no one settled', async () => {
+    const driver = make();
+    await driver.touch('r/_layers/a/link', { soon: true });
+    await driver.touch('r/_layers/b/link', { soon: true });
+    assert.equal(driver.unsyncedFolders, 2);
+    await driver.settle(['r/_layers/a/link']);
+    assert.equal(driver.unsyncedFolders, 1);
+    await waitFor(() => driver.unsyncedFolders === 0, 'the timer to sync the folder no request settled');
+    await driver.touch('r/_layers/c/link');
+    assert.equal(driver.unsyncedFolders, 0, 'a touch without soon syncs its folder itself');
+    await driver.close();
+  });
+
+  it('a folder removed before its sync has nothing left to sync; close() syncs what is left', async () => {
+    const driver = make();
+    await driver.touch('gone/_layers/a/link', { soon: true });
+    await driver.deleteAll('gone');
+    await driver.settle(['gone/_layers/a/link']);
+    assert.equal(driver.unsyncedFolders, 0);
+    await driver.touch('kept/_layers/a/link', { soon: true });
+    await driver.close();
+    assert.equal(driver.unsyncedFolders, 0);
+  });
+
+  it('staged writes leave nothing in tmp/, committed or discarded, and work before tmp/ exists', async () => {
+    const driver = make();
+    const staged = await driver.stageContent('r/tags/x', 'one');
+    assert.equal((await readdir(driver.tmpDir)).length, 1, 'the synced temp file');
+    const dropped = await driver.stageContent('r/tags/y', 'two');
+    await staged.commit();
+    await dropped.discard();
+    assert.deepEqual(await readdir(driver.tmpDir), []);
+    await assert.rejects(staged.commit(), /committed or discarded already/);
+    assert.equal((await driver.getContent('r/tags/x'))?.bytes.toString(), 'one');
+    await driver.close();
+  });
+});
 
 /** S3 and Azure: a fresh prefix per driver, or the prefix of `sameAs`. */
 function objectStore(driver: 's3' | 'azure', build: (storage: StorageConfig, pageSize?: number) => StorageDriver) {

@@ -143,11 +143,11 @@ describe('collection racing pushes', () => {
     const atLinks = new Promise<void>((resolve) => (reachedLinks = resolve));
     let letLink!: () => void;
     const linkMayGo = new Promise<void>((resolve) => (letLink = resolve));
-    const linkManifest = repositories.linkManifest.bind(repositories);
-    repositories.linkManifest = async (...args) => {
+    const stageManifestLink = repositories.stageManifestLink.bind(repositories);
+    repositories.stageManifestLink = async (...args) => {
       reachedLinks();
       await linkMayGo;
-      return linkManifest(...args);
+      return stageManifestLink(...args);
     };
     const manifest = Buffer.from(imageManifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)]));
     const pushing = manifests.put('app', 'v1', undefined, manifest);

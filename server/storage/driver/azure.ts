@@ -26,7 +26,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import type { AzureSettings } from '../config.ts';
-import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { StorageError, stageAsPut, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StagedContent, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 import { azureDescribe } from './names.ts';
 import { PartSink } from './part-sink.ts';
 import { sendStream } from './send-stream.ts';
@@ -99,6 +99,14 @@ export class AzureDriver implements StorageDriver {
   async putContent(path: string, content: string | Uint8Array): Promise<void> {
     const body = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
     await this.call(`write ${path}`, () => this.blob(path).upload(body, body.length));
+  }
+
+  async stageContent(path: string, content: string | Uint8Array): Promise<StagedContent> {
+    return stageAsPut(this, path, content);
+  }
+
+  async settle(): Promise<void> {
+    // Every write is durable when it returns.
   }
 
   async touch(path: string): Promise<void> {

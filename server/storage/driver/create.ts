@@ -6,7 +6,7 @@
  * local disk ~15 MB of resident memory (docs/benchmarks.md, "Memory"), for code it never runs.
  */
 import type { StorageConfig } from '../config.ts';
-import type { ObjectInfo, ObjectReader, ObjectWriter, StorageDriver, StorageLocation, StoredContent, WriterOptions } from './driver.ts';
+import type { ObjectInfo, ObjectReader, ObjectWriter, StagedContent, StorageDriver, StorageLocation, StoredContent, WriterOptions } from './driver.ts';
 import { FilesystemDriver } from './filesystem.ts';
 import { azureDescribe, azureLocation, s3Describe, s3Location } from './names.ts';
 
@@ -64,8 +64,14 @@ class LazyDriver implements StorageDriver {
   async putContent(path: string, content: string | Uint8Array): Promise<void> {
     return (await this.driver()).putContent(path, content);
   }
-  async touch(path: string): Promise<void> {
-    return (await this.driver()).touch(path);
+  async touch(path: string, options?: { soon?: boolean }): Promise<void> {
+    return (await this.driver()).touch(path, options);
+  }
+  async settle(paths: readonly string[]): Promise<void> {
+    return (await this.driver()).settle(paths);
+  }
+  async stageContent(path: string, content: string | Uint8Array): Promise<StagedContent> {
+    return (await this.driver()).stageContent(path, content);
   }
   async putFile(path: string, file: string): Promise<void> {
     return (await this.driver()).putFile(path, file);

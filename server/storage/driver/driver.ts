@@ -135,9 +135,19 @@ export interface StorageDriver {
   putContent(path: string, content: string | Uint8Array): Promise<void>;
   /**
    * Creates an empty object, or renews the modified time of an existing one (a layer link's time is
-   * when a push last needed it: the garbage collector's grace window).
+   * when a push last needed it: the garbage collector's grace window). With `soon`, a new object may
+   * become durable up to a second later, or when settle() names it: on disk that spares the request a
+   * directory fsync of its own (object stores' writes are durable when they return).
    */
-  touch(path: string): Promise<void>;
+  touch(path: string, options?: { soon?: boolean }): Promise<void>;
+  /** Makes the objects that touch(path, { soon: true }) created at these paths durable now. */
+  settle(paths: readonly string[]): Promise<void>;
+  /**
+   * putContent in two steps: the content is written where no reader sees it (on disk: a synced temp
+   * file), so that several objects can be written at once and then made visible, each whole, in the order
+   * the caller commits them. An uncommitted one is dropped with discard().
+   */
+  stageContent(path: string, content: string | Uint8Array): Promise<StagedContent>;
   /** Moves a complete local file into the store at `path` (whole or not at all); the file is consumed. */
   putFile(path: string, file: string): Promise<void>;
   /**
@@ -186,6 +196,18 @@ export interface StorageDriver {
   check(options?: { create?: boolean }): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
+}
+
+/** Content written by stageContent, not yet visible at its path. */
+export interface StagedContent {
+  /** Makes it visible at its path, whole (and durable); once. */
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** stageContent for stores whose one PUT is atomic and durable already: nothing is written before commit(). */
+export function stageAsPut(driver: Pick<StorageDriver, 'putContent'>, path: string, content: string | Uint8Array): StagedContent {
+  return { commit: () => driver.putContent(path, content), discard: async () => undefined };
 }
 
 /** Why a store could not be used, as a user would want it said. */

@@ -14,10 +14,10 @@ import type { Writable } from 'node:stream';
 import { DIRECT_ALIGNMENT, StagingPool } from '../aligned-buffers.ts';
 import { AppendSink, type DirectWrites } from '../append-sink.ts';
 import { BufferPool } from '../buffer-pool.ts';
-import { fsyncDir, isNotFound, makeDir, makeDirNow, readDirOrEmpty, readSmallFile, removeEmptyDirs, removeEmptyTree, removeFile, statOrNull, touchDurable, writeFileAtomic } from '../files.ts';
+import { createEmpty, fsyncDir, isNotFound, makeDir, makeDirNow, readDirOrEmpty, readSmallFile, removeEmptyDirs, removeEmptyTree, removeFile, removeQuietly, renameDurable, statOrNull, touchDurable, writeSynced } from '../files.ts';
 import { keys } from '../paths.ts';
 import { closedEarly } from './send-stream.ts';
-import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StagedContent, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 
 /**
  * Blobs are sent in 1 MiB reads, two in flight per response (one being read while the other is being
@@ -29,6 +29,8 @@ const sendBuffers = new BufferPool(SEND_CHUNK, 16);
 const TOP_FOLDERS = [keys.blobs, keys.repositories, keys.uploads];
 /** Staging buffers of direct upload writes (append-sink.ts): 2 MiB a pair, a few kept for the next layers. */
 const stagingPairs = new StagingPool(4);
+/** How long a new entry made by touch(..., { soon: true }) may wait for its folder's fsync. */
+const SOON_MS = 1000;
 
 export class FilesystemDriver implements StorageDriver {
   readonly root: string;
@@ -62,25 +64,86 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async putContent(key: string, content: string | Uint8Array): Promise<void> {
+    await (await this.stageContent(key, content)).commit();
+  }
+
+  async stageContent(key: string, content: string | Uint8Array): Promise<StagedContent> {
+    const tmp = path.join(this.tmpDir, randomUUID());
     try {
-      await writeFileAtomic(this.tmpDir, this.file(key), content);
+      await writeSynced(tmp, content);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // tmp/ is made at start (check()); a test or a fresh directory may not have it yet.
       makeDirNow(this.tmpDir);
-      await writeFileAtomic(this.tmpDir, this.file(key), content);
+      await writeSynced(tmp, content);
     }
+    let done = false;
+    return {
+      commit: async () => {
+        if (done) throw new Error(`${key}: staged content committed or discarded already`);
+        done = true;
+        await renameDurable(tmp, this.file(key));
+      },
+      discard: async () => {
+        if (!done) removeQuietly(tmp);
+        done = true;
+      },
+    };
   }
 
-  async touch(key: string): Promise<void> {
+  async touch(key: string, options: { soon?: boolean } = {}): Promise<void> {
     const file = this.file(key);
     const now = new Date();
     try {
       fsSync.utimesSync(file, now, now);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await touchDurable(file);
+      if (!options.soon) return touchDurable(file);
+      // The folder's fsync is left to settle() or to the timer: a push's layer links are then synced
+      // together, beside its manifest's own writes (manifests.ts), not one after another.
+      createEmpty(file);
+      this.unsynced.set(path.dirname(file), null);
+      this.syncTimer ??= setTimeout(() => void this.syncUnsynced(), SOON_MS).unref();
     }
+  }
+
+  async settle(keys: readonly string[]): Promise<void> {
+    if (this.unsynced.size === 0) return;
+    await Promise.all([...new Set(keys.map((k) => path.dirname(this.file(k))))].map((dir) => this.syncDir(dir)));
+  }
+
+  /** Folders whose new entries (from touch with `soon`) are not yet known durable, with the fsync under way. */
+  private readonly unsynced = new Map<string, Promise<void> | null>();
+  private syncTimer: NodeJS.Timeout | null = null;
+
+  /** fsyncs `dir` if it holds unsynced entries, sharing an fsync already under way that began after them. */
+  private syncDir(dir: string): Promise<void> {
+    const state = this.unsynced.get(dir);
+    if (state !== null) return state ?? Promise.resolve();
+    const sync: Promise<void> = fsyncDir(dir).then(
+      () => void (this.unsynced.get(dir) === sync && this.unsynced.delete(dir)),
+      (err: unknown) => {
+        if (this.unsynced.get(dir) !== sync) throw err;
+        // A folder removed since (its repository deleted) has nothing left to make durable.
+        if (isNotFound(err)) return void this.unsynced.delete(dir);
+        this.unsynced.set(dir, null);
+        throw err;
+      },
+    );
+    this.unsynced.set(dir, sync);
+    return sync;
+  }
+
+  /** What no request settled within SOON_MS; a failed fsync is tried again a second later. */
+  private async syncUnsynced(): Promise<void> {
+    this.syncTimer = null;
+    await Promise.allSettled([...this.unsynced.keys()].map((dir) => this.syncDir(dir)));
+    if (this.unsynced.size > 0 && !this.closed) this.syncTimer ??= setTimeout(() => void this.syncUnsynced(), SOON_MS).unref();
+  }
+
+  /** Entries made with touch(..., { soon: true }) not yet known durable (tests). */
+  get unsyncedFolders(): number {
+    return this.unsynced.size;
   }
 
   async putFile(key: string, source: string): Promise<void> {
@@ -252,7 +315,14 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async close(): Promise<void> {}
+  private closed = false;
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    await Promise.all([...this.unsynced.keys()].map((dir) => this.syncDir(dir)));
+  }
 }
 
 /** The open file's size; the handle is closed when even that fails. */

@@ -43,7 +43,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Settings } from '../config.ts';
 import { S3_MIN_PART_BYTES } from '../config.ts';
-import { StorageError, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
+import { StorageError, stageAsPut, type ByteRange, type ObjectInfo, type ObjectReader, type ObjectWriter, type StagedContent, type StorageDriver, type StoredContent, type WriterOptions } from './driver.ts';
 import { s3Describe, s3Location } from './names.ts';
 import { PartSink } from './part-sink.ts';
 import { sendStream } from './send-stream.ts';
@@ -138,6 +138,14 @@ export class S3Driver implements StorageDriver {
   async putContent(path: string, content: string | Uint8Array): Promise<void> {
     const body = typeof content === 'string' ? Buffer.from(content) : content;
     await this.call(`write ${path}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(path), Body: body, ContentLength: body.byteLength })));
+  }
+
+  async stageContent(path: string, content: string | Uint8Array): Promise<StagedContent> {
+    return stageAsPut(this, path, content);
+  }
+
+  async settle(): Promise<void> {
+    // Every write is durable when it returns.
   }
 
   async touch(path: string): Promise<void> {
