@@ -41,6 +41,10 @@ export class FilesystemDriver implements StorageDriver {
   readonly tmpDir: string;
   /** Whether uploads are written with O_DIRECT (append-sink.ts); off once the file system refuses it. */
   private directWrites: boolean;
+  /** Folders whose new entries (from touch with `soon`) are not yet known durable, with the fsync under way. */
+  private readonly unsynced = new Map<string, Promise<void> | null>();
+  private syncTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(root: string, options: { directWrites?: boolean } = {}) {
     this.root = path.resolve(root);
@@ -111,10 +115,6 @@ export class FilesystemDriver implements StorageDriver {
     if (this.unsynced.size === 0) return;
     await Promise.all([...new Set(keys.map((k) => path.dirname(this.file(k))))].map((dir) => this.syncDir(dir)));
   }
-
-  /** Folders whose new entries (from touch with `soon`) are not yet known durable, with the fsync under way. */
-  private readonly unsynced = new Map<string, Promise<void> | null>();
-  private syncTimer: NodeJS.Timeout | null = null;
 
   /** fsyncs `dir` if it holds unsynced entries, sharing an fsync already under way that began after them. */
   private syncDir(dir: string): Promise<void> {
@@ -314,8 +314,6 @@ export class FilesystemDriver implements StorageDriver {
       throw new StorageError(code === 'EACCES' || code === 'EPERM' ? 'denied' : 'failed', `cannot write to ${this.root}: ${why}`, { cause: err });
     }
   }
-
-  private closed = false;
 
   async close(): Promise<void> {
     this.closed = true;
