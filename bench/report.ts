@@ -35,8 +35,8 @@ const WHY: Record<string, string> = {
   'push 210 MB: wall MB/s': 'skopeo hashes every byte too, on the same 2 cores',
   'pull 210 MB: registry CPU s/GB': 'socket writes and page-cache reads are 74% of the main thread, both kernel copies; Node has no sendfile',
   'manifest GET by tag: requests/s at 32 connections': 'JavaScript runs on one core while wrk takes the other; the socket write is 38% of it',
-  'catalog populate (mount + manifest PUT): repos/s': 'the 6 fsyncs per repository that make a 201 survive a crash (Distribution does none): the same build without them (eatmydata) is 1.3-1.6x faster; the other file operations no longer go through the thread pool',
-  'peak RSS over the whole run: MB': "the idle Node process (with the index and Node's own binary pages) is 84-89 MB, Distribution's whole peak 73 MB; the heap's growth is already capped at 20% (docs/benchmarks.md)",
+  'catalog populate (mount + manifest PUT): repos/s': 'the manifest PUT waits for three rounds of fsyncs that make its 201 survive a crash (Distribution does none), and for the folders and files a new repository needs (mkdir, open: a third of its thread)',
+  'peak RSS over the whole run: MB': "the idle Node process (with the index and Node's own binary pages, 44 MB) is 76-81 MB, Distribution's whole peak 73-84 MB; the heap's growth is capped at 20% and malloc at two arenas (docs/benchmarks.md)",
   'push 210 MB: registry CPU / sha256 floor': 'receiving the body (kernel TCP, ACKs, thread hand-offs) costs as much as the hash',
 };
 const row = (workload: string, dist: number, berth: number, ratio: number, target: string, ok: boolean | null) =>
