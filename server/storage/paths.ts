@@ -13,7 +13,9 @@
  *                                             '_'-names below cannot collide with nested repositories
  *       _layers/<alg>/<hex>                   empty object: blob <alg>:<hex> belongs to this repository
  *                                             (modified time: the last upload or mount that linked it: the
- *                                             GC grace window)
+ *                                             GC grace window). On disk a new link's folder is synced
+ *                                             within a second, or with the manifest PUT that needs it,
+ *                                             before that manifest's link and tag appear (manifests.ts)
  *       _manifests/revisions/<alg>/<hex>      manifest <alg>:<hex> was pushed here: "<media type>\n", and on
  *                                             an object store "<pushed at, ISO 8601>\n"; on disk the file's
  *                                             modified time is the push time
