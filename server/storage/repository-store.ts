@@ -100,8 +100,9 @@ export class DriverRepositoryStore implements RepositoryStore {
   /** "repo\0tag" -> digest, for tags known to exist. */
   private readonly tags: EntryCache<Digest>;
   /**
-   * Bumped after every removal: a lookup that was in the store while a removal finished does not cache
-   * what it saw, or a link deleted by garbage collection could live on in the cache (as in the blob store).
+   * Bumped after every removal and every tag written: a lookup that was in the store while one finished
+   * does not cache what it saw, or a link deleted by garbage collection, or the digest a tag pointed to
+   * before a push moved it, could live on in the cache (as in the blob store).
    */
   private removals = 0;
 
@@ -117,6 +118,14 @@ export class DriverRepositoryStore implements RepositoryStore {
     this.links = entryCache<true>(500_000, cacheTtlMs);
     this.revisions = entryCache<string>(200_000, cacheTtlMs);
     this.tags = entryCache<Digest>(200_000, cacheTtlMs);
+  }
+
+  /**
+   * Changes whenever an answer read from this store may have changed (a removal, a tag written):
+   * what is remembered of such answers is valid only while it stays the same (http/manifest-answers.ts).
+   */
+  get generation(): number {
+    return this.removals;
   }
 
   // ---- layers ---------------------------------------------------------------------------------
@@ -250,6 +259,7 @@ export class DriverRepositoryStore implements RepositoryStore {
         // A tag moved from another digest: other replicas may hold the old one (StoreChanges).
         const before = this.changes ? await this.readTag(key) : null;
         await staged.commit();
+        this.removals += 1;
         if (before && before.digest.value !== digest.value) this.changes?.changed();
         this.tags.set(`${repo}\0${tag}`, digest, seenAt);
         return this.storedTime(key, pushedAt);
