@@ -80,9 +80,9 @@ export class OutboxRecorder {
           e.origin,
         )),
       events.on('blob-pulled', (e) =>
-        this.record({ kind: 'pull', action: 'pull', target: { mediaType: BLOB_MEDIA_TYPE, size: e.size, digest: e.digest, repository: e.repository, url: url(e.origin, e.repository, 'blobs', e.digest) } }, e.origin)),
+        this.takesPulls() && this.record({ kind: 'pull', action: 'pull', target: { mediaType: BLOB_MEDIA_TYPE, size: e.size, digest: e.digest, repository: e.repository, url: url(e.origin, e.repository, 'blobs', e.digest) } }, e.origin)),
       events.on('manifest-pulled', (e) =>
-        this.record(
+        this.takesPulls() && this.record(
           {
             kind: 'pull',
             action: 'pull',
@@ -114,6 +114,14 @@ export class OutboxRecorder {
         );
       }),
     ];
+  }
+
+  /**
+   * Whether an enabled endpoint takes pull events at all. Pulls are the registry's most frequent
+   * requests and no endpoint takes them by default: without one, a pull builds no event.
+   */
+  takesPulls(): boolean {
+    return this.deps.endpoints().some((ep) => ep.doc.enabled && ep.doc.events.includes('pull'));
   }
 
   stop(): void {

@@ -191,6 +191,11 @@ export class WebhookService {
 
   // ---- endpoints ------------------------------------------------------------------------------
 
+  /** Whether an enabled endpoint takes pull events (a pull's answer then waits for the outbox). */
+  takesPulls(): boolean {
+    return this.recorder.takesPulls();
+  }
+
   list(): WebhookEndpoint[] {
     return [...this.endpoints.values()].map((ep) => this.view(ep));
   }
