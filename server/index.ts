@@ -55,6 +55,8 @@ import { findSetAside, StoreReadError } from './metadata/nedb-file.ts';
 import type { SetAsideStore } from './metadata/maintenance-db.ts';
 import { StorageHealth } from './registry/storage-health.ts';
 import { continueWhenRead } from './http/expect-continue.ts';
+import { ManifestAnswers } from './http/manifest-answers.ts';
+import { hostCheck } from './http/request-origin.ts';
 import type { ManagementServices } from './http/api/routes.ts';
 import { AuthError } from './auth/errors.ts';
 import { AuthService } from './auth/service.ts';
@@ -387,6 +389,22 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
     metadata: metadata.driver === 'postgres' ? metadata : null,
     changes,
   });
+  // Manifest GETs and HEADs answered again from memory (http/manifest-answers.ts): only while auth is
+  // off and this server is alone over its store.
+  let mirrorChanges = 0;
+  events.on('mirror-changed', () => {
+    mirrorChanges += 1;
+  });
+  const answers = auth || changes ? null : new ManifestAnswers({
+    version: () => repositoryStore.generation + manifests.evictions + mirrorChanges,
+    open: () => !stopping && !webhooks.takesPulls(),
+    namesUs: hostCheck({ bindHost: config.host, allowedHosts: config.allowedHosts }),
+    metrics,
+    events,
+    log,
+    stopping: () => stopping,
+  });
+  const listener = () => (answers ? answers.wrap(app.callback()) : app.callback());
   // A collection or an upload purge may have made room.
   events.on('maintenance', (event) => {
     if (event.state === 'succeeded') storage.recheck();
@@ -632,13 +650,13 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
         createdAdmin = await openAuth();
         if (config.tls) {
           const { cert, key } = await tlsMaterial();
-          const secure = https.createServer({ ...timeouts, cert, key }, app.callback());
+          const secure = https.createServer({ ...timeouts, cert, key }, listener());
           continueWhenRead(secure, app.callback());
           server = secure;
           address = await listenOn(secure);
           watchCertificate(secure);
         } else {
-          server = http.createServer(timeouts, app.callback());
+          server = http.createServer(timeouts, listener());
           continueWhenRead(server, app.callback());
           address = await listenOn(server);
         }

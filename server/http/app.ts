@@ -14,6 +14,8 @@
  *                         mirror routing), before their handler
  *   5b. ui                the web UI's files at / (ui.ts), for what no route matched
  *   6. unmatched          405 UNSUPPORTED for a known path with another method, else 404 NOT_FOUND
+ * In front of it all (index.ts): a manifest GET or HEAD that this pipeline already answered, with nothing
+ * changed since, is answered again from memory, counted, logged and announced as here (manifest-answers.ts).
  */
 import Router from '@koa/router';
 import Koa from 'koa';

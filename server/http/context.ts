@@ -1,4 +1,5 @@
 /** The Koa context every handler receives, and the services the handlers call. */
+import type { IncomingMessage } from 'node:http';
 import type { ParameterizedContext } from 'koa';
 import type { BerthConfig } from '../config.ts';
 import type { MaintenanceService } from '../registry/maintenance.ts';
@@ -69,18 +70,23 @@ export function sendEmpty(ctx: Ctx, status: number): void {
 export function eventOrigin(ctx: Ctx): EventOrigin {
   let origin = ctx.state.eventOrigin as EventOrigin | undefined;
   if (!origin) {
-    const socket = ctx.req.socket;
-    // As Go writes a remote address: "127.0.0.1:54321", "[::1]:54321".
-    const ip = socket.remoteAddress?.startsWith('::ffff:') ? socket.remoteAddress.slice(7) : (socket.remoteAddress ?? '');
-    origin = new EventOrigin({
-      addr: `${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort ?? ''}`,
-      host: ctx.get('Host'),
-      method: ctx.method,
-      useragent: ctx.get('User-Agent'),
-      actor: typeof ctx.state.user === 'string' ? ctx.state.user : undefined,
-      scheme: ctx.protocol,
-    });
+    origin = originOf(ctx.req, ctx.protocol, typeof ctx.state.user === 'string' ? ctx.state.user : undefined);
     ctx.state.eventOrigin = origin;
   }
   return origin;
+}
+
+/** The origin of a request's events, from the request itself (eventOrigin; manifest-answers.ts without Koa). */
+export function originOf(req: IncomingMessage, scheme: string, actor: string | undefined): EventOrigin {
+  const socket = req.socket;
+  // As Go writes a remote address: "127.0.0.1:54321", "[::1]:54321".
+  const ip = socket.remoteAddress?.startsWith('::ffff:') ? socket.remoteAddress.slice(7) : (socket.remoteAddress ?? '');
+  return new EventOrigin({
+    addr: `${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort ?? ''}`,
+    host: req.headers.host ?? '',
+    method: req.method ?? '',
+    useragent: req.headers['user-agent'] ?? '',
+    actor,
+    scheme,
+  });
 }

@@ -6,6 +6,7 @@ import { parseAccept } from '../registry/media-types.ts';
 import { parseDigest } from '../registry/reference.ts';
 import { eventOrigin, repositoryName, sendEmpty, singleQuery, type Ctx, type RegistryServices } from './context.ts';
 import { CONTENT_DIGEST_HEADER, OCI_SUBJECT_HEADER, contentLength, ifNoneMatchHolds } from './headers.ts';
+import { offerAnswer } from './manifest-answers.ts';
 import { mirrorTarget } from './mirror.ts';
 
 export function manifestHandlers({ manifests, mirror }: RegistryServices) {
@@ -26,6 +27,8 @@ export function manifestHandlers({ manifests, mirror }: RegistryServices) {
     ctx.status = 200;
     if (withBody) ctx.body = manifest.bytes;
     ctx.length = manifest.bytes.length;
+    // The same request may be answered the same way again, until the store changes (manifest-answers.ts).
+    if (!target) offerAnswer(ctx.res, { repository: repo, reference: ctx.params.reference!, digest: manifest.digest.value, mediaType: manifest.mediaType, bytes: manifest.bytes });
   }
 
   return {

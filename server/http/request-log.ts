@@ -9,6 +9,7 @@
  * full disk), and Koa's ctx.ip then throws from an event handler, which would end the process. The
  * handler itself never throws for the same reason.
  */
+import type { ServerResponse } from 'node:http';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 
@@ -21,33 +22,49 @@ export function requestLog(log: Logger, options: RequestLogOptions = {}): Middle
   return async function logRequest(ctx, next) {
     if (!log.isLevelEnabled('info')) return next();
     const started = process.hrtime.bigint();
-    const { method, path } = ctx;
     let remote = '';
     try {
       remote = ctx.ip;
     } catch {
       // the socket is already gone
     }
-    ctx.res.once('close', () => {
-      try {
-        const answered = ctx.res.headersSent;
-        const aborted = ctx.state.clientGone === true || !ctx.res.writableFinished;
-        const fields = {
-          method,
-          path,
-          // A request cut off before any answer has no status: Koa's default 404 would be a lie.
-          ...(answered ? { status: ctx.res.statusCode } : {}),
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-          remote,
-          ...(typeof ctx.state.user === 'string' ? { user: ctx.state.user } : {}),
-          ...(aborted ? { aborted: true } : {}),
-          ...(aborted && options.stopping?.() ? { cutOffBy: 'shutdown' } : {}),
-        };
-        log.info(fields, 'request');
-      } catch (err) {
-        log.error({ err, method, path }, 'could not log a request');
-      }
-    });
+    logWhenClosed(log, ctx.res, { method: ctx.method, path: ctx.path, remote, started }, ctx.state, options);
     await next();
   };
+}
+
+/** What a request's line says of the request itself, read when it arrived. */
+export interface RequestFacts {
+  method: string;
+  path: string;
+  remote: string;
+  /** process.hrtime.bigint() at arrival. */
+  started: bigint;
+}
+
+/**
+ * Writes the request's line once its response has closed. `state`: the request's ctx.state (`user`,
+ * `clientGone`), read then. Also used for the answers manifest-answers.ts gives without Koa.
+ */
+export function logWhenClosed(log: Logger, res: ServerResponse, { method, path, remote, started }: RequestFacts, state: Record<string, unknown>, options: RequestLogOptions = {}): void {
+  res.once('close', () => {
+    try {
+      const answered = res.headersSent;
+      const aborted = state.clientGone === true || !res.writableFinished;
+      const fields = {
+        method,
+        path,
+        // A request cut off before any answer has no status: Koa's default 404 would be a lie.
+        ...(answered ? { status: res.statusCode } : {}),
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        remote,
+        ...(typeof state.user === 'string' ? { user: state.user } : {}),
+        ...(aborted ? { aborted: true } : {}),
+        ...(aborted && options.stopping?.() ? { cutOffBy: 'shutdown' } : {}),
+      };
+      log.info(fields, 'request');
+    } catch (err) {
+      log.error({ err, method, path }, 'could not log a request');
+    }
+  });
 }

@@ -78,7 +78,8 @@ function areaOf(path: string): Area {
   return 'ui';
 }
 
-export function requestOrigin(options: RequestOriginOptions): Middleware {
+/** Whether a Host header names this server (rule 1 above). */
+export function hostCheck(options: Pick<RequestOriginOptions, 'bindHost' | 'allowedHosts' | 'machineNames'>): (header: string) => boolean {
   const machineNames = options.machineNames ?? subjectNames;
   const fixed = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
   let names = new Set<string>();
@@ -94,13 +95,20 @@ export function requestOrigin(options: RequestOriginOptions): Middleware {
     refreshNames();
     return names.has(host);
   };
+  return (header) => {
+    const host = hostOf(header);
+    return host !== null && allowed(host);
+  };
+}
+
+export function requestOrigin(options: RequestOriginOptions): Middleware {
+  const namesUs = hostCheck(options);
 
   return async function checkRequestOrigin(ctx, next) {
     const area = areaOf(ctx.path);
     if (area === 'open') return next();
     const header = ctx.get('Host');
-    const host = hostOf(header);
-    if (host === null || !allowed(host)) {
+    if (!namesUs(header)) {
       throw new RegistryError('DENIED', {
         message: `Host "${header.slice(0, 100)}" does not name this registry; use localhost, 127.0.0.1 or this machine's name` +
           ` (another name, such as a proxy's, must be listed in the allowedHosts setting or BERTH_ALLOWED_HOSTS)`,

@@ -58,6 +58,8 @@ export class ManifestService {
    */
   private readonly bodies = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, maxEntrySize: MAX_CACHED_BODY, sizeCalculation: (b) => b.length || 1 });
 
+  private evicted = 0;
+
   constructor(deps: ManifestServiceDeps) {
     this.deps = deps;
   }
@@ -231,6 +233,12 @@ export class ManifestService {
   /** Drops a manifest body from the cache once its blob is gone (garbage collection, quarantine). */
   evict(digest: string): void {
     this.bodies.delete(digest);
+    this.evicted += 1;
+  }
+
+  /** How many bodies evict() dropped: answers remembered before one was dropped may be wrong now. */
+  get evictions(): number {
+    return this.evicted;
   }
 
   /** Tag or digest -> the manifest's digest and stored media type, or MANIFEST_UNKNOWN / NAME_UNKNOWN. */

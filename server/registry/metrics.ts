@@ -47,6 +47,7 @@ export class RegistryMetrics {
   private readonly registry: Registry;
   private readonly requests: Counter<'method' | 'operation' | 'status'>;
   private readonly durations: Histogram<'method' | 'operation'>;
+  private readonly fromMemory: Counter;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor({ events, uploadsInProgress, indexReady, registries = [], mirrors, metadataUp }: MetricsDeps) {
@@ -62,6 +63,11 @@ export class RegistryMetrics {
       help: 'Time from a request to the end of its response, by method and operation',
       labelNames: ['method', 'operation'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers,
+    });
+    this.fromMemory = new Counter({
+      name: 'berth_manifest_answers_from_memory_total',
+      help: 'Manifest GETs and HEADs answered again as the registry answered the same request before (also counted in berth_http_requests_total)',
       registers,
     });
     new Gauge({ name: 'berth_uploads_in_progress', help: 'Blob uploads receiving bytes right now', registers, collect() { this.set(uploadsInProgress()); } });
@@ -103,6 +109,11 @@ export class RegistryMetrics {
   observeRequest(method: string, operation: string, status: number, seconds: number): void {
     this.requests.inc({ method, operation, status });
     this.durations.observe({ method, operation }, seconds);
+  }
+
+  /** One manifest request answered from memory (http/manifest-answers.ts). */
+  answeredFromMemory(): void {
+    this.fromMemory.inc();
   }
 
   get contentType(): string {
