@@ -24,7 +24,8 @@
  *     tag or repository removed (storage/repository-store.ts), no manifest body evicted, no upstream of
  *     the pull-through cache changed. A change during the request that answered keeps its answer
  *     from being remembered at all. Answers through the pull-through cache are never remembered
- *     (an upstream decides them).
+ *     (an upstream decides them). The generation is the whole store's: a push anywhere sends the
+ *     next request for each answer through Koa again, which is what every request did before.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';

@@ -199,7 +199,12 @@ describe('manifest answers from memory', { skip: metadataInPostgres ? 'metadata 
     const linesBefore = logged.length;
     // The registry answers the first HEAD (no pull); the GETs and the HEAD after them are answered from memory.
     assert.equal((await plain(server.url, 'HEAD', path)).status, 200);
-    for (let i = 0; i < 5; i++) assert.equal((await plain(server.url, 'GET', path)).status, 200);
+    for (let i = 0; i < 5; i++) {
+      const got = await plain(server.url, 'GET', path);
+      assert.equal(got.status, 200);
+      assert.equal(got.body.toString(), image.bytes, 'a GET answered from what a HEAD left has the body');
+      assert.equal(header(got, 'Content-Length'), String(image.size));
+    }
     assert.equal((await plain(server.url, 'HEAD', path)).status, 200);
     assert.equal(await fromMemory(server.url), memoryBefore + 6, 'all but the first HEAD from memory');
     assert.equal(await metric(server.url, requests), getsBefore + 5);
