@@ -397,6 +397,7 @@ export function createRegistry(config: BerthConfig, deps: RegistryDeps = {}): Re
   });
   const answers = auth || changes ? null : new ManifestAnswers({
     version: () => repositoryStore.generation + manifests.evictions + mirrorChanges,
+    versionOf: (repository) => repositoryStore.generationOf(repository) + manifests.evictions + mirrorChanges,
     open: () => !stopping && !webhooks.takesPulls(),
     namesUs: hostCheck({ bindHost: config.host, allowedHosts: config.allowedHosts }),
     metrics,

@@ -20,12 +20,12 @@
  *   - the Host names this server, by request-origin.ts's own check;
  *   - the server is not stopping, and no webhook endpoint takes pulls (a pull's answer then waits for
  *     its delivery to be written to the outbox: webhooks/recorder.ts);
- *   - nothing the answer depends on changed since Koa answered (`version`): no tag written, no link,
- *     tag or repository removed (storage/repository-store.ts), no manifest body evicted, no upstream of
- *     the pull-through cache changed. A change during the request that answered keeps its answer
- *     from being remembered at all. Answers through the pull-through cache are never remembered
- *     (an upstream decides them). The generation is the whole store's: a push anywhere sends the
- *     next request for each answer through Koa again, which is what every request did before.
+ *   - nothing the answer depends on changed since Koa answered (`versionOf` its repository): no tag of
+ *     the repository written, no link, tag or the repository removed (storage/repository-store.ts), no
+ *     manifest body evicted, no upstream of the pull-through cache changed. A push to another
+ *     repository leaves it valid. A change anywhere during the request that answered (`version`)
+ *     keeps its answer from being remembered at all. Answers through the pull-through cache are never
+ *     remembered (an upstream decides them).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -59,6 +59,7 @@ export interface ManifestAnswer {
 interface Remembered extends ManifestAnswer {
   /** The response's headers as Koa wrote them, names as spelled: [name, value, name, value, ...]. */
   headers: string[];
+  /** versionOf(repository) when it was remembered. */
   version: number;
 }
 
@@ -70,8 +71,10 @@ export function offerAnswer(res: ServerResponse, answer: ManifestAnswer): void {
 }
 
 export interface ManifestAnswersDeps {
-  /** Changes whenever a remembered answer may have become wrong (see the top). */
+  /** Changes whenever any remembered answer may have become wrong (see the top). */
   version(): number;
+  /** Changes whenever an answer about `repository` may have become wrong (version() changes then too). */
+  versionOf(repository: string): number;
   /** Whether answers may be given from memory now (not while stopping, nor while webhooks take pulls). */
   open(): boolean;
   /** Whether a Host header names this server (request-origin.ts). */
@@ -98,11 +101,6 @@ export class ManifestAnswers {
     };
   }
 
-  /** How many answers are remembered now (tests, the benchmark). */
-  get size(): number {
-    return this.answers.size;
-  }
-
   private answered(req: IncomingMessage, res: ServerResponse): boolean {
     const { method, url } = req;
     if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !url.startsWith('/v2/') || !url.includes('/manifests/')) return false;
@@ -110,14 +108,14 @@ export class ManifestAnswers {
     for (let i = 0; i < raw.length; i += 2) if (!PLAIN_HEADERS.has(raw[i]!.toLowerCase())) return false;
     const host = req.headers.host ?? '';
     const key = `${url}\n${host}\n${req.headers.accept ?? ''}`;
-    const version = this.deps.version();
     const answer = this.answers.get(key);
-    if (answer && answer.version === version && this.deps.open() && this.deps.namesUs(host)) {
+    if (answer && answer.version !== this.deps.versionOf(answer.repository)) this.answers.delete(key);
+    else if (answer && this.deps.open() && this.deps.namesUs(host)) {
       this.send(req, res, method, url, answer);
       return true;
     }
-    if (answer && answer.version !== version) this.answers.delete(key);
-    // Koa answers; its answer is remembered if nothing changed meanwhile.
+    // Koa answers; its answer is remembered if nothing at all changed meanwhile.
+    const version = this.deps.version();
     res.once('finish', () => this.remember(key, version, res));
     return false;
   }
@@ -144,6 +142,8 @@ export class ManifestAnswers {
   private remember(key: string, version: number, res: ServerResponse): void {
     const answer = offered.get(res);
     if (!answer || res.statusCode !== 200 || version !== this.deps.version()) return;
+    // Valid from now until its repository changes: nothing changed while Koa answered.
+    const current = this.deps.versionOf(answer.repository);
     const headers: string[] = [];
     // Names as Koa spelled them (Node has getRawHeaderNames() on every outgoing message; its types
     // declare it on ClientRequest only).
@@ -152,6 +152,6 @@ export class ManifestAnswers {
       if (value === undefined) continue;
       for (const one of Array.isArray(value) ? value : [value]) headers.push(name, String(one));
     }
-    this.answers.set(key, { ...answer, headers, version });
+    this.answers.set(key, { ...answer, headers, version: current });
   }
 }

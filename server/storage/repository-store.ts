@@ -91,6 +91,16 @@ export interface RepositoryRemover {
 
 export type RepositoryStore = LayerLinks & ManifestLinks & TagStore & RepositoryLister & RepositoryRemover;
 
+/** Slots of the per-repository generations: a fixed 16 KiB, whatever the number of repositories. */
+const REPOSITORY_SLOTS = 4096;
+
+/** FNV-1a over the name's UTF-16 code units, reduced to a slot. */
+function slotOf(repo: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < repo.length; i++) hash = Math.imul(hash ^ repo.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % REPOSITORY_SLOTS;
+}
+
 export class DriverRepositoryStore implements RepositoryStore {
   private readonly driver: StorageDriver;
   /** "repo\0digest" of layer links known to exist. */
@@ -105,6 +115,8 @@ export class DriverRepositoryStore implements RepositoryStore {
    * before a push moved it, could live on in the cache (as in the blob store).
    */
   private removals = 0;
+  /** The same, per repository: counted in REPOSITORY_SLOTS slots by a hash of the name (generationOf). */
+  private readonly repositoryChanges = new Uint32Array(REPOSITORY_SLOTS);
 
   private readonly changes: StoreChanges | null;
 
@@ -126,6 +138,21 @@ export class DriverRepositoryStore implements RepositoryStore {
    */
   get generation(): number {
     return this.removals;
+  }
+
+  /**
+   * Changes whenever the generation does for a change in `repo` (and, rarely, for one in another
+   * repository that shares its slot): what a read of that repository answered stays valid while it
+   * stays the same, whatever happens to other repositories.
+   */
+  generationOf(repo: string): number {
+    return this.repositoryChanges[slotOf(repo)]!;
+  }
+
+  /** Something in `repo` was removed, or one of its tags written. */
+  private changed(repo: string): void {
+    this.removals += 1;
+    this.repositoryChanges[slotOf(repo)]! += 1;
   }
 
   // ---- layers ---------------------------------------------------------------------------------
@@ -158,7 +185,7 @@ export class DriverRepositoryStore implements RepositoryStore {
   async unlinkLayer(repo: string, digest: Digest): Promise<boolean> {
     // The driver makes the removal durable before it returns: garbage collection deletes the blob next.
     const removed = await this.driver.delete(keys.layerLink(repo, digest));
-    this.removals += 1;
+    this.changed(repo);
     this.changes?.changed();
     this.links.delete(`${repo}\0${digest.value}`);
     return removed;
@@ -213,7 +240,7 @@ export class DriverRepositoryStore implements RepositoryStore {
 
   async unlinkManifest(repo: string, digest: Digest): Promise<boolean> {
     const removed = await this.driver.delete(keys.revisionLink(repo, digest));
-    this.removals += 1;
+    this.changed(repo);
     this.changes?.changed();
     this.revisions.delete(`${repo}\0${digest.value}`);
     return removed;
@@ -259,7 +286,7 @@ export class DriverRepositoryStore implements RepositoryStore {
         // A tag moved from another digest: other replicas may hold the old one (StoreChanges).
         const before = this.changes ? await this.readTag(key) : null;
         await staged.commit();
-        this.removals += 1;
+        this.changed(repo);
         if (before && before.digest.value !== digest.value) this.changes?.changed();
         this.tags.set(`${repo}\0${tag}`, digest, seenAt);
         return this.storedTime(key, pushedAt);
@@ -270,7 +297,7 @@ export class DriverRepositoryStore implements RepositoryStore {
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {
     const removed = await this.driver.delete(keys.tag(repo, tag));
-    this.removals += 1;
+    this.changed(repo);
     this.changes?.changed();
     this.tags.delete(`${repo}\0${tag}`);
     return removed;
@@ -351,7 +378,7 @@ export class DriverRepositoryStore implements RepositoryStore {
 
   /** Drops every cached link and tag of a removed repository. */
   private forgetRepository(repo: string): void {
-    this.removals += 1;
+    this.changed(repo);
     this.changes?.changed();
     const prefix = `${repo}\0`;
     for (const cache of [this.links, this.revisions, this.tags] as { keys(): IterableIterator<string>; delete(k: string): boolean }[]) {

@@ -139,6 +139,19 @@ describe('manifest answers from memory', { skip: metadataInPostgres ? 'metadata 
     assert.match(gone.body.toString(), /NAME_UNKNOWN/);
   });
 
+  it('keeps a repository\'s answers while other repositories change', async () => {
+    const image = await client.pushImage('answers/kept', 'v1');
+    const path = '/v2/answers/kept/manifests/v1';
+    for (let i = 0; i < 2; i++) await plain(server.url, 'GET', path);
+    const before = await fromMemory(server.url);
+    await client.pushImage('answers/elsewhere', 'v1');
+    await client.pushImage('answers/elsewhere', 'v1');
+    assert.equal((await client.deleteManifest('answers/elsewhere', 'v1')).status, 202);
+    const got = await plain(server.url, 'GET', path);
+    assert.equal(header(got, 'Docker-Content-Digest'), image.digest);
+    assert.equal(await fromMemory(server.url), before + 1, 'still answered from memory');
+  });
+
   it('gives no answer older than a push\'s 201 while GETs and pushes of one tag overlap', async () => {
     const repo = 'answers/race';
     const path = `/v2/${repo}/manifests/latest`;

@@ -65,4 +65,22 @@ describe('repository store caches', () => {
     assert.equal((await store.resolveTag('app', 'latest'))?.value, pushed.value, 'the next lookup sees the push');
     assert.ok(store.generation > 0, 'a tag written changes the generation answers from memory are checked against');
   });
+
+  it('moves a repository\'s generation for its own changes only', async () => {
+    const dataDir = await tempDir('berth-repo-cache-');
+    dirs.push(dataDir);
+    await fs.mkdir(new StoragePaths(dataDir).tmpDir, { recursive: true });
+    const store = new DriverRepositoryStore(new FilesystemDriver(dataDir));
+    const digest = digestOf(Buffer.from('an image'));
+    const [app, other] = [store.generationOf('team/app'), store.generationOf('team/other')];
+    const all = store.generation;
+    await store.putTag('team/app', 'v1', digest);
+    assert.equal(store.generationOf('team/app'), app + 1, 'a tag written');
+    assert.equal(store.generationOf('team/other'), other, 'another repository: unchanged');
+    await store.deleteTag('team/app', 'v1');
+    await store.removeRepository('team/app');
+    assert.equal(store.generationOf('team/app'), app + 3, 'a tag deleted, the repository removed');
+    assert.equal(store.generationOf('team/other'), other);
+    assert.equal(store.generation, all + 3, 'the store\'s generation moves with every change');
+  });
 });
