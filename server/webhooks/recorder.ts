@@ -26,6 +26,7 @@ import type { DeliveryDoc, NewDelivery, StoredEvent, WebhookStore } from '../met
 import type { GcReport, MaintenanceRun, ScrubReport } from '../registry/api-types.ts';
 import type { EventOrigin, RegistryEvents } from '../registry/events.ts';
 import type { Clock } from '../scheduler.ts';
+import type { WebhookEventKind } from './api-types.ts';
 import type { LiveEndpoint } from './endpoints.ts';
 
 /** What Distribution calls a blob's media type in its events. */
@@ -104,7 +105,7 @@ export class OutboxRecorder {
         this.record({ kind: 'repository-deleted', action: 'delete', target: { repository: e.repository }, details: { tags: e.tags.slice(0, SUMMARY_LIST), manifests: e.manifests, layers: e.layers } }, e.origin)),
       events.on('maintenance', (e) => {
         if ((e.kind !== 'gc' && e.kind !== 'scrub') || (e.state !== 'succeeded' && e.state !== 'failed')) return;
-        if (!this.deps.endpoints().some((ep) => ep.doc.enabled && ep.doc.events.includes(e.kind === 'gc' ? 'gc-finished' : 'scrub-problem'))) return;
+        if (!this.takesAny(e.kind === 'gc' ? 'gc-finished' : 'scrub-problem')) return;
         this.deps.run(e.id).then(
           (run) => {
             const fields = maintenanceEvent(run);
@@ -121,7 +122,12 @@ export class OutboxRecorder {
    * requests and no endpoint takes them by default: without one, a pull builds no event.
    */
   takesPulls(): boolean {
-    return this.deps.endpoints().some((ep) => ep.doc.enabled && ep.doc.events.includes('pull'));
+    return this.takesAny('pull');
+  }
+
+  /** Whether an enabled endpoint takes events of this kind (whatever their repository or media type). */
+  private takesAny(kind: WebhookEventKind): boolean {
+    return this.deps.endpoints().some((ep) => ep.doc.enabled && ep.doc.events.includes(kind));
   }
 
   stop(): void {
