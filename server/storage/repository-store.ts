@@ -114,7 +114,7 @@ export class DriverRepositoryStore implements RepositoryStore {
    * does not cache what it saw, or a link deleted by garbage collection, or the digest a tag pointed to
    * before a push moved it, could live on in the cache (as in the blob store).
    */
-  private removals = 0;
+  private changeCount = 0;
   /** The same, per repository: counted in REPOSITORY_SLOTS slots by a hash of the name (generationOf). */
   private readonly repositoryChanges = new Uint32Array(REPOSITORY_SLOTS);
 
@@ -137,7 +137,7 @@ export class DriverRepositoryStore implements RepositoryStore {
    * what is remembered of such answers is valid only while it stays the same (http/manifest-answers.ts).
    */
   get generation(): number {
-    return this.removals;
+    return this.changeCount;
   }
 
   /**
@@ -151,7 +151,7 @@ export class DriverRepositoryStore implements RepositoryStore {
 
   /** Something in `repo` was removed, or one of its tags written. */
   private changed(repo: string): void {
-    this.removals += 1;
+    this.changeCount += 1;
     this.repositoryChanges[slotOf(repo)]! += 1;
   }
 
@@ -160,10 +160,10 @@ export class DriverRepositoryStore implements RepositoryStore {
   async hasLayer(repo: string, digest: Digest, { fresh = false }: Freshness = {}): Promise<boolean> {
     const key = `${repo}\0${digest.value}`;
     if (!fresh && this.links.has(key)) return true;
-    const generation = this.removals;
+    const generation = this.changeCount;
     const seenAt = cacheClock();
     if (!(await this.driver.stat(keys.layerLink(repo, digest)))) return false;
-    if (generation === this.removals) this.links.set(key, true, seenAt);
+    if (generation === this.changeCount) this.links.set(key, true, seenAt);
     return true;
   }
 
@@ -210,11 +210,11 @@ export class DriverRepositoryStore implements RepositoryStore {
     const key = `${repo}\0${digest.value}`;
     const cached = fresh ? undefined : this.revisions.get(key);
     if (cached !== undefined) return cached;
-    const generation = this.removals;
+    const generation = this.changeCount;
     const seenAt = cacheClock();
     const record = await this.readRevision(keys.revisionLink(repo, digest), digest);
     if (!record) return null;
-    if (generation === this.removals) this.revisions.set(key, record.mediaType, seenAt);
+    if (generation === this.changeCount) this.revisions.set(key, record.mediaType, seenAt);
     return record.mediaType;
   }
 
@@ -263,11 +263,11 @@ export class DriverRepositoryStore implements RepositoryStore {
     const key = `${repo}\0${tag}`;
     const cached = this.tags.get(key);
     if (cached) return cached;
-    const generation = this.removals;
+    const generation = this.changeCount;
     const seenAt = cacheClock();
     const record = await this.readTag(keys.tag(repo, tag));
     if (!record || record.tag !== tag) return null;
-    if (generation === this.removals) this.tags.set(key, record.digest, seenAt);
+    if (generation === this.changeCount) this.tags.set(key, record.digest, seenAt);
     return record.digest;
   }
 
