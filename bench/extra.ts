@@ -6,6 +6,10 @@
  *   rss1g     resident memory sampled every 50 ms during a 1 GiB chunked push
  *   push20    20 concurrent pushes of distinct images (3 x 4 MiB layers each): wall time and the
  *             registry's CPU
+ *   pushfloor the kit's `big` image pushed with skopeo, back to back in interleaved rounds after a
+ *             round of warm-up, to Berth, to Distribution and to bench/push-floor-server.ts twice (Node's
+ *             floor: the body received and hashed; and also written to disk as Berth writes it): each
+ *             process's CPU per GB
  * Usage: tsx bench/extra.ts --distribution URL --distribution-pid PID --work DIR --out FILE
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,11 +31,16 @@ const { values: args } = parseArgs({
     /** Port of the Berth it starts (bench/s3.sh keeps to its own range). */
     port: { type: 'string', default: '5156' },
     'startup-port': { type: 'string', default: '5155' },
+    'floor-port': { type: 'string', default: '5157' },
+    /** Counted rounds of the pushfloor workload (after one of warm-up). */
+    'floor-rounds': { type: 'string', default: '6' },
+    /** The kit's test images (../shared/bench/make-images.sh writes them there when missing). */
+    images: { type: 'string', default: process.env.IMAGES ?? '/tmp/berth-bench/images' },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
 const WORK = path.resolve(args.work!);
-const only = new Set((args.only ?? 'startup,rss1g,push20').split(','));
+const only = new Set((args.only ?? 'startup,rss1g,push20,pushfloor').split(','));
 const log = (...parts: unknown[]) => console.error('[extra]', ...parts);
 
 // ---- process measurements -------------------------------------------------------------------
@@ -272,6 +281,90 @@ async function push20(url: string, pid: number, label: string) {
   return { images: 20, bytes, wallSeconds: seconds, MBps: bytes / 1e6 / seconds, cpuSeconds: cpu, cpuSecondsPerGB: cpu / (bytes / 1e9) };
 }
 
+// ---- Node's floor for a push ----------------------------------------------------------------
+
+/** Bytes of an OCI layout's blobs: what a push of it sends (as the kit counts it). */
+async function layoutBytes(dir: string): Promise<number> {
+  const blobs = path.join(dir, 'blobs', 'sha256');
+  let total = 0;
+  for (const name of await fs.readdir(blobs)) total += (await fs.stat(path.join(blobs, name))).size;
+  return total;
+}
+
+function run(command: string, argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${argv.join(' ')}: exit ${code}: ${stderr.trim()}`))));
+  });
+}
+
+/**
+ * skopeo remembers where it pushed a blob and would mount it instead of sending it again; each push
+ * here must send every byte.
+ */
+async function forgetSkopeoBlobs(): Promise<void> {
+  const home = process.env.HOME ?? '/root';
+  for (const file of ['/var/lib/containers/cache/blob-info-cache-v1.boltdb', path.join(home, '.local/share/containers/cache/blob-info-cache-v1.boltdb')]) {
+    await fs.rm(file, { force: true });
+  }
+}
+
+/**
+ * The kit's `big` image (210 MB) pushed by skopeo to Berth, to Distribution and to Node's floor
+ * (bench/push-floor-server.ts), in rounds, the order turning each round, the first round not counted
+ * (JIT warm-up, first allocations). Pushes follow each other with nothing between them: the kit's
+ * "push big" comes after its other phases, whose leftover garbage a registry may collect during the
+ * push; here each side only pays for the push itself.
+ */
+async function pushFloor(berthUrl: string, berthPid: number) {
+  const image = path.join(path.resolve(args.images!), 'big');
+  await fs.access(path.join(image, 'index.json')).catch(async () => {
+    log(`push floor: making the kit's test images in ${args.images}`);
+    await run('bash', [path.join(ROOT, '../shared/bench/make-images.sh'), path.resolve(args.images!)]);
+  });
+  const bytes = await layoutBytes(image);
+  const floorPort = Number(args['floor-port']);
+  const storeDir = path.join(WORK, 'extra-pushfloor-store');
+  await fs.mkdir(storeDir, { recursive: true });
+  // Node's floor twice (bench/push-floor-server.ts): the body received and hashed; and also written to disk as Berth writes it.
+  const floors = [[String(floorPort)], [String(floorPort + 1), storeDir]].map((argv) => spawn(process.execPath, ['--max-semi-space-size=2', '--expose-gc', '--import', 'tsx', path.join(ROOT, 'bench/push-floor-server.ts'), ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, MALLOC_ARENA_MAX: '2' },
+    stdio: 'ignore',
+  }));
+  try {
+    await waitFor(`http://127.0.0.1:${floorPort}/v2/`);
+    await waitFor(`http://127.0.0.1:${floorPort + 1}/v2/`);
+    const sides = [
+      { label: 'receive', hostPort: `127.0.0.1:${floorPort}`, pid: floors[0]!.pid! },
+      { label: 'store', hostPort: `127.0.0.1:${floorPort + 1}`, pid: floors[1]!.pid! },
+      { label: 'berth', hostPort: new URL(berthUrl).host, pid: berthPid },
+      ...(distribution ? [{ label: 'distribution', hostPort: new URL(distribution.url).host, pid: distribution.pid }] : []),
+    ];
+    const cpuPerGB: Record<string, number[]> = Object.fromEntries(sides.map((s) => [s.label, []]));
+    const rounds = Number(args['floor-rounds']);
+    // A repository of its own per push and run: a registry that already has the blobs is not sent them.
+    const runId = Date.now().toString(36);
+    for (let round = 0; round <= rounds; round++) {
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(i + round) % sides.length]!;
+        await forgetSkopeoBlobs();
+        const cpu0 = await treeCpuSeconds(side.pid);
+        await run('skopeo', ['copy', '-q', '--retry-times', '0', '--dest-tls-verify=false', `oci:${image}:latest`, `docker://${side.hostPort}/floor/big-${runId}-${round}:latest`]);
+        const cpu = (await treeCpuSeconds(side.pid)) - cpu0;
+        if (round > 0) cpuPerGB[side.label]!.push(cpu / (bytes / 1e9));
+      }
+    }
+    return { bytes, rounds, cpuSecondsPerGB: cpuPerGB };
+  } finally {
+    for (const floor of floors) floor.kill('SIGTERM');
+    await fs.rm(storeDir, { recursive: true, force: true });
+  }
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 const results: Record<string, unknown> = { date: new Date().toISOString() };
@@ -295,6 +388,19 @@ for (const [name, workload] of [['rss1g', rss1g], ['push20', push20]] as const) 
   if (distribution) entry.distribution = await workload(distribution.url, distribution.pid, 'distribution');
   results[name] = entry;
   log(name, JSON.stringify(entry));
+}
+if (only.has('pushfloor')) {
+  const dir = path.join(WORK, 'extra-pushfloor');
+  await fs.rm(dir, { recursive: true, force: true });
+  const berth = spawnBerth(dir, Number(args.port));
+  try {
+    await waitFor(`${berth.url}/v2/`);
+    results.pushfloor = await pushFloor(berth.url, berth.pid);
+  } finally {
+    await berth.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  log('pushfloor', JSON.stringify(results.pushfloor));
 }
 await fs.writeFile(args.out!, JSON.stringify(results, null, 2));
 log(`wrote ${args.out}`);

@@ -8,17 +8,20 @@
 # 2. runs the shared kit (../shared/bench/peer-baseline.sh, or $BENCH_KIT) against Distribution (which the
 #    kit starts on :5100) and Berth, interleaved round by round;
 # 3. runs the workloads the kit lacks (bench/extra.ts) against Berth and a second Distribution on :5101:
-#    start-up with 10k and 100k tags, RSS during a 1 GB push, 20 concurrent pushes;
+#    start-up with 10k and 100k tags, RSS during a 1 GB push, 20 concurrent pushes, and the kit's 210 MB
+#    push back to back beside Node's own floor for it (bench/push-floor-server.ts on :5157 and :5158);
 # 4. prints the Berth/Distribution ratio table against the targets (bench/report.ts) and writes it to
 #    $WORK/report.md.
 # Knobs: RUNS, DUR, REPOS (as the kit), WORK (/tmp/berth-bench/bench), SKIP_KIT=1, SKIP_EXTRA=1; ports:
-# PORT (the kit's Distribution, 5100), BERTH_PORT (5150), DIST_PORT (5101), STARTUP_PORT (5155), PUSH_PORT (5156).
+# PORT (the kit's Distribution, 5100), BERTH_PORT (5150), DIST_PORT (5101), STARTUP_PORT (5155), PUSH_PORT (5156),
+# FLOOR_PORT (5157; the floor that also stores takes the next one).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kit="${BENCH_KIT:-$root/../shared/bench}"
 export WORK="${WORK:-/tmp/berth-bench/bench}" IMAGES="${IMAGES:-/tmp/berth-bench/images}"
 export RUNS="${RUNS:-5}" DUR="${DUR:-10}"
 berth_port=${BERTH_PORT:-5150} dist_port=${DIST_PORT:-5101} startup_port=${STARTUP_PORT:-5155} push_port=${PUSH_PORT:-5156}
+floor_port=${FLOOR_PORT:-5157}
 mkdir -p "$WORK"
 
 if [ ! -x "$kit/peer-baseline.sh" ]; then
@@ -52,7 +55,7 @@ if [ "${SKIP_KIT:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_EXTRA:-0}" != 1 ]; then
-  port_free $dist_port; port_free $startup_port; port_free $push_port
+  port_free $dist_port; port_free $startup_port; port_free $push_port; port_free $floor_port; port_free $((floor_port + 1))
   rm -rf "$WORK/dist2-data"; mkdir -p "$WORK/dist2-data"
   cat >"$WORK/distribution2.yml" <<YML
 version: 0.1
@@ -76,7 +79,7 @@ YML
   setsid docker-registry serve "$WORK/distribution2.yml" >"$WORK/distribution2.log" 2>&1 &
   dist_pid=$!; pids+=("$dist_pid")
   wait_up "http://127.0.0.1:$dist_port"
-  npx tsx bench/extra.ts --distribution "http://127.0.0.1:$dist_port" --distribution-pid "$dist_pid" --work "$WORK" --out "$WORK/extra.json" --port "$push_port" --startup-port "$startup_port"
+  npx tsx bench/extra.ts --distribution "http://127.0.0.1:$dist_port" --distribution-pid "$dist_pid" --work "$WORK" --out "$WORK/extra.json" --port "$push_port" --startup-port "$startup_port" --floor-port "$floor_port"
 fi
 
 npx tsx bench/report.ts --kit "$WORK/result.json" --extra "$WORK/extra.json" | tee "$WORK/report.md"
