@@ -33,7 +33,7 @@ const rows: string[] = [];
 const WHY: Record<string, string> = {
   'push 210 MB (skopeo): registry CPU s/GB': 'SHA-256 is 41% of the main thread; receiving (kernel TCP, ACKs) most of the rest',
   'push 210 MB: wall MB/s': 'skopeo hashes every byte too, on the same 2 cores',
-  'pull 210 MB: registry CPU s/GB': 'socket writes and page-cache reads are 74% of the main thread, both kernel copies; Node has no sendfile',
+  'pull 210 MB: registry CPU s/GB': "the kit pulls what it has just pushed, which Berth's direct writes kept out of the page cache: filling it cost up to 1.2 s/GB of system time on the VM of docs/benchmarks.md (dd); the rest is socket writes and page-cache reads, kernel copies (Node has no sendfile)",
   'manifest GET by tag: requests/s at 32 connections': 'answers from memory (auth off) cost ~40 us, most of it the socket write, on one core while wrk takes the other; a second process would add 1.2x for 2.5x the memory (docs/benchmarks.md)',
   'catalog populate (mount + manifest PUT): repos/s': 'the manifest PUT waits for three rounds of fsyncs that make its 201 survive a crash (Distribution does none), and for the folders and files a new repository needs (mkdir, open: a third of its thread)',
   'peak RSS over the whole run: MB': "the idle Node process (with the index and Node's own binary pages, 44 MB) is 76-81 MB, Distribution's whole peak 73-84 MB; the heap's growth is capped at 20% and malloc at two arenas (docs/benchmarks.md)",
