@@ -42,9 +42,9 @@ const WHY: Record<string, string> = {
 /** bench/extra.ts's pushfloor: the same push back to back to Berth, Distribution and Node's floor. */
 const floorRun = extra?.pushfloor as { rounds: number; cpuSecondsPerGB: Record<string, number[]> } | undefined;
 const floorOf = (label: string) => median(floorRun?.cpuSecondsPerGB[label] ?? []);
-const [receive, store, dist, berth] = [floorOf('receive'), floorOf('store'), floorOf('distribution'), floorOf('berth')];
-if (Number.isFinite(receive / dist)) {
-  WHY['push 210 MB (skopeo): registry CPU s/GB'] = `Node alone, receiving and hashing this push, is at ${fmt(receive / dist)}x Distribution's CPU, and ${fmt(store / dist)}x writing it to disk as Berth does; pushed back to back, Berth is at ${fmt(berth / dist)}x (rows below). In the kit a push also collects what the phases before it left on the heap`;
+const [floorReceive, floorStore, floorDist, floorBerth] = [floorOf('receive'), floorOf('store'), floorOf('distribution'), floorOf('berth')];
+if (Number.isFinite(floorReceive / floorDist)) {
+  WHY['push 210 MB (skopeo): registry CPU s/GB'] = `Node alone, receiving and hashing this push, is at ${fmt(floorReceive / floorDist)}x Distribution's CPU, and ${fmt(floorStore / floorDist)}x writing it to disk as Berth does; pushed back to back, Berth is at ${fmt(floorBerth / floorDist)}x (rows below). In the kit a push also collects what the phases before it left on the heap`;
 }
 const row = (workload: string, dist: number, berth: number, ratio: number, target: string, ok: boolean | null) =>
   rows.push(`| ${workload} | ${fmt(dist)} | ${fmt(berth)} | ${fmt(ratio)} | ${target} | ${ok === null ? 'info' : ok ? 'met' : `**missed**${WHY[workload] ? `: ${WHY[workload]}` : ''}`} |`);
@@ -88,8 +88,8 @@ if (kit) {
       // The floor: hashing every byte once, which a registry cannot skip (the client names the digest).
       const sha = median(kit.phys?.['openssl sha256 1 core, 16KiB blocks: MB/s'] ?? []);
       const floor = 1000 / sha;
-      const why = Number.isFinite(receive)
-        ? `Node alone is at ${fmt(receive / floor)}x receiving and hashing this push, and at ${fmt(store / floor)}x writing it to disk as Berth does (bench/extra.ts pushfloor, rows below)`
+      const why = Number.isFinite(floorReceive)
+        ? `Node alone is at ${fmt(floorReceive / floor)}x receiving and hashing this push, and at ${fmt(floorStore / floor)}x writing it to disk as Berth does (bench/extra.ts pushfloor, rows below)`
         : WHY['push 210 MB: registry CPU / sha256 floor'];
       const verdict = !Number.isFinite(floor) ? 'info' : b / floor <= 3 ? 'met' : `**missed**: ${why}`;
       rows.push(`| push 210 MB: registry CPU / sha256 floor (${fmt(sha)} MB/s = ${fmt(floor)} s/GB, one core) | ${fmt(d / floor)}x | ${fmt(b / floor)}x | — | Berth <= 3x | ${verdict} |`);
@@ -116,9 +116,9 @@ if (extra?.push20) {
 }
 
 if (floorRun) {
-  row(`push 210 MB back to back (skopeo, ${floorRun.rounds} rounds): registry CPU s/GB`, dist, berth, berth / dist, '—', null);
-  row("... Node's floor in Berth's column: received and hashed, nothing stored (bench/push-floor-server.ts)", dist, receive, receive / dist, '—', null);
-  row("... Node's floor in Berth's column: received, hashed and written to disk as Berth writes it", dist, store, store / dist, '—', null);
+  row(`push 210 MB back to back (skopeo, ${floorRun.rounds} rounds): registry CPU s/GB`, floorDist, floorBerth, floorBerth / floorDist, '—', null);
+  row("... Node's floor in Berth's column: received and hashed, nothing stored (bench/push-floor-server.ts)", floorDist, floorReceive, floorReceive / floorDist, '—', null);
+  row("... Node's floor in Berth's column: received, hashed and written to disk as Berth writes it", floorDist, floorStore, floorStore / floorDist, '—', null);
 }
 
 console.log(`Benchmark of ${extra?.date ?? new Date().toISOString()} (medians; ratio = Berth / Distribution)\n`);
