@@ -20,6 +20,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { keys, tagFileName } from '../server/storage/paths.ts';
+import { run } from '../test/helpers/tools.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -291,16 +292,6 @@ async function layoutBytes(dir: string): Promise<number> {
   return total;
 }
 
-function run(command: string, argv: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${argv.join(' ')}: exit ${code}: ${stderr.trim()}`))));
-  });
-}
-
 /**
  * skopeo remembers where it pushed a blob and would mount it instead of sending it again; each push
  * here must send every byte.
@@ -323,7 +314,7 @@ async function pushFloor(berthUrl: string, berthPid: number) {
   const image = path.join(path.resolve(args.images!), 'big');
   await fs.access(path.join(image, 'index.json')).catch(async () => {
     log(`push floor: making the kit's test images in ${args.images}`);
-    await run('bash', [path.join(ROOT, '../shared/bench/make-images.sh'), path.resolve(args.images!)]);
+    await run('bash', [path.join(ROOT, '../shared/bench/make-images.sh'), path.resolve(args.images!)], { timeoutMs: 1_800_000 });
   });
   const bytes = await layoutBytes(image);
   const floorPort = Number(args['floor-port']);
