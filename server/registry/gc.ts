@@ -156,6 +156,19 @@ export class GarbageCollector {
           unreadable.add(revision.digest.value);
         }
       }
+      // A tag whose revision link a crash cut off (commitTagged) keeps its manifest, which the index
+      // rebuild links back: read as the media type it names.
+      const unlinked = new Set<string>();
+      for (const tag of tags) {
+        const digest = tag.digest.value;
+        if (readable.has(digest) || unreadable.has(digest) || unlinked.has(digest)) continue;
+        try {
+          readable.set(digest, (await manifestService.parseStored(repo, tag.digest, undefined)).manifest.mediaType);
+          unlinked.add(digest);
+        } catch {
+          // Its content is gone too: nothing to keep.
+        }
+      }
       const known = (digest: string) => readable.has(digest) || unreadable.has(digest);
 
       const roots = new Set<string>(tags.map((t) => t.digest.value));
@@ -205,6 +218,7 @@ export class GarbageCollector {
           plan.manifests.push({ repository: repo, digest: revision.digest.value });
         }
       }
+      for (const digest of unlinked) referenced.add(digest);
       for (const digest of keptBlobs) referenced.add(digest);
       for (const link of links) {
         const inUse = link.linkedAt.getTime() >= cutoff || (await collection.inUse(link.digest.value, options.graceMs));

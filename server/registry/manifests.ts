@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import { MAX_INDEXED_ANNOTATIONS, MAX_INDEXED_PLATFORMS, type ManifestSummary, type IndexStore } from '../metadata/index-store.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import type { RepositoryStore, StagedLink } from '../storage/repository-store.ts';
+import type { RepositoryStore } from '../storage/repository-store.ts';
 import { digestOf } from './digester.ts';
 import { RegistryError } from './errors.ts';
 import type { EventOrigin, RegistryEvents } from './events.ts';
@@ -117,30 +117,37 @@ export class ManifestService {
     await guard.withDigests(referenced, () =>
       guard.withRepository(repo, async () => {
         await this.checkReferences(repo, manifest);
-        await blobs.putBytes(digest, bytes);
-        this.bodies.set(digest.value, bytes);
         const summary = await this.summarize(manifest, bytes.length, (child) => index.manifest(repo, child));
-        // Three writes at once, each synced: the revision link and the tag, out of sight, and the
-        // links of the blobs the manifest needs (linkLayer leaves their sync for up to a second). Then
-        // the link and the tag are put in place, in that order: a tag never names a manifest the
-        // repository does not hold, nor a manifest a blob it does not link, after a crash either.
-        const [revision, tag] = await allOrDiscard([
+        // Four writes at once, each synced: the manifest's content (when new), its revision link and
+        // its tag, all out of sight, and the links of the blobs it needs (linkLayer leaves their sync
+        // for up to a second). Then the content is put in place, and only then the link and the tag
+        // (commitTagged): a tag never names a manifest whose content or blobs could be lost, after a
+        // crash either.
+        const [body, revision, tag] = await allOrDiscard([
+          blobs.stageBytes(digest, bytes),
           repositories.stageManifestLink(repo, digest, manifest.mediaType),
           ref.kind === 'tag' ? repositories.stageTag(repo, ref.tag, digest) : Promise.resolve(null),
           repositories.settleLayers(repo, requiredBlobs(manifest).map((d) => d.digest)).then(() => null),
         ]);
         try {
-          let pushedAt = await revision!.commit();
-          await index.recordManifest(repo, digest.value, summary, pushedAt);
+          await body?.commit();
+          this.bodies.set(digest.value, bytes);
+          const linked = (at: Date) => index.recordManifest(repo, digest.value, summary, at);
+          let pushedAt: Date;
           if (ref.kind === 'tag') {
-            await this.deps.guard.withTag(repo, ref.tag, async () => {
-              pushedAt = await tag!.commit();
-              await index.setTag(repo, ref.tag, digest.value, pushedAt);
+            pushedAt = await this.deps.guard.withTag(repo, ref.tag, async () => {
+              const taggedAt = await repositories.commitTagged(repo, ref.tag, revision, tag!, linked);
+              await index.setTag(repo, ref.tag, digest.value, taggedAt);
+              return taggedAt;
             });
+          } else {
+            pushedAt = await revision!.commit();
+            await linked(pushedAt);
           }
           await index.touchRepository(repo, pushedAt);
         } finally {
-          await tag?.discard();
+          // What was not committed (a failure part way) leaves no temp file behind.
+          for (const staged of [body, revision, tag]) await staged?.discard();
         }
       }),
     );
@@ -250,8 +257,11 @@ export class ManifestService {
     return { digest, mediaType };
   }
 
-  /** Parses the manifest stored under `digest` (for the UI and the index rebuild). */
-  async parseStored(repo: string, digest: Digest, mediaType: string): Promise<{ manifest: ParsedManifest; bytes: Buffer }> {
+  /**
+   * Parses the manifest stored under `digest` (for the UI and the index rebuild), as the media type it
+   * was pushed with; with none, as the one its body names or implies.
+   */
+  async parseStored(repo: string, digest: Digest, mediaType: string | undefined): Promise<{ manifest: ParsedManifest; bytes: Buffer }> {
     const bytes = await this.body(repo, digest);
     return { manifest: parseManifest(bytes, mediaType), bytes };
   }
@@ -412,11 +422,14 @@ function isTime(value: string | undefined): value is string {
   return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }
 
+/** Content written out of sight (StagedContent, StagedLink). */
+type Discardable = { discard(): Promise<void> };
+
 /** Waits for every write; when one failed, drops the others' staged content and throws the first failure. */
-async function allOrDiscard(writes: Promise<StagedLink | null>[]): Promise<(StagedLink | null)[]> {
+async function allOrDiscard<T extends readonly (Discardable | null)[]>(writes: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
   const results = await Promise.allSettled(writes);
   const failed = results.find((r) => r.status === 'rejected');
-  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<StagedLink | null>).value);
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<Discardable | null>).value) as unknown as T;
   for (const r of results) if (r.status === 'fulfilled') await r.value?.discard();
   throw failed.reason;
 }

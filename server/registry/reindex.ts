@@ -56,8 +56,25 @@ export async function rebuildIndex({ repositories, manifests, index, log }: Rein
       if (!createdAt || d < createdAt) createdAt = d;
     };
     for (const revision of revisions) consider(revision.pushedAt);
+    const linked = new Set(revisions.map((r) => r.digest.value));
     for (const tag of await repositories.listTags(repo)) {
-      if (!manifestDocs.has(manifestId(repo, tag.digest.value))) {
+      const id = manifestId(repo, tag.digest.value);
+      if (!linked.has(tag.digest.value)) {
+        // A push cut short by a crash can leave its tag without its revision link (commitTagged);
+        // its manifest and the blobs it needs were durable before either moved: the link is put back.
+        linked.add(tag.digest.value);
+        try {
+          const { manifest, bytes } = await manifests.parseStored(repo, tag.digest, undefined);
+          const pushedAt = await repositories.linkManifest(repo, tag.digest, manifest.mediaType);
+          const summary = await manifests.summarize(manifest, bytes.length, async (child) => manifestDocs.get(manifestId(repo, child)));
+          manifestDocs.set(id, { ...summary, _id: id, repo, digest: tag.digest.value, pushedAt });
+          consider(pushedAt);
+          log.warn({ repo, tag: tag.tag, digest: tag.digest.value }, 'reindex: the link of a tagged manifest was missing (a push cut short); put back');
+        } catch (err) {
+          log.warn({ repo, tag: tag.tag, digest: tag.digest.value, err: (err as Error).message }, 'reindex: the manifest a tag names cannot be linked back');
+        }
+      }
+      if (!manifestDocs.has(id)) {
         skipped += 1;
         log.warn({ repo, tag: tag.tag, digest: tag.digest.value }, 'reindex: tag points to a manifest the repository does not hold');
         continue;

@@ -7,7 +7,7 @@ import type { Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { tryParseDigest, type Digest } from '../registry/reference.ts';
 import { cacheClock, entryCache, type EntryCache, type StoreChanges } from './cache.ts';
-import type { ObjectReader, ObjectWriter, StorageDriver } from './driver/driver.ts';
+import type { ObjectReader, ObjectWriter, StagedContent, StorageDriver } from './driver/driver.ts';
 import { keys } from './paths.ts';
 
 export type { ByteRange } from './driver/driver.ts';
@@ -38,6 +38,11 @@ export interface BlobReader {
 export interface BlobWriter {
   /** Stores bytes already verified to have this digest (manifests). */
   putBytes(digest: Digest, bytes: Uint8Array): Promise<void>;
+  /**
+   * putBytes in two steps (the driver's stageContent): written now, out of sight (durably on disk),
+   * and the blob at commit(). Null when the blob is stored already.
+   */
+  stageBytes(digest: Digest, bytes: Uint8Array): Promise<StagedContent | null>;
   /** Moves a complete, verified local file into the store; the file is consumed either way. */
   adoptFile(digest: Digest, file: string): Promise<void>;
   /**
@@ -136,9 +141,19 @@ export class DriverBlobStore implements BlobStore {
   }
 
   async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
-    if ((await this.stat(digest)) !== null) return;
-    await this.driver.putContent(keys.blob(digest), bytes);
-    this.sizes.set(digest.value, bytes.byteLength);
+    await (await this.stageBytes(digest, bytes))?.commit();
+  }
+
+  async stageBytes(digest: Digest, bytes: Uint8Array): Promise<StagedContent | null> {
+    if ((await this.stat(digest)) !== null) return null;
+    const staged = await this.driver.stageContent(keys.blob(digest), bytes);
+    return {
+      commit: async () => {
+        await staged.commit();
+        this.sizes.set(digest.value, bytes.byteLength);
+      },
+      discard: () => staged.discard(),
+    };
   }
 
   async adoptFile(digest: Digest, file: string): Promise<void> {

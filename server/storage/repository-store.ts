@@ -36,6 +36,12 @@ export interface StagedLink {
   discard(): Promise<void>;
 }
 
+/** A staged revision link, which can be written again after a commit that failed. */
+export interface StagedRevision extends StagedLink {
+  /** Writes the link and puts it in place anew; returns the push time. */
+  redo(): Promise<Date>;
+}
+
 export interface LayerLinks {
   /** `fresh`: ask the store, not the cache (a writer's check under its locks). */
   hasLayer(repo: string, digest: Digest, options?: Freshness): Promise<boolean>;
@@ -57,7 +63,7 @@ export interface ManifestLinks {
   /** Records the manifest (and the media type it was pushed as); returns the push time. */
   linkManifest(repo: string, digest: Digest, mediaType: string): Promise<Date>;
   /** linkManifest in two steps: the link is written (durably, out of sight) now, and recorded at commit(). */
-  stageManifestLink(repo: string, digest: Digest, mediaType: string): Promise<StagedLink>;
+  stageManifestLink(repo: string, digest: Digest, mediaType: string): Promise<StagedRevision>;
   unlinkManifest(repo: string, digest: Digest): Promise<boolean>;
   listManifests(repo: string): Promise<RevisionRecord[]>;
 }
@@ -69,6 +75,12 @@ export interface TagStore {
   stageTag(repo: string, tag: string, digest: Digest): Promise<StagedLink>;
   deleteTag(repo: string, tag: string): Promise<boolean>;
   listTags(repo: string): Promise<TagRecord[]>;
+  /**
+   * Puts a manifest's staged revision link and its staged tag `tag` in place (under the tag's lock);
+   * `linked` is told the link's push time once the link is in place (even when the tag then fails),
+   * and the tag's is returned.
+   */
+  commitTagged(repo: string, tag: string, revision: StagedRevision, staged: StagedLink, linked: (pushedAt: Date) => Promise<void>): Promise<Date>;
 }
 
 export interface RepositoryLister {
@@ -223,7 +235,7 @@ export class DriverRepositoryStore implements RepositoryStore {
   }
 
   /** linkManifest in two steps (the driver's stageContent): written now, visible at commit(). */
-  async stageManifestLink(repo: string, digest: Digest, mediaType: string): Promise<StagedLink> {
+  async stageManifestLink(repo: string, digest: Digest, mediaType: string): Promise<StagedRevision> {
     const key = keys.revisionLink(repo, digest);
     const pushedAt = new Date();
     const seenAt = cacheClock();
@@ -235,6 +247,7 @@ export class DriverRepositoryStore implements RepositoryStore {
         return this.storedTime(key, pushedAt);
       },
       discard: () => staged.discard(),
+      redo: () => this.linkManifest(repo, digest, mediaType),
     };
   }
 
@@ -293,6 +306,37 @@ export class DriverRepositoryStore implements RepositoryStore {
       },
       discard: () => staged.discard(),
     };
+  }
+
+  /**
+   * A store of its own (the data directory) moves the link and the tag at once and syncs their two
+   * folders together: one round of fsyncs fewer per push (docs/benchmarks.md, catalog populate). A
+   * crash in that round can leave the tag without the link; the manifest and the blobs it needs are
+   * durable by then (manifests.ts), and the index rebuild that follows every unclean stop puts the
+   * link back (reindex.ts). A shared store keeps the order, link first: its other replicas read tags
+   * while this one runs, and rebuild nothing when it stops.
+   */
+  async commitTagged(repo: string, tag: string, revision: StagedRevision, staged: StagedLink, linked: (pushedAt: Date) => Promise<void>): Promise<Date> {
+    if (this.driver.shared) {
+      await linked(await revision.commit());
+      return staged.commit();
+    }
+    // What the tag named, to put back should the link fail where the tag did not (a failing disk).
+    const before = await this.resolveTag(repo, tag);
+    const [link, moved] = await Promise.allSettled([revision.commit(), staged.commit()]);
+    if (link.status === 'fulfilled') {
+      await linked(link.value);
+    } else {
+      if (moved.status === 'rejected') throw link.reason;
+      try {
+        await linked(await revision.redo());
+      } catch (err) {
+        await (before ? this.putTag(repo, tag, before) : this.deleteTag(repo, tag)).catch(() => undefined);
+        throw err;
+      }
+    }
+    if (moved.status === 'rejected') throw moved.reason;
+    return moved.value;
   }
 
   async deleteTag(repo: string, tag: string): Promise<boolean> {

@@ -1,9 +1,12 @@
 /**
  * The order in which a push becomes durable, read from the system calls of a real server (strace): a
- * manifest PUT syncs the links of the blobs it needs (their folder), its revision link's and its tag's
- * temp files at once, then puts the revision link in place and syncs its folder, and only then moves the tag. After a
- * crash at any point a tag never names a manifest the repository does not hold, nor a manifest a blob
- * the repository does not link (manifests.ts, FilesystemDriver.settle).
+ * manifest PUT syncs the links of the blobs it needs (their folder), its content's, its revision
+ * link's and its tag's temp files at once; puts the content in place and syncs its folder; then puts
+ * the link and the tag in place together and syncs both folders before it answers 201. After a crash at any point the tag names either its old manifest or the new one,
+ * whose content and blobs are durable; a crash between the two folders' syncs can leave the tag
+ * without the revision link, which the index rebuild puts back (test/unit/crash-link.test.ts, test/e2e/crash-link.test.ts). Nothing
+ * is ever a tag to a manifest whose content or blobs could be lost (manifests.ts, commitTagged,
+ * FilesystemDriver.settle).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
@@ -66,10 +69,10 @@ describe('durable order of a manifest PUT (strace)', { skip: process.platform !=
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('syncs the blob links and both temp files before the revision link appears, and the revision link before the tag', async () => {
+  it('syncs the blob links, the content and both temp files before the link and the tag move, and both folders before the 201', async () => {
     const dataDir = path.join(work, 'data');
     const traceFile = path.join(work, 'trace');
-    berth = await startBerth({ dataDir, prefix: ['strace', '-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', '-o', traceFile] });
+    berth = await startBerth({ dataDir, prefix: ['strace', '-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,write,writev', '-o', traceFile] });
     const client = new Client(berth.url);
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
     const layer = 'a layer to mount';
@@ -79,7 +82,9 @@ describe('durable order of a manifest PUT (strace)', { skip: process.platform !=
     await client.pushManifest('durable/source', 'v1', manifest);
     const digests = [descriptor(OCI_CONFIG, config).digest, descriptor(OCI_LAYER, layer).digest];
     for (const digest of digests) assert.equal((await client.mountBlob('durable/target', digest, 'durable/source')).status, 201);
-    const manifestDigest = await client.pushManifest('durable/target', 'latest', manifest);
+    // A manifest of its own (an annotation more), so that its content is new to the store as well.
+    const targetManifest = imageManifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)], { annotations: { 'org.example.repository': 'durable/target' } });
+    const manifestDigest = await client.pushManifest('durable/target', 'latest', targetManifest);
     assert.equal(await stopTraced(berth), 0);
     berth = null;
 
@@ -105,15 +110,33 @@ describe('durable order of a manifest PUT (strace)', { skip: process.platform !=
     const tagFiles = await fs.readdir(path.join(repo, '_manifests', 'tags'));
     assert.deepEqual(tagFiles, ['latest']);
     const tag = renameTo(path.join(repo, '_manifests', 'tags', 'latest'));
-    assert.ok(revision.call.returned < tag.call.began, 'the revision link is in place before the tag moves');
+    const moved = [revision.call, tag.call];
+    const firstMove = moved.reduce((a, b) => (a.began < b.began ? a : b));
+    const lastMove = moved.reduce((a, b) => (a.returned > b.returned ? a : b));
 
-    syncedBefore(revision.from, revision.call, 'the revision link appears');
+    // The manifest's content: synced, put in place and its folder synced before anything names it.
+    const blobFile = path.join(dataDir, 'blobs', 'sha256', manifestDigest.slice(7, 9), manifestDigest.slice(7));
+    const content = renameTo(blobFile);
+    syncedBefore(content.from, content.call, 'the manifest content appears');
+    assert.ok(
+      fsyncOf(path.dirname(blobFile)).some((c) => c.began > content.call.returned && c.returned >= 0 && c.returned < firstMove.began),
+      "the manifest content's folder is synced before the revision link and the tag move",
+    );
+    // Everything the link and the tag stand for is durable before either moves.
+    syncedBefore(revision.from, firstMove, 'the revision link and the tag move');
+    syncedBefore(tag.from, firstMove, 'the revision link and the tag move');
     // The two blob links (made by the mounts, not synced by them) share their folder.
     for (const digest of digests) assert.ok((await fs.stat(path.join(repo, '_layers', 'sha256', digest.slice('sha256:'.length)))).isFile());
-    syncedBefore(path.join(repo, '_layers', 'sha256'), revision.call, 'the revision link appears (the blob links)');
-    syncedBefore(path.dirname(revisionLink), tag.call, 'the tag moves');
-    syncedBefore(tag.from, tag.call, 'the tag moves');
-    const tagFolder = fsyncOf(path.join(repo, '_manifests', 'tags'));
-    assert.ok(tagFolder.some((c) => c.began > tag.call.returned), 'the tag folder is synced after the tag moved');
+    syncedBefore(path.join(repo, '_layers', 'sha256'), firstMove, 'the revision link and the tag move (the blob links)');
+
+    // The 201 of the PUT: the first response written after the moves.
+    const created = calls.find((c) => c.began > lastMove.returned && /^writev?\(\d+<(socket|TCP|TCPv6):/.test(c.text) && c.text.includes('HTTP/1.1 201 Created'));
+    assert.ok(created, `the 201 of the manifest PUT is in the trace; the writes after the moves:\n${calls.filter((c) => c.began > lastMove.returned && /^write/.test(c.text)).slice(0, 8).map((c) => c.text).join('\n')}`);
+    for (const [folder, move] of [[path.dirname(revisionLink), revision.call], [path.join(repo, '_manifests', 'tags'), tag.call]] as const) {
+      assert.ok(
+        fsyncOf(folder).some((c) => c.began > move.returned && c.returned >= 0 && c.returned < created.began),
+        `${folder} is synced after its entry moved and before the 201`,
+      );
+    }
   });
 });

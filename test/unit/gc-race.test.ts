@@ -8,23 +8,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { after, beforeEach, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { MetadataIndex } from '../../server/metadata/index-db.ts';
 import { digestOf } from '../../server/registry/digester.ts';
-import { RegistryEvents } from '../../server/registry/events.ts';
-import { GarbageCollector, type GcOptions } from '../../server/registry/gc.ts';
+import type { GcOptions } from '../../server/registry/gc.ts';
 import { LinkGuard } from '../../server/registry/link-guard.ts';
-import { ManifestService } from '../../server/registry/manifests.ts';
 import type { RunProgress } from '../../server/metadata/maintenance-db.ts';
-import { UploadService } from '../../server/registry/uploads.ts';
-import { DriverBlobStore } from '../../server/storage/blob-store.ts';
-import { FilesystemDriver } from '../../server/storage/driver/filesystem.ts';
-import { StoragePaths } from '../../server/storage/paths.ts';
-import { DriverRepositoryStore } from '../../server/storage/repository-store.ts';
-import { DriverUploadStore } from '../../server/storage/upload-store.ts';
 import { OCI_CONFIG, OCI_LAYER, descriptor, imageManifest } from '../helpers/registry-client.ts';
 import { HOUR_MS, age } from '../helpers/lifecycle.ts';
 import { tempDir } from '../helpers/server.ts';
+import { openServices, type Services } from '../helpers/services.ts';
 
 const COLLECT: GcOptions = { dryRun: false, untagged: false, graceMs: HOUR_MS };
 
@@ -32,29 +23,18 @@ describe('collection racing pushes', () => {
   const dirs: string[] = [];
   let dataDir: string;
   let clock: number;
-  let blobs: DriverBlobStore;
-  let repositories: DriverRepositoryStore;
-  let index: MetadataIndex;
-  let uploads: UploadService;
-  let manifests: ManifestService;
-  let gc: GarbageCollector;
+  let blobs: Services['blobs'];
+  let repositories: Services['repositories'];
+  let index: Services['index'];
+  let uploads: Services['uploads'];
+  let manifests: Services['manifests'];
+  let gc: Services['gc'];
 
   beforeEach(async () => {
     dataDir = await tempDir('berth-gc-race-');
     dirs.push(dataDir);
-    const paths = new StoragePaths(dataDir);
-    for (const dir of [paths.tmpDir, paths.indexDir]) await fs.mkdir(dir, { recursive: true });
-    const driver = new FilesystemDriver(dataDir);
     clock = Date.now();
-    const guard = new LinkGuard(() => clock);
-    const events = new RegistryEvents();
-    blobs = new DriverBlobStore(driver);
-    repositories = new DriverRepositoryStore(driver);
-    index = new MetadataIndex(paths.indexDir, paths.tmpDir);
-    await index.open();
-    manifests = new ManifestService({ blobs, repositories, index, events, guard });
-    uploads = new UploadService({ uploads: new DriverUploadStore(driver), blobs, repositories, index, events, guard });
-    gc = new GarbageCollector({ blobs, repositories, index, manifests, guard, events, log: pino({ level: 'silent' }) });
+    ({ blobs, repositories, index, uploads, manifests, gc } = await openServices(dataDir, { clock: () => clock }));
   });
   after(async () => {
     for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
