@@ -10,6 +10,9 @@
  *             round of warm-up, to Berth, to Distribution and to bench/push-floor-server.ts twice (Node's
  *             floor: the body received and hashed; and also written to disk as Berth writes it): each
  *             process's CPU per GB
+ *   populate  the kit's catalog populate (two mounts and a manifest PUT per new repository) in
+ *             interleaved batches on a fresh Berth and on Distribution, with the kit's own client code
+ *             (bench/populate-batches.py): repos/s, CPU per repository, mount and PUT times
  * Usage: tsx bench/extra.ts --distribution URL --distribution-pid PID --work DIR --out FILE
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,13 +38,18 @@ const { values: args } = parseArgs({
     'floor-port': { type: 'string', default: '5157' },
     /** Counted rounds of the pushfloor workload (after one of warm-up). */
     'floor-rounds': { type: 'string', default: '6' },
+    /** Batches of the populate workload, and new repositories per batch. */
+    'populate-batches': { type: 'string', default: '6' },
+    'populate-per': { type: 'string', default: '250' },
+    /** The shared kit (its registry_bench.py is the populate's client), as bench/run.sh finds it. */
+    kit: { type: 'string', default: process.env.BENCH_KIT ?? path.resolve(import.meta.dirname, '../../shared/bench') },
     /** The kit's test images (../shared/bench/make-images.sh writes them there when missing). */
     images: { type: 'string', default: process.env.IMAGES ?? '/tmp/berth-bench/images' },
   },
 });
 const ROOT = path.resolve(import.meta.dirname, '..');
 const WORK = path.resolve(args.work!);
-const only = new Set((args.only ?? 'startup,rss1g,push20,pushfloor').split(','));
+const only = new Set((args.only ?? 'startup,rss1g,push20,pushfloor,populate').split(','));
 const log = (...parts: unknown[]) => console.error('[extra]', ...parts);
 
 // ---- process measurements -------------------------------------------------------------------
@@ -303,6 +311,35 @@ async function forgetSkopeoBlobs(): Promise<void> {
   }
 }
 
+/** The kit's test image `name` (an OCI layout), made with the kit's make-images.sh when missing. */
+async function kitImage(name: string): Promise<string> {
+  const images = path.resolve(args.images!);
+  await fs.access(path.join(images, name, 'index.json')).catch(async () => {
+    log(`making the kit's test images in ${images}`);
+    await run('bash', [path.join(path.resolve(args.kit!), 'make-images.sh'), images], { timeoutMs: 1_800_000 });
+  });
+  return path.join(images, name);
+}
+
+/**
+ * The kit's catalog populate in interleaved batches (bench/populate-batches.py) on `berth` and on
+ * Distribution. The kit's own figure is one pass per registry on a cold server; these show what the
+ * ratio is on warm ones, and how much it moves from batch to batch on this machine.
+ */
+async function populateBatches(berthUrl: string, berthPid: number) {
+  await kitImage('tiny');
+  const sides = [`berth=${berthUrl}=${berthPid}`, ...(distribution ? [`distribution=${distribution.url}=${distribution.pid}`] : [])];
+  const out = await run('python3', [
+    path.join(ROOT, 'bench/populate-batches.py'),
+    '--kit', path.resolve(args.kit!),
+    '--images', path.resolve(args.images!),
+    '--batches', args['populate-batches']!,
+    '--per', args['populate-per']!,
+    ...sides,
+  ], { timeoutMs: 1_800_000 });
+  return JSON.parse(out) as unknown;
+}
+
 /**
  * The kit's `big` image (210 MB) pushed by skopeo to Berth, to Distribution and to Node's floor
  * (bench/push-floor-server.ts), in rounds, the order turning each round, the first round not counted
@@ -311,11 +348,7 @@ async function forgetSkopeoBlobs(): Promise<void> {
  * push; here each side only pays for the push itself.
  */
 async function pushFloor(berthUrl: string, berthPid: number) {
-  const image = path.join(path.resolve(args.images!), 'big');
-  await fs.access(path.join(image, 'index.json')).catch(async () => {
-    log(`push floor: making the kit's test images in ${args.images}`);
-    await run('bash', [path.join(ROOT, '../shared/bench/make-images.sh'), path.resolve(args.images!)], { timeoutMs: 1_800_000 });
-  });
+  const image = await kitImage('big');
   const bytes = await layoutBytes(image);
   const floorPort = Number(args['floor-port']);
   const storeDir = path.join(WORK, 'extra-pushfloor-store');
@@ -392,6 +425,19 @@ if (only.has('pushfloor')) {
     await fs.rm(dir, { recursive: true, force: true });
   }
   log('pushfloor', JSON.stringify(results.pushfloor));
+}
+if (only.has('populate')) {
+  const dir = path.join(WORK, 'extra-populate');
+  await fs.rm(dir, { recursive: true, force: true });
+  const berth = spawnBerth(dir, Number(args.port));
+  try {
+    await waitFor(`${berth.url}/v2/`);
+    results.populate = await populateBatches(berth.url, berth.pid);
+  } finally {
+    await berth.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  log('populate', JSON.stringify(results.populate));
 }
 await fs.writeFile(args.out!, JSON.stringify(results, null, 2));
 log(`wrote ${args.out}`);

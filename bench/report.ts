@@ -35,7 +35,7 @@ const WHY: Record<string, string> = {
   'push 210 MB: wall MB/s': 'skopeo hashes every byte too, on the same 2 cores',
   'pull 210 MB: registry CPU s/GB': "the kit pulls what it has just pushed, which Berth's direct writes kept out of the page cache: filling it cost up to 1.2 s/GB of system time on the VM of docs/benchmarks.md (dd); the rest is socket writes and page-cache reads, kernel copies (Node has no sendfile)",
   'manifest GET by tag: requests/s at 32 connections': 'answers from memory (auth off) cost ~40 us, most of it the socket write, on one core while wrk takes the other; a second process would add 1.2x for 2.5x the memory (docs/benchmarks.md)',
-  'catalog populate (mount + manifest PUT): repos/s': 'the manifest PUT waits for three rounds of fsyncs that make its 201 survive a crash (Distribution does none), and for the folders and files a new repository needs (mkdir, open: a third of its thread)',
+  'catalog populate (mount + manifest PUT): repos/s': "one pass on a cold server, against one of Distribution's; the manifest PUT waits for two rounds of fsyncs that make its 201 survive a crash (Distribution syncs nothing), and for the folders, files and index updates of a new repository",
   'peak RSS over the whole run: MB': "the idle Node process (with the index and Node's own binary pages, 44 MB) is 76-81 MB, Distribution's whole peak 73-84 MB; the heap's growth is capped at 20% and malloc at two arenas (docs/benchmarks.md)",
   'push 210 MB: registry CPU / sha256 floor': 'receiving the body (kernel TCP, ACKs, thread hand-offs) costs as much as the hash',
 };
@@ -45,6 +45,14 @@ const floorOf = (label: string) => median(floorRun?.cpuSecondsPerGB[label] ?? []
 const [floorReceive, floorStore, floorDist, floorBerth] = [floorOf('receive'), floorOf('store'), floorOf('distribution'), floorOf('berth')];
 if (Number.isFinite(floorReceive / floorDist)) {
   WHY['push 210 MB (skopeo): registry CPU s/GB'] = `Node alone, receiving and hashing this push, is at ${fmt(floorReceive / floorDist)}x Distribution's CPU, and ${fmt(floorStore / floorDist)}x writing it to disk as Berth does; pushed back to back, Berth is at ${fmt(floorBerth / floorDist)}x (rows below). In the kit a push also collects what the phases before it left on the heap`;
+}
+/** bench/extra.ts's populate: the kit's catalog populate in interleaved batches on warm servers. */
+type PopulateSide = Record<'reposPerSecond' | 'cpuMsPerRepo' | 'mountMs' | 'putMs', number[]>;
+const populateRun = extra?.populate as { batches: number; per: number; registries: Record<string, PopulateSide> } | undefined;
+const [popBerth, popDist] = [populateRun?.registries.berth, populateRun?.registries.distribution];
+if (popBerth && popDist) {
+  const perBatch = popBerth.reposPerSecond.map((b, i) => b / popDist.reposPerSecond[i]!).sort((a, b) => a - b);
+  WHY['catalog populate (mount + manifest PUT): repos/s'] = `one pass on a cold server, against one of Distribution's: in ${populateRun!.batches} interleaved batches of ${populateRun!.per} on warm servers (rows below) Berth is at ${fmt(perBatch[0]!)}-${fmt(perBatch[perBatch.length - 1]!)}x batch by batch. Its manifest PUT (${fmt(median(popBerth.putMs))} ms against ${fmt(median(popDist.putMs))}) waits for two rounds of fsyncs that make its 201 survive a crash; Distribution syncs nothing`;
 }
 const row = (workload: string, dist: number, berth: number, ratio: number, target: string, ok: boolean | null) =>
   rows.push(`| ${workload} | ${fmt(dist)} | ${fmt(berth)} | ${fmt(ratio)} | ${target} | ${ok === null ? 'info' : ok ? 'met' : `**missed**${WHY[workload] ? `: ${WHY[workload]}` : ''}`} |`);
@@ -119,6 +127,14 @@ if (floorRun) {
   row(`push 210 MB back to back (skopeo, ${floorRun.rounds} rounds): registry CPU s/GB`, floorDist, floorBerth, floorBerth / floorDist, '—', null);
   row("... Node's floor in Berth's column: received and hashed, nothing stored (bench/push-floor-server.ts)", floorDist, floorReceive, floorReceive / floorDist, '—', null);
   row("... Node's floor in Berth's column: received, hashed and written to disk as Berth writes it", floorDist, floorStore, floorStore / floorDist, '—', null);
+}
+
+if (popBerth && popDist) {
+  const label = `catalog populate, ${populateRun!.batches} interleaved batches of ${populateRun!.per} repositories on warm servers (the kit's client)`;
+  row(`${label}: repos/s`, median(popDist.reposPerSecond), median(popBerth.reposPerSecond), median(popBerth.reposPerSecond) / median(popDist.reposPerSecond), '—', null);
+  row('... registry CPU ms per repository', median(popDist.cpuMsPerRepo), median(popBerth.cpuMsPerRepo), median(popBerth.cpuMsPerRepo) / median(popDist.cpuMsPerRepo), '—', null);
+  row('... cross-repository mount: ms', median(popDist.mountMs), median(popBerth.mountMs), median(popBerth.mountMs) / median(popDist.mountMs), '—', null);
+  row('... manifest PUT: ms', median(popDist.putMs), median(popBerth.putMs), median(popBerth.putMs) / median(popDist.putMs), '—', null);
 }
 
 console.log(`Benchmark of ${extra?.date ?? new Date().toISOString()} (medians; ratio = Berth / Distribution)\n`);

@@ -9,7 +9,8 @@
 #    kit starts on :5100) and Berth, interleaved round by round;
 # 3. runs the workloads the kit lacks (bench/extra.ts) against Berth and a second Distribution on :5101:
 #    start-up with 10k and 100k tags, RSS during a 1 GB push, 20 concurrent pushes, and the kit's 210 MB
-#    push back to back beside Node's own floor for it (bench/push-floor-server.ts on :5157 and :5158);
+#    push back to back beside Node's own floor for it (bench/push-floor-server.ts on :5157 and :5158),
+#    and the kit's catalog populate in interleaved batches on warm servers (bench/populate-batches.py);
 # 4. prints the Berth/Distribution ratio table against the targets (bench/report.ts) and writes it to
 #    $WORK/report.md.
 # Knobs: RUNS, DUR, REPOS (as the kit), WORK (/tmp/berth-bench/bench), SKIP_KIT=1, SKIP_EXTRA=1; ports:
@@ -79,7 +80,7 @@ YML
   setsid docker-registry serve "$WORK/distribution2.yml" >"$WORK/distribution2.log" 2>&1 &
   dist_pid=$!; pids+=("$dist_pid")
   wait_up "http://127.0.0.1:$dist_port"
-  npx tsx bench/extra.ts --distribution "http://127.0.0.1:$dist_port" --distribution-pid "$dist_pid" --work "$WORK" --out "$WORK/extra.json" --port "$push_port" --startup-port "$startup_port" --floor-port "$floor_port"
+  npx tsx bench/extra.ts --distribution "http://127.0.0.1:$dist_port" --distribution-pid "$dist_pid" --kit "$kit" --work "$WORK" --out "$WORK/extra.json" --port "$push_port" --startup-port "$startup_port" --floor-port "$floor_port"
 fi
 
 npx tsx bench/report.ts --kit "$WORK/result.json" --extra "$WORK/extra.json" | tee "$WORK/report.md"
