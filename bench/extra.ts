@@ -96,10 +96,10 @@ async function waitFor(url: string, deadlineMs = 120_000, everyMs = 5): Promise<
   }
 }
 
-function spawnBerth(dataDir: string, port: number): Berth {
+function spawnBerth(dataDir: string, port: number, logLevel = 'info'): Berth {
   // The server's own log goes next to its data (for a run that misbehaves); the bench's output stays clean.
   const logFile = `${dataDir}.log`;
-  const child = spawn(path.join(ROOT, 'bin/berth.js'), ['serve', '--port', String(port), '--data', dataDir, '--log-level', 'info'], {
+  const child = spawn(path.join(ROOT, 'bin/berth.js'), ['serve', '--port', String(port), '--data', dataDir, '--log-level', logLevel], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const sink = createWriteStream(logFile, { flags: 'a' });
@@ -328,11 +328,14 @@ async function kitImage(name: string): Promise<string> {
  */
 async function populateBatches(berthUrl: string, berthPid: number) {
   await kitImage('tiny');
+  // The pushes before this leave gigabytes of dirty pages; their writeback would stall every fsync of it.
+  await run('sync', []);
   const sides = [`berth=${berthUrl}=${berthPid}`, ...(distribution ? [`distribution=${distribution.url}=${distribution.pid}`] : [])];
   const out = await run('python3', [
     path.join(ROOT, 'bench/populate-batches.py'),
     '--kit', path.resolve(args.kit!),
     '--images', path.resolve(args.images!),
+    '--probe-dir', path.join(WORK, 'extra-fsync-probe'),
     '--batches', args['populate-batches']!,
     '--per', args['populate-per']!,
     ...sides,
@@ -429,13 +432,15 @@ if (only.has('pushfloor')) {
 if (only.has('populate')) {
   const dir = path.join(WORK, 'extra-populate');
   await fs.rm(dir, { recursive: true, force: true });
-  const berth = spawnBerth(dir, Number(args.port));
+  // As the kit runs it (bench/run.sh): no line per request, as Distribution's access log is off.
+  const berth = spawnBerth(dir, Number(args.port), 'warn');
   try {
     await waitFor(`${berth.url}/v2/`);
     results.populate = await populateBatches(berth.url, berth.pid);
   } finally {
     await berth.stop();
     await fs.rm(dir, { recursive: true, force: true });
+    await fs.rm(path.join(WORK, 'extra-fsync-probe'), { recursive: true, force: true });
   }
   log('populate', JSON.stringify(results.populate));
 }

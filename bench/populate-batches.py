@@ -4,9 +4,11 @@ manifest PUT, per new repository), in interleaved batches on registries already 
 kit's own client code (registry_bench.py: Reg, put_blob). The kit populates once, on a cold server,
 against one pass of Distribution's; batches on warm servers, the order turning each batch, give the
 ratio's spread on this machine. Prints JSON: per registry, per batch, repos/s, the registry's CPU per
-repository, and the mean mount and manifest PUT time.
+repository, and the mean mount and manifest PUT time; and, measured in --probe-dir before and after
+the batches, how long an fsync of a small new file takes on that disk (a virtual disk's latency moves
+from hour to hour, and a crash-safe manifest PUT waits for two rounds of them).
 
-  python3 bench/populate-batches.py --kit DIR --images DIR [--batches 6] [--per 250] LABEL=URL=PID ...
+  python3 bench/populate-batches.py --kit DIR --images DIR [--probe-dir DIR] [--batches 6] [--per 250] LABEL=URL=PID ...
 """
 import argparse
 import json
@@ -18,6 +20,7 @@ import time
 parser = argparse.ArgumentParser()
 parser.add_argument("--kit", required=True)
 parser.add_argument("--images", required=True)
+parser.add_argument("--probe-dir", default=None)
 parser.add_argument("--batches", type=int, default=6)
 parser.add_argument("--per", type=int, default=250)
 parser.add_argument("registries", nargs="+")
@@ -30,6 +33,26 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fsync_ms(directory, n=100):
+    """Median time of write + fsync of a new 80-byte file, as a tag's temp file is written."""
+    if not directory:
+        return None
+    os.makedirs(directory, exist_ok=True)
+    times = []
+    for i in range(n):
+        name = os.path.join(directory, f"fsync-probe-{os.getpid()}-{i}")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"x" * 80)
+            s = time.monotonic()
+            os.fsync(fd)
+            times.append((time.monotonic() - s) * 1000)
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    return sorted(times)[n // 2]
 
 
 registries = []
@@ -47,6 +70,7 @@ for r in registries:
     subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}", f"docker://{host}/{prefix}/tiny"], check=True)
 
 results = {r["label"]: {"reposPerSecond": [], "cpuMsPerRepo": [], "mountMs": [], "putMs": []} for r in registries}
+fsync_before = fsync_ms(args.probe_dir)
 for batch in range(args.batches):
     for i in range(len(registries)):
         r = registries[(i + batch) % len(registries)]
@@ -72,4 +96,5 @@ for batch in range(args.batches):
         out["mountMs"].append(mount / args.per / len(blobs) * 1000)
         out["putMs"].append(put / args.per * 1000)
         print(f"[populate] batch {batch + 1}/{args.batches} {r['label']}: {args.per / seconds:.1f} repos/s", file=sys.stderr, flush=True)
-print(json.dumps({"batches": args.batches, "per": args.per, "registries": results}))
+fsync_after = fsync_ms(args.probe_dir)
+print(json.dumps({"batches": args.batches, "per": args.per, "fsyncMs": [fsync_before, fsync_after], "registries": results}))

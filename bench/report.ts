@@ -48,11 +48,13 @@ if (Number.isFinite(floorReceive / floorDist)) {
 }
 /** bench/extra.ts's populate: the kit's catalog populate in interleaved batches on warm servers. */
 type PopulateSide = Record<'reposPerSecond' | 'cpuMsPerRepo' | 'mountMs' | 'putMs', number[]>;
-const populateRun = extra?.populate as { batches: number; per: number; registries: Record<string, PopulateSide> } | undefined;
+const populateRun = extra?.populate as { batches: number; per: number; fsyncMs?: (number | null)[]; registries: Record<string, PopulateSide> } | undefined;
 const [popBerth, popDist] = [populateRun?.registries.berth, populateRun?.registries.distribution];
 if (popBerth && popDist) {
+  const probes = (populateRun!.fsyncMs ?? []).filter((ms): ms is number => typeof ms === 'number');
+  const fsyncs = probes.length > 0 ? probes.map((ms) => fmt(ms)).join(' and ') : null;
   const perBatch = popBerth.reposPerSecond.map((b, i) => b / popDist.reposPerSecond[i]!).sort((a, b) => a - b);
-  WHY['catalog populate (mount + manifest PUT): repos/s'] = `one pass on a cold server, against one of Distribution's: in ${populateRun!.batches} interleaved batches of ${populateRun!.per} on warm servers (rows below) Berth is at ${fmt(perBatch[0]!)}-${fmt(perBatch[perBatch.length - 1]!)}x batch by batch. Its manifest PUT (${fmt(median(popBerth.putMs))} ms against ${fmt(median(popDist.putMs))}) waits for two rounds of fsyncs that make its 201 survive a crash; Distribution syncs nothing`;
+  WHY['catalog populate (mount + manifest PUT): repos/s'] = `one pass on a cold server, against one of Distribution's: in ${populateRun!.batches} interleaved batches of ${populateRun!.per} on warm servers (rows below) Berth is at ${fmt(perBatch[0]!)}-${fmt(perBatch[perBatch.length - 1]!)}x batch by batch. Its manifest PUT (${fmt(median(popBerth.putMs))} ms against ${fmt(median(popDist.putMs))}) waits for two rounds of fsyncs that make its 201 survive a crash${fsyncs ? ` (one fsync: ${fsyncs} ms on this disk, before and after the batches)` : ''}; Distribution syncs nothing`;
 }
 const row = (workload: string, dist: number, berth: number, ratio: number, target: string, ok: boolean | null) =>
   rows.push(`| ${workload} | ${fmt(dist)} | ${fmt(berth)} | ${fmt(ratio)} | ${target} | ${ok === null ? 'info' : ok ? 'met' : `**missed**${WHY[workload] ? `: ${WHY[workload]}` : ''}`} |`);
