@@ -416,32 +416,27 @@ for (const [name, workload] of [['rss1g', rss1g], ['push20', push20]] as const) 
   results[name] = entry;
   log(name, JSON.stringify(entry));
 }
-if (only.has('pushfloor')) {
-  const dir = path.join(WORK, 'extra-pushfloor');
+/** Runs `work` on a Berth started on a fresh data directory (WORK/extra-NAME), stopped and removed after. */
+async function onFreshBerth<T>(name: string, work: (url: string, pid: number) => Promise<T>, logLevel?: string): Promise<T> {
+  const dir = path.join(WORK, `extra-${name}`);
   await fs.rm(dir, { recursive: true, force: true });
-  const berth = spawnBerth(dir, Number(args.port));
+  const berth = spawnBerth(dir, Number(args.port), logLevel);
   try {
     await waitFor(`${berth.url}/v2/`);
-    results.pushfloor = await pushFloor(berth.url, berth.pid);
+    return await work(berth.url, berth.pid);
   } finally {
     await berth.stop();
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+if (only.has('pushfloor')) {
+  results.pushfloor = await onFreshBerth('pushfloor', pushFloor);
   log('pushfloor', JSON.stringify(results.pushfloor));
 }
 if (only.has('populate')) {
-  const dir = path.join(WORK, 'extra-populate');
-  await fs.rm(dir, { recursive: true, force: true });
   // As the kit runs it (bench/run.sh): no line per request, as Distribution's access log is off.
-  const berth = spawnBerth(dir, Number(args.port), 'warn');
-  try {
-    await waitFor(`${berth.url}/v2/`);
-    results.populate = await populateBatches(berth.url, berth.pid);
-  } finally {
-    await berth.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.rm(path.join(WORK, 'extra-fsync-probe'), { recursive: true, force: true });
-  }
+  results.populate = await onFreshBerth('populate', populateBatches, 'warn').finally(() => fs.rm(path.join(WORK, 'extra-fsync-probe'), { recursive: true, force: true }));
   log('populate', JSON.stringify(results.populate));
 }
 await fs.writeFile(args.out!, JSON.stringify(results, null, 2));
