@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { LayerReadError } from '../../server/registry/layers/archive.ts';
+import { LayerReadError, NATIVE_ZSTD } from '../../server/registry/layers/archive.ts';
 import { findExecutable, LayerWorkers } from '../../server/registry/layers/worker-pool.ts';
 import { parseDigest, type Digest } from '../../server/registry/reference.ts';
 import type { BlobReader, OpenBlob } from '../../server/storage/blob-store.ts';
@@ -142,8 +142,8 @@ describe('a layer read from its local file', { skip: skipUnless('zstd') }, () =>
     });
   }
 
-  it('a cut-off zstd layer is TRUNCATED and a corrupt one CORRUPT, from the zstd program reading the file', async () => {
-    assert.ok(findExecutable('zstd'));
+  it('a cut-off zstd layer is TRUNCATED and a corrupt one CORRUPT, read from the file (by the zstd program, or zlib where it has zstd)', async () => {
+    assert.ok(NATIVE_ZSTD || findExecutable('zstd'));
     const blob = layers.get('zstd')!.blob;
     const cut = await store(blob.subarray(0, Math.floor(blob.length / 2)));
     const corrupt = Buffer.from(blob);
@@ -154,7 +154,7 @@ describe('a layer read from its local file', { skip: skipUnless('zstd') }, () =>
     await workers.close();
   });
 
-  it('a zstd program that is not there is ABORTED, not a bad layer', async () => {
+  it('a zstd program that is not there is ABORTED, not a bad layer', { skip: NATIVE_ZSTD ? 'this Node decodes zstd in zlib: no program runs' : false }, async () => {
     const workers = new LayerWorkers({ blobs: fileBlobs(), zstdCommand: '/nonexistent/zstd' });
     await assert.rejects(listAll(workers, layers.get('zstd')!.digest), (err: unknown) => err instanceof LayerReadError && err.code === 'ABORTED' && /could not run/.test(err.message));
     await workers.close();
@@ -166,7 +166,7 @@ describe('a layer read from its local file', { skip: skipUnless('zstd') }, () =>
     await workers.close();
   });
 
-  it('a read cancelled mid-way stops the worker and the zstd program reading the file', async () => {
+  it('a read cancelled mid-way stops the worker, and the zstd program reading the file where one runs', async () => {
     // 20,000 files of 1 KiB: more lines than the receiver's window, more tar than the socket holds.
     const many: TarEntry[] = Array.from({ length: 20_000 }, (_, i) => ({ name: `many/f${i}`, content: randomBytes(1024) }));
     const digest = await store(compress(await packTar(many), 'zstd'));
@@ -179,7 +179,8 @@ describe('a layer read from its local file', { skip: skipUnless('zstd') }, () =>
       await new Promise<void>((resolve) => (release = resolve));
     }, controller.signal);
     listing.catch(() => undefined);
-    await waitFor(() => batches === 1 && zstdChildren().length === 1, 'the listing under way, the zstd program running');
+    // Where zlib has zstd (Node 22.15+) no program runs: the worker decodes.
+    await waitFor(() => batches === 1 && zstdChildren().length === (NATIVE_ZSTD ? 0 : 1), 'the listing under way, the zstd program running');
     controller.abort();
     await assert.rejects(listing, (err: unknown) => err instanceof LayerReadError && err.code === 'ABORTED');
     release();

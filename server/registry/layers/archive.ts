@@ -15,6 +15,7 @@ import zlib from 'node:zlib';
 import { Decompress as ZstdStream } from 'fzstd';
 import tar from 'tar-stream';
 import type { LayerCompression, LayerEntry, LayerEntryType, RejectedEntry } from '../inspect-types.ts';
+import { ZstdFrameCheck } from './zstd-frames.ts';
 
 export type LayerErrorCode = 'CORRUPT' | 'TRUNCATED' | 'UNSUPPORTED' | 'TOO_LARGE' | 'NOT_FOUND' | 'ABORTED';
 
@@ -57,8 +58,12 @@ export function sniffCompression(head: Uint8Array): LayerCompression | { unsuppo
  * JavaScript fzstd decodes it: correct everywhere, but it costs ~7 s of CPU per GB on this machine
  * against ~1 s for native zstd (docs/benchmarks.md), so it is the last resort. Memory is bounded by the
  * frame's window either way (zstd -d refuses windows over its default 128 MiB limit; fzstd over 2 GiB).
+ * zlib's zstd on Node 22 takes a stream cut off inside a frame for a whole one, so its input passes
+ * through a check of the frames' structure (zstd-frames.ts).
  */
-type ZlibWithZstd = typeof zlib & { createZstdDecompress?: () => NodeJS.ReadWriteStream };
+type ZlibWithZstd = typeof zlib & { createZstdDecompress?: (options?: { chunkSize?: number }) => NodeJS.ReadWriteStream };
+/** Output chunk of zlib's zstd decoder: one 128 KiB block, zstd's largest. */
+const ZSTD_CHUNK = 128 * 1024;
 export const NATIVE_ZSTD = typeof (zlib as ZlibWithZstd).createZstdDecompress === 'function';
 
 /**
@@ -90,6 +95,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** The `zstd` program to decode zstd layers with when zlib cannot (null: fzstd); see above. */
   zstdCommand?: string | null;
+  /** false: decode zstd as on a Node without it in zlib (the program or fzstd), whatever this Node has. */
+  zlibZstd?: boolean;
   /**
    * The layer as a local file open on this descriptor, read from its start (the source gives the same
    * bytes): the `zstd` program then reads it as its stdin, and only the head that told the compression
@@ -108,6 +115,19 @@ async function* viaTransform(source: AsyncIterable<Uint8Array>, transform: NodeJ
   } finally {
     input.destroy();
   }
+}
+
+/**
+ * The compressed bytes, passed on as they come; at their end, a TRUNCATED error if they stop inside a
+ * zstd frame, which zlib's zstd on Node 22 lets pass (zstd-frames.ts).
+ */
+async function* wholeFrames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const frames = new ZstdFrameCheck();
+  for await (const chunk of source) {
+    frames.update(chunk);
+    yield chunk;
+  }
+  if (!frames.complete()) throw new LayerReadError('TRUNCATED', 'the layer ends too early: it is cut off inside a zstd frame');
 }
 
 /** Most of zstd's complaint kept for the error message (it names the problem in its last line). */
@@ -201,7 +221,8 @@ function decompress(compression: LayerCompression, source: AsyncIterable<Uint8Ar
   if (compression === 'gzip') return viaTransform(source, zlib.createGunzip({ chunkSize: 64 * 1024 }));
   if (compression === 'zstd') {
     const native = (zlib as ZlibWithZstd).createZstdDecompress;
-    if (native) return viaTransform(source, native());
+    // zlib's default 16 KiB output chunks, one trip to libuv's pool each, cost 2-3x the CPU of 64 KiB or more (docs/benchmarks.md).
+    if (native && options.zlibZstd !== false) return viaTransform(wholeFrames(source), native({ chunkSize: ZSTD_CHUNK }));
     if (!options.zstdCommand) return fzstd(source);
     return viaZstdProcess(options.zstdStdin ?? source, options.zstdCommand);
   }
