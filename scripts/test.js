@@ -15,6 +15,11 @@
 // Each test there has 3 minutes: a test waiting for something only its own process would see (a replica
 // never tells) fails instead of hanging the run.
 //
+// The newer-Node pass (issue 15) runs the layer readers' suites (NEWER_NODE_SUITES) again on Node 22 and
+// 24 (scripts/newer-node.js: official builds from the npm registry, fetched once): there zlib decodes
+// zstd, as in Electron, a path Node 20 never takes. Under CI=true a release that cannot be had is a
+// failure, else a SKIP. BERTH_TEST_NEWER_NODE=1 runs the files given in this pass only.
+//
 // Usage: node scripts/test.js [file or folder ...]
 //
 // Storage drivers: the whole run uses the filesystem driver; then the registry's HTTP suite and the
@@ -28,6 +33,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { NEWER_NODES, newerNode } from './newer-node.js';
 import { postgresBinDir, startPostgres } from './postgres.js';
 import { startAzurite, startSwift, swiftAvailable } from './storage-servers.js';
 
@@ -35,6 +41,11 @@ import { startAzurite, startSwift, swiftAvailable } from './storage-servers.js';
 const POSTGRES_SUITES = ['test/http', 'test/lifecycle', 'test/webhooks', 'test/mirror'];
 /** What runs again through HAProxy in front of three replicas (issue 16). */
 const CLUSTER_SUITES = ['test/http'];
+/** What runs again on newer Node releases: everything that reads a zstd layer. */
+const NEWER_NODE_SUITES = [
+  'test/unit/layer-archive.test.ts', 'test/unit/zstd-frames.test.ts', 'test/unit/layer-digest-thread.test.ts',
+  'test/unit/layer-file-source.test.ts', 'test/unit/layer-listing-file.test.ts', 'test/http/api-inspect.test.ts',
+];
 /** What runs again on every other driver: the registry API and the real clients. */
 const PER_DRIVER = ['test/http', 'test/e2e/skopeo.test.ts', 'test/e2e/podman-buildah.test.ts', 'test/e2e/docker.test.ts', 'test/e2e/crash-safety.test.ts'];
 
@@ -46,11 +57,11 @@ function testFiles(target) {
     .sort();
 }
 
-/** One node --test run; resolves with its counts. */
-async function run(files, env, label, options = []) {
+/** One node --test run (on this Node, or on `node`); resolves with its counts. */
+async function run(files, env, label, options = [], node = process.execPath) {
   const tap = path.join(tmpdir(), `berth-test-${process.pid}-${label}.tap`);
   const child = spawn(
-    process.execPath,
+    node,
     [
       '--import', 'tsx',
       '--test',
@@ -122,6 +133,23 @@ async function postgresPasses(files, clusterFiles, env) {
   return counts;
 }
 
+/** The newer-Node pass: the files again on each release of NEWER_NODES, on the filesystem driver. */
+async function newerNodePasses(files, env) {
+  const counts = [];
+  for (const release of NEWER_NODES) {
+    let node;
+    try {
+      node = newerNode(release);
+    } catch (err) {
+      counts.push(cannotRun(`the Node ${release.version} pass`, err.message, files));
+      continue;
+    }
+    console.log(`\n==> the layer readers again on Node ${release.version} (zstd in zlib): ${files.length} files\n`);
+    counts.push(await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem' }, `node-${release.version}`, [], node));
+  }
+  return counts;
+}
+
 const targets = process.argv.slice(2);
 const files = (targets.length ? targets : ['test']).flatMap(testFiles);
 const drivers = (process.env.BERTH_TEST_DRIVERS || 'filesystem,s3,azure').split(',').map((d) => d.trim());
@@ -163,8 +191,10 @@ try {
 
   const metadataOnly = process.env.BERTH_TEST_METADATA === 'postgres';
   const clusterOnly = process.env.BERTH_TEST_CLUSTER === '1';
-  if (!metadataOnly && !clusterOnly) add(await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem' }, 'filesystem'));
-  const again = metadataOnly || clusterOnly ? [] : files.filter((f) => PER_DRIVER.some((p) => f === p || f.startsWith(`${p}${path.sep}`) || f.startsWith(`${p}/`)));
+  const newerNodeOnly = process.env.BERTH_TEST_NEWER_NODE === '1';
+  if (newerNodeOnly) for (const counts of await newerNodePasses(files, env)) add(counts);
+  else if (!metadataOnly && !clusterOnly) add(await run(files, { ...env, BERTH_TEST_STORAGE: 'filesystem' }, 'filesystem'));
+  const again = metadataOnly || clusterOnly || newerNodeOnly ? [] : files.filter((f) => PER_DRIVER.some((p) => f === p || f.startsWith(`${p}${path.sep}`) || f.startsWith(`${p}/`)));
   for (const driver of drivers.filter((d) => d !== 'filesystem')) {
     if (again.length === 0) break;
     const ready = driver === 's3' ? Boolean(env.BERTH_TEST_S3_ENDPOINT) : Boolean(env.BERTH_TEST_AZURE_CONNECTION_STRING);
@@ -176,8 +206,10 @@ try {
     console.log(`\n==> the registry API and the real clients again, on the ${driver} driver (${driver === 's3' ? 'Swift + s3api' : 'Azurite'})\n`);
     add(await run(again, { ...env, BERTH_TEST_STORAGE: driver }, driver));
   }
-  const inPostgres = metadataOnly ? files : targets.length === 0 && !clusterOnly ? POSTGRES_SUITES.flatMap(testFiles) : [];
-  const inCluster = clusterOnly ? files : targets.length === 0 && !metadataOnly ? CLUSTER_SUITES.flatMap(testFiles) : [];
+  const full = targets.length === 0 && !metadataOnly && !clusterOnly && !newerNodeOnly;
+  if (full) for (const counts of await newerNodePasses(NEWER_NODE_SUITES, env)) add(counts);
+  const inPostgres = metadataOnly ? files : full ? POSTGRES_SUITES.flatMap(testFiles) : [];
+  const inCluster = clusterOnly ? files : full ? CLUSTER_SUITES.flatMap(testFiles) : [];
   if (inPostgres.length > 0 || inCluster.length > 0) for (const counts of await postgresPasses(inPostgres, inCluster, env)) add(counts);
 } finally {
   for (const server of servers) await server.stop();
