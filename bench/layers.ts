@@ -13,7 +13,8 @@
  *     of back-to-back requests would itself take both cores from the listing): GET latency p50/p99
  *     idle and while listing.
  * `zstd` is listed twice: with the `zstd` program on PATH (Berth's fast path on Node 20) and without
- * it (PATH holding only a link to node: fzstd, the portable fallback).
+ * it (PATH holding only a link to node: fzstd, the portable fallback); with NEWER_NODE, a third time by
+ * a server on that Node, whose zlib decodes zstd.
  * Run: flock /tmp/berth-bench.lock node --import tsx bench/layers.ts   (ROUNDS=3, PORT=5510, WORK=...)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -163,22 +164,27 @@ async function main(): Promise<void> {
   // BASE_BIN=<another build>/bin/berth.js adds that build's gzip and zstd listings to each round, so a
   // change is measured against the build before it in the same interleaved run. DIGEST_THREAD=1 lists
   // with the DiffID thread forced on (worker-pool.ts uses it by default only with more than 2 cores).
+  // NEWER_NODE=<a Node 22.15+ binary> (scripts/newer-node.js fetches them) adds a zstd listing by a server
+  // on that Node, decoding in zlib as Electron does (variant name: zlib).
+  const newer = process.env.NEWER_NODE;
+  const newerVersion = newer ? execFileSync(newer, ['--version']).toString().trim() : '';
   const only = process.env.VARIANTS?.split(',');
   const base = process.env.BASE_BIN;
   const split = process.env.DIGEST_THREAD === '1' ? { BERTH_LAYER_DIGEST_THREAD: '1' } : {};
   const splitLabel = process.env.DIGEST_THREAD === '1' ? ', DiffID thread' : '';
-  type Variant = { name: string; label: string; kind: 'gzip' | 'zstd'; env: NodeJS.ProcessEnv; bin?: string };
+  type Variant = { name: string; label: string; kind: 'gzip' | 'zstd'; env: NodeJS.ProcessEnv; bin?: string; node?: string };
   const variants: Variant[] = ([
     { name: 'gzip', label: `gzip${splitLabel}`, kind: 'gzip', env: split },
     ...(base ? [{ name: 'gzip', label: 'gzip, base build', kind: 'gzip', env: {}, bin: base }] : []),
     { name: 'zstd', label: `zstd (zstd program)${splitLabel}`, kind: 'zstd', env: split },
     ...(base ? [{ name: 'zstd', label: 'zstd (zstd program), base build', kind: 'zstd', env: {}, bin: base }] : []),
+    ...(newer ? [{ name: 'zlib', label: `zstd (zlib, Node ${newerVersion})${splitLabel}`, kind: 'zstd', env: split, node: newer }] : []),
     { name: 'fzstd', label: 'zstd (fzstd, no zstd on PATH)', kind: 'zstd', env: { PATH: nodeOnly } },
   ] as Variant[]).filter((v) => !only || only.includes(v.name));
   const cold = async (variant: Variant) => {
     await berth.stop();
     await fs.rm(path.join(dataDir, 'derived'), { recursive: true, force: true });
-    berth = await startBerth({ dataDir, port: PORT, env: variant.env, ...(variant.bin ? { bin: variant.bin } : {}) });
+    berth = await startBerth({ dataDir, port: PORT, env: variant.env, ...(variant.bin ? { bin: variant.bin } : {}), ...(variant.node ? { node: variant.node } : {}) });
   };
   const listLayer = async (kind: string) => {
     const r = await fetch(`${berth.url}/api/repositories/bench/${kind}/-/layers/${digests[kind]}`);

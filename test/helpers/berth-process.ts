@@ -101,6 +101,8 @@ interface StartOptions {
   tls?: boolean;
   /** Another build's bin/berth.js (a benchmark comparing builds); default: this checkout's. */
   bin?: string;
+  /** The `node` to run it with (a benchmark on a newer Node release); default: this one. */
+  node?: string;
   /** Run bin/berth.js as a program, through its #! line, as `npx berth` does; default: `node bin/berth.js`. */
   asProgram?: boolean;
   /** A command that runs the server (strace, with its arguments): `prefix... node bin/berth.js serve ...`. */
@@ -111,7 +113,7 @@ class PortTaken extends Error {}
 
 async function startOnce(options: StartOptions, port: number): Promise<BerthProcess> {
   const bin = options.bin ?? BERTH_BIN;
-  const command = options.asProgram ? [bin] : [process.execPath, bin];
+  const command = options.asProgram ? [bin] : [options.node ?? process.execPath, bin];
   if (options.prefix) command.unshift(...options.prefix);
   const child = spawn(
     command[0]!,
