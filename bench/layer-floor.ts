@@ -1,6 +1,7 @@
 /**
  * What a zstd layer listing costs in Node before any of Berth's own work (issue 15): the `zstd`
- * program decoding the layer file into a child-process pipe, read on one thread, then step by step
+ * program decoding the layer file into a child-process pipe (on a Node whose zlib has zstd, 22.15+:
+ * zlib decoding it on libuv's threads, as Berth does there), read on one thread, then step by step
  * what a listing adds on that thread. Each step's CPU (this process: main thread and V8's helpers) is
  * measured alone, so the floor of the reading thread, and of a listing's wall time on 2 cores, can be
  * set beside `zstd -dc | tar -tv`:
@@ -19,9 +20,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import zlib from 'node:zlib';
 import tar from 'tar-stream';
-import { listLayer } from '../server/registry/layers/archive.ts';
+import { listLayer, NATIVE_ZSTD } from '../server/registry/layers/archive.ts';
 import { defaultDigestThreadMinBytes, findExecutable, LayerWorkers } from '../server/registry/layers/worker-pool.ts';
 import { parseDigest } from '../server/registry/reference.ts';
 
@@ -66,18 +69,19 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
         yield buffer.subarray(0, bytesRead);
       };
-      const summary = await listLayer(head(), () => undefined, { zstdCommand: findExecutable('zstd'), zstdStdin: handle.fd });
+      // Where zlib decodes (NATIVE_ZSTD) it reads the whole file from the source, as layer-worker.ts gives it.
+      const source = NATIVE_ZSTD ? handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 1024 * 1024 }) : head();
+      const summary = await listLayer(source, () => undefined, { zstdCommand: findExecutable('zstd'), zstdStdin: handle.fd });
       return measured(summary.entryCount);
     } finally {
       await handle.close();
     }
   }
-  const child = spawn('zstd', ['-d', '-c', '-q', file!], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const { decoded, exited } = decode();
   const diff = mode === 'diffid' || mode === 'listing' ? createHash('sha256') : null;
   let entries = 0;
   if (mode === 'read' || mode === 'diffid') {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) diff?.update(chunk);
+    for await (const chunk of decoded) diff?.update(chunk);
   } else {
     const extract = tar.extract();
     extract.on('entry', (header, stream, next) => {
@@ -94,7 +98,7 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
       extract.on('finish', resolve);
       extract.on('error', reject);
     });
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+    for await (const chunk of decoded) {
       diff?.update(chunk);
       if (!extract.write(chunk)) await new Promise<void>((resolve) => extract.once('drain', () => resolve()));
     }
@@ -106,6 +110,21 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
   return measured(entries);
 }
 
+/**
+ * The layer decoded as Berth decodes it on this Node: by zlib where it has zstd (Node 22.15+, on libuv's
+ * threads, in 256 KiB chunks as archive.ts asks), else by the `zstd` program into a pipe.
+ */
+function decode(): { decoded: AsyncIterable<Buffer>; exited: Promise<void> } {
+  if (NATIVE_ZSTD) {
+    const zstd = (zlib as unknown as { createZstdDecompress: (o: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress({ chunkSize: 256 * 1024 });
+    const decoded = createReadStream(file!, { highWaterMark: 1024 * 1024 }).pipe(zstd) as unknown as AsyncIterable<Buffer>;
+    return { decoded, exited: Promise.resolve() };
+  }
+  const child = spawn('zstd', ['-d', '-c', '-q', file!], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return { decoded: child.stdout as AsyncIterable<Buffer>, exited: new Promise<void>((resolve) => child.once('close', () => resolve())) };
+}
+
+console.log(`Node ${process.version}: the steps decode with ${NATIVE_ZSTD ? "zlib's zstd" : 'the zstd program'}`);
 const results = new Map<string, { wall: number[]; cpu: number[] }>();
 for (let round = 1; round <= rounds; round++) {
   const shell = spawnTime(`zstd -dc '${file}' | tar -tv >/dev/null`);

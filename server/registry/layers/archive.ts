@@ -61,9 +61,9 @@ export function sniffCompression(head: Uint8Array): LayerCompression | { unsuppo
  * zlib's zstd on Node 22 takes a stream cut off inside a frame for a whole one, so its input passes
  * through a check of the frames' structure (zstd-frames.ts).
  */
-type ZlibWithZstd = typeof zlib & { createZstdDecompress?: (options?: { chunkSize?: number }) => NodeJS.ReadWriteStream };
-/** Output chunk of zlib's zstd decoder: one 128 KiB block, zstd's largest. */
-const ZSTD_CHUNK = 128 * 1024;
+type ZlibWithZstd = typeof zlib & { createZstdDecompress?: (options?: zlib.ZlibOptions) => NodeJS.ReadWriteStream };
+/** Output chunk of zlib's zstd decoder: 256 KiB (16, 64, 128, 256 KiB and 1 MiB measured: docs/benchmarks.md). */
+const ZSTD_CHUNK = 256 * 1024;
 export const NATIVE_ZSTD = typeof (zlib as ZlibWithZstd).createZstdDecompress === 'function';
 
 /**
@@ -221,7 +221,7 @@ function decompress(compression: LayerCompression, source: AsyncIterable<Uint8Ar
   if (compression === 'gzip') return viaTransform(source, zlib.createGunzip({ chunkSize: 64 * 1024 }));
   if (compression === 'zstd') {
     const native = (zlib as ZlibWithZstd).createZstdDecompress;
-    // zlib's default 16 KiB output chunks, one trip to libuv's pool each, cost 2-3x the CPU of 64 KiB or more (docs/benchmarks.md).
+    // zlib's default 16 KiB output chunks, one trip to libuv's pool each, cost ~2x the CPU of 256 KiB (docs/benchmarks.md).
     if (native && options.zlibZstd !== false) return viaTransform(wholeFrames(source), native({ chunkSize: ZSTD_CHUNK }));
     if (!options.zstdCommand) return fzstd(source);
     return viaZstdProcess(options.zstdStdin ?? source, options.zstdCommand);
