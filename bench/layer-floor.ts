@@ -24,7 +24,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
-import { listLayer, NATIVE_ZSTD } from '../server/registry/layers/archive.ts';
+import { listLayer, NATIVE_ZSTD, ZSTD_CHUNK } from '../server/registry/layers/archive.ts';
 import { defaultDigestThreadMinBytes, findExecutable, LayerWorkers } from '../server/registry/layers/worker-pool.ts';
 import { parseDigest } from '../server/registry/reference.ts';
 
@@ -112,11 +112,11 @@ async function once(mode: Mode): Promise<{ wall: number; cpu: number; entries: n
 
 /**
  * The layer decoded as Berth decodes it on this Node: by zlib where it has zstd (Node 22.15+, on libuv's
- * threads, in 256 KiB chunks as archive.ts asks), else by the `zstd` program into a pipe.
+ * threads, in the chunks archive.ts asks for, ZSTD_CHUNK), else by the `zstd` program into a pipe.
  */
 function decode(): { decoded: AsyncIterable<Buffer>; exited: Promise<void> } {
   if (NATIVE_ZSTD) {
-    const zstd = (zlib as unknown as { createZstdDecompress: (o: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress({ chunkSize: 256 * 1024 });
+    const zstd = (zlib as unknown as { createZstdDecompress: (o: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress({ chunkSize: ZSTD_CHUNK });
     const decoded = createReadStream(file!, { highWaterMark: 1024 * 1024 }).pipe(zstd) as unknown as AsyncIterable<Buffer>;
     return { decoded, exited: Promise.resolve() };
   }

@@ -63,7 +63,7 @@ export function sniffCompression(head: Uint8Array): LayerCompression | { unsuppo
  */
 type ZlibWithZstd = typeof zlib & { createZstdDecompress?: (options?: zlib.ZlibOptions) => NodeJS.ReadWriteStream };
 /** Output chunk of zlib's zstd decoder: 256 KiB (16, 64, 128, 256 KiB and 1 MiB measured: docs/benchmarks.md). */
-const ZSTD_CHUNK = 256 * 1024;
+export const ZSTD_CHUNK = 256 * 1024;
 export const NATIVE_ZSTD = typeof (zlib as ZlibWithZstd).createZstdDecompress === 'function';
 
 /**
