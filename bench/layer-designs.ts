@@ -304,7 +304,7 @@ function startWorker(data: Setup & Role, transferList: MessagePort[] = []): Work
   return new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${source}); });`, { eval: true, workerData: data, transferList });
 }
 
-async function run(mode: Mode, setup: Setup): Promise<{ wall: number; cpu: number; threads: Report[]; lineBytes: number }> {
+async function run(mode: Mode, setup: Setup): Promise<{ wall: number; cpu: number; threads: Report[]; lineBytes: number; lines: string }> {
   const workers: Worker[] = [];
   if (mode === 'one') workers.push(startWorker({ ...setup, role: 'one' }));
   else {
@@ -314,11 +314,15 @@ async function run(mode: Mode, setup: Setup): Promise<{ wall: number; cpu: numbe
     workers.push(startWorker({ ...setup, role: 'parser', port: port2, fileHashes }, [port2]));
   }
   let lineBytes = 0;
+  // Every design must write the same lines (entries and their files' sha256), in the same order.
+  const lines = createHash('sha256');
   const ready = workers.map((worker) => new Promise<void>((resolve) => worker.once('message', () => resolve())));
   const ended = workers.map((worker) => new Promise<Report>((resolve, reject) => {
     worker.on('message', (message: Report | { t: 'lines'; b: ArrayBuffer } | { t: 'ready' }) => {
-      if (message.t === 'lines') lineBytes += message.b.byteLength;
-      else if (message.t === 'end') resolve(message);
+      if (message.t === 'lines') {
+        lineBytes += message.b.byteLength;
+        lines.update(new Uint8Array(message.b));
+      } else if (message.t === 'end') resolve(message);
     });
     worker.on('error', reject);
   }));
@@ -329,7 +333,7 @@ async function run(mode: Mode, setup: Setup): Promise<{ wall: number; cpu: numbe
   const threads = await Promise.all(ended);
   const wall = (performance.now() - started) / 1000;
   await Promise.all(workers.map((worker) => worker.terminate()));
-  return { wall, cpu: processCpu() - cpu0, threads, lineBytes };
+  return { wall, cpu: processCpu() - cpu0, threads, lineBytes, lines: lines.digest('hex') };
 }
 
 if (isMainThread) {
@@ -340,6 +344,7 @@ if (isMainThread) {
   const setup: Setup = { file, program: process.env.DECODER === 'program' || !zstdInZlib };
   console.log(`Node ${process.version}, decoding with ${setup.program ? 'the zstd program' : "zlib's zstd"}; ${rounds} rounds, modes interleaved`);
   let diffId: string | undefined;
+  let lines: string | undefined;
   for (let round = 1; round <= rounds; round++) {
     const started = performance.now();
     const shell = spawnSync('sh', ['-c', `zstd -dc '${file}' | tar -tv >/dev/null`], { stdio: 'inherit' });
@@ -351,6 +356,8 @@ if (isMainThread) {
       const found = r.threads.find((t) => t.diffId)?.diffId;
       if (diffId && found !== diffId) throw new Error(`${mode}: DiffID ${found} differs from ${diffId}`);
       diffId = found;
+      if (lines && r.lines !== lines) throw new Error(`${mode}: its JSON lines differ from the first design's`);
+      lines = r.lines;
       const entries = r.threads.find((t) => t.entries !== undefined)?.entries;
       const busiest = [...r.threads].sort((a, b) => b.cpu - a.cpu).map((t) => `${t.name} ${t.cpu.toFixed(2)}`).join(', ');
       console.log(`round ${round}  ${mode.padEnd(8)} wall ${r.wall.toFixed(2)} s (${(r.wall / tar).toFixed(2)}x tar)  CPU ${r.cpu.toFixed(2)} s  threads: ${busiest}  ${entries} entries, ${(r.lineBytes / 1e6).toFixed(1)} MB of lines`);
