@@ -141,8 +141,12 @@ async function parse(source: AsyncIterable<Uint8Array>, options: { hashFiles: bo
   let fed = 0;
   for await (const chunk of source) {
     fed += chunk.byteLength;
-    if (!extract.write(chunk)) await new Promise<void>((resolve) => extract.once('drain', () => resolve()));
-    options.fed?.(fed);
+    // Once drained, tar-stream has parsed every header in what it was fed (a write it took without
+    // waiting may not be parsed yet: then the parser's place is told with a later one, or at the end).
+    if (!extract.write(chunk)) {
+      await new Promise<void>((resolve) => extract.once('drain', () => resolve()));
+      options.fed?.(fed);
+    }
     release();
   }
   extract.end(undefined);
