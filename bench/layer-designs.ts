@@ -26,30 +26,33 @@ import tar from 'tar-stream';
 import { ZSTD_CHUNK } from '../server/registry/layers/archive.ts';
 
 type Mode = 'one' | 'decoder' | 'hashes';
-type Role = { role: 'one' } | { role: 'decoder'; port: MessagePort; fileHashes: boolean } | { role: 'parser'; port: MessagePort; fileHashes: boolean };
+/** The two-thread designs: which thread hashes the files follows from the design, for both threads. */
+type Split = Exclude<Mode, 'one'>;
+type Role = { role: 'one' } | { role: 'decoder' | 'parser'; port: MessagePort; design: Split };
 interface Setup { file: string; program: boolean }
 /** What a thread reports as it ends; its CPU counts from the main thread's go (not its start-up: tsx compiles this file in each). */
 type Report = { t: 'end'; name: string; cpu: number; diffId?: string; entries?: number };
 let cpuAtGo = 0;
 
 const CHUNK = 1024 * 1024;
-/** Decoded 1 MiB buffers the hashes design's decoder may keep (the parser has copies of all of them). */
+/**
+ * Decoded 1 MiB buffers between the threads: the decoder design's unacknowledged ones, or those the
+ * hashes design's decoder keeps (the parser has copies of all of them).
+ */
 const KEPT = 16;
 const zstdInZlib = (zlib as unknown as { createZstdDecompress?: (o: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress;
 
-/** CPU seconds of the calling thread (proc(5): utime + stime of /proc/thread-self/stat). */
-function threadCpu(): number {
-  const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** The sum of the given fields of a proc(5) stat file, clock ticks (100 a second) to seconds. */
+function statSeconds(file: string, fields: number[]): number {
+  const stat = readFileSync(file, 'utf8');
+  const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields.reduce((sum, i) => sum + Number(after[i]), 0) / 100;
 }
 
-/** CPU seconds of this process and the children it waited for (the zstd program). */
-function processCpu(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / 100;
-}
+/** CPU seconds of the calling thread: utime + stime. */
+const threadCpu = () => statSeconds('/proc/thread-self/stat', [11, 12]);
+/** CPU seconds of this process and of the children it waited for (the zstd program): utime, stime, cutime, cstime. */
+const processCpu = () => statSeconds('/proc/self/stat', [11, 12, 13, 14]);
 
 /** The decoded layer, as archive.ts decodes it (zlib's zstd in its chunks, or `zstd -dcq` reading the file). */
 async function* decoded({ file, program }: Setup): AsyncGenerator<Uint8Array> {
@@ -161,7 +164,8 @@ async function parse(source: AsyncIterable<Uint8Array>, options: { hashFiles: bo
 type ToParser = { t: 'bytes'; b: ArrayBuffer; n: number } | { t: 'end' } | { t: 'hashes'; h: (number | string)[] };
 type ToDecoder = { t: 'taken' } | { t: 'ranges'; r: number[]; through: number };
 
-async function decoderThread(setup: Setup, port: MessagePort, fileHashes: boolean): Promise<Report> {
+async function decoderThread(setup: Setup, port: MessagePort, design: Split): Promise<Report> {
+  const fileHashes = design === 'hashes';
   const diff = createHash('sha256');
   let credit = KEPT;
   let wake: (() => void) | null = null;
@@ -248,7 +252,8 @@ async function decoderThread(setup: Setup, port: MessagePort, fileHashes: boolea
   return { t: 'end', name: 'decoder', cpu: threadCpu() - cpuAtGo, diffId: diff.digest('hex') };
 }
 
-async function parserThread(port: MessagePort, fileHashes: boolean): Promise<Report> {
+async function parserThread(port: MessagePort, design: Split): Promise<Report> {
+  const fileHashes = design === 'decoder';
   const queue: Uint8Array[] = [];
   let ended = false;
   let wake: (() => void) | null = null;
@@ -313,9 +318,8 @@ async function run(mode: Mode, setup: Setup): Promise<{ wall: number; cpu: numbe
   if (mode === 'one') workers.push(startWorker({ ...setup, role: 'one' }));
   else {
     const { port1, port2 } = new MessageChannel();
-    const fileHashes = mode === 'decoder';
-    workers.push(startWorker({ ...setup, role: 'decoder', port: port1, fileHashes: !fileHashes }, [port1]));
-    workers.push(startWorker({ ...setup, role: 'parser', port: port2, fileHashes }, [port2]));
+    workers.push(startWorker({ ...setup, role: 'decoder', port: port1, design: mode }, [port1]));
+    workers.push(startWorker({ ...setup, role: 'parser', port: port2, design: mode }, [port2]));
   }
   let lineBytes = 0;
   // Every design must write the same lines (entries and their files' sha256), in the same order.
@@ -375,7 +379,7 @@ if (isMainThread) {
   });
   cpuAtGo = threadCpu();
   const report = data.role === 'one' ? await oneThread(data)
-    : data.role === 'decoder' ? await decoderThread(data, data.port, data.fileHashes)
-    : await parserThread(data.port, data.fileHashes);
+    : data.role === 'decoder' ? await decoderThread(data, data.port, data.design)
+    : await parserThread(data.port, data.design);
   parentPort!.postMessage(report);
 }
